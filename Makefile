@@ -1,0 +1,176 @@
+# labdaq - plain GNU make.  `make help` lists the targets.
+#
+#   make            build lib/liblabdaq.so, liblabdaq.a and the labdaq tool
+#   make run        install what is missing, build, stream the simulated camera
+#   make check      install what is missing, build, run every test
+#   make install    PREFIX=/usr/local DESTDIR= (uninstall undoes it)
+#   V=1             show the full commands
+
+VERSION := 0.1.0
+SOVERSION := 0
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUSERDIR ?= $(PREFIX)/lib/systemd/user
+KDIR ?= /lib/modules/$(shell uname -r)/build
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PYTHON ?= /usr/bin/python3
+
+B := build
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter -Wno-missing-field-initializers
+BASE_CFLAGS := -std=gnu11 -pthread $(WARN) -D_GNU_SOURCE -Ilib/include -Ilib -MMD -MP
+LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
+LIBS := -ljansson -lpthread -lm
+
+# Backends: sim is always built; the others are resolved with pkg-config.
+WITH_IIO ?= auto
+WITH_COMEDI ?= auto
+WITH_USB ?= auto
+
+LIB_SRCS := $(wildcard lib/*.c) lib/backends/sim.c
+BACKEND_DEFS :=
+
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(B)/%.o)
+
+SO := $(B)/liblabdaq.so.$(VERSION)
+SONAME := liblabdaq.so.$(SOVERSION)
+AR_LIB := $(B)/liblabdaq.a
+TOOL := $(B)/labdaq
+
+.PHONY: all run check check-unit check-cli check-vm bench deps install uninstall \
+	clean modules help
+all: $(SO) $(B)/liblabdaq.so $(AR_LIB) $(TOOL) $(B)/labdaq.pc
+
+help:
+	@sed -n '1,10p' Makefile
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+$(B)/%.o: %.c
+	$(call quiet,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LIB_CFLAGS) $(BACKEND_DEFS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(SO): $(LIB_OBJS) lib/labdaq.map
+	$(call quiet,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/labdaq.map \
+		-Wl,-z,defs $(LDFLAGS) -o $@ $(LIB_OBJS) $(LIBS)
+
+$(B)/liblabdaq.so: $(SO)
+	$(Q)ln -sf liblabdaq.so.$(VERSION) $(B)/$(SONAME)
+	$(Q)ln -sf liblabdaq.so.$(VERSION) $@
+
+$(AR_LIB): $(LIB_OBJS)
+	$(call quiet,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The tool links the static library: it runs from the build tree as it is.
+$(TOOL): $(TOOL_OBJS) $(AR_LIB)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $(TOOL_OBJS) $(AR_LIB) $(LIBS)
+
+$(B)/labdaq.pc: lib/labdaq.pc.in Makefile
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# ---- tests -----------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TSAN_FLAGS := -fsanitize=thread
+ASAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/asan/tests/%)
+TEST_LIBS := $(LIBS) -lcmocka
+ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/asan/%.o)
+TSAN_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/tsan/%.o)
+
+$(B)/tests/%: tests/unit/%.c $(AR_LIB)
+	$(call quiet,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(AR_LIB) $(TEST_LIBS)
+
+$(B)/asan/%.o: %.c
+	$(call quiet,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(BACKEND_DEFS) $(ASAN_FLAGS) -O1 -g -c -o $@ $<
+
+$(B)/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJS)
+	$(call quiet,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -O1 -g -o $@ $< $(ASAN_LIB_OBJS) $(TEST_LIBS)
+
+$(B)/tsan/%.o: %.c
+	$(call quiet,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(BACKEND_DEFS) $(TSAN_FLAGS) -O1 -g -c -o $@ $<
+
+# The ring's two-thread validator and the run tests under ThreadSanitizer.
+TSAN_BINS := $(B)/tsan/tests/test_ring $(B)/tsan/tests/test_run
+$(B)/tsan/tests/%: tests/unit/%.c $(TSAN_LIB_OBJS)
+	$(call quiet,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(TSAN_FLAGS) -O1 -g -o $@ $< $(TSAN_LIB_OBJS) $(TEST_LIBS)
+
+TEST_BINS := $(UNIT_BINS) $(ASAN_UNIT_BINS) $(filter $(TSAN_BINS),$(UNIT_SRCS:tests/unit/%.c=$(B)/tsan/tests/%))
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(TEST_BINS)
+	$(Q)PYTHON=$(PYTHON) tests/run-tests.sh $(TEST_BINS) $(wildcard tests/cli/test_*.sh) \
+		$(if $(wildcard tests/vm/run.sh),tests/vm/run.sh)
+
+check-vm: deps all
+	$(Q)PYTHON=$(PYTHON) tests/run-tests.sh tests/vm/run.sh
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+bench: deps all
+	$(Q)$(MAKE) --no-print-directory -C bench
+
+modules:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# ---- install ---------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/labdaq
+	install -m 0755 $(SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf liblabdaq.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/liblabdaq.so
+	install -m 0644 $(AR_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 lib/include/labdaq.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 $(B)/labdaq.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 0644 man/labdaq.1 $(DESTDIR)$(MANDIR)/man1/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/labdaq $(DESTDIR)$(LIBDIR)/liblabdaq.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/liblabdaq.so \
+		$(DESTDIR)$(LIBDIR)/liblabdaq.a $(DESTDIR)$(INCLUDEDIR)/labdaq.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/labdaq.pc $(DESTDIR)$(MANDIR)/man1/labdaq.1
+
+clean:
+	rm -rf $(B)
+	rm -f *.ko *.mod *.mod.c *.mod.o *.o modules.order Module.symvers .*.cmd driver/*.o \
+		driver/.*.cmd driver/*.mod driver/*.mod.c
+
+-include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d) $(TSAN_LIB_OBJS:.o=.d)

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * device.c - opening devices by URI and dispatching to the backends.
+ *
+ * Adding a backend is one file under backends/ and one line in the table.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const struct ldq_backend *const backends[] = {
+	&ldq_backend_sim,
+#ifdef LDQ_WITH_IIO
+	&ldq_backend_iio,
+#endif
+};
+
+static const struct ldq_backend *find_backend(const char *name)
+{
+	for (size_t i = 0; i < LDQ_ARRAY_SIZE(backends); i++)
+		if (!strcmp(backends[i]->name, name))
+			return backends[i];
+	return NULL;
+}
+
+static void free_channels(struct labdaq_device *dev)
+{
+	for (unsigned int i = 0; i < dev->nchans; i++) {
+		free(dev->chans[i].name);
+		free(dev->chans[i].unit);
+	}
+	free(dev->chans);
+	dev->chans = NULL;
+	dev->nchans = 0;
+}
+
+int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const char *unit,
+			   double scale, int dtype, int output)
+{
+	struct ldq_channel *c = realloc(dev->chans, (dev->nchans + 1) * sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	dev->chans = c;
+	c = &dev->chans[dev->nchans];
+	c->name = strdup(name);
+	c->unit = strdup(unit ? unit : "");
+	c->scale = scale;
+	c->dtype = dtype;
+	c->output = output;
+	if (!c->name || !c->unit) {
+		free(c->name);
+		free(c->unit);
+		return -ENOMEM;
+	}
+	dev->nchans++;
+	return 0;
+}
+
+LABDAQ_API int labdaq_device_open(const char *uri, labdaq_device **out)
+{
+	const struct ldq_backend *be;
+	struct labdaq_device *dev;
+	struct ldq_uri u;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	ret = ldq_uri_parse(uri, &u);
+	if (ret)
+		return ret;
+	be = find_backend(u.backend);
+	if (!be) {
+		ldq_err("unknown backend '%s' in '%s' (built in: %s)", u.backend, uri,
+			"sim"
+#ifdef LDQ_WITH_IIO
+			", iio"
+#endif
+		);
+		ldq_uri_free(&u);
+		return -EPROTONOSUPPORT;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev) {
+		ldq_uri_free(&u);
+		return -ENOMEM;
+	}
+	dev->backend = be;
+	dev->uri = strdup(uri);
+	if (!dev->uri) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = be->open(dev, &u);
+	if (ret)
+		goto fail;
+	ret = ldq_uri_check_unused(&u, uri, be->keys_help);
+	if (ret) {
+		if (be->close)
+			be->close(dev);
+		goto fail;
+	}
+	ldq_uri_free(&u);
+	*out = dev;
+	return 0;
+fail:
+	ldq_uri_free(&u);
+	free_channels(dev);
+	free(dev->uri);
+	free(dev);
+	return ret;
+}
+
+LABDAQ_API void labdaq_device_close(labdaq_device *dev)
+{
+	if (!dev)
+		return;
+	if (dev->backend->close)
+		dev->backend->close(dev);
+	free_channels(dev);
+	free(dev->uri);
+	free(dev);
+}
+
+LABDAQ_API const char *labdaq_device_uri(const labdaq_device *dev)
+{
+	return dev->uri;
+}
+
+LABDAQ_API const char *labdaq_device_backend(const labdaq_device *dev)
+{
+	return dev->backend->name;
+}
+
+LABDAQ_API const char *labdaq_device_description(const labdaq_device *dev)
+{
+	return dev->description;
+}
+
+LABDAQ_API int labdaq_device_kind(const labdaq_device *dev)
+{
+	return dev->kind;
+}
+
+LABDAQ_API unsigned int labdaq_device_channel_count(const labdaq_device *dev)
+{
+	return dev->nchans;
+}
+
+LABDAQ_API int labdaq_device_channel(const labdaq_device *dev, unsigned int index,
+				     struct labdaq_channel *out)
+{
+	const struct ldq_channel *c;
+
+	if (index >= dev->nchans)
+		return -ERANGE;
+	c = &dev->chans[index];
+	out->name = c->name;
+	out->unit = c->unit;
+	out->scale = c->scale;
+	out->dtype = c->dtype;
+	out->output = c->output;
+	return 0;
+}
+
+LABDAQ_API int labdaq_device_frame_shape(const labdaq_device *dev, uint32_t *width,
+					 uint32_t *height)
+{
+	if (dev->kind != LABDAQ_KIND_FRAMES)
+		return -EOPNOTSUPP;
+	*width = dev->width;
+	*height = dev->height;
+	return 0;
+}
+
+LABDAQ_API int labdaq_list(labdaq_list_fn fn, void *user)
+{
+	int total = 0;
+
+	for (size_t i = 0; i < LDQ_ARRAY_SIZE(backends); i++) {
+		int n;
+
+		if (!backends[i]->list)
+			continue;
+		n = backends[i]->list(fn, user);
+		if (n < 0)
+			ldq_warn("%s: listing devices failed: %s", backends[i]->name,
+				 labdaq_strerror(n));
+		else
+			total += n;
+	}
+	return total;
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * log.c - errors, logging, versions and small shared helpers.
+ *
+ * The library never prints: messages go to the callback set with
+ * labdaq_set_log(), or nowhere.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static labdaq_log_fn log_fn;
+static int log_max = LABDAQ_LOG_INFO;
+static void *log_user;
+
+LABDAQ_API void labdaq_set_log(labdaq_log_fn fn, int max_level, void *user)
+{
+	log_fn = fn;
+	log_max = max_level;
+	log_user = user;
+}
+
+void ldq_log(int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!log_fn || level > log_max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_fn(level, msg, log_user);
+}
+
+LABDAQ_API const char *labdaq_version(void)
+{
+	return "0.1.0";
+}
+
+LABDAQ_API const char *labdaq_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0:
+		return "success";
+	case EBUSY:
+		return "device busy: another run holds it";
+	case ENODEV:
+		return "no such device, or the device is gone";
+	case EPROTONOSUPPORT:
+		return "unknown backend, or backend not built in";
+	case EEXIST:
+		return "file exists (use --force to replace it)";
+	case ENOSPC:
+		return "no space left on device";
+	case EOVERFLOW:
+		return "hardware overrun: the device lost data";
+	case ECANCELED:
+		return "cancelled";
+	case EBADMSG:
+		return "not a labdaq data file";
+	default:
+		/* strerror() of glibc is thread-safe for known values and
+		 * returns a static string. */
+		return strerror(err);
+	}
+}
+
+uint64_t ldq_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+LABDAQ_API size_t labdaq_dtype_size(int dtype)
+{
+	switch (dtype) {
+	case LABDAQ_DTYPE_INT16:
+	case LABDAQ_DTYPE_UINT16:
+		return 2;
+	case LABDAQ_DTYPE_INT32:
+	case LABDAQ_DTYPE_UINT32:
+		return 4;
+	case LABDAQ_DTYPE_FLOAT64:
+	case LABDAQ_DTYPE_INT64:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+LABDAQ_API const char *labdaq_dtype_numpy(int dtype)
+{
+	static const char *const names[] = {
+		[LABDAQ_DTYPE_INT16] = "<i2",  [LABDAQ_DTYPE_UINT16] = "<u2",
+		[LABDAQ_DTYPE_INT32] = "<i4",  [LABDAQ_DTYPE_UINT32] = "<u4",
+		[LABDAQ_DTYPE_FLOAT64] = "<f8", [LABDAQ_DTYPE_INT64] = "<i8",
+	};
+
+	if (dtype < 0 || (size_t)dtype >= LDQ_ARRAY_SIZE(names))
+		return NULL;
+	return names[dtype];
+}
+
+LABDAQ_API const char *labdaq_state_name(int state)
+{
+	static const char *const names[] = {
+		[LABDAQ_STATE_QUEUED] = "queued",     [LABDAQ_STATE_RUNNING] = "running",
+		[LABDAQ_STATE_COMPLETE] = "complete", [LABDAQ_STATE_STOPPED] = "stopped",
+		[LABDAQ_STATE_ABORTED] = "aborted",   [LABDAQ_STATE_FAILED] = "failed",
+	};
+
+	if (state < 0 || (size_t)state >= LDQ_ARRAY_SIZE(names))
+		return "unknown";
+	return names[state];
+}

@@ -1,0 +1,955 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * npyfile.c - NumPy .npy headers padded to 4096 bytes, and the JSON sidecar
+ * that is replaced atomically even when the disk is full.
+ *
+ * The format of both files is described in docs/file-format.md.
+ *
+ * The sidecar's spare
+ * -------------------
+ * A run that fills the disk must still be able to record "failed" in its
+ * sidecar, and replacing a file atomically needs a second file.  So a
+ * spare temporary file, ".NAME.json.tmp", is kept beside NAME.json with
+ * disk blocks already reserved for it:
+ *
+ *  - The spare is created empty and fallocate(FALLOC_FL_KEEP_SIZE) reserves
+ *    LDQ_META_RESERVE bytes (or twice the last sidecar, if larger) beyond
+ *    its end of file.  Writing the JSON at offset 0 then only moves the end
+ *    of file into blocks that are already allocated: ext4 converts its
+ *    unwritten extent in place (its own reserved pool covers that
+ *    conversion), tmpfs reuses the pages it allocated.  No ftruncate is
+ *    done on this path: on both file systems a truncate (even to the same
+ *    size) would free the blocks reserved beyond the end of file.
+ *  - The spare is fsync'd and renamed over NAME.json.  The old sidecar's
+ *    inode is then unreferenced and its blocks (its data and what was
+ *    left of its own reservation) go back to the file system; the
+ *    directory is fsync'd, which also commits the journal transaction that
+ *    freed them on ext4.  The next spare is created at once and reserves
+ *    its blocks from that freed space.
+ *  - File systems without fallocate get a spare filled with spaces
+ *    instead: the JSON overwrites the beginning and the file is truncated
+ *    to the JSON's length, which frees blocks and never needs new ones.
+ *  - When the last sidecar has been written (ldq_meta_close), the blocks
+ *    still reserved beyond its end are released with a same-size
+ *    ftruncate and the spare is removed.
+ *
+ * A sidecar larger than the reservation is still written, as a normal
+ * write that may fail with -ENOSPC.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "npyfile.h"
+
+#define NPY_MAGIC "\x93NUMPY"
+#define NPY_MAGIC_LEN 6
+/* Refuse headers larger than this (a v2 length field allows 4 GiB). */
+#define NPY_MAX_HEADER (1u << 20)
+
+/* The spare's reservation: at least this, or twice the last sidecar. */
+#define LDQ_META_RESERVE (64u * 1024u)
+
+/* ------------------------------------------------------------------------
+ * Small I/O helpers
+ */
+
+static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Read exactly @len bytes at @off; -EBADMSG if the file ends first. */
+static int pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EBADMSG;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static int fsync_retry(int fd)
+{
+	while (fsync(fd) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The .npy header
+ */
+
+/* Bytes of one value of @descr ("<u2" -> 2), or 0 if it is not a plain
+ * integer, unsigned, float, complex or bool type. */
+static size_t descr_value_bytes(const char *descr)
+{
+	const char *p = descr;
+	unsigned long size = 0;
+
+	if (p[0] == '\0' || !strchr("<>|=", p[0]))
+		return 0;
+	p++;
+	if (p[0] == '\0' || !strchr("biufc", p[0]))
+		return 0;
+	p++;
+	if (*p < '1' || *p > '9')
+		return 0;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		size = size * 10 + (unsigned long)(*p - '0');
+		if (size > 16)
+			return 0;
+	}
+	if (size != 1 && size != 2 && size != 4 && size != 8 && size != 16)
+		return 0;
+	if (descr[1] == 'b' && size != 1)
+		return 0;
+	if (descr[1] == 'c' && size < 8)
+		return 0;
+	return size;
+}
+
+size_t ldq_npy_item_bytes(const struct ldq_npy_layout *l)
+{
+	size_t bytes = descr_value_bytes(l->descr);
+	unsigned int i;
+
+	if (!bytes || l->ndim < 1 || l->ndim > 2)
+		return 0;
+	for (i = 0; i < l->ndim; i++) {
+		if (l->dims[i] == 0 || l->dims[i] > SIZE_MAX / bytes)
+			return 0;
+		bytes *= (size_t)l->dims[i];
+	}
+	return bytes;
+}
+
+int ldq_npy_format_len(char *buf, size_t header_len, const struct ldq_npy_layout *l,
+		       uint64_t items)
+{
+	char dict[256];
+	size_t prefix, dlen;
+	int n;
+
+	if (header_len < 16 || header_len > NPY_MAX_HEADER || !ldq_npy_item_bytes(l) ||
+	    strnlen(l->descr, sizeof(l->descr)) >= sizeof(l->descr))
+		return -EINVAL;
+
+	if (l->ndim == 1)
+		n = snprintf(dict, sizeof(dict),
+			     "{'descr': '%s', 'fortran_order': False, 'shape': (%" PRIu64
+			     ", %" PRIu64 "), }",
+			     l->descr, items, l->dims[0]);
+	else
+		n = snprintf(dict, sizeof(dict),
+			     "{'descr': '%s', 'fortran_order': False, 'shape': (%" PRIu64
+			     ", %" PRIu64 ", %" PRIu64 "), }",
+			     l->descr, items, l->dims[0], l->dims[1]);
+	if (n < 0 || (size_t)n >= sizeof(dict))
+		return -EINVAL;
+	dlen = (size_t)n;
+
+	/* Version 1.0 (uint16 length) whenever the length fits it. */
+	prefix = header_len - 10 <= 0xffff ? 10 : 12;
+	if (prefix + dlen + 1 > header_len)
+		return -EOVERFLOW;
+
+	memcpy(buf, NPY_MAGIC, NPY_MAGIC_LEN);
+	if (prefix == 10) {
+		size_t hl = header_len - 10;
+
+		buf[6] = 1;
+		buf[7] = 0;
+		buf[8] = (char)(hl & 0xff);
+		buf[9] = (char)(hl >> 8);
+	} else {
+		size_t hl = header_len - 12;
+
+		buf[6] = 2;
+		buf[7] = 0;
+		buf[8] = (char)(hl & 0xff);
+		buf[9] = (char)((hl >> 8) & 0xff);
+		buf[10] = (char)((hl >> 16) & 0xff);
+		buf[11] = (char)((hl >> 24) & 0xff);
+	}
+	memcpy(buf + prefix, dict, dlen);
+	memset(buf + prefix + dlen, ' ', header_len - prefix - dlen - 1);
+	buf[header_len - 1] = '\n';
+	return 0;
+}
+
+int ldq_npy_format(char *buf, const struct ldq_npy_layout *l, uint64_t items)
+{
+	return ldq_npy_format_len(buf, LDQ_NPY_HEADER_BYTES, l, items);
+}
+
+int ldq_npy_write_header_len(int fd, size_t header_len, const struct ldq_npy_layout *l,
+			     uint64_t items)
+{
+	char *buf;
+	int ret;
+
+	buf = malloc(header_len ? header_len : 1);
+	if (!buf)
+		return -ENOMEM;
+	ret = ldq_npy_format_len(buf, header_len, l, items);
+	if (!ret)
+		ret = pwrite_all(fd, buf, header_len, 0);
+	free(buf);
+	return ret;
+}
+
+int ldq_npy_write_header(int fd, const struct ldq_npy_layout *l, uint64_t items)
+{
+	char buf[LDQ_NPY_HEADER_BYTES];
+	int ret;
+
+	ret = ldq_npy_format(buf, l, items);
+	if (ret)
+		return ret;
+	return pwrite_all(fd, buf, sizeof(buf), 0);
+}
+
+/*
+ * The header dict is a Python literal.  The parser accepts what NumPy's
+ * writers produce and a little more (either quote, any key order, an
+ * optional trailing comma, Python 2's "3L"), and nothing that could be
+ * read differently: no escapes, no extra keys, no duplicate keys.
+ */
+struct cur {
+	const char *p, *end;
+};
+
+static void skip_ws(struct cur *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' ||
+				 *c->p == '\r'))
+		c->p++;
+}
+
+static int eat(struct cur *c, char ch)
+{
+	skip_ws(c);
+	if (c->p < c->end && *c->p == ch) {
+		c->p++;
+		return 1;
+	}
+	return 0;
+}
+
+static int peek(struct cur *c, char ch)
+{
+	skip_ws(c);
+	return c->p < c->end && *c->p == ch;
+}
+
+/* A quoted string without escapes into @out (NUL-terminated). */
+static int parse_str(struct cur *c, char *out, size_t size)
+{
+	char q;
+	size_t n = 0;
+
+	skip_ws(c);
+	if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
+		return -1;
+	q = *c->p++;
+	while (c->p < c->end && *c->p != q) {
+		unsigned char ch = (unsigned char)*c->p;
+
+		if (ch == '\\' || ch < 0x20 || ch >= 0x7f || n + 1 >= size)
+			return -1;
+		out[n++] = (char)ch;
+		c->p++;
+	}
+	if (c->p >= c->end)
+		return -1;
+	c->p++;
+	out[n] = '\0';
+	return 0;
+}
+
+static int parse_u64(struct cur *c, uint64_t *v)
+{
+	uint64_t x = 0;
+	const char *start;
+
+	skip_ws(c);
+	start = c->p;
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+		unsigned int d = (unsigned int)(*c->p - '0');
+
+		if (x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+		c->p++;
+	}
+	if (c->p == start)
+		return -1;
+	if (c->p < c->end && (*c->p == 'L' || *c->p == 'l'))
+		c->p++;
+	*v = x;
+	return 0;
+}
+
+static int parse_word(struct cur *c, const char *w)
+{
+	size_t n = strlen(w);
+
+	skip_ws(c);
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, w, n))
+		return -1;
+	c->p += n;
+	/* "False" must not continue as an identifier ("Falsey"). */
+	if (c->p < c->end && ((*c->p >= 'a' && *c->p <= 'z') || (*c->p >= 'A' && *c->p <= 'Z') ||
+			      (*c->p >= '0' && *c->p <= '9') || *c->p == '_'))
+		return -1;
+	return 0;
+}
+
+/* "(n, a)" or "(n, a, b)", an optional trailing comma. */
+static int parse_shape(struct cur *c, uint64_t *v, unsigned int *nv)
+{
+	unsigned int n = 0;
+
+	if (!eat(c, '('))
+		return -1;
+	while (!peek(c, ')')) {
+		if (n == 3 || parse_u64(c, &v[n]))
+			return -1;
+		n++;
+		if (!eat(c, ',')) {
+			if (!peek(c, ')'))
+				return -1;
+		}
+	}
+	c->p++;
+	*nv = n;
+	return 0;
+}
+
+static int parse_dict(struct cur *c, struct ldq_npy_layout *l, uint64_t *items)
+{
+	int have_descr = 0, have_order = 0, have_shape = 0;
+	uint64_t shape[3];
+	unsigned int nshape = 0;
+	char key[32];
+
+	if (!eat(c, '{'))
+		return -1;
+	while (!peek(c, '}')) {
+		if (parse_str(c, key, sizeof(key)) || !eat(c, ':'))
+			return -1;
+		if (!strcmp(key, "descr") && !have_descr) {
+			if (parse_str(c, l->descr, sizeof(l->descr)))
+				return -1;
+			have_descr = 1;
+		} else if (!strcmp(key, "fortran_order") && !have_order) {
+			/* Only C order is supported: True is refused. */
+			if (parse_word(c, "False"))
+				return -1;
+			have_order = 1;
+		} else if (!strcmp(key, "shape") && !have_shape) {
+			if (parse_shape(c, shape, &nshape))
+				return -1;
+			have_shape = 1;
+		} else {
+			return -1;
+		}
+		if (!eat(c, ',')) {
+			if (!peek(c, '}'))
+				return -1;
+		}
+	}
+	c->p++;
+	if (!have_descr || !have_order || !have_shape)
+		return -1;
+	if (nshape < 2 || nshape > 3)
+		return -1;
+	*items = shape[0];
+	l->ndim = nshape - 1;
+	l->dims[0] = shape[1];
+	l->dims[1] = nshape == 3 ? shape[2] : 0;
+	if (!ldq_npy_item_bytes(l))
+		return -1;
+	/* Only padding may follow the dict. */
+	skip_ws(c);
+	return c->p == c->end ? 0 : -1;
+}
+
+int ldq_npy_parse(const void *buf, size_t len, struct ldq_npy_layout *l, uint64_t *items,
+		  size_t *header_len)
+{
+	const unsigned char *b = buf;
+	struct ldq_npy_layout tmp;
+	struct cur c;
+	uint64_t n;
+	size_t prefix, hl, total;
+
+	if (len < 10 || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN))
+		return -EBADMSG;
+	if (b[6] == 1 && b[7] == 0) {
+		prefix = 10;
+		hl = (size_t)b[8] | (size_t)b[9] << 8;
+	} else if (b[6] == 2 && b[7] == 0) {
+		if (len < 12)
+			return -EBADMSG;
+		prefix = 12;
+		hl = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 |
+		     (size_t)b[11] << 24;
+	} else {
+		return -EBADMSG;
+	}
+	if (hl > NPY_MAX_HEADER || hl > len - prefix)
+		return -EBADMSG;
+	total = prefix + hl;
+
+	memset(&tmp, 0, sizeof(tmp));
+	c.p = (const char *)b + prefix;
+	c.end = (const char *)b + total;
+	if (parse_dict(&c, &tmp, &n))
+		return -EBADMSG;
+
+	*l = tmp;
+	if (items)
+		*items = n;
+	if (header_len)
+		*header_len = total;
+	return 0;
+}
+
+int ldq_npy_read_header(int fd, struct ldq_npy_layout *l, uint64_t *items, size_t *header_len)
+{
+	unsigned char pre[12];
+	size_t total;
+	char *buf;
+	int ret;
+
+	ret = pread_all(fd, pre, sizeof(pre), 0);
+	if (ret)
+		return ret;
+	if (memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN))
+		return -EBADMSG;
+	if (pre[6] == 1 && pre[7] == 0)
+		total = 10 + ((size_t)pre[8] | (size_t)pre[9] << 8);
+	else if (pre[6] == 2 && pre[7] == 0)
+		total = 12 + ((size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
+			      (size_t)pre[11] << 24);
+	else
+		return -EBADMSG;
+	if (total > NPY_MAX_HEADER)
+		return -EBADMSG;
+
+	buf = malloc(total);
+	if (!buf)
+		return -ENOMEM;
+	ret = pread_all(fd, buf, total, 0);
+	if (!ret)
+		ret = ldq_npy_parse(buf, total, l, items, header_len);
+	free(buf);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
+ * The sidecar: JSON
+ */
+
+static json_t *jstr(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* JSON integers are long long; a count never reaches that. */
+static json_t *ju64(uint64_t v)
+{
+	return json_integer(v > (uint64_t)LLONG_MAX ? LLONG_MAX : (json_int_t)v);
+}
+
+static json_t *jreal(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Set @key on @o, counting failures (jansson frees @v in every case). */
+static void jset(json_t *o, const char *key, json_t *v, int *bad)
+{
+	if (!v || json_object_set_new(o, key, v))
+		*bad = 1;
+}
+
+static void jappend(json_t *a, json_t *v, int *bad)
+{
+	if (!v || json_array_append_new(a, v))
+		*bad = 1;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+static json_t *meta_to_json(const struct ldq_meta *m, const char *npy_name)
+{
+	json_t *root, *a, *o;
+	unsigned int i;
+	size_t g;
+	int bad = 0;
+
+	root = json_object();
+	if (!root)
+		return NULL;
+	jset(root, "format", json_string("labdaq-1"), &bad);
+	jset(root, "status", jstr(m->status), &bad);
+	jset(root, "file", jstr(npy_name), &bad);
+	jset(root, "device", jstr(m->device), &bad);
+	jset(root, "backend", jstr(m->backend), &bad);
+	jset(root, "kind", jstr(m->kind), &bad);
+	jset(root, "dtype", json_string(m->layout.descr), &bad);
+
+	a = json_array();
+	for (i = 0; a && i < m->layout.ndim && i < 2; i++)
+		jappend(a, ju64(m->layout.dims[i]), &bad);
+	jset(root, "shape", a, &bad);
+
+	a = json_array();
+	for (i = 0; a && i < m->nchannels; i++) {
+		const struct labdaq_channel *ch = &m->channels[i];
+
+		o = json_object();
+		if (o) {
+			jset(o, "name", jstr(ch->name), &bad);
+			jset(o, "unit", jstr(ch->unit), &bad);
+			jset(o, "scale", jreal(ch->scale), &bad);
+		}
+		jappend(a, o, &bad);
+	}
+	jset(root, "channels", a, &bad);
+
+	jset(root, "rate_hz", jreal(m->rate_hz), &bad);
+	jset(root, "started_utc", jstr(m->started_utc), &bad);
+	jset(root, "ended_utc", jstr(m->ended_utc), &bad);
+	jset(root, "acquired", ju64(m->acquired), &bad);
+	jset(root, "written", ju64(m->written), &bad);
+	jset(root, "dropped", ju64(m->dropped), &bad);
+
+	a = json_array();
+	for (g = 0; a && g < m->ngaps; g++) {
+		o = json_object();
+		if (o) {
+			jset(o, "index", ju64(m->gaps[g].index), &bad);
+			jset(o, "count", ju64(m->gaps[g].count), &bad);
+		}
+		jappend(a, o, &bad);
+	}
+	jset(root, "gaps", a, &bad);
+
+	o = json_object();
+	if (o) {
+		jset(o, "capacity_bytes", ju64(m->ring_capacity_bytes), &bad);
+		jset(o, "policy", jstr(m->ring_policy), &bad);
+		jset(o, "high_water_bytes", ju64(m->ring_high_water_bytes), &bad);
+	}
+	jset(root, "ring", o, &bad);
+
+	if (m->error_code || m->error) {
+		int code = m->error_code < 0 ? -m->error_code : m->error_code;
+		char ebuf[128];
+		const char *msg = m->error;
+
+		if (!msg)
+			msg = code ? strerror_r(code, ebuf, sizeof(ebuf)) : "unknown error";
+		o = json_object();
+		if (o) {
+			jset(o, "code", json_integer(code), &bad);
+			jset(o, "message", json_string(msg), &bad);
+		}
+		jset(root, "error", o, &bad);
+	} else {
+		jset(root, "error", json_null(), &bad);
+	}
+	jset(root, "command", jstr(m->command), &bad);
+
+	if (bad) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Does every real of @j print back to itself with @prec digits? */
+static int reals_exact(const json_t *j, int prec)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	switch (json_typeof(j)) {
+	case JSON_REAL: {
+		char s[64];
+
+		snprintf(s, sizeof(s), "%.*g", prec, json_real_value(j));
+		return strtod(s, NULL) == json_real_value(j);
+	}
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)j, key, v) {
+			if (!reals_exact(v, prec))
+				return 0;
+		}
+		return 1;
+	case JSON_ARRAY:
+		json_array_foreach(j, i, v) {
+			if (!reals_exact(v, prec))
+				return 0;
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+/* Serialize @root, indented, with a final newline; reals use the fewest
+ * digits (15 to 17) that keep every one of them exact, so a scale of 0.1
+ * reads "0.1". */
+static char *dump_json(const json_t *root, size_t *len)
+{
+	int prec = 15;
+	char *s, *t;
+	size_t n;
+
+	while (prec < 17 && !reals_exact(root, prec))
+		prec++;
+	s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(prec));
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	t = realloc(s, n + 2);
+	if (!t) {
+		free(s);
+		return NULL;
+	}
+	t[n++] = '\n';
+	t[n] = '\0';
+	*len = n;
+	return t;
+}
+
+/* ------------------------------------------------------------------------
+ * The sidecar: the file and its spare
+ */
+
+struct ldq_meta_file {
+	int dirfd;             /* the directory of the .npy and .json */
+	char *name;            /* "NAME.json" */
+	char *tmpname;         /* ".NAME.json.tmp", the spare */
+	char *npy_name;        /* "NAME.npy", recorded as "file" */
+	int spare_fd;          /* -1: no spare */
+	uint64_t spare_size;   /* the spare's size (0, or filled with spaces) */
+	int no_fallocate;      /* fallocate unsupported: fill the spare instead */
+	uint64_t reserve;      /* bytes the next spare reserves */
+	int cur_fd;            /* the file now named NAME.json, or -1 */
+	uint64_t cur_size;
+};
+
+char *ldq_meta_path(const char *npy_path)
+{
+	size_t n;
+	char *s;
+
+	if (!npy_path)
+		return NULL;
+	n = strlen(npy_path);
+	s = malloc(n + 6);
+	if (!s)
+		return NULL;
+	memcpy(s, npy_path, n + 1);
+	if (n >= 4 && !strcmp(npy_path + n - 4, ".npy"))
+		n -= 4;
+	memcpy(s + n, ".json", 6);
+	return s;
+}
+
+/* Fill the spare with spaces up to @want bytes (no fallocate). */
+static int spare_fill(struct ldq_meta_file *f, uint64_t want)
+{
+	char buf[4096];
+	int ret = 0;
+
+	memset(buf, ' ', sizeof(buf));
+	while (f->spare_size < want) {
+		size_t n = want - f->spare_size < sizeof(buf) ? (size_t)(want - f->spare_size) :
+								  sizeof(buf);
+		ssize_t w = pwrite(f->spare_fd, buf, n, (off_t)f->spare_size);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			ret = w < 0 ? -errno : -EIO;
+			break;
+		}
+		f->spare_size += (uint64_t)w;
+	}
+	return ret;
+}
+
+/* Reserve blocks for the spare: f->reserve, or at least the minimum. */
+static int spare_reserve(struct ldq_meta_file *f)
+{
+	uint64_t want = f->reserve;
+	int ret;
+
+	for (;;) {
+		if (f->no_fallocate) {
+			ret = spare_fill(f, want);
+		} else if (fallocate(f->spare_fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)want) == 0) {
+			ret = 0;
+		} else if (errno == EOPNOTSUPP || errno == ENOSYS) {
+			f->no_fallocate = 1;
+			continue;
+		} else if (errno == EINTR) {
+			continue;
+		} else {
+			ret = -errno;
+		}
+		/* Short of space for a grown reservation: the minimum. */
+		if (ret == -ENOSPC && want > LDQ_META_RESERVE) {
+			want = LDQ_META_RESERVE;
+			continue;
+		}
+		return ret;
+	}
+}
+
+/* Create a fresh spare.  Returns -errno if it cannot be created (then
+ * there is none), or the reservation's result (the spare exists). */
+static int spare_create(struct ldq_meta_file *f)
+{
+	int fd, tries;
+
+	for (tries = 0;; tries++) {
+		fd = openat(f->dirfd, f->tmpname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		/* A stale spare (a killed run): replace it once. */
+		if (errno != EEXIST || tries > 0)
+			return -errno;
+		if (unlinkat(f->dirfd, f->tmpname, 0) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	f->spare_fd = fd;
+	f->spare_size = 0;
+	return spare_reserve(f);
+}
+
+static void spare_drop(struct ldq_meta_file *f)
+{
+	if (f->spare_fd < 0)
+		return;
+	close(f->spare_fd);
+	f->spare_fd = -1;
+	f->spare_size = 0;
+	unlinkat(f->dirfd, f->tmpname, 0);
+}
+
+int ldq_meta_open(const char *npy_path, struct ldq_meta_file **out)
+{
+	struct ldq_meta_file *f;
+	char *meta, *slash;
+	const char *dir, *base;
+	int ret;
+
+	*out = NULL;
+	if (!npy_path || !*npy_path || npy_path[strlen(npy_path) - 1] == '/')
+		return -EINVAL;
+	meta = ldq_meta_path(npy_path);
+	f = calloc(1, sizeof(*f));
+	if (!meta || !f) {
+		free(meta);
+		free(f);
+		return -ENOMEM;
+	}
+	f->dirfd = -1;
+	f->spare_fd = -1;
+	f->cur_fd = -1;
+	f->reserve = LDQ_META_RESERVE;
+
+	slash = strrchr(meta, '/');
+	if (slash) {
+		base = slash + 1;
+		*slash = '\0';
+		dir = slash == meta ? "/" : meta;
+	} else {
+		base = meta;
+		dir = ".";
+	}
+	f->name = strdup(base);
+	f->npy_name = strdup(base_name(npy_path));
+	if (f->name && asprintf(&f->tmpname, ".%s.tmp", base) < 0)
+		f->tmpname = NULL;
+	if (!f->name || !f->npy_name || !f->tmpname) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->dirfd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* A spare left by a killed run is replaced by spare_create(). */
+	ret = spare_create(f);
+	if (ret)
+		goto fail;
+	free(meta);
+	*out = f;
+	return 0;
+
+fail:
+	free(meta);
+	ldq_meta_close(f);
+	return ret;
+}
+
+int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len)
+{
+	int ret, old;
+
+	if (f->spare_fd < 0) {
+		/* No spare since a failure: try a normal write. */
+		ret = spare_create(f);
+		if (f->spare_fd < 0)
+			return ret;
+	}
+
+	ret = pwrite_all(f->spare_fd, text, len, 0);
+	if (ret) {
+		/* Its size is now unknown, at most this. */
+		if (f->spare_size < len)
+			f->spare_size = len;
+		return ret;
+	}
+	/* A spare filled with spaces (or a failed attempt) is cut to the
+	 * JSON.  Not done otherwise: it would free the reservation. */
+	if (f->spare_size > len) {
+		if (ftruncate(f->spare_fd, (off_t)len) < 0)
+			return -errno;
+	}
+	f->spare_size = len;
+	ret = fsync_retry(f->spare_fd);
+	if (ret)
+		return ret;
+	if (renameat(f->dirfd, f->tmpname, f->dirfd, f->name) < 0) {
+		ret = -errno;
+		spare_drop(f);
+		return ret;
+	}
+
+	/* The spare is NAME.json now; closing the old one frees its blocks. */
+	old = f->cur_fd;
+	f->cur_fd = f->spare_fd;
+	f->cur_size = len;
+	f->spare_fd = -1;
+	f->spare_size = 0;
+	if (old >= 0)
+		close(old);
+	ret = fsync_retry(f->dirfd);
+
+	/* The next spare, from the space just freed.  A failure here is not
+	 * this write's: the next write tries again. */
+	f->reserve = LDQ_META_RESERVE;
+	if (len < UINT64_MAX / 4 && 2 * len > f->reserve)
+		f->reserve = (2 * len + 4095) & ~(uint64_t)4095;
+	spare_create(f);
+	return ret;
+}
+
+int ldq_meta_write_json(struct ldq_meta_file *f, const struct json_t *root)
+{
+	size_t len;
+	char *text;
+	int ret;
+
+	text = dump_json(root, &len);
+	if (!text)
+		return -ENOMEM;
+	ret = ldq_meta_write_text(f, text, len);
+	free(text);
+	return ret;
+}
+
+int ldq_meta_write(struct ldq_meta_file *f, const struct ldq_meta *m)
+{
+	json_t *root;
+	int ret;
+
+	if (!f || !m || (m->nchannels > 0 && !m->channels) || (m->ngaps > 0 && !m->gaps))
+		return -EINVAL;
+	root = meta_to_json(m, f->npy_name);
+	if (!root)
+		return -ENOMEM;
+	ret = ldq_meta_write_json(f, root);
+	json_decref(root);
+	return ret;
+}
+
+void ldq_meta_close(struct ldq_meta_file *f)
+{
+	if (!f)
+		return;
+	spare_drop(f);
+	if (f->cur_fd >= 0) {
+		/* Release what is left of the reservation beyond the end. */
+		if (!f->no_fallocate)
+			while (ftruncate(f->cur_fd, (off_t)f->cur_size) < 0 && errno == EINTR)
+				;
+		close(f->cur_fd);
+	}
+	if (f->dirfd >= 0)
+		close(f->dirfd);
+	free(f->name);
+	free(f->tmpname);
+	free(f->npy_name);
+	free(f);
+}

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * recover.c - labdaq_file_recover(): complete a .npy file and its sidecar
+ * after the process that wrote them died (crash, kill -9, power loss).
+ *
+ * What is on disk after such an end: the payload as far as the writer got
+ * (possibly ending in part of an item), a header that counts the items of
+ * the last checkpoint, a sidecar that says "running" and perhaps a stale
+ * spare ".NAME.json.tmp".  Recovery trusts the payload: every whole item
+ * on disk is kept and described by the header, a partial item is cut off,
+ * and the sidecar is marked "recovered" with the counts of what is kept.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "labdaq.h"
+#include "npyfile.h"
+
+/* enum labdaq_state by value. */
+static const char *const state_names[] = {
+	[LABDAQ_STATE_QUEUED] = "queued",
+	[LABDAQ_STATE_RUNNING] = "running",
+	[LABDAQ_STATE_COMPLETE] = "complete",
+	[LABDAQ_STATE_STOPPED] = "stopped",
+	[LABDAQ_STATE_ABORTED] = "aborted",
+	[LABDAQ_STATE_FAILED] = "failed",
+};
+
+static int state_from_name(const char *s)
+{
+	unsigned int i;
+
+	for (i = 0; s && i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+		if (!strcmp(s, state_names[i]))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Now as ISO 8601 UTC with milliseconds: "2026-11-27T10:40:03.123Z". */
+static void utc_now(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static int fsync_retry(int fd)
+{
+	while (fsync(fd) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Bring the .npy open as @fd to its whole items; fills @info. */
+static int recover_npy(int fd, struct labdaq_recover_info *info)
+{
+	struct ldq_npy_layout l;
+	uint64_t hdr_items, payload, items, trailing;
+	size_t header_len, item_bytes;
+	struct stat st;
+	int ret;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EBADMSG;
+	ret = ldq_npy_read_header(fd, &l, &hdr_items, &header_len);
+	if (ret)
+		return ret;
+	item_bytes = ldq_npy_item_bytes(&l);
+	if (!item_bytes)
+		return -EBADMSG;
+	if ((uint64_t)st.st_size < header_len)
+		return -EBADMSG;
+
+	payload = (uint64_t)st.st_size - header_len;
+	items = payload / item_bytes;
+	trailing = payload % item_bytes;
+
+	if (trailing) {
+		while (ftruncate(fd, (off_t)(header_len + items * item_bytes)) < 0) {
+			if (errno != EINTR)
+				return -errno;
+		}
+	}
+	/* The header keeps its length, so the payload does not move. */
+	if (items != hdr_items) {
+		ret = ldq_npy_write_header_len(fd, header_len, &l, items);
+		if (ret)
+			return ret;
+	}
+	ret = fsync_retry(fd);
+	if (ret)
+		return ret;
+	info->items = items;
+	info->trailing = trailing;
+	return 0;
+}
+
+static int set_int(json_t *o, const char *key, uint64_t v)
+{
+	return json_object_set_new(o, key, json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v));
+}
+
+/* Mark the sidecar of @npy_path recovered, if there is one. */
+static int recover_meta(const char *npy_path, struct labdaq_recover_info *info)
+{
+	struct ldq_meta_file *mf = NULL;
+	char *path, now[40];
+	json_t *root, *v;
+	json_error_t jerr;
+	const char *status;
+	uint64_t acquired;
+	int fd, ret = 0, bad = 0;
+
+	path = ldq_meta_path(npy_path);
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ret = fd < 0 ? -errno : 0;
+	free(path);
+	if (ret == -ENOENT) {
+		/* No sidecar; still remove a spare left by the dead run. */
+		if (!ldq_meta_open(npy_path, &mf))
+			ldq_meta_close(mf);
+		return 0;
+	}
+	if (ret)
+		return ret;
+	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	if (!root)
+		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : -EBADMSG;
+	if (!json_is_object(root)) {
+		ret = -EBADMSG;
+		goto out;
+	}
+
+	status = json_string_value(json_object_get(root, "status"));
+	info->previous_status = state_from_name(status);
+	/* Recovering twice keeps the first recovery's origin. */
+	if (!status || strcmp(status, "recovered"))
+		bad |= json_object_set_new(root, "recovered_from", status ? json_string(status) :
+										json_null());
+
+	utc_now(now, sizeof(now));
+	bad |= json_object_set_new(root, "status", json_string("recovered"));
+	bad |= set_int(root, "written", info->items);
+	v = json_object_get(root, "acquired");
+	acquired = json_is_integer(v) && json_integer_value(v) > 0 ?
+			   (uint64_t)json_integer_value(v) :
+			   0;
+	if (acquired < info->items)
+		acquired = info->items;
+	bad |= set_int(root, "acquired", acquired);
+	v = json_object_get(root, "ended_utc");
+	if (!json_is_string(v))
+		bad |= json_object_set_new(root, "ended_utc", json_string(now));
+	bad |= json_object_set_new(root, "recovered_utc", json_string(now));
+	if (bad) {
+		ret = -ENOMEM;
+		goto out;
+	}
+
+	/* Opening removes a stale spare, closing removes the new one. */
+	ret = ldq_meta_open(npy_path, &mf);
+	if (ret)
+		goto out;
+	ret = ldq_meta_write_json(mf, root);
+	ldq_meta_close(mf);
+out:
+	json_decref(root);
+	return ret;
+}
+
+LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info *info)
+{
+	struct labdaq_recover_info tmp;
+	int fd, ret;
+
+	if (!path || !*path)
+		return -EINVAL;
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.previous_status = -1;
+
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	ret = recover_npy(fd, &tmp);
+	close(fd);
+	if (!ret)
+		ret = recover_meta(path, &tmp);
+	if (info)
+		*info = tmp;
+	return ret;
+}

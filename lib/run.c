@@ -1,0 +1,915 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * run.c - a streaming run: device -> ring -> .npy file, in two threads.
+ *
+ *   producer thread: reserves a block in the ring, lets the backend fill it
+ *     in place, commits.  Full ring: waits (block) or reads the block into a
+ *     scratch buffer and records it as a gap (drop).
+ *   writer thread: peeks what is readable, writes it to the file in large
+ *     chunks, releases; keeps the page cache from filling memory; at every
+ *     checkpoint rewrites the .npy header and the JSON sidecar.
+ *   caller: never blocked; reads counters, the latest tap, stops, waits.
+ *
+ * Counters: every item the device's sequence passed through is acquired;
+ * it is then either written or dropped (ring full with the drop policy, a
+ * hardware overrun, an abort, a write failure).  At the end
+ * acquired == written + dropped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "npyfile.h"
+#include "ring.h"
+
+#define DEFAULT_RING_BYTES (64u << 20)
+#define SAMPLE_BLOCK_BYTES (64u << 10)
+#define WRITE_CHUNK_MAX (8u << 20)
+#define WRITE_CHUNK_MIN (1u << 20)
+#define WRITEBEHIND_WINDOW (8u << 20)
+#define TAP_PERIOD_NS (1000000000ull / 30)
+#define RATE_PERIOD_NS (250000000ull)
+#define WRITER_POLL_NS (50000000ll)
+
+enum { REQ_NONE = 0, REQ_STOP = 1, REQ_ABORT = 2 };
+
+struct labdaq_run {
+	struct labdaq_device *dev;
+	const struct ldq_backend *be;
+	struct ldq_ring *ring;
+
+	/* configuration, fixed at start */
+	char *path;
+	char *command;
+	uint64_t count;
+	uint64_t duration_ns;
+	double rate_hz;
+	int on_full;
+	uint64_t checkpoint_ns;
+	unsigned int *chans;
+	unsigned int nchans;
+	struct labdaq_channel *file_chans;
+	unsigned int nfile_chans;
+	struct ldq_npy_layout layout;
+	size_t item_bytes;
+	size_t block_items;
+	char started_utc[40];
+	char ended_utc[40];
+	uint64_t t0_ns;
+	_Atomic uint64_t t_end_ns;
+
+	int fd;
+	struct ldq_meta_file *meta;
+	void *scratch;
+
+	pthread_t producer;
+	pthread_t writer;
+	int threads_started;
+
+	/* control */
+	atomic_int request;        /* REQ_*: the caller's stop or abort */
+	atomic_int writer_failed;  /* the writer asks the producer to end */
+	atomic_int producer_done;  /* store-release after its last commit */
+	int producer_end;          /* the state the producer ended in */
+	atomic_int state;
+
+	/* counters, written by one thread each, read by any */
+	_Atomic uint64_t acquired; /* producer */
+	_Atomic uint64_t written;  /* writer */
+	_Atomic uint64_t dropped;  /* producer, then writer after producer_done */
+	_Atomic uint64_t ngaps_pub;
+	_Atomic double rate_now;
+
+	/* gaps and the error: appended rarely, read at checkpoints */
+	pthread_mutex_t lock;
+	struct ldq_gap *gaps;
+	size_t ngaps;
+	size_t gaps_cap;
+	int error;
+	char errmsg[512];
+
+	/* the latest tap: the producer copies under trylock, never waits */
+	pthread_mutex_t tap_lock;
+	void *tap;
+	size_t tap_cap;
+	size_t tap_len;
+	uint64_t tap_index;
+	uint64_t tap_items;
+	uint64_t tap_time_ns;
+
+	/* end of the run */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
+	int finished;
+};
+
+static void utc_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char tmp[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%.20s.%03dZ", tmp, (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static void set_error(struct labdaq_run *run, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Record the first failure of @run; later ones only go to the log. */
+static void set_error(struct labdaq_run *run, int err, const char *fmt, ...)
+{
+	char msg[sizeof(run->errmsg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ldq_err("%s", msg);
+	pthread_mutex_lock(&run->lock);
+	if (!run->error) {
+		run->error = err;
+		snprintf(run->errmsg, sizeof(run->errmsg), "%s", msg);
+	}
+	pthread_mutex_unlock(&run->lock);
+}
+
+/* Producer: items [index, index + count) are missing from the file. */
+static void add_gap(struct labdaq_run *run, uint64_t index, uint64_t count)
+{
+	pthread_mutex_lock(&run->lock);
+	if (run->ngaps && run->gaps[run->ngaps - 1].index + run->gaps[run->ngaps - 1].count ==
+			  index) {
+		run->gaps[run->ngaps - 1].count += count;
+	} else {
+		if (run->ngaps == run->gaps_cap) {
+			size_t cap = run->gaps_cap ? run->gaps_cap * 2 : 16;
+			struct ldq_gap *g = realloc(run->gaps, cap * sizeof(*g));
+
+			if (!g) {
+				/* Keep counting; merge into the last gap. */
+				if (run->ngaps)
+					run->gaps[run->ngaps - 1].count += count;
+				pthread_mutex_unlock(&run->lock);
+				atomic_fetch_add_explicit(&run->dropped, count,
+							  memory_order_relaxed);
+				return;
+			}
+			run->gaps = g;
+			run->gaps_cap = cap;
+		}
+		run->gaps[run->ngaps].index = index;
+		run->gaps[run->ngaps].count = count;
+		run->ngaps++;
+		atomic_store_explicit(&run->ngaps_pub, run->ngaps, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&run->lock);
+	atomic_fetch_add_explicit(&run->dropped, count, memory_order_relaxed);
+}
+
+static void tap_update(struct labdaq_run *run, const void *p, size_t items, uint64_t index,
+		       uint64_t now)
+{
+	size_t len = items * run->item_bytes;
+
+	if (now - run->tap_time_ns < TAP_PERIOD_NS && run->tap_time_ns)
+		return;
+	if (pthread_mutex_trylock(&run->tap_lock))
+		return; /* a reader is copying: skip this one, never wait */
+	if (len > run->tap_cap)
+		len = run->tap_cap;
+	memcpy(run->tap, p, len);
+	run->tap_len = len;
+	run->tap_index = index;
+	run->tap_items = len / run->item_bytes;
+	run->tap_time_ns = now;
+	pthread_mutex_unlock(&run->tap_lock);
+}
+
+static int producer_should_end(struct labdaq_run *run, uint64_t index, uint64_t now)
+{
+	if (atomic_load_explicit(&run->request, memory_order_acquire) != REQ_NONE)
+		return LABDAQ_STATE_STOPPED;
+	if (atomic_load_explicit(&run->writer_failed, memory_order_acquire))
+		return LABDAQ_STATE_FAILED;
+	if (run->count && index >= run->count)
+		return LABDAQ_STATE_COMPLETE;
+	if (run->duration_ns && now - run->t0_ns >= run->duration_ns)
+		return LABDAQ_STATE_COMPLETE;
+	return 0;
+}
+
+static void *producer_main(void *arg)
+{
+	struct labdaq_run *run = arg;
+	struct labdaq_device *dev = run->dev;
+	uint64_t index = 0, rate_index = 0, rate_t = run->t0_ns;
+	int end;
+
+	for (;;) {
+		uint64_t now = ldq_now_ns(), lost = 0;
+		size_t n = run->block_items, bytes;
+		int dropping = 0;
+		void *p;
+		long got;
+
+		end = producer_should_end(run, index, now);
+		if (end)
+			break;
+		if (now - rate_t >= RATE_PERIOD_NS) {
+			atomic_store_explicit(&run->rate_now,
+					      (double)(index - rate_index) * 1e9 / (double)(now - rate_t),
+					      memory_order_relaxed);
+			rate_index = index;
+			rate_t = now;
+		}
+		if (run->count && run->count - index < n)
+			n = run->count - index;
+		bytes = n * run->item_bytes;
+		p = ldq_ring_reserve(run->ring, bytes);
+		if (!p) {
+			if (run->on_full == LABDAQ_ON_FULL_BLOCK) {
+				/* Backpressure.  Bounded waits so that the end
+				 * conditions are checked again. */
+				ldq_ring_wait_space(run->ring, bytes, WRITER_POLL_NS);
+				continue;
+			}
+			p = run->scratch;
+			dropping = 1;
+		}
+		got = dev->backend->stream_read(dev, p, n, &lost);
+		if (got == -ECANCELED)
+			continue; /* stop or abort: the loop's check ends it */
+		if (got < 0) {
+			set_error(run, (int)got, "%s: device failed after %llu items: %s",
+				  dev->uri, (unsigned long long)index, labdaq_strerror((int)got));
+			end = LABDAQ_STATE_FAILED;
+			break;
+		}
+		if ((size_t)got > n)
+			got = (long)n;
+		if (lost) {
+			ldq_warn("%s: hardware overrun: %llu items lost at item %llu", dev->uri,
+				 (unsigned long long)lost, (unsigned long long)index);
+			add_gap(run, index, lost);
+			index += lost;
+		}
+		tap_update(run, p, (size_t)got, index, now);
+		if (dropping)
+			add_gap(run, index, (uint64_t)got);
+		else
+			ldq_ring_commit(run->ring, (size_t)got * run->item_bytes);
+		index += (uint64_t)got;
+		atomic_store_explicit(&run->acquired, index, memory_order_relaxed);
+	}
+	if (dev->backend->stream_stop)
+		dev->backend->stream_stop(dev);
+	run->producer_end = end;
+	/* Pairs with the writer's load-acquire: producer_end and the last
+	 * commit are visible once producer_done is. */
+	atomic_store_explicit(&run->producer_done, 1, memory_order_release);
+	ldq_ring_wake(run->ring);
+	return NULL;
+}
+
+static int write_all(int fd, const void *buf, size_t len, off_t off, size_t *done)
+{
+	const char *p = buf;
+
+	*done = 0;
+	while (*done < len) {
+		ssize_t w = pwrite(fd, p + *done, len - *done, off + (off_t)*done);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -EIO;
+		*done += (size_t)w;
+	}
+	return 0;
+}
+
+static void fill_meta(struct labdaq_run *run, struct ldq_meta *m, const char *status)
+{
+	memset(m, 0, sizeof(*m));
+	m->status = status;
+	m->device = run->dev->uri;
+	m->backend = run->dev->backend->name;
+	m->kind = run->dev->kind == LABDAQ_KIND_FRAMES ? "frames" : "samples";
+	m->command = run->command;
+	m->started_utc = run->started_utc;
+	m->ended_utc = run->ended_utc[0] ? run->ended_utc : NULL;
+	m->rate_hz = run->rate_hz;
+	m->layout = run->layout;
+	m->channels = run->file_chans;
+	m->nchannels = run->nfile_chans;
+	m->acquired = atomic_load(&run->acquired);
+	m->written = atomic_load(&run->written);
+	m->dropped = atomic_load(&run->dropped);
+	m->ring_capacity_bytes = ldq_ring_capacity(run->ring);
+	m->ring_policy = run->on_full == LABDAQ_ON_FULL_DROP ? "drop" : "block";
+	m->ring_high_water_bytes = ldq_ring_high_water(run->ring);
+}
+
+/* Writer: publish the items on disk in the header and the sidecar. */
+static int checkpoint(struct labdaq_run *run, const char *status, int sync)
+{
+	uint64_t items = atomic_load_explicit(&run->written, memory_order_relaxed);
+	struct ldq_meta m;
+	int ret;
+
+	/* The data must be durable before a header that covers it. */
+	if (sync && fdatasync(run->fd) && errno != EINVAL)
+		return -errno;
+	ret = ldq_npy_write_header(run->fd, &run->layout, items);
+	if (ret)
+		return ret;
+	fill_meta(run, &m, status);
+	pthread_mutex_lock(&run->lock);
+	m.gaps = run->gaps;
+	m.ngaps = run->ngaps;
+	m.error_code = run->error;
+	m.error = run->error ? run->errmsg : NULL;
+	ret = ldq_meta_write(run->meta, &m);
+	pthread_mutex_unlock(&run->lock);
+	return ret;
+}
+
+/*
+ * Keep dirty pages bounded: start writeback of what was just written, and
+ * once a window is more than one window behind, wait for it and drop it
+ * from the page cache.
+ */
+static int write_behind(struct labdaq_run *run, uint64_t *wb_off, uint64_t end_off)
+{
+	if (sync_file_range(run->fd, (off_t)(end_off - WRITEBEHIND_WINDOW / 4),
+			    WRITEBEHIND_WINDOW / 4, SYNC_FILE_RANGE_WRITE) && errno == EIO)
+		return -EIO;
+	while (end_off - *wb_off >= 2 * (uint64_t)WRITEBEHIND_WINDOW) {
+		if (sync_file_range(run->fd, (off_t)*wb_off, WRITEBEHIND_WINDOW,
+				    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					    SYNC_FILE_RANGE_WAIT_AFTER) &&
+		    errno == EIO)
+			return -EIO;
+		posix_fadvise(run->fd, (off_t)*wb_off, WRITEBEHIND_WINDOW, POSIX_FADV_DONTNEED);
+		*wb_off += WRITEBEHIND_WINDOW;
+	}
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct labdaq_run *run = arg;
+	const size_t ib = run->item_bytes;
+	size_t cap = ldq_ring_capacity(run->ring);
+	size_t chunk_max = cap / 4 < WRITE_CHUNK_MAX ? cap / 4 : WRITE_CHUNK_MAX;
+	size_t chunk_min = cap / 8 < WRITE_CHUNK_MIN ? cap / 8 : WRITE_CHUNK_MIN;
+	uint64_t bytes = 0, wb_off = LDQ_NPY_HEADER_BYTES;
+	uint64_t next_ckpt = ldq_now_ns() + run->checkpoint_ns;
+	int aborted = 0, failed = 0, state, ret;
+
+	if (chunk_max < 4096)
+		chunk_max = 4096;
+	if (chunk_min < 4096)
+		chunk_min = 4096;
+	for (;;) {
+		int pdone = atomic_load_explicit(&run->producer_done, memory_order_acquire);
+		int req = atomic_load_explicit(&run->request, memory_order_acquire);
+		uint64_t now = ldq_now_ns();
+		size_t avail, n, done;
+		const char *p;
+		int64_t wait_ns;
+		int wrote;
+
+		if (req == REQ_ABORT || failed) {
+			/* Discard what is readable; the producer ends soon. */
+			aborted = !failed;
+			p = ldq_ring_peek(run->ring, &avail);
+			if (avail)
+				ldq_ring_release(run->ring, avail);
+			if (pdone) {
+				/* Items committed but not written are dropped. */
+				uint64_t committed = ldq_ring_committed(run->ring) / ib;
+
+				atomic_fetch_add(&run->dropped, committed - bytes / ib);
+				break;
+			}
+			ldq_ring_wait_data(run->ring, 1, WRITER_POLL_NS);
+			continue;
+		}
+		p = ldq_ring_peek(run->ring, &avail);
+		wrote = 0;
+		if (avail && (avail >= chunk_min || pdone || now >= next_ckpt)) {
+			n = avail < chunk_max ? avail : chunk_max;
+			/* Large page-multiple writes while streaming. */
+			if (!pdone && now < next_ckpt && n > 4096)
+				n &= ~(size_t)4095;
+			ret = write_all(run->fd, p, n, (off_t)(LDQ_NPY_HEADER_BYTES + bytes), &done);
+			bytes += done;
+			ldq_ring_release(run->ring, done);
+			atomic_store_explicit(&run->written, bytes / ib, memory_order_relaxed);
+			if (!ret)
+				ret = write_behind(run, &wb_off, LDQ_NPY_HEADER_BYTES + bytes);
+			if (ret) {
+				set_error(run, ret, "writing %s: %s", run->path,
+					  labdaq_strerror(ret));
+				failed = 1;
+				atomic_store_explicit(&run->writer_failed, 1, memory_order_release);
+				if (run->dev->backend->stream_cancel)
+					run->dev->backend->stream_cancel(run->dev);
+				continue;
+			}
+			wrote = 1;
+		} else if (pdone && !avail) {
+			break;
+		}
+		if (now >= next_ckpt && !pdone) {
+			ret = checkpoint(run, "running", 1);
+			if (ret)
+				ldq_warn("%s: checkpoint failed: %s", run->path, labdaq_strerror(ret));
+			next_ckpt = ldq_now_ns() + run->checkpoint_ns;
+			continue;
+		}
+		if (wrote)
+			continue;
+		wait_ns = next_ckpt > now ? (int64_t)(next_ckpt - now) : 0;
+		ldq_ring_wait_data(run->ring, chunk_min,
+				   wait_ns < WRITER_POLL_NS ? wait_ns : WRITER_POLL_NS);
+	}
+
+	/* Finalize: whole items only, then the header, then the sidecar. */
+	if (bytes % ib) {
+		/* A partial item after an abort or a failed write. */
+		bytes -= bytes % ib;
+	}
+	if (ftruncate(run->fd, (off_t)(LDQ_NPY_HEADER_BYTES + bytes)))
+		ldq_warn("%s: truncating: %s", run->path, labdaq_strerror(-errno));
+	atomic_store(&run->written, bytes / ib);
+	if (run->error)
+		state = LABDAQ_STATE_FAILED;
+	else if (aborted)
+		state = LABDAQ_STATE_ABORTED;
+	else
+		state = run->producer_end;
+	utc_now(run->ended_utc, sizeof(run->ended_utc));
+	atomic_store(&run->t_end_ns, ldq_now_ns());
+	ret = checkpoint(run, labdaq_state_name(state), 1);
+	if (ret) {
+		set_error(run, ret, "finalizing %s: %s", run->path, labdaq_strerror(ret));
+		state = LABDAQ_STATE_FAILED;
+	}
+	close(run->fd);
+	run->fd = -1;
+	atomic_store(&run->dev->busy, 0);
+
+	pthread_mutex_lock(&run->done_lock);
+	atomic_store(&run->state, state);
+	run->finished = 1;
+	pthread_cond_broadcast(&run->done_cond);
+	pthread_mutex_unlock(&run->done_lock);
+	return NULL;
+}
+
+LABDAQ_API void labdaq_run_config_init(struct labdaq_run_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ring_bytes = DEFAULT_RING_BYTES;
+	cfg->on_full = LABDAQ_ON_FULL_BLOCK;
+	cfg->checkpoint_ms = 1000;
+}
+
+/* Resolve cfg->channels into input channel indexes sharing one dtype. */
+static int select_channels(struct labdaq_run *run, const char *list)
+{
+	struct labdaq_device *dev = run->dev;
+	char *copy = NULL, *tok, *save = NULL;
+	int dtype = -1;
+
+	run->chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->chans));
+	run->file_chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_chans));
+	if (!run->chans || !run->file_chans)
+		return -ENOMEM;
+	if (dev->kind == LABDAQ_KIND_FRAMES) {
+		if (list) {
+			ldq_err("%s: a frames device has no channels to select", dev->uri);
+			return -EINVAL;
+		}
+		for (unsigned int i = 0; i < dev->nchans; i++)
+			if (!dev->chans[i].output)
+				labdaq_device_channel(dev, i, &run->file_chans[run->nfile_chans++]);
+		return 0;
+	}
+	if (list) {
+		copy = strdup(list);
+		if (!copy)
+			return -ENOMEM;
+	}
+	for (unsigned int i = 0; !list && i < dev->nchans; i++)
+		if (!dev->chans[i].output)
+			run->chans[run->nchans++] = i;
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		unsigned int i;
+
+		for (i = 0; i < dev->nchans; i++)
+			if (!dev->chans[i].output && !strcmp(dev->chans[i].name, tok))
+				break;
+		if (i == dev->nchans) {
+			ldq_err("%s: no input channel '%s'", dev->uri, tok);
+			free(copy);
+			return -EINVAL;
+		}
+		for (unsigned int j = 0; j < run->nchans; j++) {
+			if (run->chans[j] == i) {
+				ldq_err("%s: channel '%s' given twice", dev->uri, tok);
+				free(copy);
+				return -EINVAL;
+			}
+		}
+		run->chans[run->nchans++] = i;
+	}
+	free(copy);
+	if (!run->nchans) {
+		ldq_err("%s: no input channel selected", dev->uri);
+		return -EINVAL;
+	}
+	for (unsigned int j = 0; j < run->nchans; j++) {
+		const struct ldq_channel *c = &dev->chans[run->chans[j]];
+
+		if (dtype >= 0 && c->dtype != dtype) {
+			ldq_err("%s: channels of different types cannot share one file", dev->uri);
+			return -EINVAL;
+		}
+		dtype = c->dtype;
+		labdaq_device_channel(dev, run->chans[j], &run->file_chans[run->nfile_chans++]);
+	}
+	return 0;
+}
+
+static int setup_layout(struct labdaq_run *run)
+{
+	struct labdaq_device *dev = run->dev;
+	int dtype = dev->kind == LABDAQ_KIND_FRAMES ? dev->frame_dtype
+						    : dev->chans[run->chans[0]].dtype;
+	const char *descr = labdaq_dtype_numpy(dtype);
+
+	if (!descr || !labdaq_dtype_size(dtype))
+		return -EINVAL;
+	snprintf(run->layout.descr, sizeof(run->layout.descr), "%s", descr);
+	if (dev->kind == LABDAQ_KIND_FRAMES) {
+		run->layout.ndim = 2;
+		run->layout.dims[0] = dev->height;
+		run->layout.dims[1] = dev->width;
+	} else {
+		run->layout.ndim = 1;
+		run->layout.dims[0] = run->nchans;
+	}
+	run->item_bytes = ldq_npy_item_bytes(&run->layout);
+	return run->item_bytes ? 0 : -EINVAL;
+}
+
+static size_t choose_block_items(const struct labdaq_run *run, size_t ring_cap)
+{
+	size_t ib = run->item_bytes, n;
+
+	if (run->dev->kind == LABDAQ_KIND_FRAMES)
+		return 1;
+	n = SAMPLE_BLOCK_BYTES / ib;
+	/* Paced: about 10 ms of samples a block, for a lively progress. */
+	if (run->rate_hz > 0 && run->rate_hz / 100 < (double)n)
+		n = (size_t)(run->rate_hz / 100);
+	if (n * ib > ring_cap / 4)
+		n = ring_cap / 4 / ib;
+	return n ? n : 1;
+}
+
+static int create_files(struct labdaq_run *run, int overwrite)
+{
+	char *json = ldq_meta_path(run->path);
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
+	struct stat st;
+	int ret;
+
+	if (!json)
+		return -ENOMEM;
+	if (!overwrite && !lstat(json, &st)) {
+		ldq_err("%s exists; refusing to replace it", json);
+		free(json);
+		return -EEXIST;
+	}
+	free(json);
+	run->fd = open(run->path, flags, 0644);
+	if (run->fd < 0) {
+		ret = -errno;
+		ldq_err("cannot create %s: %s", run->path, labdaq_strerror(ret));
+		return ret;
+	}
+	ret = ldq_npy_write_header(run->fd, &run->layout, 0);
+	if (!ret)
+		ret = ldq_meta_open(run->path, &run->meta);
+	if (ret)
+		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
+	return ret;
+}
+
+static void run_destroy(struct labdaq_run *run)
+{
+	if (run->fd >= 0)
+		close(run->fd);
+	if (run->meta)
+		ldq_meta_close(run->meta);
+	ldq_ring_free(run->ring);
+	pthread_mutex_destroy(&run->lock);
+	pthread_mutex_destroy(&run->tap_lock);
+	pthread_mutex_destroy(&run->done_lock);
+	pthread_cond_destroy(&run->done_cond);
+	free(run->path);
+	free(run->command);
+	free(run->chans);
+	free(run->file_chans);
+	free(run->gaps);
+	free(run->scratch);
+	free(run->tap);
+	free(run);
+}
+
+static void remove_files(struct labdaq_run *run)
+{
+	char *json = ldq_meta_path(run->path);
+
+	unlink(run->path);
+	if (json)
+		unlink(json);
+	free(json);
+}
+
+LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_config *cfg,
+				labdaq_run **out)
+{
+	struct ldq_stream_params sp;
+	struct labdaq_run *run;
+	pthread_condattr_t ca;
+	int ret, created = 0;
+	size_t ring_bytes;
+
+	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
+		return -EINVAL;
+	*out = NULL;
+	if (!(cfg->rate_hz >= 0) || cfg->on_full < LABDAQ_ON_FULL_BLOCK ||
+	    cfg->on_full > LABDAQ_ON_FULL_DROP) {
+		ldq_err("invalid run configuration (rate or full-ring policy)");
+		return -EINVAL;
+	}
+	if (!dev->backend->stream_start || !dev->backend->stream_read) {
+		ldq_err("%s: streaming is not supported by the %s backend", dev->uri,
+			dev->backend->name);
+		return -EOPNOTSUPP;
+	}
+	if (atomic_exchange(&dev->busy, 1)) {
+		ldq_err("%s: a run is already active on this device", dev->uri);
+		return -EBUSY;
+	}
+	run = calloc(1, sizeof(*run));
+	if (!run) {
+		atomic_store(&dev->busy, 0);
+		return -ENOMEM;
+	}
+	run->fd = -1;
+	run->dev = dev;
+	pthread_mutex_init(&run->lock, NULL);
+	pthread_mutex_init(&run->tap_lock, NULL);
+	pthread_mutex_init(&run->done_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&run->done_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&run->state, LABDAQ_STATE_QUEUED);
+
+	run->path = strdup(cfg->path);
+	run->command = cfg->command ? strdup(cfg->command) : NULL;
+	if (!run->path || (cfg->command && !run->command)) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	run->count = cfg->count;
+	run->duration_ns = cfg->duration_ns;
+	run->rate_hz = cfg->rate_hz;
+	run->on_full = cfg->on_full;
+	run->checkpoint_ns = (uint64_t)(cfg->checkpoint_ms ? cfg->checkpoint_ms : 1000) * 1000000u;
+
+	ret = select_channels(run, cfg->channels);
+	if (!ret)
+		ret = setup_layout(run);
+	if (ret)
+		goto fail;
+	ring_bytes = cfg->ring_bytes ? cfg->ring_bytes : DEFAULT_RING_BYTES;
+	if (ring_bytes < run->item_bytes) {
+		ldq_err("a ring of %zu bytes cannot hold one item of %zu bytes", ring_bytes,
+			run->item_bytes);
+		ret = -EINVAL;
+		goto fail;
+	}
+	ret = ldq_ring_new(ring_bytes, &run->ring);
+	if (ret) {
+		ldq_err("cannot allocate a ring of %zu bytes: %s", ring_bytes,
+			labdaq_strerror(ret));
+		goto fail;
+	}
+	run->block_items = choose_block_items(run, ldq_ring_capacity(run->ring));
+	run->tap_cap = run->block_items * run->item_bytes;
+	run->tap = malloc(run->tap_cap);
+	if (run->on_full == LABDAQ_ON_FULL_DROP)
+		run->scratch = malloc(run->tap_cap);
+	if (!run->tap || (run->on_full == LABDAQ_ON_FULL_DROP && !run->scratch)) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+
+	ret = create_files(run, cfg->overwrite);
+	created = ret != -EEXIST && run->fd >= 0;
+	if (ret)
+		goto fail;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.rate_hz = run->rate_hz;
+	sp.chans = run->chans;
+	sp.nchans = run->nchans;
+	sp.item_bytes = run->item_bytes;
+	sp.block_items = run->block_items;
+	ret = dev->backend->stream_start(dev, &sp);
+	if (ret) {
+		ldq_err("%s: cannot start streaming: %s", dev->uri, labdaq_strerror(ret));
+		goto fail;
+	}
+
+	utc_now(run->started_utc, sizeof(run->started_utc));
+	ret = checkpoint(run, "running", 0);
+	if (ret) {
+		ldq_err("cannot write the metadata of %s: %s", run->path, labdaq_strerror(ret));
+		goto fail_stream;
+	}
+	run->t0_ns = ldq_now_ns();
+	atomic_store(&run->state, LABDAQ_STATE_RUNNING);
+	ret = -pthread_create(&run->writer, NULL, writer_main, run);
+	if (ret)
+		goto fail_stream;
+	ret = -pthread_create(&run->producer, NULL, producer_main, run);
+	if (ret) {
+		/* The writer sees producer_done and finalizes an empty file. */
+		atomic_store(&run->request, REQ_ABORT);
+		atomic_store_explicit(&run->producer_done, 1, memory_order_release);
+		ldq_ring_wake(run->ring);
+		pthread_join(run->writer, NULL);
+		goto fail_stream;
+	}
+	run->threads_started = 1;
+	*out = run;
+	return 0;
+
+fail_stream:
+	if (dev->backend->stream_stop)
+		dev->backend->stream_stop(dev);
+fail:
+	if (created)
+		remove_files(run);
+	atomic_store(&dev->busy, 0);
+	run_destroy(run);
+	return ret;
+}
+
+LABDAQ_API int labdaq_run_progress(labdaq_run *run, struct labdaq_progress *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->state = atomic_load(&run->state);
+	out->acquired = atomic_load_explicit(&run->acquired, memory_order_relaxed);
+	out->written = atomic_load_explicit(&run->written, memory_order_relaxed);
+	out->dropped = atomic_load_explicit(&run->dropped, memory_order_relaxed);
+	out->gaps = atomic_load_explicit(&run->ngaps_pub, memory_order_relaxed);
+	out->ring_fill_bytes = ldq_ring_fill(run->ring);
+	out->ring_high_water_bytes = ldq_ring_high_water(run->ring);
+	out->ring_capacity_bytes = ldq_ring_capacity(run->ring);
+	out->item_bytes = run->item_bytes;
+	out->target = run->count;
+	out->elapsed_ns = (atomic_load(&run->t_end_ns) ?: ldq_now_ns()) - run->t0_ns;
+	out->rate_hz = atomic_load_explicit(&run->rate_now, memory_order_relaxed);
+	if (out->state == LABDAQ_STATE_FAILED) {
+		pthread_mutex_lock(&run->lock);
+		out->error = run->error;
+		pthread_mutex_unlock(&run->lock);
+	}
+	return 0;
+}
+
+LABDAQ_API int labdaq_run_latest(labdaq_run *run, void *buf, size_t len, uint64_t *index,
+				 uint64_t *items)
+{
+	int ret;
+
+	pthread_mutex_lock(&run->tap_lock);
+	if (!run->tap_time_ns) {
+		pthread_mutex_unlock(&run->tap_lock);
+		return -EAGAIN;
+	}
+	if (len > run->tap_len)
+		len = run->tap_len;
+	memcpy(buf, run->tap, len);
+	if (index)
+		*index = run->tap_index;
+	if (items)
+		*items = len / run->item_bytes;
+	ret = (int)len;
+	pthread_mutex_unlock(&run->tap_lock);
+	return ret;
+}
+
+static int request(struct labdaq_run *run, int req)
+{
+	int cur = atomic_load(&run->request);
+
+	while (cur < req && !atomic_compare_exchange_weak(&run->request, &cur, req))
+		;
+	if (run->dev->backend->stream_cancel)
+		run->dev->backend->stream_cancel(run->dev);
+	ldq_ring_wake(run->ring);
+	return 0;
+}
+
+LABDAQ_API int labdaq_run_stop(labdaq_run *run)
+{
+	return request(run, REQ_STOP);
+}
+
+LABDAQ_API int labdaq_run_abort(labdaq_run *run)
+{
+	return request(run, REQ_ABORT);
+}
+
+LABDAQ_API int labdaq_run_wait(labdaq_run *run, int timeout_ms)
+{
+	struct timespec ts;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (timeout_ms > 0) {
+		ts.tv_sec += timeout_ms / 1000;
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+	}
+	pthread_mutex_lock(&run->done_lock);
+	while (!run->finished && ret == 0) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&run->done_cond, &run->done_lock);
+		else if (timeout_ms == 0)
+			ret = ETIMEDOUT;
+		else
+			ret = pthread_cond_timedwait(&run->done_cond, &run->done_lock, &ts);
+	}
+	ret = run->finished ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&run->done_lock);
+	return ret;
+}
+
+LABDAQ_API int labdaq_run_state(labdaq_run *run)
+{
+	return atomic_load(&run->state);
+}
+
+LABDAQ_API int labdaq_run_error(labdaq_run *run, const char **msg)
+{
+	int err;
+
+	pthread_mutex_lock(&run->lock);
+	err = run->error;
+	if (msg)
+		*msg = err ? run->errmsg : NULL;
+	pthread_mutex_unlock(&run->lock);
+	return err;
+}
+
+LABDAQ_API void labdaq_run_free(labdaq_run *run)
+{
+	if (!run)
+		return;
+	if (run->threads_started) {
+		if (labdaq_run_wait(run, 0))
+			labdaq_run_abort(run);
+		pthread_join(run->producer, NULL);
+		pthread_join(run->writer, NULL);
+	}
+	run_destroy(run);
+}

@@ -1,0 +1,914 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test_ring.c - the SPSC byte ring (lib/ring.c).
+ *
+ * Single-threaded tests of sizes, reserve/commit/peek/release, the
+ * high-water mark and the double mapping; two-thread tests of the waits
+ * (timeouts, wake, wakeups by commit and release, a ping-pong that hangs on
+ * a lost wakeup); a validator that streams 1 GiB through a 64 KiB ring and
+ * checks every byte; and a check that an idle wait sleeps.  Depends on
+ * ring.c only.  Built plain, with ASan+UBSan and with ThreadSanitizer.
+ *
+ * LDQ_RING_SEED=N changes the validator's seed (printed as a TAP comment).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ring.h"
+
+#define MS (1000000ll)
+
+static size_t page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* CPU time of the calling thread, in ns. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
+/*
+ * Join @t, giving up after @secs: a thread stuck in a wait (a lost wakeup)
+ * fails the test instead of hanging it.  On failure the thread and what it
+ * uses are left alone; the process ends with the test run.
+ */
+static int join_within(pthread_t t, int secs)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += secs;
+	return pthread_timedjoin_np(t, NULL, &ts);
+}
+
+/* Commit @n bytes of @byte through a fresh reservation. */
+static void put(struct ldq_ring *r, size_t n, int byte)
+{
+	void *p = ldq_ring_reserve(r, n);
+
+	assert_non_null(p);
+	memset(p, byte, n);
+	ldq_ring_commit(r, n);
+}
+
+/* ---- sizes ---- */
+
+static void test_capacity_rounding(void **state)
+{
+	size_t pg = page_size();
+	const struct {
+		size_t ask, want;
+	} cases[] = {
+		{ 1, pg }, { pg - 1, pg }, { pg, pg }, { pg + 1, 2 * pg },
+		{ 3 * pg, 3 * pg }, { 64 * 1024 + 7, ((64 * 1024 + 7 + pg - 1) / pg) * pg },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ldq_ring *r = NULL;
+
+		assert_int_equal(ldq_ring_new(cases[i].ask, &r), 0);
+		assert_non_null(r);
+		assert_int_equal(ldq_ring_capacity(r), cases[i].want);
+		assert_int_equal(ldq_ring_fill(r), 0);
+		assert_int_equal(ldq_ring_high_water(r), 0);
+		assert_int_equal(ldq_ring_committed(r), 0);
+		assert_int_equal(ldq_ring_released(r), 0);
+		ldq_ring_free(r);
+	}
+}
+
+static void test_invalid_sizes(void **state)
+{
+	struct ldq_ring *r = (struct ldq_ring *)&r; /* must be reset to NULL */
+
+	assert_int_equal(ldq_ring_new(0, &r), -EINVAL);
+	assert_null(r);
+	r = (struct ldq_ring *)&r;
+	assert_int_equal(ldq_ring_new(SIZE_MAX, &r), -EINVAL);
+	assert_null(r);
+	/* Would overflow when rounded up to a page. */
+	r = (struct ldq_ring *)&r;
+	assert_int_equal(ldq_ring_new(SIZE_MAX - 10, &r), -EINVAL);
+	assert_null(r);
+	/* Passes the size check, but is far beyond the address space. */
+	r = (struct ldq_ring *)&r;
+	assert_true(ldq_ring_new((size_t)1 << 60, &r) < 0);
+	assert_null(r);
+	ldq_ring_free(NULL);
+}
+
+/* ---- basics ---- */
+
+static void test_empty_peek(void **state)
+{
+	struct ldq_ring *r;
+	size_t avail = 12345;
+	const void *p;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	p = ldq_ring_peek(r, &avail);
+	assert_non_null(p);
+	assert_int_equal(avail, 0);
+	/* Page-aligned storage. */
+	assert_int_equal((uintptr_t)p % page_size(), 0);
+	ldq_ring_release(r, 0);
+	assert_int_equal(ldq_ring_released(r), 0);
+	ldq_ring_free(r);
+}
+
+static void test_reserve_commit_peek_release(void **state)
+{
+	struct ldq_ring *r;
+	size_t cap, avail;
+	const unsigned char *base, *q;
+	unsigned char *p, *p2;
+	size_t i;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	cap = ldq_ring_capacity(r);
+	base = ldq_ring_peek(r, &avail);
+
+	/* Invalid reservations. */
+	assert_null(ldq_ring_reserve(r, 0));
+	assert_null(ldq_ring_reserve(r, cap + 1));
+	assert_null(ldq_ring_reserve(r, SIZE_MAX));
+
+	/* Reserved but not committed: nothing readable. */
+	p = ldq_ring_reserve(r, 100);
+	assert_ptr_equal(p, base);
+	for (i = 0; i < 100; i++)
+		p[i] = (unsigned char)i;
+	q = ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, 0);
+
+	/* The latest reservation wins; it starts at the same place. */
+	p2 = ldq_ring_reserve(r, 50);
+	assert_ptr_equal(p2, p);
+	ldq_ring_commit(r, 50);
+	assert_int_equal(ldq_ring_committed(r), 50);
+	q = ldq_ring_peek(r, &avail);
+	assert_ptr_equal(q, base);
+	assert_int_equal(avail, 50);
+	for (i = 0; i < 50; i++)
+		assert_int_equal(q[i], i);
+
+	/* A reservation committed in two parts. */
+	p = ldq_ring_reserve(r, 30);
+	assert_ptr_equal(p, base + 50);
+	memset(p, 0xaa, 30);
+	ldq_ring_commit(r, 10);
+	assert_int_equal(ldq_ring_committed(r), 60);
+	ldq_ring_commit(r, 20);
+	assert_int_equal(ldq_ring_committed(r), 80);
+	q = ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, 80);
+	assert_int_equal(q[79], 0xaa);
+
+	/* Release part: peek moves on. */
+	ldq_ring_release(r, 20);
+	assert_int_equal(ldq_ring_released(r), 20);
+	q = ldq_ring_peek(r, &avail);
+	assert_ptr_equal(q, base + 20);
+	assert_int_equal(avail, 60);
+	assert_int_equal(q[0], 20);
+
+	/* Fill up: 20 bytes were released, cap - 60 are free. */
+	assert_null(ldq_ring_reserve(r, cap - 60 + 1));
+	assert_null(ldq_ring_reserve(r, cap));
+	p = ldq_ring_reserve(r, cap - 60);
+	assert_non_null(p);
+	memset(p, 0x55, cap - 60);
+	ldq_ring_commit(r, cap - 60);
+	assert_int_equal(ldq_ring_fill(r), cap);
+	assert_null(ldq_ring_reserve(r, 1));
+	q = ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, cap);
+
+	/* Drain: head and tail are at cap + 20, offset 20; the whole
+	 * capacity can then be reserved there. */
+	ldq_ring_release(r, cap);
+	assert_int_equal(ldq_ring_fill(r), 0);
+	assert_int_equal(ldq_ring_released(r), cap + 20);
+	q = ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, 0);
+	assert_ptr_equal(q, base + 20);
+	p = ldq_ring_reserve(r, cap);
+	assert_ptr_equal(p, base + 20);
+	ldq_ring_commit(r, 0);
+	assert_int_equal(ldq_ring_committed(r), cap + 20);
+	ldq_ring_free(r);
+}
+
+static void test_fill_high_water(void **state)
+{
+	struct ldq_ring *r;
+	size_t cap, avail;
+
+	assert_int_equal(ldq_ring_new(4 * page_size(), &r), 0);
+	cap = ldq_ring_capacity(r);
+
+	put(r, 100, 1);
+	assert_int_equal(ldq_ring_fill(r), 100);
+	assert_int_equal(ldq_ring_high_water(r), 100);
+	put(r, 200, 2);
+	assert_int_equal(ldq_ring_fill(r), 300);
+	assert_int_equal(ldq_ring_high_water(r), 300);
+
+	ldq_ring_peek(r, &avail);
+	ldq_ring_release(r, 250);
+	assert_int_equal(ldq_ring_fill(r), 50);
+	assert_int_equal(ldq_ring_high_water(r), 300);
+
+	/* 50 + 100 = 150: the mark stays, although the producer's cached
+	 * view of the consumer (tail 0) would say 400. */
+	put(r, 100, 3);
+	assert_int_equal(ldq_ring_fill(r), 150);
+	assert_int_equal(ldq_ring_high_water(r), 300);
+
+	put(r, 200, 4);
+	assert_int_equal(ldq_ring_fill(r), 350);
+	assert_int_equal(ldq_ring_high_water(r), 350);
+
+	/* Full. */
+	put(r, cap - 350, 5);
+	assert_int_equal(ldq_ring_fill(r), cap);
+	assert_int_equal(ldq_ring_high_water(r), cap);
+	ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, cap);
+	ldq_ring_release(r, cap);
+	assert_int_equal(ldq_ring_fill(r), 0);
+	assert_int_equal(ldq_ring_high_water(r), cap);
+	assert_int_equal(ldq_ring_committed(r), 250 + cap);
+	assert_int_equal(ldq_ring_released(r), 250 + cap);
+	ldq_ring_free(r);
+}
+
+/* ---- the double mapping ---- */
+
+static void test_wrap_is_contiguous(void **state)
+{
+	struct ldq_ring *r;
+	size_t cap, avail, i;
+	const unsigned char *base, *q;
+	unsigned char *p;
+	const size_t pre = 96, n = 200; /* 96 bytes before the end, 104 after */
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	cap = ldq_ring_capacity(r);
+	base = ldq_ring_peek(r, &avail);
+
+	/* Move both indices to cap - pre. */
+	put(r, cap - pre, 0);
+	ldq_ring_peek(r, &avail);
+	ldq_ring_release(r, cap - pre);
+
+	p = ldq_ring_reserve(r, n);
+	assert_ptr_equal(p, base + cap - pre);
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7 + 1);
+	ldq_ring_commit(r, n);
+
+	/* The bytes past the end are at the start of the storage. */
+	for (i = 0; i < pre; i++)
+		assert_int_equal(base[cap - pre + i], (unsigned char)(i * 7 + 1));
+	for (i = pre; i < n; i++)
+		assert_int_equal(base[i - pre], (unsigned char)(i * 7 + 1));
+
+	/* peek gives all of it as one region. */
+	q = ldq_ring_peek(r, &avail);
+	assert_ptr_equal(q, base + cap - pre);
+	assert_int_equal(avail, n);
+	for (i = 0; i < n; i++)
+		assert_int_equal(q[i], (unsigned char)(i * 7 + 1));
+
+	/* After the release the offsets are back inside the first view. */
+	ldq_ring_release(r, n);
+	q = ldq_ring_peek(r, &avail);
+	assert_ptr_equal(q, base + n - pre);
+	p = ldq_ring_reserve(r, cap);
+	assert_ptr_equal(p, base + n - pre);
+	/* And a region of the full capacity from there wraps too. */
+	memset(p, 0x5a, cap);
+	for (i = 0; i < cap; i++)
+		assert_int_equal(base[i], 0x5a);
+	ldq_ring_free(r);
+}
+
+/* ---- waits ---- */
+
+static void test_wait_timeouts(void **state)
+{
+	struct ldq_ring *r;
+	size_t cap, avail;
+	uint64_t t0, dt;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	cap = ldq_ring_capacity(r);
+
+	assert_int_equal(ldq_ring_wait_data(r, cap + 1, -1), -EINVAL);
+	assert_int_equal(ldq_ring_wait_space(r, cap + 1, -1), -EINVAL);
+
+	/* Empty ring: no data, all space. */
+	assert_int_equal(ldq_ring_wait_data(r, 1, 0), -ETIMEDOUT);
+	t0 = now_ns();
+	assert_int_equal(ldq_ring_wait_data(r, 1, 50 * MS), -ETIMEDOUT);
+	dt = now_ns() - t0;
+	assert_true(dt >= 50 * MS);
+	assert_true(dt < 5000 * MS);
+	assert_int_equal(ldq_ring_wait_data(r, 0, 0), 0);
+	assert_int_equal(ldq_ring_wait_space(r, cap, 0), 0);
+	assert_int_equal(ldq_ring_wait_space(r, cap, -1), 0);
+
+	/* 100 bytes in. */
+	put(r, 100, 1);
+	assert_int_equal(ldq_ring_wait_data(r, 100, 0), 0);
+	assert_int_equal(ldq_ring_wait_data(r, 100, -1), 0);
+	assert_int_equal(ldq_ring_wait_data(r, 101, 10 * MS), -ETIMEDOUT);
+	assert_int_equal(ldq_ring_wait_space(r, cap - 100, 10 * MS), 0);
+	t0 = now_ns();
+	assert_int_equal(ldq_ring_wait_space(r, cap - 99, 50 * MS), -ETIMEDOUT);
+	dt = now_ns() - t0;
+	assert_true(dt >= 50 * MS);
+	assert_true(dt < 5000 * MS);
+
+	/* Full ring. */
+	put(r, cap - 100, 2);
+	assert_int_equal(ldq_ring_wait_space(r, 1, 10 * MS), -ETIMEDOUT);
+	assert_int_equal(ldq_ring_wait_data(r, cap, 10 * MS), 0);
+	ldq_ring_peek(r, &avail);
+	ldq_ring_release(r, 1);
+	assert_int_equal(ldq_ring_wait_space(r, 1, 10 * MS), 0);
+	assert_int_equal(ldq_ring_wait_space(r, 2, 0), -ETIMEDOUT);
+	ldq_ring_free(r);
+}
+
+struct waiter {
+	struct ldq_ring *r;
+	int space;		/* wait_space, else wait_data */
+	size_t n;
+	int64_t timeout_ns;
+	int ret;
+	uint64_t ns;		/* how long the wait took */
+	uint64_t cpu_ns;	/* CPU time the wait used */
+};
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+	uint64_t t0 = now_ns(), c0 = thread_cpu_ns();
+
+	if (w->space)
+		w->ret = ldq_ring_wait_space(w->r, w->n, w->timeout_ns);
+	else
+		w->ret = ldq_ring_wait_data(w->r, w->n, w->timeout_ns);
+	w->cpu_ns = thread_cpu_ns() - c0;
+	w->ns = now_ns() - t0;
+	return NULL;
+}
+
+static void test_wake_interrupts_waits(void **state)
+{
+	struct ldq_ring *r;
+	struct waiter wd, ws;
+	pthread_t td, ts;
+	size_t cap;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	cap = ldq_ring_capacity(r);
+	/* Half full: a wait for a whole ring of data and one for a whole
+	 * ring of space both block, with no time limit. */
+	put(r, cap / 2, 1);
+	wd = (struct waiter){ .r = r, .space = 0, .n = cap, .timeout_ns = -1 };
+	ws = (struct waiter){ .r = r, .space = 1, .n = cap, .timeout_ns = -1 };
+	assert_int_equal(pthread_create(&td, NULL, waiter_main, &wd), 0);
+	assert_int_equal(pthread_create(&ts, NULL, waiter_main, &ws), 0);
+	sleep_ns(100 * MS); /* long enough to be asleep in the futex */
+	assert_int_equal(pthread_tryjoin_np(td, NULL), EBUSY);
+	assert_int_equal(pthread_tryjoin_np(ts, NULL), EBUSY);
+	ldq_ring_wake(r);
+	assert_int_equal(join_within(td, 10), 0);
+	assert_int_equal(join_within(ts, 10), 0);
+	assert_int_equal(wd.ret, -EINTR);
+	assert_int_equal(ws.ret, -EINTR);
+
+	/* Each wake is reported once: the next waits time out. */
+	assert_int_equal(ldq_ring_wait_data(r, cap, 10 * MS), -ETIMEDOUT);
+	assert_int_equal(ldq_ring_wait_space(r, cap, 10 * MS), -ETIMEDOUT);
+
+	/* A wait with a time limit is interrupted too. */
+	wd = (struct waiter){ .r = r, .space = 0, .n = cap, .timeout_ns = 20000 * MS };
+	assert_int_equal(pthread_create(&td, NULL, waiter_main, &wd), 0);
+	sleep_ns(50 * MS);
+	assert_int_equal(pthread_tryjoin_np(td, NULL), EBUSY);
+	ldq_ring_wake(r);
+	assert_int_equal(join_within(td, 10), 0);
+	assert_int_equal(wd.ret, -EINTR);
+	assert_true(wd.ns < 10000 * MS);
+	ldq_ring_free(r);
+}
+
+static void test_wake_before_wait(void **state)
+{
+	struct ldq_ring *r;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+
+	/* A wake while nobody waits is reported to each side's next wait
+	 * that cannot succeed at once, and only to that one. */
+	ldq_ring_wake(r);
+	assert_int_equal(ldq_ring_wait_space(r, 1, 0), 0); /* condition first */
+	assert_int_equal(ldq_ring_wait_space(r, 1, -1), 0);
+	assert_int_equal(ldq_ring_wait_data(r, 1, -1), -EINTR);
+	assert_int_equal(ldq_ring_wait_data(r, 1, 10 * MS), -ETIMEDOUT);
+
+	put(r, ldq_ring_capacity(r), 1);
+	assert_int_equal(ldq_ring_wait_space(r, 1, -1), -EINTR);
+	assert_int_equal(ldq_ring_wait_space(r, 1, 10 * MS), -ETIMEDOUT);
+
+	/* Two wakes before a wait: one report. */
+	ldq_ring_wake(r);
+	ldq_ring_wake(r);
+	assert_int_equal(ldq_ring_wait_space(r, 1, 0), -EINTR);
+	assert_int_equal(ldq_ring_wait_space(r, 1, 0), -ETIMEDOUT);
+	ldq_ring_free(r);
+}
+
+/* A waiter asleep in the futex is woken by commit / release. */
+static void test_commit_release_wake_sleepers(void **state)
+{
+	struct ldq_ring *r;
+	struct waiter w;
+	pthread_t t;
+	size_t cap, avail;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	cap = ldq_ring_capacity(r);
+
+	/* Data: wants 100 bytes; a commit of 50 is not enough. */
+	w = (struct waiter){ .r = r, .space = 0, .n = 100, .timeout_ns = -1 };
+	assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
+	sleep_ns(50 * MS);
+	put(r, 50, 1);
+	sleep_ns(50 * MS);
+	assert_int_equal(pthread_tryjoin_np(t, NULL), EBUSY);
+	put(r, 50, 1);
+	assert_int_equal(join_within(t, 10), 0);
+	assert_int_equal(w.ret, 0);
+
+	/* Space: fill up, wait for 100 bytes, release them in two steps. */
+	put(r, cap - 100, 2);
+	w = (struct waiter){ .r = r, .space = 1, .n = 100, .timeout_ns = -1 };
+	assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
+	sleep_ns(50 * MS);
+	ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, cap);
+	ldq_ring_release(r, 60);
+	sleep_ns(50 * MS);
+	assert_int_equal(pthread_tryjoin_np(t, NULL), EBUSY);
+	ldq_ring_release(r, 40);
+	assert_int_equal(join_within(t, 10), 0);
+	assert_int_equal(w.ret, 0);
+	ldq_ring_free(r);
+}
+
+/* ---- a tiny PRNG (xorshift64*) ---- */
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+/* 1..max */
+static size_t rnd_len(uint64_t *s, size_t max)
+{
+	return (size_t)(rnd(s) % max) + 1;
+}
+
+/* A short busy delay of up to ~@max_iters iterations. */
+static void jitter(uint64_t *s, unsigned int max_iters)
+{
+	volatile unsigned int sink = 0;
+	unsigned int i, n = (unsigned int)(rnd(s) % max_iters);
+
+	for (i = 0; i < n; i++)
+		sink += i;
+}
+
+/*
+ * Ping-pong: one byte goes round; each side waits with no time limit for
+ * the other, so every hand-over is a potential sleep and wake, with random
+ * delays to hit every window of the wait.  A lost wakeup hangs both sides,
+ * which join_within() reports.
+ */
+#define PINGPONG_ROUNDS 20000
+
+struct pingpong {
+	struct ldq_ring *r;
+	unsigned long bad;	/* unexpected results */
+};
+
+static void *ping_main(void *arg)
+{
+	struct pingpong *pp = arg;
+	size_t cap = ldq_ring_capacity(pp->r);
+	uint64_t seed = 0x1234567;
+	int i;
+
+	for (i = 0; i < PINGPONG_ROUNDS; i++) {
+		unsigned char *p;
+
+		/* Wait until the consumer has taken the previous byte. */
+		if (ldq_ring_wait_space(pp->r, cap, -1))
+			pp->bad++;
+		if (rnd(&seed) % 4 == 0)
+			jitter(&seed, 20000);
+		p = ldq_ring_reserve(pp->r, 1);
+		if (!p) {
+			pp->bad++;
+			break;
+		}
+		*p = (unsigned char)i;
+		ldq_ring_commit(pp->r, 1);
+	}
+	return NULL;
+}
+
+static void *pong_main(void *arg)
+{
+	struct pingpong *pp = arg;
+	uint64_t seed = 0x7654321;
+	int i;
+
+	for (i = 0; i < PINGPONG_ROUNDS; i++) {
+		const unsigned char *p;
+		size_t avail;
+
+		if (ldq_ring_wait_data(pp->r, 1, -1))
+			pp->bad++;
+		p = ldq_ring_peek(pp->r, &avail);
+		if (avail != 1 || *p != (unsigned char)i)
+			pp->bad++;
+		if (rnd(&seed) % 4 == 0)
+			jitter(&seed, 20000);
+		ldq_ring_release(pp->r, avail);
+	}
+	return NULL;
+}
+
+static void test_pingpong_no_lost_wakeup(void **state)
+{
+	struct pingpong pp = { 0 };
+	pthread_t a, b;
+	uint64_t t0 = now_ns();
+
+	assert_int_equal(ldq_ring_new(1, &pp.r), 0);
+	assert_int_equal(pthread_create(&a, NULL, ping_main, &pp), 0);
+	assert_int_equal(pthread_create(&b, NULL, pong_main, &pp), 0);
+	if (join_within(a, 120) || join_within(b, 120))
+		fail_msg("ping-pong stuck: a lost wakeup");
+	printf("# ping-pong: %d rounds in %.2f s\n", PINGPONG_ROUNDS,
+	       (double)(now_ns() - t0) / 1e9);
+	assert_int_equal(pp.bad, 0);
+	assert_int_equal(ldq_ring_committed(pp.r), PINGPONG_ROUNDS);
+	assert_int_equal(ldq_ring_released(pp.r), PINGPONG_ROUNDS);
+	ldq_ring_free(pp.r);
+}
+
+/* ---- the validator ---- */
+
+/*
+ * The stream's content: byte o of the stream is byte (o % 8) of the
+ * 64-bit word pattern_word(o / 8) as stored in memory.  The ring's storage
+ * is page-aligned and its capacity a page multiple, so a byte at stream
+ * offset o is at an address equal to o modulo 8: aligned words of the
+ * stream are aligned words in memory.
+ */
+static uint64_t pattern_seed;
+
+static uint64_t pattern_word(uint64_t w)
+{
+	uint64_t z = w + pattern_seed + 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static unsigned char pattern_byte(uint64_t off)
+{
+	uint64_t v = pattern_word(off >> 3);
+	unsigned char b[8];
+
+	memcpy(b, &v, 8);
+	return b[off & 7];
+}
+
+static void pattern_fill(unsigned char *p, uint64_t off, size_t n)
+{
+	while (n && (off & 7)) {
+		*p++ = pattern_byte(off++);
+		n--;
+	}
+	while (n >= 8) {
+		uint64_t v = pattern_word(off >> 3);
+
+		memcpy(p, &v, 8);
+		p += 8;
+		off += 8;
+		n -= 8;
+	}
+	while (n--) {
+		*p++ = pattern_byte(off);
+		off++;
+	}
+}
+
+/* Returns the number of wrong bytes. */
+static uint64_t pattern_check(const unsigned char *p, uint64_t off, size_t n)
+{
+	uint64_t bad = 0;
+
+	while (n && (off & 7)) {
+		bad += *p++ != pattern_byte(off++);
+		n--;
+	}
+	while (n >= 8) {
+		uint64_t v, want = pattern_word(off >> 3);
+
+		memcpy(&v, p, 8);
+		if (v != want) {
+			unsigned int k;
+
+			for (k = 0; k < 8; k++)
+				bad += p[k] != pattern_byte(off + k);
+		}
+		p += 8;
+		off += 8;
+		n -= 8;
+	}
+	while (n--) {
+		bad += *p++ != pattern_byte(off);
+		off++;
+	}
+	return bad;
+}
+
+#define VALIDATOR_CAP (64u * 1024)
+#define VALIDATOR_TOTAL ((1ull << 30) + 4093) /* not a multiple of anything */
+#define VALIDATOR_REGION_MAX (16u * 1024)
+
+struct validator {
+	struct ldq_ring *r;
+	uint64_t total;
+	uint64_t seed;
+	/* producer */
+	uint64_t produced;
+	unsigned long p_waits, p_bad, p_misaligned;
+	/* consumer */
+	uint64_t consumed;
+	uint64_t mismatches, first_bad;
+	unsigned long c_waits, c_bad, c_misaligned;
+};
+
+static void *producer_main(void *arg)
+{
+	struct validator *v = arg;
+	uint64_t s = v->seed * 2 + 1;
+	size_t cap = ldq_ring_capacity(v->r);
+
+	while (v->produced < v->total) {
+		uint64_t left = v->total - v->produced;
+		uint64_t x = rnd(&s);
+		size_t n, m, k;
+		unsigned char *p;
+
+		/* Mostly 1..16 KiB, one region in 8 of 1..16 bytes. */
+		n = x % 8 == 0 ? rnd_len(&s, 16) : rnd_len(&s, VALIDATOR_REGION_MAX);
+		if (n > left)
+			n = (size_t)left;
+		/* Sometimes reserve more than will be committed (<= 32 KiB). */
+		m = (x >> 8) % 16 == 0 ? n + rnd_len(&s, n) - 1 : n;
+		p = ldq_ring_reserve(v->r, m);
+		if (!p) {
+			/* Blocked: m <= 32 KiB, and the consumer never waits
+			 * for more than 32 KiB, so they cannot both block. */
+			v->p_waits++;
+			if (ldq_ring_wait_space(v->r, m, -1))
+				v->p_bad++;
+			continue;
+		}
+		if (((uintptr_t)p ^ v->produced) & 7)
+			v->p_misaligned++;
+		if (m > cap)
+			v->p_bad++;
+		pattern_fill(p, v->produced, n);
+		/* Sometimes commit in two parts. */
+		if ((x >> 16) % 16 == 0 && n > 1) {
+			k = rnd_len(&s, n - 1);
+			ldq_ring_commit(v->r, k);
+			ldq_ring_commit(v->r, n - k);
+		} else {
+			ldq_ring_commit(v->r, n);
+		}
+		v->produced += n;
+	}
+	return NULL;
+}
+
+static void *consumer_main(void *arg)
+{
+	struct validator *v = arg;
+	uint64_t s = v->seed * 2 + 2;
+
+	while (v->consumed < v->total) {
+		uint64_t left = v->total - v->consumed;
+		uint64_t x = rnd(&s);
+		const unsigned char *p;
+		size_t avail, n;
+		uint64_t bad;
+
+		p = ldq_ring_peek(v->r, &avail);
+		if (!avail || x % 64 == 0) {
+			/* Wait for 1 byte, or sometimes up to 32 KiB. */
+			n = x % 64 == 0 ? rnd_len(&s, 2 * VALIDATOR_REGION_MAX) : 1;
+			if (n > left)
+				n = (size_t)left;
+			if (avail < n) {
+				v->c_waits++;
+				if (ldq_ring_wait_data(v->r, n, -1))
+					v->c_bad++;
+			}
+			continue;
+		}
+		if (avail > left)
+			v->c_bad++;
+		if (((uintptr_t)p ^ v->consumed) & 7)
+			v->c_misaligned++;
+		/* All of it, or a random part. */
+		n = (x >> 8) % 4 == 0 ? avail : rnd_len(&s, avail);
+		bad = pattern_check(p, v->consumed, n);
+		if (bad && !v->mismatches)
+			v->first_bad = v->consumed;
+		v->mismatches += bad;
+		ldq_ring_release(v->r, n);
+		v->consumed += n;
+	}
+	return NULL;
+}
+
+static void test_validator(void **state)
+{
+	struct validator v = { .total = VALIDATOR_TOTAL, .seed = 1 };
+	const char *env = getenv("LDQ_RING_SEED");
+	pthread_t tp, tc;
+	uint64_t t0;
+	double secs;
+
+	if (env && *env)
+		v.seed = strtoull(env, NULL, 0);
+	pattern_seed = v.seed * 0x9e3779b97f4a7c15ull;
+	assert_int_equal(ldq_ring_new(VALIDATOR_CAP, &v.r), 0);
+	assert_int_equal(ldq_ring_capacity(v.r), VALIDATOR_CAP);
+
+	t0 = now_ns();
+	assert_int_equal(pthread_create(&tc, NULL, consumer_main, &v), 0);
+	assert_int_equal(pthread_create(&tp, NULL, producer_main, &v), 0);
+	if (join_within(tp, 600) || join_within(tc, 600))
+		fail_msg("validator stuck after %llu bytes produced, %llu consumed",
+			 (unsigned long long)v.produced, (unsigned long long)v.consumed);
+	secs = (double)(now_ns() - t0) / 1e9;
+	printf("# validator: seed %llu, %llu bytes through %u bytes in %.2f s (%.0f MiB/s), "
+	       "high water %zu, waits %lu producer %lu consumer\n",
+	       (unsigned long long)v.seed, (unsigned long long)v.total, VALIDATOR_CAP, secs,
+	       (double)v.total / secs / 1048576.0, ldq_ring_high_water(v.r), v.p_waits,
+	       v.c_waits);
+
+	if (v.mismatches)
+		fail_msg("%llu wrong bytes, the first in the region at stream offset %llu",
+			 (unsigned long long)v.mismatches, (unsigned long long)v.first_bad);
+	assert_int_equal(v.produced, v.total);
+	assert_int_equal(v.consumed, v.total);
+	assert_int_equal(v.p_bad, 0);
+	assert_int_equal(v.c_bad, 0);
+	assert_int_equal(v.p_misaligned, 0);
+	assert_int_equal(v.c_misaligned, 0);
+	assert_int_equal(ldq_ring_committed(v.r), v.total);
+	assert_int_equal(ldq_ring_released(v.r), v.total);
+	assert_int_equal(ldq_ring_fill(v.r), 0);
+	assert_true(ldq_ring_high_water(v.r) > 0);
+	assert_true(ldq_ring_high_water(v.r) <= VALIDATOR_CAP);
+	ldq_ring_free(v.r);
+}
+
+/* The pattern functions themselves must be able to see a wrong byte. */
+static void test_validator_detects_corruption(void **state)
+{
+	unsigned char buf[64 + 3];
+	uint64_t off;
+
+	pattern_seed = 42;
+	for (off = 0; off < 8; off++) {
+		pattern_fill(buf, 1000 + off, sizeof(buf));
+		assert_int_equal(pattern_check(buf, 1000 + off, sizeof(buf)), 0);
+		buf[off * 5] ^= 0x10;
+		buf[sizeof(buf) - 1] ^= 1;
+		assert_int_equal(pattern_check(buf, 1000 + off, sizeof(buf)), 2);
+		/* The same bytes at another offset are wrong. */
+		assert_true(pattern_check(buf, 1008 + off, sizeof(buf)) > 0);
+	}
+}
+
+/* ---- idle waits sleep ---- */
+
+static void test_idle_wait_sleeps(void **state)
+{
+	struct ldq_ring *r;
+	struct waiter wd, ws;
+	pthread_t t;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+
+	/* A consumer on an empty ring. */
+	wd = (struct waiter){ .r = r, .space = 0, .n = 1, .timeout_ns = 300 * MS };
+	assert_int_equal(pthread_create(&t, NULL, waiter_main, &wd), 0);
+	assert_int_equal(join_within(t, 10), 0);
+	printf("# idle wait_data: %.1f ms CPU in %.1f ms\n", (double)wd.cpu_ns / 1e6,
+	       (double)wd.ns / 1e6);
+	assert_int_equal(wd.ret, -ETIMEDOUT);
+	assert_true(wd.ns >= 300 * MS);
+	assert_true(wd.cpu_ns < 50 * MS);
+
+	/* A producer on a full ring. */
+	put(r, ldq_ring_capacity(r), 1);
+	ws = (struct waiter){ .r = r, .space = 1, .n = 1, .timeout_ns = 300 * MS };
+	assert_int_equal(pthread_create(&t, NULL, waiter_main, &ws), 0);
+	assert_int_equal(join_within(t, 10), 0);
+	printf("# idle wait_space: %.1f ms CPU in %.1f ms\n", (double)ws.cpu_ns / 1e6,
+	       (double)ws.ns / 1e6);
+	assert_int_equal(ws.ret, -ETIMEDOUT);
+	assert_true(ws.ns >= 300 * MS);
+	assert_true(ws.cpu_ns < 50 * MS);
+	ldq_ring_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_capacity_rounding),
+		cmocka_unit_test(test_invalid_sizes),
+		cmocka_unit_test(test_empty_peek),
+		cmocka_unit_test(test_reserve_commit_peek_release),
+		cmocka_unit_test(test_fill_high_water),
+		cmocka_unit_test(test_wrap_is_contiguous),
+		cmocka_unit_test(test_wait_timeouts),
+		cmocka_unit_test(test_wake_interrupts_waits),
+		cmocka_unit_test(test_wake_before_wait),
+		cmocka_unit_test(test_commit_release_wake_sleepers),
+		cmocka_unit_test(test_idle_wait_sleeps),
+		cmocka_unit_test(test_pingpong_no_lost_wakeup),
+		cmocka_unit_test(test_validator_detects_corruption),
+		cmocka_unit_test(test_validator),
+	};
+
+	/* The TAP comments above must not interleave with cmocka's lines. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * acquire.c - labdaq acquire: stream a device into a .npy file.
+ *
+ * Signals are blocked in every thread before the run starts and read from a
+ * signalfd in the main loop, which also draws the progress: first SIGINT or
+ * SIGTERM stops (drain, finalize), a second SIGINT aborts.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE };
+
+struct config {
+	const char *device;
+	const char *output;
+	uint64_t count;
+	int count_is_frames; /* --frames (1), --samples (0), neither (-1) */
+	uint64_t duration_ns;
+	int continuous;
+	double rate_hz;
+	const char *channels;
+	uint64_t ring_bytes;
+	int on_full;
+	int progress;
+	int force;
+	char *command;
+};
+
+static const char acquire_usage[] =
+	"Usage: labdaq acquire DEVICE -o FILE.npy\n"
+	"           [--samples N | --frames N | --time DURATION | --continuous]\n"
+	"           [--rate HZ] [--channels LIST] [--ring SIZE] [--on-full block|drop]\n"
+	"           [--progress auto|bar|json|none] [--force]\n"
+	"\n"
+	"Stream DEVICE into FILE.npy (a NumPy array, shape (samples, channels) or\n"
+	"(frames, height, width)) with its metadata in FILE.json.  The acquisition\n"
+	"and the disk writer run in their own threads through a ring buffer of\n"
+	"fixed size: memory never grows.  The file can be opened with\n"
+	"numpy.load(FILE, mmap_mode='r') at any moment, during the run too.\n"
+	"\n"
+	"  -o, --output FILE.npy   the data file (required; never replaced unless --force)\n"
+	"  -n, --samples N         acquire N samples (a samples device: sim:adc, sim:ohm)\n"
+	"  -f, --frames N          acquire N frames (a frames device: sim:camera)\n"
+	"  -t, --time DURATION     acquire for DURATION: 500ms, 2s, 5min, 1h\n"
+	"  -c, --continuous        acquire until stopped (Ctrl-C, labdaq stop)\n"
+	"  -r, --rate HZ           items per second (1000, 2.5k, 1M); 0: as fast as\n"
+	"                          possible (default: the device's own pace, or 0)\n"
+	"  -C, --channels LIST     comma-separated input channels (default: all)\n"
+	"      --ring SIZE         ring capacity: 16M, 1G (default 64M)\n"
+	"      --on-full POLICY    when the ring is full: block (wait for the disk;\n"
+	"                          default) or drop (discard blocks, record gaps)\n"
+	"      --progress MODE     auto (a live line on a terminal), bar, json (one\n"
+	"                          JSON object per line on stderr), none\n"
+	"      --force             replace FILE.npy and FILE.json if they exist\n"
+	"  -h, --help              this help\n"
+	"\n"
+	"Counts take suffixes k, M, G (3k = 3000); sizes K, M, G (powers of 1024).\n"
+	"Ctrl-C once: stop (drain the ring, finalize; nothing acquired is lost).\n"
+	"Twice: abort (the unwritten rest is discarded and counted).  SIGTERM: stop.\n"
+	"\n"
+	"Exit status:\n"
+	"  0    complete, or stopped with nothing dropped\n"
+	"  1    device or I/O failure (the file holds what was written before it)\n"
+	"  2    bad usage: nothing was started\n"
+	"  3    finished, but data was dropped (see the gaps in FILE.json)\n"
+	"  4    the device is busy with another run\n"
+	"  130  aborted\n";
+
+/* The command line as a shell would take it back, for the metadata. */
+static int join_command(int argc, char **argv, char **out)
+{
+	size_t len = 8;
+	char *s, *w;
+
+	for (int i = 0; i < argc; i++)
+		len += 4 * strlen(argv[i]) + 3;
+	s = malloc(len);
+	if (!s)
+		return -ENOMEM;
+	w = s + sprintf(s, "labdaq");
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		int plain = *a != '\0';
+
+		for (const char *q = a; *q; q++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789-_./:=,+%@", *q))
+				plain = 0;
+		*w++ = ' ';
+		if (plain) {
+			w = stpcpy(w, a);
+			continue;
+		}
+		*w++ = '\'';
+		for (const char *q = a; *q; q++) {
+			if (*q == '\'')
+				w = stpcpy(w, "'\\''");
+			else
+				*w++ = *q;
+		}
+		*w++ = '\'';
+	}
+	*w = '\0';
+	*out = s;
+	return 0;
+}
+
+static int has_suffix(const char *s, const char *sfx)
+{
+	size_t n = strlen(s), m = strlen(sfx);
+
+	return n > m && !strcmp(s + n - m, sfx);
+}
+
+/* Checks made before anything starts: exit 2 with a message, or 0. */
+static int check_output(const struct config *c)
+{
+	const struct command *cmd = &cmd_acquire;
+	char *copy, *dir, json[4096];
+	struct stat st;
+	int ret = 0;
+
+	if (!has_suffix(c->output, ".npy"))
+		return usage_error(cmd, "the output file '%s' must end in .npy", c->output);
+	snprintf(json, sizeof(json), "%.*s.json", (int)(strlen(c->output) - 4), c->output);
+	if (!c->force && !lstat(c->output, &st))
+		return usage_error(cmd, "'%s' exists; choose another name or add --force to "
+				   "replace it", c->output);
+	if (!c->force && !lstat(json, &st))
+		return usage_error(cmd, "'%s' exists (the metadata of another run); choose "
+				   "another name or add --force", json);
+	copy = strdup(c->output);
+	if (!copy)
+		return EXIT_FAILURE_IO;
+	dir = dirname(copy);
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		ret = usage_error(cmd, "the directory '%s' does not exist; create it first",
+				  dir);
+	else if (access(dir, W_OK | X_OK))
+		ret = usage_error(cmd, "cannot write in the directory '%s': %s", dir,
+				  strerror(errno));
+	free(copy);
+	return ret;
+}
+
+static int parse_args(int argc, char **argv, struct config *c)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "samples", required_argument, NULL, 'n' },
+		{ "frames", required_argument, NULL, 'f' },
+		{ "time", required_argument, NULL, 't' },
+		{ "continuous", no_argument, NULL, 'c' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "channels", required_argument, NULL, 'C' },
+		{ "ring", required_argument, NULL, 'R' },
+		{ "on-full", required_argument, NULL, 'F' },
+		{ "progress", required_argument, NULL, 'P' },
+		{ "force", no_argument, NULL, 'y' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct command *cmd = &cmd_acquire;
+	int opt, have_count = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->count_is_frames = -1;
+	c->rate_hz = -1;
+	c->ring_bytes = 64u << 20;
+	c->on_full = LABDAQ_ON_FULL_BLOCK;
+	c->progress = PROGRESS_AUTO;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":o:n:f:t:cr:C:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			c->output = optarg;
+			break;
+		case 'n':
+		case 'f':
+			if (have_count)
+				return usage_error(cmd, "give --samples or --frames once");
+			if (parse_count(optarg, &c->count) || !c->count)
+				return usage_error(cmd, "bad count '%s': a positive whole number, "
+						   "optionally with k, M or G (3k = 3000)", optarg);
+			c->count_is_frames = opt == 'f';
+			have_count = 1;
+			break;
+		case 't':
+			if (parse_duration(optarg, &c->duration_ns) || !c->duration_ns)
+				return usage_error(cmd, "bad duration '%s': e.g. 500ms, 2s, 5min, 1h",
+						   optarg);
+			break;
+		case 'c':
+			c->continuous = 1;
+			break;
+		case 'r':
+			if (parse_rate(optarg, &c->rate_hz))
+				return usage_error(cmd, "bad rate '%s': items per second, e.g. 1000, "
+						   "2.5k, 1M; 0 for as fast as possible", optarg);
+			break;
+		case 'C':
+			c->channels = optarg;
+			break;
+		case 'R':
+			if (parse_size(optarg, &c->ring_bytes) || c->ring_bytes < 4096)
+				return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, "
+						   "1G", optarg);
+			break;
+		case 'F':
+			if (!strcmp(optarg, "block"))
+				c->on_full = LABDAQ_ON_FULL_BLOCK;
+			else if (!strcmp(optarg, "drop"))
+				c->on_full = LABDAQ_ON_FULL_DROP;
+			else
+				return usage_error(cmd, "bad --on-full '%s': block or drop", optarg);
+			break;
+		case 'P':
+			if (!strcmp(optarg, "auto"))
+				c->progress = PROGRESS_AUTO;
+			else if (!strcmp(optarg, "bar"))
+				c->progress = PROGRESS_BAR;
+			else if (!strcmp(optarg, "json"))
+				c->progress = PROGRESS_JSON;
+			else if (!strcmp(optarg, "none"))
+				c->progress = PROGRESS_NONE;
+			else
+				return usage_error(cmd, "bad --progress '%s': auto, bar, json or none",
+						   optarg);
+			break;
+		case 'y':
+			c->force = 1;
+			break;
+		case ':':
+			return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error(cmd, "no DEVICE given (e.g. 'sim:camera'; see 'labdaq list')");
+	c->device = argv[optind++];
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!c->output)
+		return usage_error(cmd, "no output file: add -o FILE.npy");
+	if (c->continuous && (have_count || c->duration_ns))
+		return usage_error(cmd, "--continuous cannot be combined with a count or --time");
+	if (!c->continuous && !have_count && !c->duration_ns)
+		return usage_error(cmd, "say how much to acquire: --samples N, --frames N, "
+				   "--time DURATION or --continuous");
+	if (c->progress == PROGRESS_AUTO)
+		c->progress = isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_NONE;
+	if (c->rate_hz < 0)
+		c->rate_hz = 0;
+	return check_output(c);
+}
+
+static void show_progress(const struct config *c, const struct labdaq_progress *p,
+			  int kind, int final)
+{
+	double el = (double)p->elapsed_ns / 1e9;
+	const char *unit = kind == LABDAQ_KIND_FRAMES ? "frames" : "samples";
+	double mbps = p->rate_hz * (double)p->item_bytes / 1e6;
+	double fill = p->ring_capacity_bytes ?
+			      100.0 * (double)p->ring_fill_bytes / (double)p->ring_capacity_bytes : 0;
+	char eta[32] = "", t1[32], t2[32];
+
+	if (c->progress == PROGRESS_JSON) {
+		fprintf(stderr,
+			"{\"state\":\"%s\",\"elapsed_s\":%.3f,\"acquired\":%llu,\"written\":%llu,"
+			"\"dropped\":%llu,\"gaps\":%llu,\"target\":%llu,\"rate_hz\":%.1f,"
+			"\"mb_per_s\":%.3f,\"ring_fill_bytes\":%llu,\"ring_high_water_bytes\":%llu,"
+			"\"ring_capacity_bytes\":%llu,\"final\":%s}\n",
+			labdaq_state_name(p->state), el, (unsigned long long)p->acquired,
+			(unsigned long long)p->written, (unsigned long long)p->dropped,
+			(unsigned long long)p->gaps, (unsigned long long)p->target, p->rate_hz,
+			mbps, (unsigned long long)p->ring_fill_bytes,
+			(unsigned long long)p->ring_high_water_bytes,
+			(unsigned long long)p->ring_capacity_bytes, final ? "true" : "false");
+		fflush(stderr);
+		return;
+	}
+	if (c->progress != PROGRESS_BAR)
+		return;
+	if (p->target && p->rate_hz > 0 && p->acquired < p->target)
+		snprintf(eta, sizeof(eta), "  ETA %s",
+			 fmt_duration((double)(p->target - p->acquired) / p->rate_hz, t1,
+				      sizeof(t1)));
+	else if (c->duration_ns && el < (double)c->duration_ns / 1e9)
+		snprintf(eta, sizeof(eta), "  ETA %s",
+			 fmt_duration((double)c->duration_ns / 1e9 - el, t1, sizeof(t1)));
+	fprintf(stderr, "\r\033[K%8s  %llu", fmt_duration(el, t2, sizeof(t2)),
+		(unsigned long long)p->acquired);
+	if (p->target)
+		fprintf(stderr, "/%llu", (unsigned long long)p->target);
+	fprintf(stderr, " %s  %.1f MB/s  ring %.0f%%  dropped %llu%s", unit, mbps, fill,
+		(unsigned long long)p->dropped, final ? "" : eta);
+	if (final)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static int exit_status(int state, const struct labdaq_progress *p)
+{
+	switch (state) {
+	case LABDAQ_STATE_COMPLETE:
+	case LABDAQ_STATE_STOPPED:
+		return p->dropped ? EXIT_DROPPED : EXIT_OK;
+	case LABDAQ_STATE_ABORTED:
+		return EXIT_ABORTED;
+	default:
+		return EXIT_FAILURE_IO;
+	}
+}
+
+static int start_error(const struct config *c, int ret)
+{
+	switch (ret) {
+	case -EINVAL:
+		msg("cannot start on '%s': %s", c->device, labdaq_strerror(ret));
+		return EXIT_USAGE;
+	case -EEXIST:
+		msg("'%s' exists; choose another name or add --force", c->output);
+		return EXIT_USAGE;
+	case -EBUSY:
+		msg("device '%s' is busy: another run holds it", c->device);
+		return EXIT_BUSY;
+	default:
+		msg("cannot start on '%s': %s", c->device, labdaq_strerror(ret));
+		return EXIT_FAILURE_IO;
+	}
+}
+
+static int acquire_main(int argc, char **argv)
+{
+	struct labdaq_run_config rc;
+	struct labdaq_progress p;
+	labdaq_device *dev = NULL;
+	labdaq_run *run = NULL;
+	struct config c;
+	int ret, kind, sfd, nsig = 0, status;
+	sigset_t mask;
+	char b1[32], b2[32], *command = NULL;
+
+	if (join_command(argc, argv, &command))
+		return EXIT_FAILURE_IO;
+	ret = parse_args(argc, argv, &c);
+	if (ret) {
+		free(command);
+		return ret;
+	}
+	c.command = command;
+	ret = open_device(c.device, &dev);
+	if (ret) {
+		free(command);
+		return ret;
+	}
+	kind = labdaq_device_kind(dev);
+	if (c.count_is_frames == 1 && kind != LABDAQ_KIND_FRAMES) {
+		labdaq_device_close(dev);
+		free(command);
+		return usage_error(&cmd_acquire, "'%s' streams samples: use --samples, not --frames",
+				   c.device);
+	}
+	if (c.count_is_frames == 0 && kind == LABDAQ_KIND_FRAMES) {
+		labdaq_device_close(dev);
+		free(command);
+		return usage_error(&cmd_acquire, "'%s' streams frames: use --frames, not --samples",
+				   c.device);
+	}
+	/* Block the signals in this thread before the run's threads exist, so
+	 * that they inherit the mask and only the signalfd sees them. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	/* A shell starts background jobs with SIGINT ignored, and an ignored
+	 * signal never reaches the signalfd: take it back (it is blocked). */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		msg("signalfd: %s", strerror(errno));
+		free(c.command);
+		labdaq_device_close(dev);
+		return EXIT_FAILURE_IO;
+	}
+
+	labdaq_run_config_init(&rc);
+	rc.path = c.output;
+	rc.count = c.count;
+	rc.duration_ns = c.duration_ns;
+	rc.rate_hz = c.rate_hz;
+	rc.channels = c.channels;
+	rc.ring_bytes = c.ring_bytes;
+	rc.on_full = c.on_full;
+	rc.overwrite = c.force;
+	rc.command = c.command;
+	ret = labdaq_run_start(dev, &rc, &run);
+	if (ret) {
+		status = start_error(&c, ret);
+		goto out;
+	}
+
+	for (;;) {
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+
+		if (!labdaq_run_wait(run, 0))
+			break;
+		labdaq_run_progress(run, &p);
+		show_progress(&c, &p, kind, 0);
+		if (poll(&pfd, 1, c.progress == PROGRESS_JSON ? 500 : 200) <= 0)
+			continue;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		nsig++;
+		if (nsig == 1 || si.ssi_signo != SIGINT) {
+			labdaq_run_stop(run);
+			if (c.progress == PROGRESS_BAR)
+				fputc('\n', stderr);
+			if (c.progress != PROGRESS_JSON)
+				msg("stopping: writing what was acquired (Ctrl-C again to abort)");
+		} else {
+			labdaq_run_abort(run);
+			if (c.progress != PROGRESS_JSON)
+				msg("aborting: discarding what is not yet written");
+		}
+	}
+	labdaq_run_progress(run, &p);
+	show_progress(&c, &p, kind, 1);
+	status = exit_status(p.state, &p);
+	if (p.state == LABDAQ_STATE_FAILED) {
+		const char *why = NULL;
+
+		labdaq_run_error(run, &why);
+		msg("run FAILED: %s", why ? why : "unknown error");
+	}
+	fprintf(stderr, "%s: %s: %llu acquired, %llu written (%s), %llu dropped in %llu gaps, "
+		"%s -> %s\n", progname, labdaq_state_name(p.state),
+		(unsigned long long)p.acquired, (unsigned long long)p.written,
+		fmt_bytes((double)p.written * (double)p.item_bytes, b1, sizeof(b1)),
+		(unsigned long long)p.dropped, (unsigned long long)p.gaps,
+		fmt_duration((double)p.elapsed_ns / 1e9, b2, sizeof(b2)), c.output);
+out:
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+	close(sfd);
+	free(c.command);
+	return status;
+}
+
+const struct command cmd_acquire = {
+	.name = "acquire",
+	.main = acquire_main,
+	.summary = "stream a device into a .npy file, with progress",
+	.usage = acquire_usage,
+};

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * common.c - shared helpers of the labdaq subcommands.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+const char *progname = "labdaq";
+int verbose;
+
+void msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int usage_error(const struct command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s %s: ", progname, cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s %s --help'.\n", progname, cmd->name);
+	return EXIT_USAGE;
+}
+
+void print_help(const struct command *cmd, FILE *f)
+{
+	fputs(cmd->usage, f);
+}
+
+static void log_to_stderr(int level, const char *m, void *user)
+{
+	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
+
+	fprintf(stderr, "%s: %s%s\n", progname, prefix[level & 3], m);
+}
+
+void setup_log(void)
+{
+	labdaq_set_log(log_to_stderr, verbose ? LABDAQ_LOG_DEBUG : LABDAQ_LOG_WARNING, NULL);
+}
+
+/* A number, then an optional suffix from @sfx (matched case-sensitively
+ * first, then case-insensitively). */
+struct suffix {
+	const char *s;
+	double mult;
+};
+
+static int parse_scaled(const char *s, const struct suffix *sfx, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || !isfinite(v) || v < 0)
+		return -EINVAL;
+	if (!*end) {
+		*out = v;
+		return 0;
+	}
+	for (const struct suffix *x = sfx; x->s; x++) {
+		if (!strcmp(end, x->s)) {
+			*out = v * x->mult;
+			return 0;
+		}
+	}
+	for (const struct suffix *x = sfx; x->s; x++) {
+		if (!strcasecmp(end, x->s)) {
+			*out = v * x->mult;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	static const struct suffix sfx[] = {
+		{ "B", 1 }, { "k", 1024.0 }, { "K", 1024.0 }, { "KiB", 1024.0 }, { "kB", 1024.0 },
+		{ "M", 1048576.0 }, { "MiB", 1048576.0 }, { "MB", 1048576.0 },
+		{ "G", 1073741824.0 }, { "GiB", 1073741824.0 }, { "GB", 1073741824.0 },
+		{ NULL, 0 },
+	};
+	double v;
+
+	if (parse_scaled(s, sfx, &v) || v > 1e15 || v != floor(v))
+		return -EINVAL;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int parse_count(const char *s, uint64_t *out)
+{
+	static const struct suffix sfx[] = {
+		{ "k", 1e3 }, { "K", 1e3 }, { "M", 1e6 }, { "G", 1e9 }, { NULL, 0 },
+	};
+	double v;
+
+	if (parse_scaled(s, sfx, &v) || v > 1e18 || v != floor(v))
+		return -EINVAL;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int parse_duration(const char *s, uint64_t *ns)
+{
+	static const struct suffix sfx[] = {
+		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "sec", 1e9 },
+		{ "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 }, { NULL, 0 },
+	};
+	double v;
+
+	if (parse_scaled(s, sfx, &v))
+		return -EINVAL;
+	/* A bare number is seconds. */
+	if (!strpbrk(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+		v *= 1e9;
+	if (v > 1e18)
+		return -EINVAL;
+	*ns = (uint64_t)v;
+	return 0;
+}
+
+int parse_rate(const char *s, double *hz)
+{
+	static const struct suffix sfx[] = {
+		{ "Hz", 1 }, { "k", 1e3 }, { "kHz", 1e3 }, { "M", 1e6 }, { "MHz", 1e6 },
+		{ NULL, 0 },
+	};
+
+	if (parse_scaled(s, sfx, hz) || *hz > 1e10)
+		return -EINVAL;
+	return 0;
+}
+
+const char *fmt_bytes(double b, char *buf, size_t len)
+{
+	if (b >= 1e9)
+		snprintf(buf, len, "%.2f GB", b / 1e9);
+	else if (b >= 1e6)
+		snprintf(buf, len, "%.1f MB", b / 1e6);
+	else if (b >= 1e3)
+		snprintf(buf, len, "%.1f kB", b / 1e3);
+	else
+		snprintf(buf, len, "%.0f B", b);
+	return buf;
+}
+
+const char *fmt_duration(double s, char *buf, size_t len)
+{
+	if (s >= 3600)
+		snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+	else if (s >= 60)
+		snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+	else
+		snprintf(buf, len, "%.1fs", s);
+	return buf;
+}
+
+int open_device(const char *uri, labdaq_device **dev)
+{
+	int ret = labdaq_device_open(uri, dev);
+
+	if (!ret)
+		return 0;
+	switch (ret) {
+	case -EINVAL:
+	case -ENODEV:
+	case -EPROTONOSUPPORT:
+		msg("cannot open device '%s': %s. 'labdaq list' shows the devices, "
+		    "'labdaq info DEVICE' their channels.", uri, labdaq_strerror(ret));
+		return EXIT_USAGE;
+	case -EACCES:
+	case -EPERM:
+		msg("cannot open device '%s': %s. Is your user in the group the udev rule "
+		    "grants access to?", uri, labdaq_strerror(ret));
+		return EXIT_FAILURE_IO;
+	default:
+		msg("cannot open device '%s': %s", uri, labdaq_strerror(ret));
+		return EXIT_FAILURE_IO;
+	}
+}

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * devices.c - labdaq list and labdaq info.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+
+static const char list_usage[] =
+	"Usage: labdaq list\n"
+	"\n"
+	"List the devices every built-in backend can see, one per line: the URI to\n"
+	"give to the other commands, then a description.\n"
+	"\n"
+	"Exit status: 0 success; 1 a backend failed; 2 bad usage.\n";
+
+static const char info_usage[] =
+	"Usage: labdaq info DEVICE\n"
+	"\n"
+	"Describe DEVICE: its backend, whether it streams samples or frames, the\n"
+	"frame shape, and every channel with its direction, unit, scale and type.\n"
+	"\n"
+	"Exit status: 0 success; 1 device failure; 2 bad usage or unknown device.\n";
+
+static int print_one(const char *uri, const char *description, void *user)
+{
+	printf("%-32s %s\n", uri, description);
+	return 0;
+}
+
+static int list_main(int argc, char **argv)
+{
+	int n;
+
+	if (argc > 1)
+		return usage_error(&cmd_list, "unexpected argument '%s'", argv[1]);
+	n = labdaq_list(print_one, NULL);
+	if (n < 0) {
+		msg("listing devices: %s", labdaq_strerror(n));
+		return EXIT_FAILURE_IO;
+	}
+	return EXIT_OK;
+}
+
+static int info_main(int argc, char **argv)
+{
+	labdaq_device *dev;
+	uint32_t w, h;
+	int ret;
+
+	if (argc < 2)
+		return usage_error(&cmd_info, "no DEVICE given (see 'labdaq list')");
+	if (argc > 2)
+		return usage_error(&cmd_info, "unexpected argument '%s'", argv[2]);
+	ret = open_device(argv[1], &dev);
+	if (ret)
+		return ret;
+	printf("device:      %s\n", labdaq_device_uri(dev));
+	printf("description: %s\n", labdaq_device_description(dev));
+	printf("backend:     %s\n", labdaq_device_backend(dev));
+	if (!labdaq_device_frame_shape(dev, &w, &h))
+		printf("streams:     frames of %u x %u (width x height)\n", w, h);
+	else
+		printf("streams:     samples\n");
+	printf("channels:    %u\n", labdaq_device_channel_count(dev));
+	if (labdaq_device_channel_count(dev))
+		printf("  %-12s %-6s %-5s %-14s %s\n", "name", "dir", "unit", "scale", "type");
+	for (unsigned int i = 0; i < labdaq_device_channel_count(dev); i++) {
+		struct labdaq_channel ch;
+
+		labdaq_device_channel(dev, i, &ch);
+		printf("  %-12s %-6s %-5s %-14.9g %s\n", ch.name, ch.output ? "output" : "input",
+		       *ch.unit ? ch.unit : "-", ch.scale, labdaq_dtype_numpy(ch.dtype));
+	}
+	labdaq_device_close(dev);
+	return EXIT_OK;
+}
+
+const struct command cmd_list = {
+	.name = "list",
+	.main = list_main,
+	.summary = "list the devices labdaq can see",
+	.usage = list_usage,
+};
+
+const struct command cmd_info = {
+	.name = "info",
+	.main = info_main,
+	.summary = "describe a device and its channels",
+	.usage = info_usage,
+};

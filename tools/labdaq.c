@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * labdaq.c - the labdaq command: dispatch to the subcommands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+
+static const struct command *const commands[] = {
+	&cmd_acquire, &cmd_list, &cmd_info, &cmd_inspect, &cmd_recover,
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: labdaq [-v] COMMAND [ARGS...]\n"
+		"       labdaq help COMMAND | labdaq COMMAND --help | labdaq --version\n"
+		"\n"
+		"Acquire data from DAQ devices into NumPy files, without blocking, with\n"
+		"progress, a clean stop and bounded memory.\n"
+		"\n"
+		"Commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f,
+		"\n"
+		"Devices: sim:camera?width=W&height=H, sim:adc?channels=N, sim:ohm?r=OHMS\n"
+		"(built in, no hardware needed); see 'labdaq list'.\n"
+		"\n"
+		"Exit status: 0 success; 1 device or I/O failure; 2 bad usage; 3 finished\n"
+		"but data was dropped; 4 device busy; 130 aborted.\n"
+		"The manual: man labdaq (or man ./man/labdaq.1 in the source tree).\n");
+}
+
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i]->name, name))
+			return commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *cmd;
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			verbose = 1;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("labdaq %s\n", labdaq_version());
+			return EXIT_OK;
+		} else {
+			fprintf(stderr, "labdaq: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		i++;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	setup_log();
+	if (!strcmp(argv[i], "help")) {
+		if (i + 1 >= argc) {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		cmd = find(argv[i + 1]);
+		if (!cmd) {
+			fprintf(stderr, "labdaq: no command '%s'; 'labdaq help' lists them\n",
+				argv[i + 1]);
+			return EXIT_USAGE;
+		}
+		print_help(cmd, stdout);
+		return EXIT_OK;
+	}
+	cmd = find(argv[i]);
+	if (!cmd) {
+		fprintf(stderr, "labdaq: no command '%s'; 'labdaq help' lists them\n", argv[i]);
+		return EXIT_USAGE;
+	}
+	for (int j = i + 1; j < argc && strcmp(argv[j], "--"); j++) {
+		if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
+			print_help(cmd, stdout);
+			return EXIT_OK;
+		}
+	}
+	return cmd->main(argc - i, argv + i);
+}
