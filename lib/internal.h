@@ -24,6 +24,8 @@ void ldq_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* ---- time (util.c) ---- */
 uint64_t ldq_now_ns(void); /* CLOCK_MONOTONIC */
+/* "2026-11-27T10:40:03.123Z" into @buf (at least 32 bytes). */
+void ldq_utc_now(char *buf, size_t len);
 
 /* ---- URIs (uri.c) ----
  * "BACKEND:PATH?key=value&key=value".  Keys are looked up by the backend;
@@ -52,6 +54,13 @@ int ldq_uri_get_double(struct ldq_uri *u, const char *key, double min, double ma
 const char *ldq_uri_get_str(struct ldq_uri *u, const char *key); /* NULL if absent */
 /* -EINVAL (and a log line naming it and @known) if a key was never used. */
 int ldq_uri_check_unused(const struct ldq_uri *u, const char *what, const char *known);
+
+/* ---- device locks (lock.c) ----
+ * Take the exclusive lock of @uri's device and record the holder; 0 and
+ * *@fd set, -EBUSY if another run holds it, or -errno. */
+int ldq_lock_acquire(const char *uri, const char *what, const char *output,
+		     const char *run_id, int *fd);
+void ldq_lock_release(int fd);
 
 /* ---- devices (device.c) ---- */
 struct ldq_channel {

@@ -25,108 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "npyfile.h"
-#include "ring.h"
-
-#define DEFAULT_RING_BYTES (64u << 20)
-#define SAMPLE_BLOCK_BYTES (64u << 10)
-#define WRITE_CHUNK_MAX (8u << 20)
-#define WRITE_CHUNK_MIN (1u << 20)
-#define WRITEBEHIND_WINDOW (8u << 20)
-#define TAP_PERIOD_NS (1000000000ull / 30)
-#define RATE_PERIOD_NS (250000000ull)
-#define WRITER_POLL_NS (50000000ll)
-
-enum { REQ_NONE = 0, REQ_STOP = 1, REQ_ABORT = 2 };
-
-struct labdaq_run {
-	struct labdaq_device *dev;
-	const struct ldq_backend *be;
-	struct ldq_ring *ring;
-
-	/* configuration, fixed at start */
-	char *path;
-	char *command;
-	uint64_t count;
-	uint64_t duration_ns;
-	double rate_hz;
-	int on_full;
-	uint64_t checkpoint_ns;
-	unsigned int *chans;
-	unsigned int nchans;
-	struct labdaq_channel *file_chans;
-	unsigned int nfile_chans;
-	struct ldq_npy_layout layout;
-	size_t item_bytes;
-	size_t block_items;
-	char started_utc[40];
-	char ended_utc[40];
-	uint64_t t0_ns;
-	_Atomic uint64_t t_end_ns;
-
-	int fd;
-	struct ldq_meta_file *meta;
-	void *scratch;
-
-	pthread_t producer;
-	pthread_t writer;
-	int threads_started;
-
-	/* control */
-	atomic_int request;        /* REQ_*: the caller's stop or abort */
-	atomic_int writer_failed;  /* the writer asks the producer to end */
-	atomic_int producer_done;  /* store-release after its last commit */
-	int producer_end;          /* the state the producer ended in */
-	atomic_int state;
-
-	/* counters, written by one thread each, read by any */
-	_Atomic uint64_t acquired; /* producer */
-	_Atomic uint64_t written;  /* writer */
-	_Atomic uint64_t dropped;  /* producer, then writer after producer_done */
-	_Atomic uint64_t ngaps_pub;
-	_Atomic double rate_now;
-
-	/* gaps and the error: appended rarely, read at checkpoints */
-	pthread_mutex_t lock;
-	struct ldq_gap *gaps;
-	size_t ngaps;
-	size_t gaps_cap;
-	int error;
-	char errmsg[512];
-
-	/* the latest tap: the producer copies under trylock, never waits */
-	pthread_mutex_t tap_lock;
-	void *tap;
-	size_t tap_cap;
-	size_t tap_len;
-	uint64_t tap_index;
-	uint64_t tap_items;
-	uint64_t tap_time_ns;
-
-	/* end of the run */
-	pthread_mutex_t done_lock;
-	pthread_cond_t done_cond;
-	int finished;
-};
-
-static void utc_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-	char tmp[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%.20s.%03dZ", tmp, (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
-static void set_error(struct labdaq_run *run, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#include "run.h"
 
 /* Record the first failure of @run; later ones only go to the log. */
-static void set_error(struct labdaq_run *run, int err, const char *fmt, ...)
+void ldq_run_set_error(struct labdaq_run *run, int err, const char *fmt, ...)
 {
 	char msg[sizeof(run->errmsg)];
 	va_list ap;
@@ -176,8 +78,8 @@ static void add_gap(struct labdaq_run *run, uint64_t index, uint64_t count)
 	atomic_fetch_add_explicit(&run->dropped, count, memory_order_relaxed);
 }
 
-static void tap_update(struct labdaq_run *run, const void *p, size_t items, uint64_t index,
-		       uint64_t now)
+void ldq_run_tap(struct labdaq_run *run, const void *p, size_t items, uint64_t index,
+		 uint64_t now)
 {
 	size_t len = items * run->item_bytes;
 
@@ -250,7 +152,7 @@ static void *producer_main(void *arg)
 		if (got == -ECANCELED)
 			continue; /* stop or abort: the loop's check ends it */
 		if (got < 0) {
-			set_error(run, (int)got, "%s: device failed after %llu items: %s",
+			ldq_run_set_error(run, (int)got, "%s: device failed after %llu items: %s",
 				  dev->uri, (unsigned long long)index, labdaq_strerror((int)got));
 			end = LABDAQ_STATE_FAILED;
 			break;
@@ -263,7 +165,7 @@ static void *producer_main(void *arg)
 			add_gap(run, index, lost);
 			index += lost;
 		}
-		tap_update(run, p, (size_t)got, index, now);
+		ldq_run_tap(run, p, (size_t)got, index, now);
 		if (dropping)
 			add_gap(run, index, (uint64_t)got);
 		else
@@ -337,14 +239,26 @@ static int checkpoint(struct labdaq_run *run, const char *status, int sync)
 	if (ret)
 		return ret;
 	fill_meta(run, &m, status);
+	/* Copy the gaps so that the producer never waits for the fsyncs of
+	 * the sidecar's replacement. */
 	pthread_mutex_lock(&run->lock);
-	m.gaps = run->gaps;
-	m.ngaps = run->ngaps;
+	if (run->ngaps > run->ckpt_gaps_cap) {
+		struct ldq_gap *g = realloc(run->ckpt_gaps, run->gaps_cap * sizeof(*g));
+
+		if (g) {
+			run->ckpt_gaps = g;
+			run->ckpt_gaps_cap = run->gaps_cap;
+		}
+	}
+	m.ngaps = run->ngaps <= run->ckpt_gaps_cap ? run->ngaps : run->ckpt_gaps_cap;
+	if (m.ngaps)
+		memcpy(run->ckpt_gaps, run->gaps, m.ngaps * sizeof(*run->gaps));
+	m.gaps = run->ckpt_gaps;
 	m.error_code = run->error;
-	m.error = run->error ? run->errmsg : NULL;
-	ret = ldq_meta_write(run->meta, &m);
+	memcpy(run->ckpt_errmsg, run->errmsg, sizeof(run->errmsg));
+	m.error = run->error ? run->ckpt_errmsg : NULL;
 	pthread_mutex_unlock(&run->lock);
-	return ret;
+	return ldq_meta_write(run->meta, &m);
 }
 
 /*
@@ -423,7 +337,7 @@ static void *writer_main(void *arg)
 			if (!ret)
 				ret = write_behind(run, &wb_off, LDQ_NPY_HEADER_BYTES + bytes);
 			if (ret) {
-				set_error(run, ret, "writing %s: %s", run->path,
+				ldq_run_set_error(run, ret, "writing %s: %s", run->path,
 					  labdaq_strerror(ret));
 				failed = 1;
 				atomic_store_explicit(&run->writer_failed, 1, memory_order_release);
@@ -432,6 +346,8 @@ static void *writer_main(void *arg)
 				continue;
 			}
 			wrote = 1;
+			if (run->test_write_delay_us)
+				usleep(run->test_write_delay_us);
 		} else if (pdone && !avail) {
 			break;
 		}
@@ -463,22 +379,16 @@ static void *writer_main(void *arg)
 		state = LABDAQ_STATE_ABORTED;
 	else
 		state = run->producer_end;
-	utc_now(run->ended_utc, sizeof(run->ended_utc));
+	ldq_utc_now(run->ended_utc, sizeof(run->ended_utc));
 	atomic_store(&run->t_end_ns, ldq_now_ns());
 	ret = checkpoint(run, labdaq_state_name(state), 1);
 	if (ret) {
-		set_error(run, ret, "finalizing %s: %s", run->path, labdaq_strerror(ret));
+		ldq_run_set_error(run, ret, "finalizing %s: %s", run->path, labdaq_strerror(ret));
 		state = LABDAQ_STATE_FAILED;
 	}
 	close(run->fd);
 	run->fd = -1;
-	atomic_store(&run->dev->busy, 0);
-
-	pthread_mutex_lock(&run->done_lock);
-	atomic_store(&run->state, state);
-	run->finished = 1;
-	pthread_cond_broadcast(&run->done_cond);
-	pthread_mutex_unlock(&run->done_lock);
+	ldq_run_finish(run, state);
 	return NULL;
 }
 
@@ -624,24 +534,114 @@ static int create_files(struct labdaq_run *run, int overwrite)
 	return ret;
 }
 
-static void run_destroy(struct labdaq_run *run)
+int ldq_run_new(struct labdaq_device *dev, int mode, const char *path, const char *command,
+		struct labdaq_run **out)
+{
+	struct labdaq_run *run;
+	pthread_condattr_t ca;
+
+	*out = NULL;
+	if (atomic_exchange(&dev->busy, 1)) {
+		ldq_err("%s: a run is already active on this device", dev->uri);
+		return -EBUSY;
+	}
+	run = calloc(1, sizeof(*run));
+	if (!run) {
+		atomic_store(&dev->busy, 0);
+		return -ENOMEM;
+	}
+	run->mode = mode;
+	run->fd = -1;
+	run->lock_fd = -1;
+	run->dev = dev;
+	pthread_mutex_init(&run->lock, NULL);
+	pthread_mutex_init(&run->tap_lock, NULL);
+	pthread_mutex_init(&run->done_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&run->done_cond, &ca);
+	pthread_cond_init(&run->wake_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&run->state, LABDAQ_STATE_QUEUED);
+	run->path = strdup(path);
+	run->command = command ? strdup(command) : NULL;
+	if (!run->path || (command && !run->command)) {
+		ldq_run_destroy(run);
+		return -ENOMEM;
+	}
+	*out = run;
+	return 0;
+}
+
+int ldq_run_lock_device(struct labdaq_run *run)
+{
+	struct labdaq_holder h;
+	struct timespec ts;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(run->run_id, sizeof(run->run_id), "%lld-%d-%04x", (long long)ts.tv_sec,
+		 (int)getpid(), (unsigned int)((uintptr_t)run >> 4) & 0xffff);
+	ret = ldq_lock_acquire(run->dev->uri,
+			       run->command ? run->command :
+			       run->mode == LDQ_RUN_SWEEP ? "a sweep (liblabdaq)" :
+							    "a stream (liblabdaq)",
+			       run->path, run->run_id, &run->lock_fd);
+	if (ret == -EBUSY && labdaq_device_holder(run->dev->uri, &h) == 1)
+		ldq_info("%s is busy: run %s of %s (pid %d) since %s: %s", run->dev->uri, h.run_id,
+			h.user, h.pid, h.since_utc, h.what);
+	else if (ret == -EBUSY)
+		ldq_info("%s is busy: another run holds it", run->dev->uri);
+	return ret;
+}
+
+void ldq_run_finish(struct labdaq_run *run, int state)
+{
+	ldq_lock_release(run->lock_fd);
+	run->lock_fd = -1;
+	atomic_store(&run->dev->busy, 0);
+	pthread_mutex_lock(&run->done_lock);
+	atomic_store(&run->state, state);
+	run->finished = 1;
+	pthread_cond_broadcast(&run->done_cond);
+	pthread_mutex_unlock(&run->done_lock);
+}
+
+int ldq_run_wait_request(struct labdaq_run *run, uint64_t deadline_ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000u),
+			       .tv_nsec = (long)(deadline_ns % 1000000000u) };
+	int req;
+
+	pthread_mutex_lock(&run->lock);
+	while (!(req = atomic_load(&run->request)) && ldq_now_ns() < deadline_ns)
+		pthread_cond_timedwait(&run->wake_cond, &run->lock, &ts);
+	pthread_mutex_unlock(&run->lock);
+	return req;
+}
+
+void ldq_run_destroy(struct labdaq_run *run)
 {
 	if (run->fd >= 0)
 		close(run->fd);
 	if (run->meta)
 		ldq_meta_close(run->meta);
+	ldq_lock_release(run->lock_fd);
 	ldq_ring_free(run->ring);
 	pthread_mutex_destroy(&run->lock);
 	pthread_mutex_destroy(&run->tap_lock);
 	pthread_mutex_destroy(&run->done_lock);
 	pthread_cond_destroy(&run->done_cond);
+	pthread_cond_destroy(&run->wake_cond);
 	free(run->path);
 	free(run->command);
 	free(run->chans);
 	free(run->file_chans);
 	free(run->gaps);
+	free(run->ckpt_gaps);
 	free(run->scratch);
 	free(run->tap);
+	free(run->sweep);
 	free(run);
 }
 
@@ -660,7 +660,6 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 {
 	struct ldq_stream_params sp;
 	struct labdaq_run *run;
-	pthread_condattr_t ca;
 	int ret, created = 0;
 	size_t ring_bytes;
 
@@ -677,36 +676,17 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 			dev->backend->name);
 		return -EOPNOTSUPP;
 	}
-	if (atomic_exchange(&dev->busy, 1)) {
-		ldq_err("%s: a run is already active on this device", dev->uri);
-		return -EBUSY;
-	}
-	run = calloc(1, sizeof(*run));
-	if (!run) {
-		atomic_store(&dev->busy, 0);
-		return -ENOMEM;
-	}
-	run->fd = -1;
-	run->dev = dev;
-	pthread_mutex_init(&run->lock, NULL);
-	pthread_mutex_init(&run->tap_lock, NULL);
-	pthread_mutex_init(&run->done_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&run->done_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	atomic_init(&run->state, LABDAQ_STATE_QUEUED);
-
-	run->path = strdup(cfg->path);
-	run->command = cfg->command ? strdup(cfg->command) : NULL;
-	if (!run->path || (cfg->command && !run->command)) {
-		ret = -ENOMEM;
-		goto fail;
-	}
+	ret = ldq_run_new(dev, LDQ_RUN_STREAM, cfg->path, cfg->command, &run);
+	if (ret)
+		return ret;
 	run->count = cfg->count;
 	run->duration_ns = cfg->duration_ns;
 	run->rate_hz = cfg->rate_hz;
 	run->on_full = cfg->on_full;
+	/* A test knob: a slow disk, to exercise a full ring deterministically. */
+	if (getenv("LABDAQ_TEST_WRITE_DELAY_US"))
+		run->test_write_delay_us = (unsigned int)strtoul(getenv("LABDAQ_TEST_WRITE_DELAY_US"),
+								 NULL, 10);
 	run->checkpoint_ns = (uint64_t)(cfg->checkpoint_ms ? cfg->checkpoint_ms : 1000) * 1000000u;
 
 	ret = select_channels(run, cfg->channels);
@@ -737,6 +717,10 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 		goto fail;
 	}
 
+	/* Checks done: the device lock, then the files. */
+	ret = ldq_run_lock_device(run);
+	if (ret)
+		goto fail;
 	ret = create_files(run, cfg->overwrite);
 	created = ret != -EEXIST && run->fd >= 0;
 	if (ret)
@@ -754,7 +738,7 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 		goto fail;
 	}
 
-	utc_now(run->started_utc, sizeof(run->started_utc));
+	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
 	ret = checkpoint(run, "running", 0);
 	if (ret) {
 		ldq_err("cannot write the metadata of %s: %s", run->path, labdaq_strerror(ret));
@@ -765,6 +749,7 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 	ret = -pthread_create(&run->writer, NULL, writer_main, run);
 	if (ret)
 		goto fail_stream;
+	run->writer_started = 1;
 	ret = -pthread_create(&run->producer, NULL, producer_main, run);
 	if (ret) {
 		/* The writer sees producer_done and finalizes an empty file. */
@@ -772,9 +757,11 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 		atomic_store_explicit(&run->producer_done, 1, memory_order_release);
 		ldq_ring_wake(run->ring);
 		pthread_join(run->writer, NULL);
+		run->writer_started = 0;
+		created = 1;
 		goto fail_stream;
 	}
-	run->threads_started = 1;
+	run->producer_started = 1;
 	*out = run;
 	return 0;
 
@@ -785,7 +772,7 @@ fail:
 	if (created)
 		remove_files(run);
 	atomic_store(&dev->busy, 0);
-	run_destroy(run);
+	ldq_run_destroy(run);
 	return ret;
 }
 
@@ -797,9 +784,11 @@ LABDAQ_API int labdaq_run_progress(labdaq_run *run, struct labdaq_progress *out)
 	out->written = atomic_load_explicit(&run->written, memory_order_relaxed);
 	out->dropped = atomic_load_explicit(&run->dropped, memory_order_relaxed);
 	out->gaps = atomic_load_explicit(&run->ngaps_pub, memory_order_relaxed);
-	out->ring_fill_bytes = ldq_ring_fill(run->ring);
-	out->ring_high_water_bytes = ldq_ring_high_water(run->ring);
-	out->ring_capacity_bytes = ldq_ring_capacity(run->ring);
+	if (run->ring) {
+		out->ring_fill_bytes = ldq_ring_fill(run->ring);
+		out->ring_high_water_bytes = ldq_ring_high_water(run->ring);
+		out->ring_capacity_bytes = ldq_ring_capacity(run->ring);
+	}
 	out->item_bytes = run->item_bytes;
 	out->target = run->count;
 	out->elapsed_ns = (atomic_load(&run->t_end_ns) ?: ldq_now_ns()) - run->t0_ns;
@@ -840,9 +829,14 @@ static int request(struct labdaq_run *run, int req)
 
 	while (cur < req && !atomic_compare_exchange_weak(&run->request, &cur, req))
 		;
-	if (run->dev->backend->stream_cancel)
+	if (run->dev->backend->stream_cancel && run->mode == LDQ_RUN_STREAM)
 		run->dev->backend->stream_cancel(run->dev);
-	ldq_ring_wake(run->ring);
+	if (run->ring)
+		ldq_ring_wake(run->ring);
+	/* A sweep waiting out its delay. */
+	pthread_mutex_lock(&run->lock);
+	pthread_cond_broadcast(&run->wake_cond);
+	pthread_mutex_unlock(&run->lock);
 	return 0;
 }
 
@@ -905,11 +899,11 @@ LABDAQ_API void labdaq_run_free(labdaq_run *run)
 {
 	if (!run)
 		return;
-	if (run->threads_started) {
-		if (labdaq_run_wait(run, 0))
-			labdaq_run_abort(run);
+	if (labdaq_run_wait(run, 0))
+		labdaq_run_abort(run);
+	if (run->producer_started)
 		pthread_join(run->producer, NULL);
+	if (run->writer_started)
 		pthread_join(run->writer, NULL);
-	}
-	run_destroy(run);
+	ldq_run_destroy(run);
 }

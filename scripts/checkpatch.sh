@@ -58,13 +58,27 @@ if ! have_all; then
 	rm -rf "$dir/tmp"
 fi
 
-cd "$top"
+# checkpatch leaves a cache (.checkpatch-camelcase.*) in its working folder:
+# run it in build/checkpatch, where driver/ is a link to the real one.
+cd "$dir"
+ln -sfn "$top/driver" driver
+if [ -e "$top/.git" ]; then
+	GIT_DIR="$top/.git"
+	export GIT_DIR
+fi
 if [ $# -eq 0 ]; then
 	for c in driver/*.c; do
 		case $c in *.mod.c) ;; *) set -- "$@" "$c" ;; esac
 	done
 	for h in driver/*.h; do
 		if [ -e "$h" ]; then set -- "$@" "$h"; fi
+	done
+else
+	# the caller's paths are relative to the tree's top
+	for f in "$@"; do
+		case $f in /*) ;; *) f="$top/$f" ;; esac
+		set -- "$@" "$f"
+		shift
 	done
 fi
 exec perl "$dir/checkpatch.pl" --strict --no-tree --show-types -f "$@"

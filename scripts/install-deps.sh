@@ -6,7 +6,7 @@ set -eu
 
 build="gcc make pkg-config libc6-dev libjansson-dev libcmocka-dev python3-numpy \
 libiio-dev libcomedi-dev libusb-1.0-0-dev"
-vm="qemu-system-x86 busybox-static kmod cpio libiio-utils libiio0 libcomedi0 usbutils"
+vm="qemu-system-x86 busybox-static kmod cpio xz-utils libiio-utils libiio0 iiod libcomedi0 usbutils"
 bench="libck-dev fio"
 
 want="$build"

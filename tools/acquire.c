@@ -2,18 +2,13 @@
 /*
  * acquire.c - labdaq acquire: stream a device into a .npy file.
  *
- * Signals are blocked in every thread before the run starts and read from a
- * signalfd in the main loop, which also draws the progress: first SIGINT or
- * SIGTERM stops (drain, finalize), a second SIGINT aborts.
+ * The signals and the progress loop are in runloop.c.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +29,7 @@ struct config {
 	int on_full;
 	int progress;
 	int force;
+	int dry_run;
 	char *command;
 };
 
@@ -41,7 +37,7 @@ static const char acquire_usage[] =
 	"Usage: labdaq acquire DEVICE -o FILE.npy\n"
 	"           [--samples N | --frames N | --time DURATION | --continuous]\n"
 	"           [--rate HZ] [--channels LIST] [--ring SIZE] [--on-full block|drop]\n"
-	"           [--progress auto|bar|json|none] [--force]\n"
+	"           [--progress auto|bar|json|none] [--force] [--dry-run]\n"
 	"\n"
 	"Stream DEVICE into FILE.npy (a NumPy array, shape (samples, channels) or\n"
 	"(frames, height, width)) with its metadata in FILE.json.  The acquisition\n"
@@ -63,11 +59,15 @@ static const char acquire_usage[] =
 	"      --progress MODE     auto (a live line on a terminal), bar, json (one\n"
 	"                          JSON object per line on stderr), none\n"
 	"      --force             replace FILE.npy and FILE.json if they exist\n"
+	"      --dry-run           check the arguments, the device, the channels and\n"
+	"                          the output path; start nothing, create no file\n"
 	"  -h, --help              this help\n"
 	"\n"
 	"Counts take suffixes k, M, G (3k = 3000); sizes K, M, G (powers of 1024).\n"
 	"Ctrl-C once: stop (drain the ring, finalize; nothing acquired is lost).\n"
-	"Twice: abort (the unwritten rest is discarded and counted).  SIGTERM: stop.\n"
+	"Twice: abort (the unwritten rest is discarded and counted).  SIGTERM: stop\n"
+	"(what 'labdaq stop' sends); SIGUSR1: abort ('labdaq stop --abort').\n"
+	"Only one run at a time may use a device, across processes and users.\n"
 	"\n"
 	"Exit status:\n"
 	"  0    complete, or stopped with nothing dropped\n"
@@ -76,45 +76,6 @@ static const char acquire_usage[] =
 	"  3    finished, but data was dropped (see the gaps in FILE.json)\n"
 	"  4    the device is busy with another run\n"
 	"  130  aborted\n";
-
-/* The command line as a shell would take it back, for the metadata. */
-static int join_command(int argc, char **argv, char **out)
-{
-	size_t len = 8;
-	char *s, *w;
-
-	for (int i = 0; i < argc; i++)
-		len += 4 * strlen(argv[i]) + 3;
-	s = malloc(len);
-	if (!s)
-		return -ENOMEM;
-	w = s + sprintf(s, "labdaq");
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		int plain = *a != '\0';
-
-		for (const char *q = a; *q; q++)
-			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "0123456789-_./:=,+%@", *q))
-				plain = 0;
-		*w++ = ' ';
-		if (plain) {
-			w = stpcpy(w, a);
-			continue;
-		}
-		*w++ = '\'';
-		for (const char *q = a; *q; q++) {
-			if (*q == '\'')
-				w = stpcpy(w, "'\\''");
-			else
-				*w++ = *q;
-		}
-		*w++ = '\'';
-	}
-	*w = '\0';
-	*out = s;
-	return 0;
-}
 
 static int has_suffix(const char *s, const char *sfx)
 {
@@ -168,6 +129,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "on-full", required_argument, NULL, 'F' },
 		{ "progress", required_argument, NULL, 'P' },
 		{ "force", no_argument, NULL, 'y' },
+		{ "dry-run", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_acquire;
@@ -241,6 +203,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case 'y':
 			c->force = 1;
 			break;
+		case 'D':
+			c->dry_run = 1;
+			break;
 		case ':':
 			return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -311,35 +276,18 @@ static void show_progress(const struct config *c, const struct labdaq_progress *
 	fflush(stderr);
 }
 
-static int exit_status(int state, const struct labdaq_progress *p)
-{
-	switch (state) {
-	case LABDAQ_STATE_COMPLETE:
-	case LABDAQ_STATE_STOPPED:
-		return p->dropped ? EXIT_DROPPED : EXIT_OK;
-	case LABDAQ_STATE_ABORTED:
-		return EXIT_ABORTED;
-	default:
-		return EXIT_FAILURE_IO;
-	}
-}
+struct show_ctx {
+	const struct config *c;
+	int kind;
+};
 
-static int start_error(const struct config *c, int ret)
+static void show(labdaq_run *run, void *ctx, int final)
 {
-	switch (ret) {
-	case -EINVAL:
-		msg("cannot start on '%s': %s", c->device, labdaq_strerror(ret));
-		return EXIT_USAGE;
-	case -EEXIST:
-		msg("'%s' exists; choose another name or add --force", c->output);
-		return EXIT_USAGE;
-	case -EBUSY:
-		msg("device '%s' is busy: another run holds it", c->device);
-		return EXIT_BUSY;
-	default:
-		msg("cannot start on '%s': %s", c->device, labdaq_strerror(ret));
-		return EXIT_FAILURE_IO;
-	}
+	struct show_ctx *sc = ctx;
+	struct labdaq_progress p;
+
+	labdaq_run_progress(run, &p);
+	show_progress(sc->c, &p, sc->kind, final);
 }
 
 static int acquire_main(int argc, char **argv)
@@ -348,9 +296,9 @@ static int acquire_main(int argc, char **argv)
 	struct labdaq_progress p;
 	labdaq_device *dev = NULL;
 	labdaq_run *run = NULL;
+	struct show_ctx sc;
 	struct config c;
-	int ret, kind, sfd, nsig = 0, status;
-	sigset_t mask;
+	int ret, kind, sfd = -1, status;
 	char b1[32], b2[32], *command = NULL;
 
 	if (join_command(argc, argv, &command))
@@ -367,37 +315,25 @@ static int acquire_main(int argc, char **argv)
 		return ret;
 	}
 	kind = labdaq_device_kind(dev);
-	if (c.count_is_frames == 1 && kind != LABDAQ_KIND_FRAMES) {
-		labdaq_device_close(dev);
-		free(command);
-		return usage_error(&cmd_acquire, "'%s' streams samples: use --samples, not --frames",
-				   c.device);
-	}
-	if (c.count_is_frames == 0 && kind == LABDAQ_KIND_FRAMES) {
-		labdaq_device_close(dev);
-		free(command);
-		return usage_error(&cmd_acquire, "'%s' streams frames: use --frames, not --samples",
-				   c.device);
-	}
-	/* Block the signals in this thread before the run's threads exist, so
-	 * that they inherit the mask and only the signalfd sees them. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	/* A shell starts background jobs with SIGINT ignored, and an ignored
-	 * signal never reaches the signalfd: take it back (it is blocked). */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		msg("signalfd: %s", strerror(errno));
-		free(c.command);
-		labdaq_device_close(dev);
-		return EXIT_FAILURE_IO;
-	}
+	if (c.count_is_frames == 1 && kind != LABDAQ_KIND_FRAMES)
+		status = usage_error(&cmd_acquire, "'%s' streams samples: use --samples, not "
+				     "--frames", c.device);
+	else if (c.count_is_frames == 0 && kind == LABDAQ_KIND_FRAMES)
+		status = usage_error(&cmd_acquire, "'%s' streams frames: use --frames, not "
+				     "--samples", c.device);
+	else if (c.channels && kind == LABDAQ_KIND_FRAMES)
+		status = usage_error(&cmd_acquire, "'%s' streams frames: it has no channels to "
+				     "select with --channels", c.device);
+	else
+		status = check_channels(&cmd_acquire, dev, c.channels, 0);
+	if (status || c.dry_run)
+		goto out;
 
+	sfd = signals_take();
+	if (sfd < 0) {
+		status = EXIT_FAILURE_IO;
+		goto out;
+	}
 	labdaq_run_config_init(&rc);
 	rc.path = c.output;
 	rc.count = c.count;
@@ -410,38 +346,15 @@ static int acquire_main(int argc, char **argv)
 	rc.command = c.command;
 	ret = labdaq_run_start(dev, &rc, &run);
 	if (ret) {
-		status = start_error(&c, ret);
+		status = start_error(&cmd_acquire, c.device, c.output, ret);
 		goto out;
 	}
-
-	for (;;) {
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-		struct signalfd_siginfo si;
-
-		if (!labdaq_run_wait(run, 0))
-			break;
-		labdaq_run_progress(run, &p);
-		show_progress(&c, &p, kind, 0);
-		if (poll(&pfd, 1, c.progress == PROGRESS_JSON ? 500 : 200) <= 0)
-			continue;
-		if (read(sfd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		nsig++;
-		if (nsig == 1 || si.ssi_signo != SIGINT) {
-			labdaq_run_stop(run);
-			if (c.progress == PROGRESS_BAR)
-				fputc('\n', stderr);
-			if (c.progress != PROGRESS_JSON)
-				msg("stopping: writing what was acquired (Ctrl-C again to abort)");
-		} else {
-			labdaq_run_abort(run);
-			if (c.progress != PROGRESS_JSON)
-				msg("aborting: discarding what is not yet written");
-		}
-	}
+	sc.c = &c;
+	sc.kind = kind;
+	run_loop(run, sfd, c.progress == PROGRESS_JSON ? 500 : 200, c.progress == PROGRESS_JSON,
+		 show, &sc);
 	labdaq_run_progress(run, &p);
-	show_progress(&c, &p, kind, 1);
-	status = exit_status(p.state, &p);
+	status = exit_status_of(p.state, p.dropped);
 	if (p.state == LABDAQ_STATE_FAILED) {
 		const char *why = NULL;
 
@@ -457,7 +370,8 @@ static int acquire_main(int argc, char **argv)
 out:
 	labdaq_run_free(run);
 	labdaq_device_close(dev);
-	close(sfd);
+	if (sfd >= 0)
+		close(sfd);
 	free(c.command);
 	return status;
 }

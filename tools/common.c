@@ -197,3 +197,42 @@ int open_device(const char *uri, labdaq_device **dev)
 		return EXIT_FAILURE_IO;
 	}
 }
+
+/* The command line as a shell would take it back, for the metadata. */
+int join_command(int argc, char **argv, char **out)
+{
+	size_t len = 8;
+	char *s, *w;
+
+	for (int i = 0; i < argc; i++)
+		len += 4 * strlen(argv[i]) + 3;
+	s = malloc(len);
+	if (!s)
+		return -ENOMEM;
+	w = s + sprintf(s, "labdaq");
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		int plain = *a != '\0';
+
+		for (const char *q = a; *q; q++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789-_./:=,+%@", *q))
+				plain = 0;
+		*w++ = ' ';
+		if (plain) {
+			w = stpcpy(w, a);
+			continue;
+		}
+		*w++ = '\'';
+		for (const char *q = a; *q; q++) {
+			if (*q == '\'')
+				w = stpcpy(w, "'\\''");
+			else
+				*w++ = *q;
+		}
+		*w++ = '\'';
+	}
+	*w = '\0';
+	*out = s;
+	return 0;
+}

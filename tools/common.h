@@ -28,7 +28,8 @@ struct command {
 	const char *usage; /* the whole help page */
 };
 
-extern const struct command cmd_acquire, cmd_list, cmd_info, cmd_inspect, cmd_recover;
+extern const struct command cmd_acquire, cmd_sweep, cmd_stop, cmd_queue, cmd_list, cmd_info, cmd_inspect,
+	cmd_recover;
 
 extern const char *progname;
 extern int verbose;
@@ -52,7 +53,27 @@ const char *fmt_duration(double s, char *buf, size_t len);
 /* Open @uri, with a message and the exit status to use on failure (or 0). */
 int open_device(const char *uri, labdaq_device **dev);
 
+/* The command line, shell-quoted, for the metadata; malloc'd. */
+int join_command(int argc, char **argv, char **out);
+
 /* Route the library's log to stderr. */
 void setup_log(void);
+
+/* runloop.c: signals and the progress loop shared by acquire and sweep. */
+typedef void (*show_fn)(labdaq_run *run, void *ctx, int final);
+/* Block SIGINT, SIGTERM, SIGHUP, SIGUSR1 and return a signalfd (or -1). */
+int signals_take(void);
+/* Until @run ends: call @show every @period_ms, stop on the first SIGINT or
+ * SIGTERM, abort on a second SIGINT or a SIGUSR1; @show(final=1) at the end. */
+void run_loop(labdaq_run *run, int sfd, int period_ms, int quiet, show_fn show, void *ctx);
+int exit_status_of(int state, uint64_t dropped);
+/* The message for a failed labdaq_run_start()/labdaq_sweep_start(), and the
+ * exit status. */
+int start_error(const struct command *cmd, const char *device, const char *output, int ret);
+void describe_holder(const char *uri);
+/* Index of the channel @name (an output if @output), or -1. */
+int find_channel(labdaq_device *dev, const char *name, int output);
+/* Check a comma-separated list of channel names: 0 or the usage error. */
+int check_channels(const struct command *cmd, labdaq_device *dev, const char *list, int output);
 
 #endif

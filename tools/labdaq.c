@@ -8,7 +8,8 @@
 #include "common.h"
 
 static const struct command *const commands[] = {
-	&cmd_acquire, &cmd_list, &cmd_info, &cmd_inspect, &cmd_recover,
+	&cmd_acquire, &cmd_sweep, &cmd_stop, &cmd_queue, &cmd_list, &cmd_info, &cmd_inspect,
+	&cmd_recover,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -31,7 +32,8 @@ static void usage(FILE *f)
 		"(built in, no hardware needed); see 'labdaq list'.\n"
 		"\n"
 		"Exit status: 0 success; 1 device or I/O failure; 2 bad usage; 3 finished\n"
-		"but data was dropped; 4 device busy; 130 aborted.\n"
+		"but data was dropped; 4 device busy; 130 aborted (each command's --help\n"
+		"has its own list).\n"
 		"The manual: man labdaq (or man ./man/labdaq.1 in the source tree).\n");
 }
 

@@ -121,7 +121,6 @@ struct sim {
 	uint64_t next;             /* index of the next item, lost ones included */
 	uint64_t blocks;           /* successful reads since stream_start() */
 	size_t block_items;
-	size_t item_bytes;
 	unsigned int sel[SIM_MAX_INPUTS]; /* enabled channels, in file order */
 	unsigned int nsel;
 };
@@ -402,6 +401,9 @@ static const struct sim_model sim_models[] = {
 };
 
 #define SIM_KNOWN "camera, adc, ohm"
+#define SIM_KEYS_HELP \
+	"camera: width, height; adc: channels; ohm: r, noise; every device: " \
+	"seed, stall_after, stall_ms, fail_after, overrun_after, overrun_items"
 
 /* ---- open, close, list ---- */
 
@@ -418,8 +420,8 @@ static void sim_free(struct sim *s)
 /* The knobs every model takes. */
 static int sim_parse_common(struct sim *s, struct ldq_uri *u)
 {
-	bool stall_ms_given = ldq_uri_get_str(u, "stall_ms") != NULL;
-	bool items_given = ldq_uri_get_str(u, "overrun_items") != NULL;
+	bool stall_ms_given = ldq_uri_get_str(u, "stall_ms");
+	bool items_given = ldq_uri_get_str(u, "overrun_items");
 	int ret;
 
 	s->stall_after = SIM_NEVER;
@@ -549,7 +551,6 @@ static int sim_stream_start(struct labdaq_device *dev, const struct ldq_stream_p
 			p->item_bytes);
 		return -EINVAL;
 	}
-	s->item_bytes = want;
 	s->rate_hz = p->rate_hz;
 	s->block_items = p->block_items;
 	s->next = 0;
@@ -618,8 +619,10 @@ static int sim_wait_until(struct sim *s, uint64_t deadline)
 		if (r > 0 && !atomic_load_explicit(&s->cancelled, memory_order_acquire)) {
 			uint64_t drain;
 
-			/* A stale wake-up from a cancel that raced with
-			 * stream_start(): consume it rather than spin. */
+			/*
+			 * A stale wake-up from a cancel that raced with
+			 * stream_start(): consume it rather than spin.
+			 */
 			if (read(s->efd, &drain, sizeof(drain)) < 0 && errno != EAGAIN)
 				return -errno;
 		}
@@ -636,7 +639,7 @@ static int sim_wait_until(struct sim *s, uint64_t deadline)
 static long sim_stream_read(struct labdaq_device *dev, void *dst, size_t items, uint64_t *lost)
 {
 	struct sim *s = dev->priv;
-	uint64_t first, n;
+	uint64_t first, n, skipped = 0;
 	int ret;
 
 	if (lost)
@@ -662,14 +665,11 @@ static long sim_stream_read(struct labdaq_device *dev, void *dst, size_t items, 
 			return ret;
 	}
 	if (!s->overrun_done && s->blocks >= s->overrun_after) {
-		uint64_t k = s->overrun_items ? s->overrun_items : s->block_items;
-
+		skipped = s->overrun_items ? s->overrun_items : s->block_items;
 		s->overrun_done = true;
 		ldq_warn("sim:%s: overrun after %llu blocks: %llu items lost", s->model->name,
-			 (unsigned long long)s->blocks, (unsigned long long)k);
-		s->next += k;
-		if (lost)
-			*lost = k;
+			 (unsigned long long)s->blocks, (unsigned long long)skipped);
+		s->next += skipped;
 	}
 
 	first = s->next;
@@ -690,6 +690,9 @@ static long sim_stream_read(struct labdaq_device *dev, void *dst, size_t items, 
 	s->model->fill(s, dst, first, (size_t)n);
 	s->next = first + n;
 	s->blocks++;
+	/* reported with the data that follows the gap */
+	if (lost)
+		*lost = skipped;
 	return (long)n;
 }
 
@@ -700,10 +703,12 @@ static void sim_stream_cancel(struct labdaq_device *dev)
 
 	/* Pairs with the load-acquire in sim_wait_until(). */
 	atomic_store_explicit(&s->cancelled, true, memory_order_release);
-	/* EAGAIN (the counter is full) still leaves the fd readable. */
-	if (write(s->efd, &one, sizeof(one)) < 0) {
-		/* nothing to do: the flag is set */
-	}
+	/*
+	 * Wake a reader in ppoll().  A failure can only be EAGAIN (the
+	 * counter is full), which leaves the fd readable: nothing to do.
+	 */
+	if (write(s->efd, &one, sizeof(one)) < 0)
+		return;
 }
 
 static void sim_stream_stop(struct labdaq_device *dev)
@@ -763,8 +768,7 @@ static int sim_read_inputs(struct labdaq_device *dev, const unsigned int *chans,
 
 const struct ldq_backend ldq_backend_sim = {
 	.name = "sim",
-	.keys_help = "camera: width, height; adc: channels; ohm: r, noise; every device: "
-		     "seed, stall_after, stall_ms, fail_after, overrun_after, overrun_items",
+	.keys_help = SIM_KEYS_HELP,
 	.open = sim_open,
 	.close = sim_close,
 	.list = sim_list,

@@ -184,6 +184,43 @@ typedef int (*labdaq_list_fn)(const char *uri, const char *description, void *us
 LABDAQ_API int labdaq_list(labdaq_list_fn fn, void *user);
 
 /* ------------------------------------------------------------------------
+ * Exclusivity
+ *
+ * A run (stream or sweep) holds its device's lock for its whole life: a
+ * second run on the same device, in any process of any user, fails with
+ * -EBUSY.  The lock is an flock() on a file in LABDAQ_LOCK_DIR (default
+ * /run/lock/labdaq): the kernel releases it when the holder exits, crashes
+ * or is killed.  The key is the URI without its parameters.
+ */
+
+struct labdaq_holder {
+	int pid;                /* the process holding the device */
+	unsigned int uid;
+	char user[64];
+	char run_id[64];
+	char since_utc[32];     /* "2026-11-27T10:40:03Z" */
+	char device[256];       /* the URI it was opened with */
+	char what[512];         /* the command line, or the API's description */
+	char output[1024];      /* absolute path of its data file */
+};
+
+/**
+ * labdaq_device_holder() - who holds the device of @uri.
+ * Returns 1 and fills @out if a run holds it, 0 if it is free, or -errno.
+ * Thread-safe.
+ */
+LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out);
+
+/** Called once per held device by labdaq_holders(); non-zero stops. */
+typedef int (*labdaq_holder_fn)(const struct labdaq_holder *h, void *user);
+
+/**
+ * labdaq_holders() - every device held now, on this machine.
+ * Returns the count, or -errno.  Thread-safe.
+ */
+LABDAQ_API int labdaq_holders(labdaq_holder_fn fn, void *user);
+
+/* ------------------------------------------------------------------------
  * Runs
  *
  * QUEUED -> RUNNING -> COMPLETE | STOPPED | ABORTED | FAILED
@@ -311,6 +348,46 @@ LABDAQ_API int labdaq_run_error(labdaq_run *run, const char **msg);
  * and free @run.  NULL is accepted.  Must not race with other calls on @run.
  */
 LABDAQ_API void labdaq_run_free(labdaq_run *run);
+
+/* ------------------------------------------------------------------------
+ * Sweeps (step scans)
+ *
+ * A sweep sets one output channel to each of @points values from @from to
+ * @to (evenly spaced, both included), waits @delay_ns, reads the input
+ * channels, and writes one CSV row per point, flushed at once: a crash loses
+ * at most the point in progress.  It runs in its own thread and is a
+ * labdaq_run like a stream: labdaq_run_progress() counts points (acquired
+ * == written == points done, target == points * repeat),
+ * labdaq_run_latest() gives the newest row as doubles (the value set, then
+ * each input's physical value), stop keeps the points done.  The CSV format
+ * is in docs/file-format.md.
+ */
+
+struct labdaq_sweep_config {
+	const char *path;    /* the .csv file */
+	const char *set;     /* the output channel's name */
+	const char *read;    /* comma-separated input channel names; NULL: all */
+	double from, to;     /* in the output's physical unit */
+	uint32_t points;     /* >= 1 */
+	uint32_t repeat;     /* passes over the points; 0 counts as 1 */
+	uint64_t delay_ns;   /* settling time after each set */
+	int overwrite;       /* non-zero: replace an existing file */
+	const char *command; /* recorded in the file; may be NULL */
+};
+
+/** Fill @cfg with the defaults (one pass, no delay). Thread-safe. */
+LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg);
+
+/**
+ * labdaq_sweep_start() - start a sweep on @dev; returns at once.
+ * @out: receives the run; free it with labdaq_run_free().
+ *
+ * Errors: -EINVAL (bad channel, points 0, a value out of range), -EEXIST,
+ * -EBUSY (the device is held: see labdaq_device_holder()), -EOPNOTSUPP
+ * (the device cannot set outputs or read inputs), -errno creating the file.
+ */
+LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_config *cfg,
+				  labdaq_run **out);
 
 /* ------------------------------------------------------------------------
  * Files

@@ -809,7 +809,7 @@ static void fill_disk(const char *path)
 			assert_int_equal(errno, ENOSPC);
 		}
 		fsync(fd);
-		sync();
+		syncfs(fd);
 	}
 	close(fd);
 }

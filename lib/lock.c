@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lock.c - one run per device, across processes and users.
+ *
+ * Each device has a lock file in a shared directory (LABDAQ_LOCK_DIR, or
+ * /run/lock/labdaq, sticky and world-writable like /run/lock itself).  A run
+ * holds an exclusive flock() on it for its whole life: the kernel releases
+ * it when the holder closes it, exits, crashes or is killed, so there are no
+ * stale locks.  While holding it, the run writes who it is into the file
+ * (pid, user, run id, since when, what it runs, its output) so that a second
+ * run can name the holder, and `labdaq stop` can find and signal it.
+ *
+ * The lock is per device: the key is the URI without its parameters
+ * ("sim:camera", "iio:local:labdaq-sim"), so two runs on two devices go on
+ * together.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_LOCK_DIR "/run/lock/labdaq"
+
+static const char *lock_dir(void)
+{
+	const char *d = getenv("LABDAQ_LOCK_DIR");
+
+	return d && *d ? d : DEFAULT_LOCK_DIR;
+}
+
+/* "sim:camera?width=64" -> "sim:camera". */
+static void lock_key(const char *uri, char *key, size_t len)
+{
+	size_t n = strcspn(uri, "?");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(key, uri, n);
+	key[n] = '\0';
+}
+
+/* The lock file of @uri: readable characters kept, the rest '_', and a
+ * hash of the whole key so that different keys never share a file. */
+static int lock_path(const char *uri, char *path, size_t len)
+{
+	char key[512], name[200];
+	uint32_t h = 2166136261u;
+	size_t i, n = 0;
+
+	lock_key(uri, key, sizeof(key));
+	for (i = 0; key[i]; i++) {
+		h = (h ^ (unsigned char)key[i]) * 16777619u;
+		if (n < 120)
+			name[n++] = (key[i] >= 'a' && key[i] <= 'z') ||
+						    (key[i] >= 'A' && key[i] <= 'Z') ||
+						    (key[i] >= '0' && key[i] <= '9') || key[i] == '-' ||
+						    key[i] == '.' ?
+					    key[i] : '_';
+	}
+	name[n] = '\0';
+	if ((size_t)snprintf(path, len, "%s/%s-%08x.lock", lock_dir(), name, h) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int ensure_dir(void)
+{
+	const char *d = lock_dir();
+	struct stat st;
+
+	if (!stat(d, &st))
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (mkdir(d, 01777) && errno != EEXIST)
+		return -errno;
+	/* The umask narrowed it: every user must be able to lock. */
+	chmod(d, 01777);
+	return 0;
+}
+
+static int open_lock(const char *uri, int create, char *path, size_t len)
+{
+	int fd, ret;
+
+	ret = lock_path(uri, path, len);
+	if (ret)
+		return ret;
+	if (create) {
+		ret = ensure_dir();
+		if (ret)
+			return ret;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0666);
+	if (fd < 0 && (errno == EACCES || errno == EPERM))
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (create)
+		fchmod(fd, 0666); /* best effort: only the creator may */
+	return fd;
+}
+
+static void parse_holder(const char *text, struct labdaq_holder *h)
+{
+	const char *line = text;
+
+	memset(h, 0, sizeof(*h));
+	h->pid = -1;
+	while (line && *line) {
+		const char *eq = strchr(line, '='), *nl = strchr(line, '\n');
+		size_t klen, vlen;
+		char *dst = NULL;
+		size_t cap = 0;
+
+		if (!eq || (nl && eq > nl))
+			goto next;
+		klen = (size_t)(eq - line);
+		vlen = nl ? (size_t)(nl - eq - 1) : strlen(eq + 1);
+#define FIELD(k, f)                                                     \
+	if (klen == strlen(k) && !strncmp(line, k, klen)) {            \
+		dst = h->f;                                             \
+		cap = sizeof(h->f);                                     \
+	}
+		FIELD("user", user)
+		FIELD("run_id", run_id)
+		FIELD("since_utc", since_utc)
+		FIELD("what", what)
+		FIELD("output", output)
+		FIELD("device", device)
+#undef FIELD
+		if (dst) {
+			if (vlen >= cap)
+				vlen = cap - 1;
+			memcpy(dst, eq + 1, vlen);
+			dst[vlen] = '\0';
+		} else if (klen == 3 && !strncmp(line, "pid", 3)) {
+			h->pid = atoi(eq + 1);
+		} else if (klen == 3 && !strncmp(line, "uid", 3)) {
+			h->uid = (unsigned int)strtoul(eq + 1, NULL, 10);
+		}
+next:
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
+/* Read the holder's record; it may lag the lock by a moment. */
+static int read_holder(int fd, struct labdaq_holder *h)
+{
+	char buf[4096];
+
+	for (int tries = 0; tries < 20; tries++) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+		if (n < 0)
+			return -errno;
+		buf[n] = '\0';
+		parse_holder(buf, h);
+		if (h->pid > 0)
+			return 0;
+		usleep(5000);
+	}
+	return 0;
+}
+
+LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
+{
+	char path[1024];
+	int fd, ret;
+
+	if (!uri || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->pid = -1;
+	fd = open_lock(uri, 0, path, sizeof(path));
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	if (!flock(fd, LOCK_SH | LOCK_NB)) {
+		/* Nobody holds it. */
+		close(fd);
+		return 0;
+	}
+	if (errno != EWOULDBLOCK) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	ret = read_holder(fd, out);
+	close(fd);
+	return ret ? ret : 1;
+}
+
+LABDAQ_API int labdaq_holders(labdaq_holder_fn fn, void *user)
+{
+	char path[1024];
+	struct dirent **names = NULL;
+	int n, count = 0;
+
+	n = scandir(lock_dir(), &names, NULL, alphasort);
+	if (n < 0)
+		return errno == ENOENT ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct labdaq_holder h;
+		size_t len = strlen(names[i]->d_name);
+		int fd;
+
+		if (len < 6 || strcmp(names[i]->d_name + len - 5, ".lock"))
+			goto next;
+		snprintf(path, sizeof(path), "%s/%s", lock_dir(), names[i]->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			goto next;
+		if (flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK &&
+		    !read_holder(fd, &h) && h.pid > 0) {
+			count++;
+			if (fn && fn(&h, user)) {
+				close(fd);
+				for (; i < n; i++)
+					free(names[i]);
+				break;
+			}
+		}
+		close(fd);
+next:
+		free(names[i]);
+	}
+	free(names);
+	return count;
+}
+
+int ldq_lock_acquire(const char *uri, const char *what, const char *output,
+		     const char *run_id, int *fd_out)
+{
+	char path[1024], text[4096], since[40], outabs[2048];
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[1024];
+	struct timespec ts;
+	struct tm tm;
+	int fd, len;
+
+	*fd_out = -1;
+	fd = open_lock(uri, 1, path, sizeof(path));
+	if (fd < 0) {
+		ldq_err("cannot open the lock of %s (%s): %s; set LABDAQ_LOCK_DIR to a "
+			"writable directory shared by the lab's users", uri, path,
+			labdaq_strerror(fd));
+		return fd;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		close(fd);
+		if (err == -EBUSY)
+			ldq_dbg("%s is held by another run", uri);
+		return err;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp);
+	outabs[0] = '\0';
+	if (output && output[0] != '/' && getcwd(outabs, sizeof(outabs) - 1)) {
+		strncat(outabs, "/", sizeof(outabs) - strlen(outabs) - 1);
+		strncat(outabs, output, sizeof(outabs) - strlen(outabs) - 1);
+	} else if (output) {
+		snprintf(outabs, sizeof(outabs), "%s", output);
+	}
+	len = snprintf(text, sizeof(text),
+		       "pid=%d\nuid=%u\nuser=%s\nrun_id=%s\nsince_utc=%s\nsince=%lld\n"
+		       "device=%s\nwhat=%s\noutput=%s\n",
+		       (int)getpid(), (unsigned int)getuid(), pwp ? pwp->pw_name : "?",
+		       run_id ? run_id : "", since, (long long)ts.tv_sec, uri, what ? what : "",
+		       outabs);
+	if (len >= (int)sizeof(text))
+		len = (int)sizeof(text) - 1;
+	/* The holder record is informative: a failure to write it (a lock file
+	 * of another user we could only open read-only) does not fail the run. */
+	if (ftruncate(fd, 0) || pwrite(fd, text, (size_t)len, 0) != len)
+		ldq_dbg("cannot record the holder in %s: %s", path, labdaq_strerror(-errno));
+	*fd_out = fd;
+	return 0;
+}
+
+void ldq_lock_release(int fd)
+{
+	if (fd < 0)
+		return;
+	/* Clear the record first so that nobody reads a stale holder. */
+	if (ftruncate(fd, 0))
+		ldq_dbg("clearing a lock record: %s", labdaq_strerror(-errno));
+	close(fd);
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * run.h - the run object shared by streams (run.c) and sweeps (sweep.c).
+ * Not installed.
+ */
+#ifndef LDQ_RUN_H
+#define LDQ_RUN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "internal.h"
+#include "npyfile.h"
+#include "ring.h"
+
+#define DEFAULT_RING_BYTES (64u << 20)
+#define SAMPLE_BLOCK_BYTES (64u << 10)
+#define WRITE_CHUNK_MAX (8u << 20)
+#define WRITE_CHUNK_MIN (1u << 20)
+#define WRITEBEHIND_WINDOW (8u << 20)
+#define TAP_PERIOD_NS (1000000000ull / 30)
+#define RATE_PERIOD_NS (250000000ull)
+#define WRITER_POLL_NS (50000000ll)
+
+enum { REQ_NONE = 0, REQ_STOP = 1, REQ_ABORT = 2 };
+
+enum { LDQ_RUN_STREAM = 0, LDQ_RUN_SWEEP = 1 };
+
+struct ldq_sweep;
+
+struct labdaq_run {
+	int mode;                  /* LDQ_RUN_* */
+	struct labdaq_device *dev;
+	struct ldq_ring *ring;     /* streams only */
+	struct ldq_sweep *sweep;   /* sweeps only */
+	int lock_fd;               /* the device lock, held until the end */
+	char run_id[64];
+
+	/* configuration, fixed at start */
+	char *path;
+	char *command;
+	uint64_t count;
+	uint64_t duration_ns;
+	double rate_hz;
+	int on_full;
+	uint64_t checkpoint_ns;
+	unsigned int *chans;
+	unsigned int nchans;
+	struct labdaq_channel *file_chans;
+	unsigned int nfile_chans;
+	struct ldq_npy_layout layout;
+	size_t item_bytes;
+	size_t block_items;
+	char started_utc[40];
+	char ended_utc[40];
+	uint64_t t0_ns;
+	_Atomic uint64_t t_end_ns;
+
+	int fd;                    /* the data file (a sweep's CSV: see sweep) */
+	unsigned int test_write_delay_us; /* LABDAQ_TEST_WRITE_DELAY_US */
+	struct ldq_meta_file *meta;
+	void *scratch;
+
+	pthread_t producer;        /* the sweep's thread for a sweep */
+	pthread_t writer;
+	int producer_started;
+	int writer_started;
+
+	/* control */
+	atomic_int request;        /* REQ_*: the caller's stop or abort */
+	atomic_int writer_failed;  /* the writer asks the producer to end */
+	atomic_int producer_done;  /* store-release after its last commit */
+	int producer_end;          /* the state the producer ended in */
+	atomic_int state;
+
+	/* counters, written by one thread each, read by any */
+	_Atomic uint64_t acquired; /* producer */
+	_Atomic uint64_t written;  /* writer */
+	_Atomic uint64_t dropped;  /* producer, then writer after producer_done */
+	_Atomic uint64_t ngaps_pub;
+	_Atomic double rate_now;
+
+	/* gaps and the error: appended rarely, read at checkpoints */
+	pthread_mutex_t lock;
+	struct ldq_gap *gaps;
+	size_t ngaps;
+	size_t gaps_cap;
+	int error;
+	char errmsg[512];
+	/* the writer's copies for the sidecar */
+	struct ldq_gap *ckpt_gaps;
+	size_t ckpt_gaps_cap;
+	char ckpt_errmsg[512];
+
+	/* the latest tap: the producer copies under trylock, never waits */
+	pthread_mutex_t tap_lock;
+	void *tap;
+	size_t tap_cap;
+	size_t tap_len;
+	uint64_t tap_index;
+	uint64_t tap_items;
+	uint64_t tap_time_ns;
+
+	/* wakes a sweep's delay at a stop or abort */
+	pthread_cond_t wake_cond;
+
+	/* end of the run */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
+	int finished;
+};
+
+/* run.c, for sweep.c */
+int ldq_run_new(struct labdaq_device *dev, int mode, const char *path, const char *command,
+		struct labdaq_run **out);
+/* Take the device's lock; -EBUSY (logged with the holder) if held. */
+int ldq_run_lock_device(struct labdaq_run *run);
+void ldq_run_set_error(struct labdaq_run *run, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The run thread's last act: release the device, publish @state. */
+void ldq_run_finish(struct labdaq_run *run, int state);
+/* Undo ldq_run_new() (and the lock); the threads must have ended. */
+void ldq_run_destroy(struct labdaq_run *run);
+/* Wait until a stop/abort request or @deadline_ns (CLOCK_MONOTONIC);
+ * returns the request (REQ_*). */
+int ldq_run_wait_request(struct labdaq_run *run, uint64_t deadline_ns);
+/* Copy @items items at @p into the latest tap, at most 30 times a second,
+ * never waiting. */
+void ldq_run_tap(struct labdaq_run *run, const void *p, size_t items, uint64_t index,
+		 uint64_t now);
+
+#endif

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sweep.c - step scans: set an output, wait, read the inputs, one CSV row
+ * per point, in a thread of their own.
+ *
+ * The CSV (docs/file-format.md): '#' lines with the metadata, a
+ * "# columns:" line, one row per point flushed as soon as it is read, and
+ * '#' lines at the end with the final status.  numpy.loadtxt(path,
+ * delimiter=",") reads the rows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run.h"
+
+#define MAX_READ 64
+
+struct ldq_sweep {
+	unsigned int set_chan;
+	unsigned int read_chans[MAX_READ];
+	unsigned int nread;
+	double from, to;
+	uint32_t points, repeat;
+	uint64_t delay_ns;
+	FILE *csv;
+};
+
+LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->points = 1;
+	cfg->repeat = 1;
+}
+
+static int find_chan(const struct labdaq_device *dev, const char *name, int output)
+{
+	for (unsigned int i = 0; i < dev->nchans; i++)
+		if (!!dev->chans[i].output == !!output && !strcmp(dev->chans[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static int resolve(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
+{
+	struct labdaq_device *dev = run->dev;
+	struct ldq_sweep *sw = run->sweep;
+	char *copy, *tok, *save = NULL;
+	int i;
+
+	if (!cfg->set || (i = find_chan(dev, cfg->set, 1)) < 0) {
+		ldq_err("%s: no output channel '%s'", dev->uri, cfg->set ? cfg->set : "(none)");
+		return -EINVAL;
+	}
+	sw->set_chan = (unsigned int)i;
+	if (!cfg->read) {
+		for (unsigned int k = 0; k < dev->nchans && sw->nread < MAX_READ; k++)
+			if (!dev->chans[k].output)
+				sw->read_chans[sw->nread++] = k;
+		return sw->nread ? 0 : -EINVAL;
+	}
+	copy = strdup(cfg->read);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		i = find_chan(dev, tok, 0);
+		if (i < 0 || sw->nread == MAX_READ) {
+			ldq_err("%s: no input channel '%s'", dev->uri, tok);
+			free(copy);
+			return -EINVAL;
+		}
+		sw->read_chans[sw->nread++] = (unsigned int)i;
+	}
+	free(copy);
+	if (!sw->nread) {
+		ldq_err("%s: no input channel to read", dev->uri);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static double point_value(const struct ldq_sweep *sw, uint32_t k)
+{
+	if (sw->points == 1)
+		return sw->from;
+	if (k == sw->points - 1)
+		return sw->to; /* exactly, whatever the rounding */
+	return sw->from + (sw->to - sw->from) * (double)k / (double)(sw->points - 1);
+}
+
+static void write_header(struct labdaq_run *run)
+{
+	struct labdaq_device *dev = run->dev;
+	struct ldq_sweep *sw = run->sweep;
+	const struct ldq_channel *set = &dev->chans[sw->set_chan];
+	FILE *f = sw->csv;
+
+	fprintf(f, "# labdaq sweep (format labdaq-sweep-1)\n");
+	fprintf(f, "# device: %s\n", dev->uri);
+	fprintf(f, "# backend: %s\n", dev->backend->name);
+	fprintf(f, "# run_id: %s\n", run->run_id);
+	fprintf(f, "# set: %s [%s] from %.10g to %.10g, %u points, delay %.9g s, repeat %u\n",
+		set->name, set->unit, sw->from, sw->to, sw->points, (double)sw->delay_ns / 1e9,
+		sw->repeat);
+	fprintf(f, "# read:");
+	for (unsigned int i = 0; i < sw->nread; i++) {
+		const struct ldq_channel *c = &dev->chans[sw->read_chans[i]];
+
+		fprintf(f, "%s %s [%s] scale %.10g", i ? "," : "", c->name, c->unit, c->scale);
+	}
+	fprintf(f, "\n# started_utc: %s\n", run->started_utc);
+	if (run->command)
+		fprintf(f, "# command: %s\n", run->command);
+	fprintf(f, "# status: running\n");
+	fprintf(f, "# columns: index,repeat,time_s,set_%s", set->name);
+	for (unsigned int i = 0; i < sw->nread; i++)
+		fprintf(f, ",%s", dev->chans[sw->read_chans[i]].name);
+	fprintf(f, "\n# units: ,,s,%s", set->unit);
+	for (unsigned int i = 0; i < sw->nread; i++)
+		fprintf(f, ",%s", dev->chans[sw->read_chans[i]].unit);
+	fprintf(f, "\n");
+	fflush(f);
+}
+
+static void *sweep_main(void *arg)
+{
+	struct labdaq_run *run = arg;
+	struct labdaq_device *dev = run->dev;
+	struct ldq_sweep *sw = run->sweep;
+	double row[1 + MAX_READ];
+	uint64_t done = 0;
+	int state = LABDAQ_STATE_COMPLETE, ret;
+
+	for (uint32_t r = 0; r < sw->repeat && state == LABDAQ_STATE_COMPLETE; r++) {
+		for (uint32_t k = 0; k < sw->points; k++) {
+			int req = atomic_load(&run->request);
+			uint64_t now;
+
+			if (req) {
+				state = req == REQ_ABORT ? LABDAQ_STATE_ABORTED : LABDAQ_STATE_STOPPED;
+				break;
+			}
+			row[0] = point_value(sw, k);
+			ret = dev->backend->write_output(dev, sw->set_chan, row[0]);
+			if (ret) {
+				ldq_run_set_error(run, ret, "%s: setting %s to %g failed: %s", dev->uri,
+						  dev->chans[sw->set_chan].name, row[0],
+						  labdaq_strerror(ret));
+				state = LABDAQ_STATE_FAILED;
+				break;
+			}
+			if (sw->delay_ns) {
+				req = ldq_run_wait_request(run, ldq_now_ns() + sw->delay_ns);
+				if (req) {
+					/* The point in progress is not kept. */
+					state = req == REQ_ABORT ? LABDAQ_STATE_ABORTED :
+							   LABDAQ_STATE_STOPPED;
+					break;
+				}
+			}
+			ret = dev->backend->read_inputs(dev, sw->read_chans, sw->nread, row + 1);
+			if (ret) {
+				ldq_run_set_error(run, ret, "%s: reading the inputs failed: %s",
+						  dev->uri, labdaq_strerror(ret));
+				state = LABDAQ_STATE_FAILED;
+				break;
+			}
+			now = ldq_now_ns();
+			fprintf(sw->csv, "%llu,%u,%.6f,%.10g", (unsigned long long)done, r,
+				(double)(now - run->t0_ns) / 1e9, row[0]);
+			for (unsigned int i = 0; i < sw->nread; i++)
+				fprintf(sw->csv, ",%.10g", row[1 + i]);
+			fputc('\n', sw->csv);
+			if (fflush(sw->csv)) {
+				ldq_run_set_error(run, -errno, "writing %s: %s", run->path,
+						  labdaq_strerror(-errno));
+				state = LABDAQ_STATE_FAILED;
+				break;
+			}
+			ldq_run_tap(run, row, 1, done, now);
+			done++;
+			atomic_store(&run->acquired, done);
+			atomic_store(&run->written, done);
+		}
+	}
+	/* Keep the last point in the tap even if it came within 1/30 s. */
+	if (done) {
+		pthread_mutex_lock(&run->tap_lock);
+		memcpy(run->tap, row, run->item_bytes);
+		run->tap_len = run->item_bytes;
+		run->tap_index = done - 1;
+		run->tap_time_ns = ldq_now_ns();
+		pthread_mutex_unlock(&run->tap_lock);
+	}
+	ldq_utc_now(run->ended_utc, sizeof(run->ended_utc));
+	atomic_store(&run->t_end_ns, ldq_now_ns());
+	fprintf(sw->csv, "# status: %s\n# points: %llu\n# ended_utc: %s\n",
+		labdaq_state_name(state), (unsigned long long)done, run->ended_utc);
+	if (run->error)
+		fprintf(sw->csv, "# error: %s\n", run->errmsg);
+	if (fflush(sw->csv) || fsync(fileno(sw->csv))) {
+		if (state != LABDAQ_STATE_FAILED)
+			ldq_run_set_error(run, -errno, "finalizing %s: %s", run->path,
+					  labdaq_strerror(-errno));
+		state = LABDAQ_STATE_FAILED;
+	}
+	fclose(sw->csv);
+	sw->csv = NULL;
+	run->fd = -1;
+	ldq_run_finish(run, state);
+	return NULL;
+}
+
+LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_config *cfg,
+				  labdaq_run **out)
+{
+	struct labdaq_run *run;
+	struct ldq_sweep *sw;
+	int ret, flags;
+
+	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
+		return -EINVAL;
+	*out = NULL;
+	if (!dev->backend->write_output || !dev->backend->read_inputs) {
+		ldq_err("%s: the %s backend cannot run sweeps on this device", dev->uri,
+			dev->backend->name);
+		return -EOPNOTSUPP;
+	}
+	if (!cfg->points || !isfinite(cfg->from) || !isfinite(cfg->to)) {
+		ldq_err("a sweep needs at least one point and finite limits");
+		return -EINVAL;
+	}
+	ret = ldq_run_new(dev, LDQ_RUN_SWEEP, cfg->path, cfg->command, &run);
+	if (ret)
+		return ret;
+	sw = calloc(1, sizeof(*sw));
+	if (!sw) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	run->sweep = sw;
+	sw->from = cfg->from;
+	sw->to = cfg->to;
+	sw->points = cfg->points;
+	sw->repeat = cfg->repeat ? cfg->repeat : 1;
+	sw->delay_ns = cfg->delay_ns;
+	ret = resolve(run, cfg);
+	if (ret)
+		goto fail;
+	run->count = (uint64_t)sw->points * sw->repeat;
+	run->item_bytes = sizeof(double) * (1 + sw->nread);
+	run->tap_cap = run->item_bytes;
+	run->tap = malloc(run->tap_cap);
+	if (!run->tap) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+
+	ret = ldq_run_lock_device(run);
+	if (ret)
+		goto fail;
+	flags = O_WRONLY | O_CREAT | O_CLOEXEC | (cfg->overwrite ? O_TRUNC : O_EXCL);
+	run->fd = open(run->path, flags, 0644);
+	if (run->fd < 0) {
+		ret = -errno;
+		ldq_err("cannot create %s: %s", run->path, labdaq_strerror(ret));
+		goto fail;
+	}
+	sw->csv = fdopen(run->fd, "w");
+	if (!sw->csv) {
+		ret = -errno;
+		unlink(run->path);
+		goto fail;
+	}
+	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
+	write_header(run);
+	run->t0_ns = ldq_now_ns();
+	atomic_store(&run->state, LABDAQ_STATE_RUNNING);
+	ret = -pthread_create(&run->producer, NULL, sweep_main, run);
+	if (ret) {
+		fclose(sw->csv);
+		sw->csv = NULL;
+		run->fd = -1;
+		unlink(run->path);
+		goto fail;
+	}
+	run->producer_started = 1;
+	*out = run;
+	return 0;
+fail:
+	if (sw && sw->csv) {
+		fclose(sw->csv);
+		run->fd = -1;
+	}
+	free(sw);
+	run->sweep = NULL;
+	atomic_store(&dev->busy, 0);
+	ldq_run_destroy(run);
+	return ret;
+}

@@ -1,0 +1,407 @@
+#!/usr/bin/python3
+"""check.py - check labdaq's data files for the CLI tests.
+
+Every subcommand exits 0 when the check holds, 1 when it does not (with the
+reason on stderr, one line per problem), 2 on bad usage.  The expected data
+are the formulas of docs/sim.md (lib/backends/sim.c):
+
+  sim:camera  pixel(i, p) = (p + 7 i) mod 65536, p = y W + x; the first 8
+              bytes of frame i hold i (little-endian uint64)
+  sim:adc     raw(s, c) = int16((s (2c + 1) + 1000 c) mod 65536)
+
+Subcommands:
+  frames NPY --width W --height H [--json J] [--count N] [--min-count N]
+         [--contiguous]
+      The file loads (plain and mmap_mode='r', same content), its header is
+      the documented 4096-byte one, dtype <u2, shape (n, H, W), and every
+      byte of every frame is exact for the acquisition index of its row:
+      0..n-1 with --contiguous or without --json, otherwise the indices the
+      sidecar's gaps give (docs/file-format.md, "Gaps").  The frame indices
+      in the first 8 bytes must be those indices, in order.
+  samples NPY --channels 0,2,1 [--json J] [--count N] [--min-count N]
+      The same for sim:adc: dtype <i2, shape (n, len(channels)), every value.
+  expr [--json J] [--npy N] EXPR...
+      Every Python EXPR is true, with m = the sidecar (dict), n = the items
+      in the .npy header, size = the .npy file's size, gapsum = the sum of
+      the gaps' counts.
+  progress ERRFILE JSON
+      Every stderr line starting with '{' is a JSON object with exactly the
+      documented keys; only the last has "final": true; counts never go
+      down; the last one agrees with the sidecar.
+  wait-json JSON EXPR TIMEOUT_S
+      Poll the sidecar (m) until EXPR holds; 1 on timeout.
+  wait-progress ERRFILE EXPR TIMEOUT_S
+      Poll the last complete JSON line (p) of a --progress json stderr.
+  wait-items NPY N TIMEOUT_S
+      Poll until the .npy header counts at least N items.
+  header-items NPY
+      Print the item count of the .npy header.
+  rss CMD...
+      Run CMD, print "rss_kib=K rc=R" (peak RSS of CMD, from getrusage).
+"""
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HEADER_BYTES = 4096
+PROGRESS_KEYS = {"state", "elapsed_s", "acquired", "written", "dropped", "gaps",
+                 "target", "rate_hz", "mb_per_s", "ring_fill_bytes",
+                 "ring_high_water_bytes", "ring_capacity_bytes", "final"}
+
+problems = []
+
+
+def fail(msg):
+    problems.append(msg)
+
+
+def done():
+    for p in problems:
+        print("check.py: " + p, file=sys.stderr)
+    sys.exit(1 if problems else 0)
+
+
+def opt(args, name, default=None, conv=str):
+    if name in args:
+        i = args.index(name)
+        try:
+            v = args[i + 1]
+        except IndexError:
+            sys.exit("check.py: %s needs a value" % name)
+        del args[i:i + 2]
+        return conv(v)
+    return default
+
+
+def flag(args, name):
+    if name in args:
+        args.remove(name)
+        return True
+    return False
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def header_items(path):
+    """The item count of a .npy header (v1.0), without numpy."""
+    import ast
+    with open(path, "rb") as f:
+        head = f.read(HEADER_BYTES)
+    if head[:6] != b"\x93NUMPY":
+        raise ValueError("%s: not a .npy file" % path)
+    hlen = int.from_bytes(head[8:10], "little")
+    d = ast.literal_eval(head[10:10 + hlen].decode("latin1"))
+    return d["shape"][0]
+
+
+def check_header(path):
+    """The documented header: v1.0, length 4086, padded, ending in \\n."""
+    with open(path, "rb") as f:
+        head = f.read(HEADER_BYTES)
+    if len(head) < HEADER_BYTES:
+        fail("%s: shorter than its 4096-byte header (%d bytes)" % (path, len(head)))
+        return
+    if head[:8] != b"\x93NUMPY\x01\x00":
+        fail("%s: magic/version %r, want \\x93NUMPY 1.0" % (path, head[:8]))
+    hlen = int.from_bytes(head[8:10], "little")
+    if hlen != 4086:
+        fail("%s: header length %d, want 4086 (payload at 4096)" % (path, hlen))
+    if head[4095:4096] != b"\n":
+        fail("%s: the header does not end with a newline at byte 4095" % path)
+
+
+def expected_indices(n, meta, contiguous):
+    import numpy as np
+    index = np.arange(n, dtype=np.int64)
+    if meta is not None and not contiguous:
+        for g in meta["gaps"]:
+            index[index >= g["index"]] += g["count"]
+    return index
+
+
+def load_both(path):
+    """numpy.load plain and with mmap_mode='r'; they must agree."""
+    import numpy as np
+    try:
+        a = np.load(path)
+    except Exception as e:  # noqa: BLE001 - report whatever numpy says
+        fail("numpy.load(%s) failed: %s" % (path, e))
+        return None
+    try:
+        b = np.load(path, mmap_mode="r")
+        if a.shape != b.shape or a.dtype != b.dtype or not np.array_equal(a, b):
+            fail("%s: mmap_mode='r' gives another array than a plain load" % path)
+    except Exception as e:  # noqa: BLE001
+        fail("numpy.load(%s, mmap_mode='r') failed: %s" % (path, e))
+    return a
+
+
+def count_checks(n, count, min_count):
+    if count is not None and n != count:
+        fail("%d items in the file, want %d" % (n, count))
+    if min_count is not None and n < min_count:
+        fail("%d items in the file, want at least %d" % (n, min_count))
+
+
+def cmd_frames(args):
+    import numpy as np
+    w = opt(args, "--width", conv=int)
+    h = opt(args, "--height", conv=int)
+    jpath = opt(args, "--json")
+    count = opt(args, "--count", conv=int)
+    min_count = opt(args, "--min-count", conv=int)
+    contiguous = flag(args, "--contiguous")
+    if len(args) != 1 or w is None or h is None:
+        sys.exit("usage: check.py frames NPY --width W --height H [...]")
+    path = args[0]
+    meta = load_json(jpath) if jpath else None
+    check_header(path)
+    a = load_both(path)
+    if a is None:
+        done()
+    if a.dtype != np.dtype("<u2"):
+        fail("dtype %s, want <u2" % a.dtype.str)
+    if a.ndim != 3 or a.shape[1:] != (h, w):
+        fail("shape %s, want (n, %d, %d)" % (a.shape, h, w))
+        done()
+    n = a.shape[0]
+    count_checks(n, count, min_count)
+    size = os.path.getsize(path)
+    if size < HEADER_BYTES + n * w * h * 2:
+        fail("file of %d bytes is shorter than its header says" % size)
+    want_idx = expected_indices(n, meta, contiguous)
+    raw = a.reshape(n, w * h).view(np.uint8).reshape(n, w * h * 2)
+    got_idx = raw[:, :8].copy().view("<u8").reshape(n)
+    if not np.array_equal(got_idx, want_idx.astype(np.uint64)):
+        bad = np.nonzero(got_idx != want_idx.astype(np.uint64))[0]
+        k = int(bad[0])
+        fail("frame indices differ from the expected ones at row %d of %d: got %d, want %d "
+             "(%d rows differ; first got %s, want %s)"
+             % (k, n, got_idx[k], want_idx[k], len(bad), got_idx[k:k + 5].tolist(),
+                want_idx[k:k + 5].tolist()))
+    ramp = np.arange(w * h, dtype=np.int64)
+    nbad = 0
+    for k in range(n):
+        i = int(want_idx[k])
+        exp = ((ramp + 7 * i) % 65536).astype("<u2")
+        eb = exp.view(np.uint8).copy()
+        eb[:8] = np.frombuffer(int(i).to_bytes(8, "little"), dtype=np.uint8)
+        if not np.array_equal(raw[k], eb):
+            if nbad < 3:
+                off = int(np.nonzero(raw[k] != eb)[0][0])
+                fail("frame row %d (index %d): byte %d is %d, want %d"
+                     % (k, i, off, raw[k][off], eb[off]))
+            nbad += 1
+    if nbad:
+        fail("%d of %d frames differ from the formula" % (nbad, n))
+    print("frames: %d frames of %dx%d checked" % (n, w, h))
+    done()
+
+
+def adc_expected(index, chans):
+    import numpy as np
+    s = index.astype(np.int64)[:, None]
+    c = np.array(chans, dtype=np.int64)[None, :]
+    return ((s * (2 * c + 1) + 1000 * c) % 65536).astype(np.uint16).view("<i2")
+
+
+def cmd_samples(args):
+    import numpy as np
+    chans = opt(args, "--channels")
+    jpath = opt(args, "--json")
+    count = opt(args, "--count", conv=int)
+    min_count = opt(args, "--min-count", conv=int)
+    contiguous = flag(args, "--contiguous")
+    if len(args) != 1 or chans is None:
+        sys.exit("usage: check.py samples NPY --channels 0,2,1 [...]")
+    chans = [int(c) for c in chans.split(",")]
+    path = args[0]
+    meta = load_json(jpath) if jpath else None
+    check_header(path)
+    a = load_both(path)
+    if a is None:
+        done()
+    if a.dtype != np.dtype("<i2"):
+        fail("dtype %s, want <i2" % a.dtype.str)
+    if a.ndim != 2 or a.shape[1] != len(chans):
+        fail("shape %s, want (n, %d)" % (a.shape, len(chans)))
+        done()
+    n = a.shape[0]
+    count_checks(n, count, min_count)
+    exp = adc_expected(expected_indices(n, meta, contiguous), chans)
+    if not np.array_equal(a, exp):
+        bad = np.argwhere(a != exp)
+        r, c = (int(x) for x in bad[0])
+        fail("%d values differ; first at sample row %d column %d (channel %d): %d, want %d"
+             % (len(bad), r, c, chans[c], a[r, c], exp[r, c]))
+    print("samples: %d samples x %d channels checked" % (n, len(chans)))
+    done()
+
+
+def cmd_expr(args):
+    jpath = opt(args, "--json")
+    npath = opt(args, "--npy")
+    env = {}
+    if jpath:
+        env["m"] = load_json(jpath)
+        env["gapsum"] = sum(g["count"] for g in env["m"].get("gaps", []))
+    if npath:
+        env["n"] = header_items(npath)
+        env["size"] = os.path.getsize(npath)
+    for e in args:
+        try:
+            v = eval(e, {}, dict(env))  # noqa: S307 - test expressions
+        except Exception as x:  # noqa: BLE001
+            fail("%s: %s: %s" % (e, type(x).__name__, x))
+            continue
+        if not v:
+            m = env.get("m", {})
+            ctx = {k: m.get(k) for k in ("status", "acquired", "written", "dropped",
+                                         "gaps", "error") if k in m}
+            if "gaps" in ctx and len(ctx["gaps"]) > 6:
+                ctx["gaps"] = ctx["gaps"][:6] + ["... %d in all" % len(m["gaps"])]
+            extra = {k: env[k] for k in ("n", "size", "gapsum") if k in env}
+            fail("false: %s   (sidecar %s %s)" % (e, ctx, extra))
+    done()
+
+
+def parse_progress(path):
+    lines = []
+    with open(path, errors="replace") as f:
+        text = f.read()
+    for raw in text.split("\n"):
+        if raw.startswith("{"):
+            lines.append(raw)
+    return lines, text.endswith("\n")
+
+
+def cmd_progress(args):
+    if len(args) != 2:
+        sys.exit("usage: check.py progress ERRFILE JSON")
+    lines, _ = parse_progress(args[0])
+    meta = load_json(args[1])
+    objs = []
+    for k, line in enumerate(lines):
+        try:
+            o = json.loads(line)
+        except ValueError as e:
+            fail("progress line %d is not JSON (%s): %r" % (k + 1, e, line))
+            continue
+        if not isinstance(o, dict):
+            fail("progress line %d is not an object" % (k + 1))
+            continue
+        if set(o) != PROGRESS_KEYS:
+            fail("progress line %d: keys %s, want %s"
+                 % (k + 1, sorted(o), sorted(PROGRESS_KEYS)))
+        objs.append(o)
+    if not objs:
+        fail("no progress lines")
+        done()
+    for k, o in enumerate(objs[:-1]):
+        if o.get("final") is not False:
+            fail("progress line %d of %d has final=%r" % (k + 1, len(objs), o.get("final")))
+    last = objs[-1]
+    if last.get("final") is not True:
+        fail("the last progress line has final=%r" % last.get("final"))
+    for key in ("acquired", "written", "dropped"):
+        vals = [o.get(key, 0) for o in objs]
+        if any(b < a for a, b in zip(vals, vals[1:])):
+            fail("%s goes down in the progress: %s" % (key, vals))
+        if last.get(key) != meta.get(key):
+            fail("last progress %s=%r, the sidecar says %r" % (key, last.get(key), meta.get(key)))
+    if last.get("gaps") != len(meta.get("gaps", [])):
+        fail("last progress gaps=%r, the sidecar lists %d" % (last.get("gaps"),
+                                                             len(meta.get("gaps", []))))
+    if last.get("state") != meta.get("status"):
+        fail("last progress state=%r, the sidecar's status %r" % (last.get("state"),
+                                                                  meta.get("status")))
+    print("progress: %d lines" % len(objs))
+    done()
+
+
+def poll(fn, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if fn():
+                return True
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def cmd_wait_json(args):
+    path, expr, timeout = args[0], args[1], float(args[2])
+    if not poll(lambda: eval(expr, {}, {"m": load_json(path)}), timeout):  # noqa: S307
+        try:
+            m = load_json(path)
+        except (OSError, ValueError) as e:
+            m = "unreadable: %s" % e
+        fail("timed out after %gs waiting for %s in %s (last: %s)" % (timeout, expr, path, m))
+    done()
+
+
+def last_progress(path):
+    lines, _ = parse_progress(path)
+    # The last line may be incomplete while it is being written.
+    for line in reversed(lines):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    raise ValueError("no progress yet")
+
+
+def cmd_wait_progress(args):
+    path, expr, timeout = args[0], args[1], float(args[2])
+    if not poll(lambda: eval(expr, {}, {"p": last_progress(path)}), timeout):  # noqa: S307
+        try:
+            p = last_progress(path)
+        except (OSError, ValueError) as e:
+            p = "none: %s" % e
+        fail("timed out after %gs waiting for %s in %s (last: %s)" % (timeout, expr, path, p))
+    done()
+
+
+def cmd_wait_items(args):
+    path, want, timeout = args[0], int(args[1]), float(args[2])
+    if not poll(lambda: header_items(path) >= want, timeout):
+        fail("timed out after %gs waiting for %d items in %s" % (timeout, want, path))
+    done()
+
+
+def cmd_header_items(args):
+    print(header_items(args[0]))
+
+
+def cmd_rss(args):
+    p = subprocess.run(args, check=False)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print("rss_kib=%d rc=%d" % (ru.ru_maxrss, p.returncode))
+
+
+COMMANDS = {
+    "frames": cmd_frames,
+    "samples": cmd_samples,
+    "expr": cmd_expr,
+    "progress": cmd_progress,
+    "wait-json": cmd_wait_json,
+    "wait-progress": cmd_wait_progress,
+    "wait-items": cmd_wait_items,
+    "header-items": cmd_header_items,
+    "rss": cmd_rss,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    COMMANDS[sys.argv[1]](sys.argv[2:])

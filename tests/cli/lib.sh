@@ -1,0 +1,193 @@
+# lib.sh - shared helpers of the CLI tests; source it from a test_*.sh.
+#
+# TAP without a plan up front: every ok/not_ok/skip prints one numbered
+# line; finish prints "1..N" and exits 0 if nothing failed, 77 if every
+# line was a skip, 1 otherwise.  Each script gets its own temporary
+# directory $T, removed at exit with whatever at_exit registered (run in
+# reverse order) and every process started with run_bg still alive.
+#
+#   LABDAQ   the binary under test (default: build/labdaq of this tree)
+#   PY       Debian's python3, which has numpy (PYTHON overrides)
+#   CHECK    "$PY tests/cli/check.py": the data checks, see its --help
+#   LABDAQ_LOCK_DIR  set to a directory of this script's own
+#
+# Keep a failing test's files for a post-mortem: LABDAQ_TEST_KEEP=1.
+
+set -u
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LABDAQ=${LABDAQ:-$TOP/build/labdaq}
+PY=${PYTHON:-/usr/bin/python3}
+CHECK_PY=$TOP/tests/cli/check.py
+T=$(mktemp -d "${TMPDIR:-/tmp}/labdaq-cli.XXXXXX") || exit 1
+# Device locks of our own: runs of other test suites on this machine must
+# not make ours busy (nor ours theirs).
+export LABDAQ_LOCK_DIR=$T/locks
+
+_n=0 _nfail=0 _nskip=0
+_cleanups=()
+_bg_pids=()
+
+at_exit() { _cleanups+=("$1"); }
+
+_finish_cleanup() {
+	local pid i
+	for pid in "${_bg_pids[@]+"${_bg_pids[@]}"}"; do
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	done
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[i]}" || true
+	done
+	if [ "${LABDAQ_TEST_KEEP:-0}" = 1 ] && [ "$_nfail" -gt 0 ]; then
+		echo "# kept $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap _finish_cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# Diagnostics: every line of stdin, or of the arguments, as a TAP comment.
+diag() {
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@" | sed 's/^/# /'
+	else
+		sed 's/^/# /'
+	fi
+}
+
+ok() { _n=$((_n + 1)); echo "ok $_n - $*"; }
+not_ok() { _n=$((_n + 1)); _nfail=$((_nfail + 1)); echo "not ok $_n - $*"; }
+skip() { _n=$((_n + 1)); _nskip=$((_nskip + 1)); echo "ok $_n # SKIP $*"; }
+
+# check WHAT CMD...: one TAP line, ok if CMD exits 0; its output as
+# diagnostics when it fails.
+check() {
+	local what=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		ok "$what"
+	else
+		not_ok "$what"
+		printf '%s\n' "$out" | tail -n 25 | diag
+		diag "(exit status $rc: $*)"
+	fi
+	return "$rc"
+}
+
+# is WHAT GOT WANT
+is() {
+	if [ "$2" = "$3" ]; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diag "got:  '$2'" "want: '$3'"
+		return 1
+	fi
+}
+
+# check_file_matches WHAT FILE ERE: FILE has a line matching ERE (grep -E -i).
+check_grep() {
+	local what=$1 file=$2 re=$3
+	if grep -qEi -- "$re" "$file"; then
+		ok "$what"
+	else
+		not_ok "$what"
+		diag "no line of $(basename "$file") matches /$re/; it holds:"
+		tail -n 15 "$file" | diag
+		return 1
+	fi
+}
+
+# The data checks (tests/cli/check.py).
+CHECK() { "$PY" "$CHECK_PY" "$@"; }
+
+# labdaq ARGS...: the binary under test.
+labdaq() { "$LABDAQ" "$@"; }
+
+# run NAME CMD...: run CMD in the foreground, stdout to $T/NAME.out, stderr
+# to $T/NAME.err; the exit status in RC.
+run() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
+	RC=$?
+}
+
+# run_bg NAME CMD...: start CMD in the background, stdout to $T/NAME.out,
+# stderr to $T/NAME.err; its pid in BG_PID.  It is killed at exit if still
+# alive.  A non-interactive shell starts background jobs with SIGINT
+# ignored; labdaq resets it, which is what the tests check.
+run_bg() {
+	local name=$1
+	shift
+	# The binary itself, not the labdaq function: BG_PID must be labdaq's
+	# pid for the signals to reach it.
+	[ "$1" = labdaq ] && set -- "$LABDAQ" "${@:2}"
+	"$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
+	BG_PID=$!
+	_bg_pids+=("$BG_PID")
+}
+
+# wait_pid PID TIMEOUT_S: wait for a background process with a deadline.
+# RC is its exit status, or 124 if it was still running at the deadline
+# (then it is killed with SIGKILL).
+wait_pid() {
+	local pid=$1 deadline=$((SECONDS + $2))
+	while _alive "$pid"; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			kill -KILL "$pid" 2>/dev/null
+			{ wait "$pid"; } 2>/dev/null
+			RC=124
+			return 124
+		fi
+		sleep 0.05
+	done
+	{ wait "$pid"; } 2>/dev/null
+	RC=$?
+	return 0
+}
+
+# _alive PID: running (a zombie is not).
+_alive() {
+	[ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# wait_for_json JSON EXPR [TIMEOUT_S]: poll the sidecar until the Python
+# EXPR (over m, the sidecar) holds; 1 with a message on timeout.
+wait_for_json() { CHECK wait-json "$1" "$2" "${3:-30}"; }
+
+# wait_for_progress ERRFILE EXPR [TIMEOUT_S]: poll the last --progress json
+# line (p) of a run's stderr until EXPR holds.
+wait_for_progress() { CHECK wait-progress "$1" "$2" "${3:-30}"; }
+
+# wait_for_file_items NPY N [TIMEOUT_S]: poll until the .npy header (the
+# last checkpoint) counts at least N items.
+wait_for_file_items() { CHECK wait-items "$1" "$2" "${3:-30}"; }
+
+# require_numpy: skip the whole script (exit 77) without Debian's numpy.
+require_numpy() {
+	if ! "$PY" -c 'import numpy' 2>/dev/null; then
+		skip "no numpy in $PY (apt-get install python3-numpy)"
+		finish
+	fi
+}
+
+require_labdaq() {
+	if [ ! -x "$LABDAQ" ]; then
+		not_ok "$LABDAQ is built (run make)"
+		finish
+	fi
+}
+
+finish() {
+	echo "1..$_n"
+	if [ "$_nfail" -gt 0 ]; then
+		exit 1
+	elif [ "$_n" -gt 0 ] && [ "$_nskip" -eq "$_n" ]; then
+		exit 77
+	fi
+	exit 0
+}

@@ -1,0 +1,116 @@
+# 30-stream.sh - buffered capture: counter mode proves no scan is lost,
+# timestamps follow the sampling frequency, overruns are counted.
+. /tests/lib.sh
+
+dev=$(sim_dir) || { not_ok "$SIM present"; exit 0; }
+node=/dev/${dev##*/}
+N=100000
+RATE=50000
+dmesg_mark
+
+# counter mode, 100k scans through libiio: in_voltage0 = n, in_current0 = ~n
+echo counter >"$dev/mode"
+echo $RATE >"$dev/sampling_frequency"
+start=$(date +%s)
+timeout 120 iio_readdev -u local: -b 32768 -s $N $SIM voltage0 current0 \
+	>/tmp/cap.bin 2>/tmp/readdev.err
+rc=$?
+secs=$(($(date +%s) - start))
+size=$(wc -c </tmp/cap.bin)
+note "iio_readdev: exit $rc, $size bytes in $secs s; $(head -c 200 /tmp/readdev.err)"
+check "iio_readdev captures $N counter-mode scans at $RATE Hz ($((N * 8)) bytes)" \
+	[ "$rc" -eq 0 ] && [ "$size" -eq $((N * 8)) ]
+
+counter_ok() {
+	out=$(od -An -v -tu4 -w8 /tmp/cap.bin | awk -v n=$N '
+		{ e = NR - 1
+		  if ($1 != e || $2 != 4294967295 - e) {
+			if (bad++ < 3) printf "scan %d holds %s %s; ", e, $1, $2 } }
+		END { printf "%d scans, %d wrong", NR, bad
+		      if (bad || NR != n) exit 1 }')
+	rc=$?
+	note "counter check: $out"
+	return $rc
+}
+check "counter mode: scans 0..$((N - 1)) in order, no gap, byte for byte" counter_ok
+ovr=$(cat "$dev/overruns")
+check "overruns readable and 0 after a gapless capture ($ovr)" [ "$ovr" = 0 ]
+
+# one channel only: the core demuxes; in_current0 alone is ~n
+echo 2000 >"$dev/sampling_frequency"
+timeout 30 iio_readdev -u local: -b 256 -s 1000 $SIM current0 >/tmp/cur.bin 2>/dev/null
+demux_ok() {
+	[ "$(wc -c </tmp/cur.bin)" -eq 4000 ] &&
+		od -An -v -tu4 -w4 /tmp/cur.bin |
+		awk '$1 != 4294967295 - (NR - 1) { bad++ } END { exit bad + 0 != 0 }'
+}
+check "one channel enabled (current0): 1000 scans of ~n" demux_ok
+
+# ohm mode through the buffer, with timestamps: 500 scans at 1 kHz
+echo ohm >"$dev/mode"
+echo 1000 >"$dev/sampling_frequency"
+echo 1000 >"$dev/resistance_ohms"
+echo 5000000 >"$dev/out_voltage0_raw"
+timeout 30 iio_readdev -u local: -b 100 -s 500 $SIM voltage0 current0 timestamp \
+	>/tmp/ts.bin 2>/dev/null
+check "500 scans with timestamps (16 bytes each)" [ "$(wc -c </tmp/ts.bin)" -eq 8000 ]
+ts_ok() {
+	out=$(od -An -v -td8 -w16 /tmp/ts.bin | awk '
+		NR > 1 && $2 <= last { bad++ }
+		NR == 1 { first = $2 } { last = $2 }
+		END { step = (last - first) / (NR - 1); printf "mean step %.0f ns", step
+		      exit !(bad + 0 == 0 && step > 990000 && step < 1010000) }')
+	rc=$?
+	note "timestamps: $out"
+	return $rc
+}
+check "timestamps increase, 1 ms apart at 1 kHz (within 1%)" ts_ok
+buf_ohm_ok() {
+	set -- $(od -An -v -td4 -w16 /tmp/ts.bin |
+		awk '{ v += $1; i += $2 } END { printf "%d %d", v / NR, i / NR }')
+	r=$(awk -v v="$1" -v i="$2" -v sv="$(cat "$dev/in_voltage0_scale")" \
+		-v si="$(cat "$dev/in_current0_scale")" \
+		'BEGIN { printf "%.2f", (v * sv) / (i * si) }')
+	note "buffered ohm mode: mean $1 uV, $2 nA -> $r ohm"
+	within "$r" 1000 2
+}
+check "buffered ohm mode: mean V/I = 1000 ohm within 2%" buf_ohm_ok
+echo 0 >"$dev/out_voltage0_raw"
+
+# Overruns: the buffer enabled through sysfs, 64 scans long, nobody reads.
+echo counter >"$dev/mode"
+echo 20000 >"$dev/sampling_frequency"
+echo 1 >"$dev/scan_elements/in_voltage0_en"
+echo 1 >"$dev/scan_elements/in_current0_en"
+echo 0 >"$dev/scan_elements/in_timestamp_en"
+echo 64 >"$dev/buffer/length"
+if echo 1 >"$dev/buffer/enable"; then
+	sleep 1
+	busy_ok() { cat "$dev/in_voltage0_raw" 2>&1 | grep -q busy; }
+	check "single reads refused while capturing (EBUSY)" busy_ok
+	freq_ok() {
+		echo 10000 >"$dev/sampling_frequency" &&
+			[ "$(cat "$dev/sampling_frequency")" = 10000 ]
+	}
+	check "sampling_frequency can change during a capture" freq_ok
+	ovr=$(cat "$dev/overruns")
+	dd if="$node" of=/tmp/ovr.bin bs=512 count=1 2>/dev/null
+	echo 0 >"$dev/buffer/enable"
+	note "64-scan buffer, 1 s at 20 kHz unread: overruns $ovr"
+	check "overruns counts the scans a full buffer refused (> 10000 of ~20000)" \
+		[ "$ovr" -gt 10000 ]
+	first_ok() {
+		[ "$(wc -c </tmp/ovr.bin)" -eq 512 ] &&
+			od -An -v -tu4 -w8 /tmp/ovr.bin |
+			awk '$1 != NR - 1 { bad++ } END { exit bad + 0 != 0 }'
+	}
+	check "the full buffer kept scans 0..63, read from $node" first_ok
+	echo 0 >"$dev/scan_elements/in_voltage0_en"
+	echo 0 >"$dev/scan_elements/in_current0_en"
+else
+	not_ok "enable the buffer through sysfs"
+fi
+echo ohm >"$dev/mode"
+echo 1000 >"$dev/sampling_frequency"
+check "kernel clean after the captures" kernel_clean
+exit 0

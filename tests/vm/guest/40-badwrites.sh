@@ -1,0 +1,95 @@
+# 40-badwrites.sh - every writable attribute refuses bad values with EINVAL,
+# keeps its value, and the kernel stays clean.
+. /tests/lib.sh
+
+dev=$(sim_dir) || { not_ok "$SIM present"; exit 0; }
+dmesg_mark
+nl='
+'
+long=$(head -c 3000 /dev/zero | tr '\0' '7')
+junk=$(head -c 200 /dev/urandom | tr -d '\0\n')
+
+# refused ATTR ERRORS VALUE...: each write fails with one of ERRORS (a
+# grep -E pattern of strerror texts) and the attribute keeps its value
+refused() {
+	a=$1
+	errs=$2
+	shift 2
+	f=$dev/$a
+	before=$(cat "$f" 2>/dev/null)
+	res=0
+	for v in "$@"; do
+		e=$(write_err "$f" "$v")
+		if ! echo "$e" | grep -qE "$errs"; then
+			note "$a <- '$(printable "$v")': ${e:-accepted}"
+			res=1
+		fi
+	done
+	after=$(cat "$f" 2>/dev/null)
+	if [ "$after" != "$before" ]; then
+		note "$a changed from '$before' to '$after'"
+		res=1
+	fi
+	return $res
+}
+EINVAL='Invalid argument'
+# Values beyond an int: the IIO core's kstrtoint() answers ERANGE before the
+# driver sees them (out_voltage0_raw and sampling_frequency only).
+EINVAL_ERANGE='Invalid argument|out of range'
+
+check "out_voltage0_raw refuses garbage and out-of-range values (EINVAL)" \
+	refused out_voltage0_raw "$EINVAL" abc "$nl" 1.5 -0.5 10000001 \
+	-10000001 2147483647 "5 5" 0x "1e6" "$junk" "-"
+check "out_voltage0_raw refuses values beyond an int (EINVAL or ERANGE)" \
+	refused out_voltage0_raw "$EINVAL_ERANGE" 99999999999 -99999999999 "$long"
+check "sampling_frequency refuses garbage and out-of-range values (EINVAL)" \
+	refused sampling_frequency "$EINVAL" 0 -1 200001 abc 2.5 "$nl" "$junk"
+check "sampling_frequency refuses values beyond an int (EINVAL or ERANGE)" \
+	refused sampling_frequency "$EINVAL_ERANGE" 99999999999 "$long"
+check "resistance_ohms refuses garbage and out-of-range values (EINVAL)" \
+	refused resistance_ohms "$EINVAL" 0 9 100000001 -5 abc 1.5 "$nl" \
+	99999999999 4294967296 "$long" "$junk" "10 0"
+check "noise_voltage_uv refuses garbage and out-of-range values (EINVAL)" \
+	refused noise_voltage_uv "$EINVAL" 1000001 -1 abc 0.5 "$nl" "$long" "$junk"
+check "noise_current_na refuses garbage and out-of-range values (EINVAL)" \
+	refused noise_current_na "$EINVAL" 1000001 -1 abc 0.5 "$nl" "$long" "$junk"
+check "noise_seed refuses garbage and out-of-range values (EINVAL)" \
+	refused noise_seed "$EINVAL" -1 abc 4294967296 1.5 "$nl" "$long" "$junk"
+check "mode refuses anything but ohm or counter (EINVAL)" \
+	refused mode "$EINVAL" "$nl" ohms counterx COUNTER "ohm counter" " ohm" \
+	"$long" "$junk"
+# without noise the inputs read the same each time: "unchanged" means it
+echo 0 >"$dev/noise_voltage_uv"
+echo 0 >"$dev/noise_current_na"
+echo 1000000 >"$dev/out_voltage0_raw"
+for a in in_voltage0_raw in_current0_raw in_voltage0_scale in_current0_scale \
+	out_voltage0_scale; do
+	check "$a cannot be written (EINVAL)" refused "$a" "$EINVAL" 1 0 abc
+done
+for a in overruns mode_available sampling_frequency_available \
+	out_voltage0_raw_available; do
+	check "$a is read-only" refused "$a" 'denied|Invalid|not permitted' 1
+done
+echo 1000 >"$dev/noise_voltage_uv"
+echo 1000 >"$dev/noise_current_na"
+echo 0 >"$dev/out_voltage0_raw"
+
+# and good values are taken
+good_ok() {
+	for w in out_voltage0_raw=-10000000 out_voltage0_raw=10000000 \
+		out_voltage0_raw=0 sampling_frequency=1 sampling_frequency=200000 \
+		sampling_frequency=1000 resistance_ohms=10 \
+		resistance_ohms=100000000 resistance_ohms=1000 \
+		noise_voltage_uv=1000000 noise_voltage_uv=1000 \
+		noise_current_na=0 noise_current_na=1000 noise_seed=4294967295 \
+		noise_seed=1 mode=counter mode=ohm; do
+		e=$(write_err "$dev/${w%%=*}" "${w#*=}$nl")
+		if [ -n "$e" ] || [ "$(cat "$dev/${w%%=*}")" != "${w#*=}" ]; then
+			note "${w%%=*} <- ${w#*=}: ${e:-reads $(cat "$dev/${w%%=*}")}"
+			return 1
+		fi
+	done
+}
+check "the limits of every range are accepted" good_ok
+check "kernel clean after the bad writes" kernel_clean
+exit 0

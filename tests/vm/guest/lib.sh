@@ -1,0 +1,91 @@
+# lib.sh - helpers for the guest test scripts (busybox sh); sourced.
+#
+# A check prints one marker line, to the console and to $MARKERS on the 9p
+# share, which the host turns into one TAP line:
+#   VMTEST: ok - what          VMTEST: not ok - what
+#   VMTEST: ok - what # SKIP why
+#   VMTEST: # a note (shown as a TAP comment)
+
+OUT=/share/out
+MARKERS=$OUT/markers
+SIM=labdaq-sim
+# kernel log lines that mean the kernel is not clean
+BAD_KMSG='WARNING:|BUG:|Oops|Call Trace|general protection|RIP:|UBSAN|KASAN'
+BAD_KMSG="$BAD_KMSG|refcount_t:|corruption|INFO: task|stall|panic|segfault"
+BAD_KMSG="$BAD_KMSG|hrtimer|use-after-free|double free"
+# /proc/sys/kernel/tainted: O (out-of-tree, 4096) and E (unsigned, 8192)
+TAINT_OK=12288
+
+mark() {
+	echo "VMTEST: $*"
+	echo "VMTEST: $*" >>"$MARKERS"
+}
+ok() { mark "ok - $*"; }
+not_ok() { mark "not ok - $*"; }
+skip() { mark "ok - $1 # SKIP $2"; }
+note() { mark "# $*"; }
+
+# check WHAT CMD...: ok if CMD succeeds
+check() {
+	what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# sim_dir: the sysfs folder of the labdaq-sim IIO device
+sim_dir() {
+	for d in /sys/bus/iio/devices/iio:device*; do
+		if [ "$(cat "$d/name" 2>/dev/null)" = "$SIM" ]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# dmesg_mark, then dmesg_new: the kernel log lines since the mark
+dmesg_mark() { DMESG_MARK=$(dmesg | wc -l); }
+dmesg_new() { dmesg | tail -n +$((DMESG_MARK + 1)); }
+
+# kernel_clean: nothing bad in the log since the mark, taint only O and E
+kernel_clean() {
+	bad=$(dmesg_new | grep -E "$BAD_KMSG")
+	if [ -n "$bad" ]; then
+		echo "$bad" | head -n 20 | while IFS= read -r l; do note "dmesg: $l"; done
+		return 1
+	fi
+	t=$(cat /proc/sys/kernel/tainted)
+	if [ $((t & ~TAINT_OK)) -ne 0 ]; then
+		note "kernel tainted: $t"
+		return 1
+	fi
+	return 0
+}
+
+# write_err FILE VALUE: write VALUE (no newline added) in one write(), print
+# the error text ("" when the write succeeded)
+write_err() {
+	printf '%s' "$2" | dd of="$1" bs=65536 conv=notrunc 2>&1 >/dev/null |
+		sed -n 's/^dd: .*: //p'
+}
+
+# printable VALUE: VALUE cut to 20 characters, unprintable ones as ?
+printable() { printf '%s' "$1" | head -c 20 | tr -c '[:print:]' '?'; }
+
+# avg FILE N: the mean of N integer reads of FILE
+avg() {
+	i=0
+	s=0
+	while [ "$i" -lt "$2" ]; do
+		s=$((s + $(cat "$1")))
+		i=$((i + 1))
+	done
+	echo $((s / $2))
+}
+
+# within ACTUAL EXPECTED PERCENT: |actual - expected| <= percent of expected
+within() {
+	awk -v a="$1" -v e="$2" -v p="$3" \
+		'BEGIN { d = a - e; if (d < 0) d = -d; if (e < 0) e = -e;
+			 exit !(d <= e * p / 100) }'
+}

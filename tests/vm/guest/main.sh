@@ -1,0 +1,20 @@
+# main.sh - run every guest test script in order (from /init).
+# Exit status: 0 when every check passed, 1 otherwise.
+. /tests/lib.sh
+
+note "guest kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU(s)"
+for t in /tests/[0-9][0-9]-*.sh; do
+	name=${t##*/}
+	echo "# ---- $name"
+	start=$(date +%s)
+	# a script that hangs is killed; its own children may linger
+	timeout -s KILL 150 sh "$t"
+	rc=$?
+	[ "$rc" -eq 0 ] || not_ok "$name ran to its end (exit status $rc)"
+	note "$name: $(($(date +%s) - start)) s"
+done
+
+dmesg >"$OUT/dmesg.txt"
+echo "VMTEST: done" >>"$MARKERS"
+echo "VMTEST: done"
+! grep -q '^VMTEST: not ok' "$MARKERS"

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# tests/vm/run.sh - boot Debian's own kernel in qemu with labdaq_sim and the
+# real libiio stack inside, run the guest tests, and report TAP.
+#
+#   host: install what is missing (scripts/install-deps.sh vm, the kernel
+#         headers), download Debian's kernel package (never installed: it is
+#         unpacked into build/vm/), build the module against the headers,
+#         pack an initramfs, boot it in qemu (TCG) with a 9p share.
+#   guest: tests/vm/guest/main.sh runs tests/vm/guest/[0-9][0-9]-*.sh in
+#         order; each check prints one marker line "VMTEST: ok - what" or
+#         "VMTEST: not ok - what" (notes: "VMTEST: # text") to the console
+#         and to /share/out/markers.
+#   host: every marker becomes a TAP line.  Exit 0 only if all passed; 77
+#         (one "ok 1 # SKIP" line) when this machine cannot run it at all.
+#
+# Adding tests: drop tests/vm/guest/NN-name.sh (it sources lib.sh and calls
+# ok/not_ok/check); it runs after the lower numbers.  Adding binaries: see
+# stage_extra() below (the labdaq tool goes there).
+#
+# Environment: VM_TIMEOUT (s, qemu's hard limit, default 240), VM_KVER (use
+# this kernel ABI instead of the one apt names), VM_KEEP=1 (keep the
+# initramfs staging tree), VM_SMP (guest CPUs, default 2).
+# Files: build/vm/ (downloads, kernel, initramfs, console.log, share/out/).
+set -u
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here="$top/tests/vm"
+vm="$top/build/vm"
+t0=$(date +%s)
+n=0
+failed=0
+timeout_s=${VM_TIMEOUT:-240}
+
+tap_ok() { n=$((n + 1)); echo "ok $n - $*"; }
+tap_fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+note() { echo "# $*"; }
+finish() {
+	echo "1..$n"
+	note "vm suite run time: $(($(date +%s) - t0)) s"
+	[ "$failed" -eq 0 ]
+	exit
+}
+skip_all() {
+	echo "ok 1 # SKIP $*"
+	note "vm suite run time: $(($(date +%s) - t0)) s"
+	exit 77
+}
+# bail WHAT [LOG]: a host step failed; nothing after it can run
+bail() {
+	tap_fail "$1"
+	if [ $# -gt 1 ] && [ -s "$2" ]; then
+		tail -n 30 "$2" | sed 's/^/#   /'
+	fi
+	finish
+}
+# step WHAT CMD...: run a host step quietly, log in build/vm/step.log
+step() {
+	local what=$1
+	shift
+	if "$@" >"$vm/step.log" 2>&1; then
+		tap_ok "$what"
+	else
+		bail "$what" "$vm/step.log"
+	fi
+}
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---- can this machine run it at all? ---------------------------------------
+if ! is_root && ! command -v qemu-system-x86_64 >/dev/null; then
+	skip_all "no qemu-system-x86_64 and not root (cannot install it)"
+fi
+mkdir -p "$vm"
+# One run at a time per tree: the share and the staging tree are fixed paths.
+exec 9>"$vm/.lock"
+flock -w 900 9 || bail "wait for another VM run in this tree"
+
+# ---- packages ---------------------------------------------------------------
+# The kernel ABI (6.1.0-NN-amd64) is whatever the metapackages name today.
+kernel_abi() {
+	local pkg
+	pkg=$(apt-cache depends linux-headers-amd64 2>/dev/null |
+		awk '/Depends: linux-headers-[0-9]/ { print $2; exit }')
+	echo "${pkg#linux-headers-}"
+}
+
+install_deps() {
+	"$top/scripts/install-deps.sh" vm || return 1
+	kver=${VM_KVER:-$(kernel_abi)}
+	if [ -z "$kver" ]; then
+		apt-get update -q >/dev/null && kver=$(kernel_abi)
+	fi
+	[ -n "$kver" ] || { echo "apt names no linux-headers-amd64"; return 1; }
+	local img
+	img=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	if [ -z "${VM_KVER:-}" ] && [ "$img" != "linux-image-$kver" ]; then
+		echo "apt names $img but linux-headers-$kver"
+		return 1
+	fi
+	[ -d "/usr/src/linux-headers-$kver" ] && return 0
+	echo "installing linux-headers-$kver"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "linux-headers-$kver" ||
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends \
+			"linux-headers-$kver"; }
+}
+
+kver=
+if is_root; then
+	install_deps >"$vm/step.log" 2>&1 ||
+		bail "install the VM test packages (install-deps.sh vm, headers)" \
+			"$vm/step.log"
+	tap_ok "VM test packages and linux-headers-$kver installed"
+else
+	kver=${VM_KVER:-$(kernel_abi)}
+	for c in qemu-system-x86_64 busybox cpio depmod iio_info; do
+		command -v "$c" >/dev/null ||
+			skip_all "$c missing and not root (run scripts/install-deps.sh vm)"
+	done
+	[ -n "$kver" ] && [ -d "/usr/src/linux-headers-$kver" ] ||
+		skip_all "linux-headers-${kver:-ABI} missing and not root"
+	tap_ok "VM test packages present (not root: nothing installed)"
+fi
+kdir="/usr/src/linux-headers-$kver"
+
+# ---- the kernel: downloaded, unpacked, never installed ----------------------
+kroot="$vm/kernel-$kver"
+vmlinux="$kroot/vmlinux"
+
+fetch_kernel() {
+	local deb
+	deb=$(ls "$vm"/linux-image-"${kver}"_*.deb 2>/dev/null | tail -n 1)
+	if [ -z "$deb" ]; then
+		(cd "$vm" && apt-get download -q "linux-image-$kver") || return 1
+		deb=$(ls "$vm"/linux-image-"${kver}"_*.deb | tail -n 1)
+	fi
+	rm -rf "$kroot.tmp"
+	dpkg -x "$deb" "$kroot.tmp" || return 1
+	# modules.dep is made by the package's postinst; make it here
+	depmod -b "$kroot.tmp" "$kver" || return 1
+	extract_vmlinux "$kroot.tmp/boot/vmlinuz-$kver" "$kroot.tmp/vmlinux"
+	rm -rf "$kroot"
+	mv "$kroot.tmp" "$kroot"
+}
+
+# The bzImage holds the ELF vmlinux as an xz stream (magic FD 37 7A 58 5A 00).
+# Booted through its PVH entry point it reaches /init in half the time.
+# Failing that, the bzImage boots too: this only speeds things up.
+extract_vmlinux() {
+	local off
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$1" | head -n 1 | cut -d: -f1)
+	[ -n "$off" ] || return 0
+	tail -c +$((off + 1)) "$1" | xz -dc --single-stream >"$2" 2>/dev/null
+	if [ "$(head -c 4 "$2" | od -An -c | tr -d ' ')" != '177ELF' ]; then
+		rm -f "$2"
+	fi
+	return 0
+}
+
+if [ -d "$kroot" ]; then
+	tap_ok "kernel $kver cached in build/vm"
+else
+	step "download and unpack linux-image-$kver into build/vm" fetch_kernel
+fi
+kernel="$kroot/boot/vmlinuz-$kver"
+[ -s "$vmlinux" ] && kernel=$vmlinux
+
+# ---- the module ---------------------------------------------------------------
+# Not the caller's make flags: `make check CFLAGS=...` must not reach kbuild.
+step "labdaq_sim.ko builds against linux-headers-$kver" \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$kdir" M="$top" modules
+
+# ---- the initramfs -------------------------------------------------------------
+root="$vm/initramfs"
+initrd="$vm/initramfs.cpio"
+# Modules the guest needs, with their dependencies (from modules.dep).
+# Add the comedi or USB gadget stacks here when their tests come.
+guest_modules="industrialio kfifo_buf virtio_pci 9pnet_virtio 9p"
+
+# stage_binary SRC [DEST]: copy a program and the shared libraries it loads
+stage_binary() {
+	local src=$1 dest=${2:-$1} lib
+	install -D -m 0755 "$src" "$root$dest"
+	for lib in $(ldd "$src" 2>/dev/null |
+		awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'); do
+		[ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
+	done
+}
+
+# stage_module NAME: one module and what it depends on, from the kernel tree
+stage_module() {
+	local name=${1//-/_} line path
+	line=$(awk -v n="$name" '{ p = $1; sub(":$", "", p); b = p;
+		sub(".*/", "", b); sub("\\.ko.*$", "", b); gsub("-", "_", b);
+		if (b == n) { print; exit } }' "$kroot/lib/modules/$kver/modules.dep")
+	[ -n "$line" ] || { echo "no module $1 in $kver"; return 1; }
+	for path in ${line/:/}; do
+		install -D -m 0644 "$kroot/lib/modules/$kver/$path" \
+			"$root/lib/modules/$kver/$path"
+	done
+}
+
+# Hook for more programs: the labdaq tool and its iio backend, when built.
+# Whatever is staged here is on the guest's PATH (/usr/local/bin); the guest
+# scripts test for it (command -v labdaq) and skip what they cannot run.
+stage_extra() {
+	if [ -x "$top/build/labdaq" ]; then
+		stage_binary "$top/build/labdaq" /usr/local/bin/labdaq
+	fi
+}
+
+build_initramfs() {
+	local a m
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp,share,etc,root} \
+		"$root/lib/modules/$kver/extra"
+	ln -s bin "$root/sbin"
+	mkdir -p "$root/usr"
+	ln -s ../bin "$root/usr/bin"
+	ln -s ../bin "$root/usr/sbin"
+	install -m 0755 "$(command -v busybox)" "$root/bin/busybox"
+	for a in $(busybox --list); do
+		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+	done
+	for a in iio_info iio_readdev iio_writedev iio_attr iiod; do
+		if command -v "$a" >/dev/null; then
+			stage_binary "$(command -v "$a")" "/bin/$a"
+		fi
+	done
+	for m in $guest_modules; do
+		stage_module "$m" || return 1
+	done
+	cp "$kroot/lib/modules/$kver"/modules.{builtin,builtin.modinfo,order} \
+		"$root/lib/modules/$kver/"
+	install -m 0644 "$top/driver/labdaq_sim.ko" "$root/lib/modules/$kver/extra/"
+	depmod -b "$root" "$kver" || return 1
+	stage_extra || return 1
+	install -m 0755 "$here/init" "$root/init"
+	mkdir -p "$root/tests"
+	cp "$here"/guest/*.sh "$root/tests/"
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+	printf 'root:x:0:\n' >"$root/etc/group"
+	# Not compressed: the kernel unpacks a plain cpio fastest under TCG.
+	(cd "$root" && find . | cpio -o -H newc --quiet) >"$initrd.tmp" &&
+		mv "$initrd.tmp" "$initrd"
+	[ -n "${VM_KEEP:-}" ] || rm -rf "$root"
+}
+step "initramfs: busybox, libiio tools, modules, labdaq_sim.ko" build_initramfs
+
+# ---- boot ------------------------------------------------------------------------
+share="$vm/share"
+rm -rf "$share"
+mkdir -p "$share/out"
+console="$vm/console.log"
+note "booting $kver ($(basename "$kernel")), console: build/vm/console.log"
+boot0=$(date +%s)
+# isa-debug-exit: the guest writes its status byte N to port 0xf4 and qemu
+# exits with (N << 1) | 1; a panic or a reboot (-no-reboot) exits 0.
+timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+	-m 512 -smp "${VM_SMP:-2}" -nographic -no-reboot \
+	-kernel "$kernel" -initrd "$initrd" \
+	-append "console=ttyS0 panic=-1 quiet log_buf_len=1M" \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	-virtfs "local,path=$share,mount_tag=share,security_model=none" \
+	-nic none </dev/null >"$console" 2>&1
+qrc=$?
+note "guest ran $(($(date +%s) - boot0)) s, qemu exit status $qrc"
+
+# ---- results -------------------------------------------------------------------
+markers="$share/out/markers"
+if [ ! -s "$markers" ]; then
+	# no share (9p failed?): fall back to what reached the console
+	markers="$vm/console-markers"
+	grep -a '^VMTEST: ' "$console" | tr -d '\r' >"$markers"
+fi
+guest_done=0
+while IFS= read -r line; do
+	line=${line#VMTEST: }
+	case $line in
+	"ok - "*) tap_ok "${line#ok - }" ;;
+	"not ok - "*) tap_fail "${line#not ok - }" ;;
+	"# "*) echo "$line" ;;
+	done) guest_done=1 ;;
+	esac
+done <"$markers"
+
+case $qrc in
+1) tap_ok "guest powered off with status 0" ;;
+3) tap_fail "guest reported failures (status 1)" ;;
+124 | 137) tap_fail "qemu killed after ${timeout_s}s (VM_TIMEOUT)" ;;
+*) tap_fail "guest ended without its exit status (panic, reboot or qemu error: $qrc)" ;;
+esac
+if [ "$guest_done" -eq 1 ]; then
+	tap_ok "guest ran every test script"
+else
+	tap_fail "guest ran every test script"
+fi
+if [ "$failed" -gt 0 ]; then
+	note "last console lines (build/vm/console.log):"
+	tail -n 40 "$console" | tr -d '\r' | sed 's/^/#   /'
+	[ -s "$share/out/dmesg.txt" ] && note "guest dmesg: build/vm/share/out/dmesg.txt"
+fi
+finish

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * runloop.c - what acquire and sweep share: signals, the progress loop, the
+ * busy message, channel checks.
+ *
+ * Signals are blocked in every thread before a run starts and read from a
+ * signalfd in the loop: SIGINT or SIGTERM stops the run (drain, finalize), a
+ * second SIGINT or a SIGUSR1 aborts it.  `labdaq stop` sends SIGTERM, and
+ * SIGUSR1 with --abort.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common.h"
+
+int signals_take(void)
+{
+	sigset_t mask;
+	int sfd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	/* Blocked here, before the run's threads exist: they inherit the
+	 * mask, and only the signalfd sees the signals. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	/* A shell starts background jobs with SIGINT ignored, and an ignored
+	 * signal never reaches the signalfd: take them back (they are blocked). */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0)
+		msg("signalfd: %s", strerror(errno));
+	return sfd;
+}
+
+void run_loop(labdaq_run *run, int sfd, int period_ms, int quiet, show_fn show, void *ctx)
+{
+	int nsig = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+
+		if (!labdaq_run_wait(run, 0))
+			break;
+		if (show)
+			show(run, ctx, 0);
+		if (poll(&pfd, 1, period_ms) <= 0)
+			continue;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		nsig++;
+		if (si.ssi_signo == SIGUSR1 || (nsig > 1 && si.ssi_signo == SIGINT)) {
+			labdaq_run_abort(run);
+			if (!quiet)
+				msg("aborting: discarding what is not yet written");
+		} else {
+			labdaq_run_stop(run);
+			if (!quiet)
+				msg("stopping (signal %d): writing what was acquired; Ctrl-C again "
+				    "to abort", (int)si.ssi_signo);
+		}
+	}
+	if (show)
+		show(run, ctx, 1);
+}
+
+int exit_status_of(int state, uint64_t dropped)
+{
+	switch (state) {
+	case LABDAQ_STATE_COMPLETE:
+	case LABDAQ_STATE_STOPPED:
+		return dropped ? EXIT_DROPPED : EXIT_OK;
+	case LABDAQ_STATE_ABORTED:
+		return EXIT_ABORTED;
+	default:
+		return EXIT_FAILURE_IO;
+	}
+}
+
+void describe_holder(const char *uri)
+{
+	struct labdaq_holder h;
+
+	if (labdaq_device_holder(uri, &h) == 1)
+		msg("device '%s' is busy: pid %d of user %s has run %s on it since %s: %s. "
+		    "'labdaq stop %.*s' asks it to stop", uri, h.pid, h.user, h.run_id,
+		    h.since_utc, h.what, (int)strcspn(h.device, "?"), h.device);
+	else
+		msg("device '%s' is busy: another run holds it", uri);
+}
+
+int start_error(const struct command *cmd, const char *device, const char *output, int ret)
+{
+	switch (ret) {
+	case -EINVAL:
+		msg("cannot start on '%s': %s", device, labdaq_strerror(ret));
+		return EXIT_USAGE;
+	case -EEXIST:
+		msg("'%s' exists; choose another name or add --force", output);
+		return EXIT_USAGE;
+	case -EBUSY:
+		describe_holder(device);
+		return EXIT_BUSY;
+	default:
+		msg("cannot start on '%s': %s", device, labdaq_strerror(ret));
+		return EXIT_FAILURE_IO;
+	}
+}
+
+int find_channel(labdaq_device *dev, const char *name, int output)
+{
+	for (unsigned int i = 0; i < labdaq_device_channel_count(dev); i++) {
+		struct labdaq_channel ch;
+
+		labdaq_device_channel(dev, i, &ch);
+		if (!strcmp(ch.name, name) && !!ch.output == !!output)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void list_channels(labdaq_device *dev, int output, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < labdaq_device_channel_count(dev); i++) {
+		struct labdaq_channel ch;
+
+		labdaq_device_channel(dev, i, &ch);
+		if (!!ch.output != !!output)
+			continue;
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? ", " : "",
+				      ch.name);
+	}
+	if (!n)
+		snprintf(buf, len, "none");
+}
+
+int check_channels(const struct command *cmd, labdaq_device *dev, const char *list, int output)
+{
+	char *copy, *tok, *save = NULL, known[512];
+	int ret = 0, seen[256] = { 0 };
+
+	if (!list)
+		return 0;
+	list_channels(dev, output, known, sizeof(known));
+	copy = strdup(list);
+	if (!copy)
+		return EXIT_FAILURE_IO;
+	if (!*copy)
+		ret = usage_error(cmd, "empty channel list");
+	for (tok = strtok_r(copy, ",", &save); tok && !ret; tok = strtok_r(NULL, ",", &save)) {
+		int i = find_channel(dev, tok, output);
+
+		if (i < 0)
+			ret = usage_error(cmd, "'%s' has no %s channel '%s' (its %ss: %s)",
+					  labdaq_device_uri(dev), output ? "output" : "input", tok,
+					  output ? "output" : "input", known);
+		else if (i < 256 && seen[i]++)
+			ret = usage_error(cmd, "channel '%s' is given twice", tok);
+	}
+	free(copy);
+	return ret;
+}

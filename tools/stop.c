@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * stop.c - labdaq stop: ask the run holding a device to stop, from anywhere.
+ *
+ * The holder is found through the device's lock (labdaq_device_holder());
+ * it is asked with a signal, so the kernel's rule decides who may stop
+ * whom: the same user, or root.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+enum { EXIT_NOTHING = 5 };
+
+struct stop_cfg {
+	int abort;
+	int wait;
+	uint64_t timeout_ns;
+};
+
+static const char stop_usage[] =
+	"Usage: labdaq stop DEVICE [--abort] [--no-wait] [--timeout DURATION]\n"
+	"       labdaq stop --all [--abort] [--no-wait] [--timeout DURATION]\n"
+	"\n"
+	"Ask the run (acquire or sweep, in any process) that holds DEVICE to stop: it\n"
+	"stops acquiring, writes everything it acquired, finalizes its file and ends\n"
+	"with status stopped.  By default labdaq stop waits until then and prints how\n"
+	"the run ended.  DEVICE is matched without its parameters: 'sim:camera' finds\n"
+	"a run on 'sim:camera?width=64'.  Only the run's own user, or root, may stop it.\n"
+	"\n"
+	"  -a, --all               every run on this machine\n"
+	"      --abort             abort instead: discard what is not yet written\n"
+	"      --no-wait           ask, and return at once\n"
+	"  -t, --timeout DURATION  wait at most this long (default: until it ends)\n"
+	"  -h, --help              this help\n"
+	"\n"
+	"Exit status:\n"
+	"  0    the run ended (or was asked to, with --no-wait)\n"
+	"  1    it could not be stopped: permission denied, or still running at --timeout\n"
+	"  2    bad usage\n"
+	"  5    no run holds DEVICE\n";
+
+/* The status a run left in its file: the .json sidecar, or a CSV footer. */
+static void print_outcome(const struct labdaq_holder *h)
+{
+	size_t n = strlen(h->output);
+	char path[1100];
+	json_t *j;
+
+	if (n > 4 && !strcmp(h->output + n - 4, ".npy")) {
+		snprintf(path, sizeof(path), "%.*s.json", (int)(n - 4), h->output);
+		j = json_load_file(path, 0, NULL);
+		if (j) {
+			printf("%s: run %s %s: %lld acquired, %lld written, %lld dropped -> %s\n",
+			       h->device, h->run_id,
+			       json_string_value(json_object_get(j, "status")) ?: "?",
+			       json_integer_value(json_object_get(j, "acquired")),
+			       json_integer_value(json_object_get(j, "written")),
+			       json_integer_value(json_object_get(j, "dropped")), h->output);
+			json_decref(j);
+			return;
+		}
+	} else if (n > 4 && !strcmp(h->output + n - 4, ".csv")) {
+		FILE *f = fopen(h->output, "r");
+		char line[512], status[64] = "?", points[64] = "?";
+
+		while (f && fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "# status: %63s", status) == 1)
+				continue;
+			sscanf(line, "# points: %63s", points);
+		}
+		if (f) {
+			fclose(f);
+			printf("%s: run %s %s: %s points -> %s\n", h->device, h->run_id, status,
+			       points, h->output);
+			return;
+		}
+	}
+	printf("%s: run %s ended -> %s\n", h->device, h->run_id, h->output);
+}
+
+/* Signal @h's process; 0, or an exit status with the message printed. */
+static int ask(const struct labdaq_holder *h, const struct stop_cfg *c)
+{
+	if (kill(h->pid, c->abort ? SIGUSR1 : SIGTERM)) {
+		if (errno == ESRCH)
+			return 0; /* it just ended */
+		if (errno == EPERM) {
+			msg("permission denied: the run on '%s' (pid %d) belongs to user %s; only "
+			    "%s or root can stop it", h->device, h->pid, h->user, h->user);
+			return EXIT_FAILURE_IO;
+		}
+		msg("cannot signal pid %d: %s", h->pid, strerror(errno));
+		return EXIT_FAILURE_IO;
+	}
+	fprintf(stderr, "%s: asked pid %d (%s) to %s run %s on %s\n", progname, h->pid, h->user,
+		c->abort ? "abort" : "stop", h->run_id, h->device);
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wait until @h's run no longer holds its device. */
+static int wait_end(const struct labdaq_holder *h, const struct stop_cfg *c)
+{
+	uint64_t t0 = now_ns();
+
+	for (;;) {
+		struct labdaq_holder now;
+		int ret = labdaq_device_holder(h->device, &now);
+
+		if (ret < 0) {
+			msg("watching '%s': %s", h->device, labdaq_strerror(ret));
+			return EXIT_FAILURE_IO;
+		}
+		if (!ret || now.pid != h->pid || strcmp(now.run_id, h->run_id))
+			break;
+		if (c->timeout_ns && now_ns() - t0 > c->timeout_ns) {
+			msg("run %s on '%s' (pid %d) is still running", h->run_id, h->device,
+			    h->pid);
+			return EXIT_FAILURE_IO;
+		}
+		usleep(20000);
+	}
+	print_outcome(h);
+	return 0;
+}
+
+struct all_ctx {
+	struct labdaq_holder *list;
+	size_t n;
+};
+
+static int collect(const struct labdaq_holder *h, void *user)
+{
+	struct all_ctx *a = user;
+	struct labdaq_holder *l = realloc(a->list, (a->n + 1) * sizeof(*l));
+
+	if (!l)
+		return 1;
+	a->list = l;
+	a->list[a->n++] = *h;
+	return 0;
+}
+
+static int stop_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "abort", no_argument, NULL, 'A' },
+		{ "no-wait", no_argument, NULL, 'N' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct stop_cfg c = { .wait = 1 };
+	struct all_ctx all = { 0 };
+	int opt, want_all = 0, ret, status = EXIT_OK;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":at:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'a':
+			want_all = 1;
+			break;
+		case 'A':
+			c.abort = 1;
+			break;
+		case 'N':
+			c.wait = 0;
+			break;
+		case 't':
+			if (parse_duration(optarg, &c.timeout_ns) || !c.timeout_ns)
+				return usage_error(&cmd_stop, "bad --timeout '%s': e.g. 10s, 2min",
+						   optarg);
+			break;
+		case ':':
+			return usage_error(&cmd_stop, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error(&cmd_stop, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (want_all == (optind < argc))
+		return usage_error(&cmd_stop, "give one DEVICE, or --all");
+	if (!want_all && optind + 1 < argc)
+		return usage_error(&cmd_stop, "unexpected argument '%s'", argv[optind + 1]);
+
+	if (want_all) {
+		ret = labdaq_holders(collect, &all);
+	} else {
+		all.list = calloc(1, sizeof(*all.list));
+		if (!all.list)
+			return EXIT_FAILURE_IO;
+		ret = labdaq_device_holder(argv[optind], all.list);
+		all.n = ret == 1;
+	}
+	if (ret < 0) {
+		msg("cannot read the device locks: %s", labdaq_strerror(ret));
+		free(all.list);
+		return EXIT_FAILURE_IO;
+	}
+	if (!all.n) {
+		if (want_all)
+			msg("no run is active");
+		else
+			msg("no run holds '%s'", argv[optind]);
+		free(all.list);
+		return EXIT_NOTHING;
+	}
+	for (size_t i = 0; i < all.n; i++) {
+		ret = ask(&all.list[i], &c);
+		if (ret) {
+			status = ret;
+			all.list[i].pid = -1;
+		}
+	}
+	for (size_t i = 0; c.wait && i < all.n; i++) {
+		if (all.list[i].pid < 0)
+			continue;
+		ret = wait_end(&all.list[i], &c);
+		if (ret)
+			status = ret;
+	}
+	free(all.list);
+	return status;
+}
+
+const struct command cmd_stop = {
+	.name = "stop",
+	.main = stop_main,
+	.summary = "stop the run holding a device, from any terminal",
+	.usage = stop_usage,
+};
