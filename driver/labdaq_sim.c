@@ -314,7 +314,9 @@ static int labdaq_sim_postenable(struct iio_dev *indio_dev)
 	st->next_due = ktime_add_ns(ktime_get(), period_ns);
 	spin_unlock_bh(&st->lock);
 
-	hrtimer_start(&st->timer, ns_to_ktime(period_ns), HRTIMER_MODE_REL_SOFT);
+	hrtimer_start(&st->timer,
+		      ns_to_ktime(min_t(u64, period_ns, LABDAQ_SIM_TICK_MAX_NS)),
+		      HRTIMER_MODE_REL_SOFT);
 
 	return 0;
 }

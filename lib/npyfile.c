@@ -546,6 +546,7 @@ static json_t *meta_to_json(const struct ldq_meta *m, const char *npy_name)
 	jset(root, "device", jstr(m->device), &bad);
 	jset(root, "backend", jstr(m->backend), &bad);
 	jset(root, "kind", jstr(m->kind), &bad);
+	jset(root, "run_id", jstr(m->run_id), &bad);
 	jset(root, "dtype", json_string(m->layout.descr), &bad);
 
 	a = json_array();

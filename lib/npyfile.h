@@ -66,6 +66,7 @@ struct ldq_meta {
 	const char *backend;
 	const char *kind;           /* "samples" or "frames" */
 	const char *command;        /* may be NULL */
+	const char *run_id;         /* may be NULL */
 	const char *started_utc;    /* ISO 8601, "2026-11-27T10:40:03.123Z" */
 	const char *ended_utc;      /* NULL while running */
 	double rate_hz;             /* requested; 0: as fast as possible */

@@ -211,6 +211,7 @@ static void fill_meta(struct labdaq_run *run, struct ldq_meta *m, const char *st
 	m->backend = run->dev->backend->name;
 	m->kind = run->dev->kind == LABDAQ_KIND_FRAMES ? "frames" : "samples";
 	m->command = run->command;
+	m->run_id = run->run_id;
 	m->started_utc = run->started_utc;
 	m->ended_utc = run->ended_utc[0] ? run->ended_utc : NULL;
 	m->rate_hz = run->rate_hz;

@@ -23,7 +23,8 @@ Subcommands:
   expr [--json J] [--npy N] EXPR...
       Every Python EXPR is true, with m = the sidecar (dict), n = the items
       in the .npy header, size = the .npy file's size, gapsum = the sum of
-      the gaps' counts.
+      the gaps' counts, ib = the bytes of one item (from the sidecar's dtype
+      and shape).
   progress ERRFILE JSON
       Every stderr line starting with '{' is a JSON object with exactly the
       documented keys; only the last has "final": true; counts never go
@@ -251,6 +252,13 @@ def cmd_expr(args):
     if jpath:
         env["m"] = load_json(jpath)
         env["gapsum"] = sum(g["count"] for g in env["m"].get("gaps", []))
+        try:
+            ib = int(env["m"]["dtype"][2:])
+            for d in env["m"]["shape"]:
+                ib *= d
+            env["ib"] = ib
+        except (KeyError, ValueError, TypeError):
+            pass
     if npath:
         env["n"] = header_items(npath)
         env["size"] = os.path.getsize(npath)

@@ -83,27 +83,30 @@ kernel_abi() {
 	echo "${pkg#linux-headers-}"
 }
 
-install_deps() {
-	"$top/scripts/install-deps.sh" vm || return 1
+# resolve_kver: the ABI, checked against the image metapackage
+resolve_kver() {
 	kver=${VM_KVER:-$(kernel_abi)}
-	if [ -z "$kver" ]; then
-		apt-get update -q >/dev/null && kver=$(kernel_abi)
-	fi
 	[ -n "$kver" ] || { echo "apt names no linux-headers-amd64"; return 1; }
+	[ -n "${VM_KVER:-}" ] && return 0
 	local img
 	img=$(apt-cache depends linux-image-amd64 2>/dev/null |
 		awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-	if [ -z "${VM_KVER:-}" ] && [ "$img" != "linux-image-$kver" ]; then
-		echo "apt names $img but linux-headers-$kver"
-		return 1
-	fi
+	[ "$img" = "linux-image-$kver" ] ||
+		{ echo "apt names $img but linux-headers-$kver"; return 1; }
+}
+
+install_headers() {
 	[ -d "/usr/src/linux-headers-$kver" ] && return 0
 	echo "installing linux-headers-$kver"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends "linux-headers-$kver" ||
-		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends \
-			"linux-headers-$kver"; }
+		--no-install-recommends "linux-headers-$kver"
+}
+
+install_deps() {
+	"$top/scripts/install-deps.sh" vm || return 1
+	resolve_kver && install_headers && return 0
+	# Package lists a few hours old can name an ABI the mirror has dropped.
+	apt-get update -q && resolve_kver && install_headers
 }
 
 kver=

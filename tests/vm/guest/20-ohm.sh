@@ -18,9 +18,9 @@ ohm_ok() {
 }
 
 iio_attr_ok() {
-	w=$(iio_attr -u local: -q -o -c $SIM voltage0 raw 1234567 2>&1)
+	w=$(iio_attr -u local: -q -o -c "$SIM" voltage0 raw 1234567 2>&1)
 	# with one match and no -q, iio_attr prints the bare value
-	r=$(iio_attr -u local: -o -c $SIM voltage0 raw 2>&1)
+	r=$(iio_attr -u local: -o -c "$SIM" voltage0 raw 2>&1)
 	s=$(cat "$dev/out_voltage0_raw")
 	note "iio_attr write: '$w', read: '$r', sysfs: $s"
 	[ "$s" = 1234567 ] && [ "$r" = 1234567 ]

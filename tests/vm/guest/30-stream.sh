@@ -12,17 +12,18 @@ dmesg_mark
 echo counter >"$dev/mode"
 echo $RATE >"$dev/sampling_frequency"
 start=$(date +%s)
-timeout 120 iio_readdev -u local: -b 32768 -s $N $SIM voltage0 current0 \
+timeout 120 iio_readdev -u local: -b 32768 -s "$N" "$SIM" voltage0 current0 \
 	>/tmp/cap.bin 2>/tmp/readdev.err
 rc=$?
 secs=$(($(date +%s) - start))
 size=$(wc -c </tmp/cap.bin)
 note "iio_readdev: exit $rc, $size bytes in $secs s; $(head -c 200 /tmp/readdev.err)"
+captured() { [ "$rc" -eq 0 ] && [ "$size" -eq $((N * 8)) ]; }
 check "iio_readdev captures $N counter-mode scans at $RATE Hz ($((N * 8)) bytes)" \
-	[ "$rc" -eq 0 ] && [ "$size" -eq $((N * 8)) ]
+	captured
 
 counter_ok() {
-	out=$(od -An -v -tu4 -w8 /tmp/cap.bin | awk -v n=$N '
+	out=$(od -An -v -tu4 -w8 /tmp/cap.bin | awk -v n="$N" '
 		{ e = NR - 1
 		  if ($1 != e || $2 != 4294967295 - e) {
 			if (bad++ < 3) printf "scan %d holds %s %s; ", e, $1, $2 } }
@@ -30,7 +31,7 @@ counter_ok() {
 		      if (bad || NR != n) exit 1 }')
 	rc=$?
 	note "counter check: $out"
-	return $rc
+	return "$rc"
 }
 check "counter mode: scans 0..$((N - 1)) in order, no gap, byte for byte" counter_ok
 ovr=$(cat "$dev/overruns")
@@ -38,7 +39,7 @@ check "overruns readable and 0 after a gapless capture ($ovr)" [ "$ovr" = 0 ]
 
 # one channel only: the core demuxes; in_current0 alone is ~n
 echo 2000 >"$dev/sampling_frequency"
-timeout 30 iio_readdev -u local: -b 256 -s 1000 $SIM current0 >/tmp/cur.bin 2>/dev/null
+timeout 30 iio_readdev -u local: -b 256 -s 1000 "$SIM" current0 >/tmp/cur.bin 2>/dev/null
 demux_ok() {
 	[ "$(wc -c </tmp/cur.bin)" -eq 4000 ] &&
 		od -An -v -tu4 -w4 /tmp/cur.bin |
@@ -51,7 +52,7 @@ echo ohm >"$dev/mode"
 echo 1000 >"$dev/sampling_frequency"
 echo 1000 >"$dev/resistance_ohms"
 echo 5000000 >"$dev/out_voltage0_raw"
-timeout 30 iio_readdev -u local: -b 100 -s 500 $SIM voltage0 current0 timestamp \
+timeout 30 iio_readdev -u local: -b 100 -s 500 "$SIM" voltage0 current0 timestamp \
 	>/tmp/ts.bin 2>/dev/null
 check "500 scans with timestamps (16 bytes each)" [ "$(wc -c </tmp/ts.bin)" -eq 8000 ]
 ts_ok() {
@@ -62,10 +63,11 @@ ts_ok() {
 		      exit !(bad + 0 == 0 && step > 990000 && step < 1010000) }')
 	rc=$?
 	note "timestamps: $out"
-	return $rc
+	return "$rc"
 }
 check "timestamps increase, 1 ms apart at 1 kHz (within 1%)" ts_ok
 buf_ohm_ok() {
+	# shellcheck disable=SC2046 # two numbers, split on purpose
 	set -- $(od -An -v -td4 -w16 /tmp/ts.bin |
 		awk '{ v += $1; i += $2 } END { printf "%d %d", v / NR, i / NR }')
 	r=$(awk -v v="$1" -v i="$2" -v sv="$(cat "$dev/in_voltage0_scale")" \

@@ -7,7 +7,7 @@ dmesg_mark
 nl='
 '
 long=$(head -c 3000 /dev/zero | tr '\0' '7')
-junk=$(head -c 200 /dev/urandom | tr -d '\0\n')
+junk=$(printf 'a\001\377\200\033[7m%%n%%s\t\\ end')
 
 # refused ATTR ERRORS VALUE...: each write fails with one of ERRORS (a
 # grep -E pattern of strerror texts) and the attribute keeps its value
@@ -30,7 +30,7 @@ refused() {
 		note "$a changed from '$before' to '$after'"
 		res=1
 	fi
-	return $res
+	return "$res"
 }
 EINVAL='Invalid argument'
 # Values beyond an int: the IIO core's kstrtoint() answers ERANGE before the

@@ -22,14 +22,16 @@ check "kernel clean after rmmod during a capture" kernel_clean
 
 check "modprobe labdaq_sim again" modprobe labdaq_sim
 dev=$(sim_dir)
-check "device back, state fresh (mode ohm, overruns 0)" \
+fresh() {
 	[ -n "$dev" ] && [ "$(cat "$dev/mode")" = ohm ] &&
-	[ "$(cat "$dev/overruns")" = 0 ]
+		[ "$(cat "$dev/overruns")" = 0 ]
+}
+check "device back, state fresh (mode ohm, overruns 0)" fresh
 
 # 2. a reader in the middle of a stream
 echo counter >"$dev/mode"
 echo 20000 >"$dev/sampling_frequency"
-iio_readdev -u local: -b 1024 $SIM voltage0 current0 >/tmp/endless.bin \
+iio_readdev -u local: -b 1024 "$SIM" voltage0 current0 >/tmp/endless.bin \
 	2>/tmp/endless.err &
 pid=$!
 sleep 2
@@ -50,7 +52,7 @@ else
 	in_use() { echo "$e" | grep -qiE 'in use|busy|temporarily unavailable'; }
 	check "rmmod during a read returns at once, refused: module in use" in_use
 	# Unplug the device under the reader instead: unbind the driver.
-	unbind() { echo $SIM >"$drv/unbind"; }
+	unbind() { echo "$SIM" >"$drv/unbind"; }
 	check "unbind the device under the reader" unbind
 fi
 k=0
@@ -70,7 +72,7 @@ else
 fi
 if ! gone; then
 	bind_ok() {
-		echo $SIM >"$drv/bind" && d=$(sim_dir) &&
+		echo "$SIM" >"$drv/bind" && d=$(sim_dir) &&
 			[ "$(cat "$d/mode")" = ohm ]
 	}
 	check "bind brings the device back, state fresh" bind_ok
