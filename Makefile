@@ -27,7 +27,7 @@ WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototyp
 	-Wno-unused-parameter -Wno-missing-field-initializers
 BASE_CFLAGS := -std=gnu11 -pthread $(WARN) -D_GNU_SOURCE -Ilib/include -Ilib -MMD -MP
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
-LIBS := -ljansson -lpthread -lm
+LIBS = -ljansson -lpthread -lm $(LIBS_IIO)
 
 # Backends: sim is always built; the others are resolved with pkg-config.
 WITH_IIO ?= auto
@@ -36,6 +36,19 @@ WITH_USB ?= auto
 
 LIB_SRCS := $(wildcard lib/*.c) lib/backends/sim.c
 BACKEND_DEFS :=
+
+# with_backend NAME,PKG: "yes" when WITH_NAME is yes, or auto and PKG exists.
+have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
+ifneq ($(wildcard lib/backends/iio.c),)
+ifeq ($(WITH_IIO),auto)
+override WITH_IIO := $(call have_pkg,libiio)
+endif
+ifeq ($(WITH_IIO),yes)
+LIB_SRCS += lib/backends/iio.c
+BACKEND_DEFS += -DLDQ_WITH_IIO $(shell pkg-config --cflags libiio)
+LIBS_IIO := $(shell pkg-config --libs libiio)
+endif
+endif
 
 ifeq ($(V),1)
 Q :=
@@ -143,7 +156,8 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
 
-bench: deps all
+bench: all
+	$(Q)scripts/install-deps.sh bench
 	$(Q)$(MAKE) --no-print-directory -C bench
 
 modules:

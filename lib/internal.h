@@ -138,5 +138,6 @@ struct ldq_backend {
 };
 
 extern const struct ldq_backend ldq_backend_sim;
+extern const struct ldq_backend ldq_backend_iio;
 
 #endif

@@ -603,7 +603,8 @@ static void test_pingpong_no_lost_wakeup(void **state)
 	assert_int_equal(pthread_create(&a, NULL, ping_main, &pp), 0);
 	assert_int_equal(pthread_create(&b, NULL, pong_main, &pp), 0);
 	if (join_within(a, 120) || join_within(b, 120))
-		fail_msg("ping-pong stuck: a lost wakeup");
+		fail_msg("ping-pong stuck after %llu rounds: a lost wakeup",
+			 (unsigned long long)ldq_ring_committed(pp.r));
 	printf("# ping-pong: %d rounds in %.2f s\n", PINGPONG_ROUNDS,
 	       (double)(now_ns() - t0) / 1e9);
 	assert_int_equal(pp.bad, 0);
