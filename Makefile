@@ -16,6 +16,8 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUSERDIR ?= $(PREFIX)/lib/systemd/user
+LIBEXECDIR ?= $(PREFIX)/lib/labdaq
+UDEVRULESDIR ?= /etc/udev/rules.d
 KDIR ?= /lib/modules/$(shell uname -r)/build
 
 CC ?= cc
@@ -68,7 +70,7 @@ AR_LIB := $(B)/liblabdaq.a
 TOOL := $(B)/labdaq
 
 .PHONY: all run check check-unit check-cli check-vm bench deps install uninstall \
-	clean modules help
+	install-udev uninstall-udev clean modules help
 all: $(SO) $(B)/liblabdaq.so $(AR_LIB) $(TOOL) $(B)/labdaq.pc
 
 help:
@@ -175,6 +177,25 @@ install: all
 	install -m 0644 lib/include/labdaq.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 $(B)/labdaq.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 0644 man/labdaq.1 $(DESTDIR)$(MANDIR)/man1/
+
+# The udev rules and their hook (as root; not part of install: they change
+# who may use the lab's devices).
+install-udev:
+	install -d $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -m 0644 udev/60-labdaq.rules $(DESTDIR)$(UDEVRULESDIR)/
+	sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|' udev/61-labdaq-group.rules.in \
+		> $(DESTDIR)$(UDEVRULESDIR)/61-labdaq-group.rules
+	install -m 0755 udev/labdaq-udev-setup $(DESTDIR)$(LIBEXECDIR)/
+	@if [ -z "$(DESTDIR)" ]; then \
+		getent group labdaq >/dev/null || groupadd --system labdaq; \
+		udevadm control --reload 2>/dev/null || true; \
+		echo "add users with: usermod -aG labdaq USER"; \
+	fi
+
+uninstall-udev:
+	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-labdaq.rules \
+		$(DESTDIR)$(UDEVRULESDIR)/61-labdaq-group.rules \
+		$(DESTDIR)$(LIBEXECDIR)/labdaq-udev-setup
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/labdaq $(DESTDIR)$(LIBDIR)/liblabdaq.so.$(VERSION) \

@@ -31,6 +31,7 @@
 #include <linux/sysfs.h>
 
 #include <linux/iio/buffer.h>
+#include <linux/iio/buffer_impl.h>
 #include <linux/iio/iio.h>
 #include <linux/iio/kfifo_buf.h>
 #include <linux/iio/sysfs.h>
@@ -69,6 +70,12 @@
  * the timestamps, as a slower rate.
  */
 #define LABDAQ_SIM_MAX_BURST		4096
+/*
+ * Longest kernel buffer, in scans: 2 MiB at 16 bytes a scan.  The kfifo
+ * buffer of 6.1 allocates its FIFO with one kmalloc(), and a buffer/length
+ * beyond what the page allocator can give in one piece makes it WARN.
+ */
+#define LABDAQ_SIM_MAX_BUFFER_SCANS	131072
 
 enum labdaq_sim_chan {
 	LABDAQ_SIM_CHAN_OUT_VOLTAGE,
@@ -107,6 +114,8 @@ static const char * const labdaq_sim_mode_names[] = {
  *			in_voltage0, in_current0, then the timestamp, which
  *			iio_push_to_buffers_with_timestamp() writes to the
  *			last s64 (8-byte aligned on every architecture)
+ * @kfifo_access:	the kfifo buffer's operations, with set_length wrapped
+ * @kfifo_set_length:	the kfifo buffer's own set_length
  */
 struct labdaq_sim {
 	struct iio_dev *indio_dev;
@@ -130,6 +139,8 @@ struct labdaq_sim {
 		s32 current_na;
 		s64 timestamp;
 	} scan __aligned(8);
+	struct iio_buffer_access_funcs kfifo_access;
+	int (*kfifo_set_length)(struct iio_buffer *buffer, unsigned int length);
 };
 
 static const struct iio_chan_spec labdaq_sim_channels[] = {
@@ -333,6 +344,21 @@ static int labdaq_sim_predisable(struct iio_dev *indio_dev)
 	hrtimer_cancel(&st->timer);
 
 	return 0;
+}
+
+/*
+ * buffer/length goes through here.  The IIO core ignores what set_length
+ * returns, so a length that is too long cannot be refused: it is clamped,
+ * and buffer/length reads back the length in force.
+ */
+static int labdaq_sim_set_length(struct iio_buffer *buffer,
+				 unsigned int length)
+{
+	struct labdaq_sim *st = container_of(buffer->access, struct labdaq_sim,
+					     kfifo_access);
+
+	return st->kfifo_set_length(buffer,
+				    min(length, LABDAQ_SIM_MAX_BUFFER_SCANS));
 }
 
 static const struct iio_buffer_setup_ops labdaq_sim_buffer_ops = {
@@ -664,6 +690,12 @@ static int labdaq_sim_probe(struct platform_device *pdev)
 					  &labdaq_sim_buffer_ops);
 	if (ret)
 		return dev_err_probe(dev, ret, "cannot set up the buffer\n");
+
+	/* the same operations, but buffer/length is bounded */
+	st->kfifo_access = *indio_dev->buffer->access;
+	st->kfifo_set_length = st->kfifo_access.set_length;
+	st->kfifo_access.set_length = labdaq_sim_set_length;
+	indio_dev->buffer->access = &st->kfifo_access;
 
 	ret = devm_iio_device_register(dev, indio_dev);
 	if (ret)

@@ -79,6 +79,9 @@ add() {
 	ID=$(cat "$T/add-$name.out")
 }
 
+# running PID: the process exists and is not a zombie.
+running() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
+
 njobs() { find "$1/jobs" -name '[0-9]*.json' 2>/dev/null | wc -l; }
 
 # ---- help -------------------------------------------------------------------
@@ -260,9 +263,14 @@ killed=$ID
 run_bg worker4 labdaq queue run
 wpid=$BG_PID
 wait_state "$killed" running 30 && wait_written "$D/killed.npy" 30
+child=$(qjobs "j[$killed]['child_pid']")
 kill -KILL "$wpid"
 wait_pid "$wpid" 10
 is "kill -9 of the worker: the job is left 'running'" "$(state_of "$killed")" running
+deadline=$((SECONDS + 30))
+while running "$child" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+running "$child" && not_ok "its run stops by itself when its worker dies" ||
+	ok "its run stops by itself when its worker dies"
 run_bg worker5 labdaq queue run --until-empty
 wait_pid "$BG_PID" 60
 is "a new worker: exit 0" "$RC" 0 || diag <"$T/worker5.err"
@@ -270,7 +278,7 @@ is "the killed worker's job is marked interrupted, the queue went on" \
 	"$(state_of "$killed") $(state_of "$after")" "interrupted complete"
 is "the interrupted job's note names its file" \
 	"$(qjobs "'$D/killed.npy' in j[$killed]['note']")" True
-check "its run was stopped when its worker died: the file is finalized and loads" \
+check "that run's file is finalized (stopped) and loads" \
 	"$PY" -c "import json, numpy; m = json.load(open('$D/killed.json'));
 a = numpy.load('$D/killed.npy', mmap_mode='r')
 assert m['status'] == 'stopped' and a.shape[0] == m['written'] > 0, m"
