@@ -75,7 +75,7 @@
  * buffer of 6.1 allocates its FIFO with one kmalloc(), and a buffer/length
  * beyond what the page allocator can give in one piece makes it WARN.
  */
-#define LABDAQ_SIM_MAX_BUFFER_SCANS	131072
+#define LABDAQ_SIM_MAX_BUFFER_SCANS	131072U
 
 enum labdaq_sim_chan {
 	LABDAQ_SIM_CHAN_OUT_VOLTAGE,

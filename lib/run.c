@@ -284,29 +284,151 @@ static int write_behind(struct labdaq_run *run, uint64_t *wb_off, uint64_t end_o
 	return 0;
 }
 
+/*
+ * The writer's file state.  With O_DIRECT (where the filesystem takes it),
+ * whole pages go straight from the ring to the disk, bypassing the page
+ * cache: the ring is page-aligned and the payload starts at 4096, so a
+ * page-multiple region of the ring lands on page-aligned file offsets.  A
+ * partial page is written through the ordinary descriptor: at the end, and
+ * at checkpoints (without releasing it from the ring: the next direct write
+ * of that page replaces it), so the file shows every item at a checkpoint.
+ */
+struct wfile {
+	int dfd;         /* O_DIRECT descriptor, or -1 */
+	uint64_t bytes;  /* payload bytes written and released from the ring */
+	uint64_t shown;  /* payload bytes in the file, >= bytes */
+	uint64_t wb_off; /* write-behind: the page cache is clean before it */
+};
+
+static int direct_open(struct labdaq_run *run, struct wfile *w)
+{
+	w->dfd = -1;
+	if (getenv("LABDAQ_NO_DIRECT"))
+		return 0;
+	w->dfd = open(run->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (w->dfd < 0)
+		ldq_dbg("%s: no O_DIRECT here (%s): buffered writes with write-behind",
+			run->path, labdaq_strerror(-errno));
+	return 0;
+}
+
+/* Write @n bytes at @p of the ring to the payload offset @off. */
+static int wf_write(struct labdaq_run *run, struct wfile *w, const char *p, size_t n,
+		    uint64_t off, size_t *done)
+{
+	int ret;
+
+	if (w->dfd >= 0 && !(n & 4095) && !(off & 4095) && !((uintptr_t)p & 4095)) {
+		ret = write_all(w->dfd, p, n, (off_t)(LDQ_NPY_HEADER_BYTES + off), done);
+		if (ret != -EINVAL)
+			return ret;
+		/* The filesystem refuses this alignment: buffered from now on. */
+		ldq_dbg("%s: O_DIRECT write refused: buffered writes", run->path);
+		close(w->dfd);
+		w->dfd = -1;
+		if (*done)
+			return 0;
+	}
+	ret = write_all(run->fd, p, n, (off_t)(LDQ_NPY_HEADER_BYTES + off), done);
+	if (!ret && w->dfd < 0)
+		ret = write_behind(run, &w->wb_off, LDQ_NPY_HEADER_BYTES + off + *done);
+	return ret;
+}
+
+static void publish_written(struct labdaq_run *run, struct wfile *w)
+{
+	if (w->shown < w->bytes)
+		w->shown = w->bytes;
+	atomic_store_explicit(&run->written, w->shown / run->item_bytes, memory_order_relaxed);
+}
+
+static void writer_fail(struct labdaq_run *run, int ret)
+{
+	ldq_run_set_error(run, ret, "writing %s: %s", run->path, labdaq_strerror(ret));
+	atomic_store_explicit(&run->writer_failed, 1, memory_order_release);
+	if (run->dev->backend->stream_cancel)
+		run->dev->backend->stream_cancel(run->dev);
+}
+
+static int gap_cmp(const void *a, const void *b)
+{
+	const struct ldq_gap *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * After an abort or a failure: the @count items that followed the first
+ * @kept items of the file were discarded.  Record them as gaps, at their
+ * acquisition indexes (which skip the gaps already recorded), so that the
+ * gaps always account for every dropped item.  The producer has ended.
+ */
+static void add_tail_gaps(struct labdaq_run *run, uint64_t kept, uint64_t count)
+{
+	uint64_t idx = kept;
+	size_t i, j;
+
+	pthread_mutex_lock(&run->lock);
+	/* The acquisition index of file item @kept. */
+	for (i = 0; i < run->ngaps && run->gaps[i].index <= idx; i++)
+		idx += run->gaps[i].count;
+	pthread_mutex_unlock(&run->lock);
+	while (count) {
+		uint64_t take = count;
+
+		pthread_mutex_lock(&run->lock);
+		for (j = 0; j < run->ngaps; j++) {
+			if (run->gaps[j].index <= idx &&
+			    idx < run->gaps[j].index + run->gaps[j].count)
+				idx = run->gaps[j].index + run->gaps[j].count;
+		}
+		for (j = 0; j < run->ngaps; j++)
+			if (run->gaps[j].index > idx && run->gaps[j].index - idx < take)
+				take = run->gaps[j].index - idx;
+		pthread_mutex_unlock(&run->lock);
+		add_gap(run, idx, take);
+		idx += take;
+		count -= take;
+	}
+	/* Keep them in index order, adjacent ones merged. */
+	pthread_mutex_lock(&run->lock);
+	qsort(run->gaps, run->ngaps, sizeof(*run->gaps), gap_cmp);
+	for (i = 1, j = 0; i < run->ngaps; i++) {
+		if (run->gaps[j].index + run->gaps[j].count == run->gaps[i].index)
+			run->gaps[j].count += run->gaps[i].count;
+		else
+			run->gaps[++j] = run->gaps[i];
+	}
+	if (run->ngaps)
+		run->ngaps = j + 1;
+	atomic_store_explicit(&run->ngaps_pub, run->ngaps, memory_order_relaxed);
+	pthread_mutex_unlock(&run->lock);
+}
+
 static void *writer_main(void *arg)
 {
 	struct labdaq_run *run = arg;
 	const size_t ib = run->item_bytes;
 	size_t cap = ldq_ring_capacity(run->ring);
-	size_t chunk_max = cap / 4 < WRITE_CHUNK_MAX ? cap / 4 : WRITE_CHUNK_MAX;
-	size_t chunk_min = cap / 8 < WRITE_CHUNK_MIN ? cap / 8 : WRITE_CHUNK_MIN;
-	uint64_t bytes = 0, wb_off = LDQ_NPY_HEADER_BYTES;
+	size_t chunk_max = (cap / 4 < WRITE_CHUNK_MAX ? cap / 4 : WRITE_CHUNK_MAX) & ~(size_t)4095;
+	size_t chunk_min = (cap / 8 < WRITE_CHUNK_MIN ? cap / 8 : WRITE_CHUNK_MIN) & ~(size_t)4095;
 	uint64_t next_ckpt = ldq_now_ns() + run->checkpoint_ns;
+	struct wfile w = { .wb_off = LDQ_NPY_HEADER_BYTES };
 	int aborted = 0, failed = 0, state, ret;
 
 	if (chunk_max < 4096)
 		chunk_max = 4096;
 	if (chunk_min < 4096)
 		chunk_min = 4096;
+	direct_open(run, &w);
 	for (;;) {
 		int pdone = atomic_load_explicit(&run->producer_done, memory_order_acquire);
 		int req = atomic_load_explicit(&run->request, memory_order_acquire);
 		uint64_t now = ldq_now_ns();
+		int ckpt_due = now >= next_ckpt;
 		size_t avail, n, done;
 		const char *p;
 		int64_t wait_ns;
-		int wrote;
 
 		if (req == REQ_ABORT || failed) {
 			/* Discard what is readable; the producer ends soon. */
@@ -314,66 +436,75 @@ static void *writer_main(void *arg)
 			p = ldq_ring_peek(run->ring, &avail);
 			if (avail)
 				ldq_ring_release(run->ring, avail);
-			if (pdone) {
-				/* Items committed but not written are dropped. */
-				uint64_t committed = ldq_ring_committed(run->ring) / ib;
-
-				atomic_fetch_add(&run->dropped, committed - bytes / ib);
+			if (pdone)
 				break;
-			}
 			ldq_ring_wait_data(run->ring, 1, WRITER_POLL_NS);
 			continue;
 		}
 		p = ldq_ring_peek(run->ring, &avail);
-		wrote = 0;
-		if (avail && (avail >= chunk_min || pdone || now >= next_ckpt)) {
-			n = avail < chunk_max ? avail : chunk_max;
-			/* Large page-multiple writes while streaming. */
-			if (!pdone && now < next_ckpt && n > 4096)
-				n &= ~(size_t)4095;
-			ret = write_all(run->fd, p, n, (off_t)(LDQ_NPY_HEADER_BYTES + bytes), &done);
-			bytes += done;
+		/* Whole pages while streaming; everything once the producer is done. */
+		n = (avail < chunk_max ? avail : chunk_max) & ~(size_t)4095;
+		if (pdone && n < 4096)
+			n = avail;
+		if (n && (n >= chunk_min || pdone || ckpt_due)) {
+			ret = wf_write(run, &w, p, n, w.bytes, &done);
+			w.bytes += done;
 			ldq_ring_release(run->ring, done);
-			atomic_store_explicit(&run->written, bytes / ib, memory_order_relaxed);
-			if (!ret)
-				ret = write_behind(run, &wb_off, LDQ_NPY_HEADER_BYTES + bytes);
+			publish_written(run, &w);
 			if (ret) {
-				ldq_run_set_error(run, ret, "writing %s: %s", run->path,
-					  labdaq_strerror(ret));
+				writer_fail(run, ret);
 				failed = 1;
-				atomic_store_explicit(&run->writer_failed, 1, memory_order_release);
-				if (run->dev->backend->stream_cancel)
-					run->dev->backend->stream_cancel(run->dev);
 				continue;
 			}
-			wrote = 1;
 			if (run->test_write_delay_us)
 				usleep(run->test_write_delay_us);
+			if (!ckpt_due)
+				continue;
 		} else if (pdone && !avail) {
 			break;
 		}
-		if (now >= next_ckpt && !pdone) {
+		if (ckpt_due && !pdone) {
+			/* Show the partial page too, keeping it in the ring. */
+			p = ldq_ring_peek(run->ring, &avail);
+			if (avail && avail < chunk_max) {
+				ret = write_all(run->fd, p, avail,
+						(off_t)(LDQ_NPY_HEADER_BYTES + w.bytes), &done);
+				if (ret) {
+					writer_fail(run, ret);
+					failed = 1;
+					continue;
+				}
+				w.shown = w.bytes + done;
+				publish_written(run, &w);
+			}
 			ret = checkpoint(run, "running", 1);
 			if (ret)
 				ldq_warn("%s: checkpoint failed: %s", run->path, labdaq_strerror(ret));
 			next_ckpt = ldq_now_ns() + run->checkpoint_ns;
 			continue;
 		}
-		if (wrote)
-			continue;
 		wait_ns = next_ckpt > now ? (int64_t)(next_ckpt - now) : 0;
 		ldq_ring_wait_data(run->ring, chunk_min,
 				   wait_ns < WRITER_POLL_NS ? wait_ns : WRITER_POLL_NS);
 	}
+	if (w.dfd >= 0)
+		close(w.dfd);
 
-	/* Finalize: whole items only, then the header, then the sidecar. */
-	if (bytes % ib) {
-		/* A partial item after an abort or a failed write. */
-		bytes -= bytes % ib;
+	/* Finalize: whole items only (an abort or a failed write may leave a
+	 * partial one), then the header, then the sidecar. */
+	if (w.shown < w.bytes)
+		w.shown = w.bytes;
+	w.shown -= w.shown % ib;
+	if (aborted || failed) {
+		/* Items committed but not in the file are dropped, as gaps. */
+		uint64_t committed = ldq_ring_committed(run->ring) / ib;
+
+		if (committed > w.shown / ib)
+			add_tail_gaps(run, w.shown / ib, committed - w.shown / ib);
 	}
-	if (ftruncate(run->fd, (off_t)(LDQ_NPY_HEADER_BYTES + bytes)))
+	if (ftruncate(run->fd, (off_t)(LDQ_NPY_HEADER_BYTES + w.shown)))
 		ldq_warn("%s: truncating: %s", run->path, labdaq_strerror(-errno));
-	atomic_store(&run->written, bytes / ib);
+	atomic_store(&run->written, w.shown / ib);
 	if (run->error)
 		state = LABDAQ_STATE_FAILED;
 	else if (aborted)

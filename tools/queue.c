@@ -396,6 +396,11 @@ static int access_error(const char *path, int err, const char *doing)
 	if (!culprit || stat(culprit, &st)) {
 		msg("permission denied on the queue %s (%s): ask the owner of the queue for "
 		    "access", path, doing);
+	} else if (!(st.st_mode & 0070) && getuid() != st.st_uid) {
+		msg("permission denied on the queue %s (%s): %s is private to %s (mode %04o). "
+		    "Use your own queue, or ask %s for a shared one (see 'labdaq queue --help')",
+		    path, doing, culprit, user_name(st.st_uid, u, sizeof(u)),
+		    (unsigned int)(st.st_mode & 07777), user_name(st.st_uid, u, sizeof(u)));
 	} else if (!in_group(st.st_gid) && getuid() != st.st_uid) {
 		msg("permission denied on the queue %s (%s): %s is owned by %s, group %s, mode "
 		    "%04o. Ask its owner to add you to the group '%s' (then log in again)",
@@ -482,7 +487,10 @@ static int queue_open(struct queue *q, const char *opt, int create, int write)
 	}
 	q->dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (q->dfd < 0) {
-		ret = errno == ENOENT && !create ? -ENOENT : access_error(path, errno, "opening it");
+		if (errno == ENOENT && !create)
+			ret = -ENOENT;
+		else
+			ret = access_error(path, errno, "opening it");
 		free(path);
 		return ret;
 	}
@@ -867,6 +875,15 @@ static char *output_status(const char *output)
 	return status;
 }
 
+/* getopt's ':' (an option without its value) or '?' (an unknown option). */
+static int bad_option(const char *sub, int opt, char **argv)
+{
+	if (opt == ':')
+		return usage_error(&cmd_queue, "%s: option '%s' needs a value", sub,
+				   argv[optind - 1]);
+	return usage_error(&cmd_queue, "%s: unknown option '%s'", sub, argv[optind - 1]);
+}
+
 /* ---- add --------------------------------------------------------------- */
 
 /* Run "labdaq COMMAND --dry-run ARGS..." and return its exit status: its
@@ -921,7 +938,9 @@ static long output_taken(const struct queue *q, const char *output)
 		json_t *job = job_load(q, ids[i], &err);
 		const char *st = jstr(job, "state");
 
-		if (st && !is_final(st) && jstr(job, "output") && !strcmp(jstr(job, "output"), output))
+		const char *out = jstr(job, "output");
+
+		if (st && !is_final(st) && out && !strcmp(out, output))
 			found = ids[i];
 		json_decref(job);
 	}
@@ -954,10 +973,8 @@ static int add_main(int argc, char **argv, const char *qdir)
 		case 'Q':
 			qdir = optarg;
 			break;
-		case ':':
-			return usage_error(&cmd_queue, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error(&cmd_queue, "add: unknown option '%s'", argv[optind - 1]);
+			return bad_option("add", opt, argv);
 		}
 	}
 	if (optind < argc && !strcmp(argv[optind], "--"))
@@ -992,7 +1009,8 @@ static int add_main(int argc, char **argv, const char *qdir)
 	cwd = getcwd(NULL, 0);
 	job_target(av, n, &device, &output, &force);
 	abs_out = absolute(cwd, output);
-	if (!force && (other = output_taken(&q, abs_out))) {
+	other = force ? 0 : output_taken(&q, abs_out);
+	if (other) {
 		ret = usage_error(&cmd_queue, "add: job %ld, still to run, writes '%s' already; "
 				  "choose another name (or add --force to replace it)", other,
 				  abs_out);
@@ -1005,7 +1023,8 @@ static int add_main(int argc, char **argv, const char *qdir)
 		json_t *s = json_string(av[i]);
 
 		if (!s) {
-			ret = usage_error(&cmd_queue, "add: argument '%s' is not valid UTF-8", av[i]);
+			ret = usage_error(&cmd_queue, "add: argument '%s' is not valid UTF-8",
+					  av[i]);
 			json_decref(jargv);
 			goto out;
 		}
@@ -1093,17 +1112,17 @@ static int list_main(int argc, char **argv, const char *qdir)
 			as_json = 1;
 		else if (opt == 'Q')
 			qdir = optarg;
-		else if (opt == ':')
-			return usage_error(&cmd_queue, "option '%s' needs a value", argv[optind - 1]);
 		else
-			return usage_error(&cmd_queue, "list: unknown option '%s'", argv[optind - 1]);
+			return bad_option("list", opt, argv);
 	}
 	if (optind < argc)
 		return usage_error(&cmd_queue, "list: unexpected argument '%s'", argv[optind]);
 	ret = queue_open(&q, qdir, 0, 0);
 	if (ret > 0)
 		return ret;
-	if (!ret && (ret = job_ids(&q, &ids, &n))) {
+	if (!ret)
+		ret = job_ids(&q, &ids, &n);
+	if (ret < 0 && ret != -ENOENT) {
 		ret = access_error(q.dir, -ret, "listing its jobs");
 		queue_close(&q);
 		return ret;
@@ -1167,7 +1186,8 @@ struct worker {
 	struct queue q;
 	int sfd;        /* signalfd: SIGINT, SIGTERM, SIGHUP, SIGCHLD */
 	int ifd;        /* inotify on jobs/, or -1 */
-	int stopping;   /* a signal asked the worker to end */
+	int stopping;   /* a signal, or an error, asked the worker to end */
+	int error;      /* the worker cannot go on: exit 1 */
 	int nsig;       /* terminating signals received */
 	long floor;     /* every job up to this id has ended */
 };
@@ -1226,15 +1246,16 @@ static void mark_interrupted(struct worker *w, long id, json_t *job, const char 
 		}
 	}
 	status = output_status(output);
-	if (status && strcmp(status, "running") && strcmp(status, "recovered"))
+	if (status && strcmp(status, "running"))
 		note = str_printf("%s; its run ended '%s' and its file %s is finalized", why,
 				  status, output);
-	else if (output && has_suffix(output, ".npy"))
+	else if (!output || access(output, F_OK))
+		note = str_printf("%s; it had written no file", why);
+	else if (has_suffix(output, ".npy"))
 		note = str_printf("%s; its file can be completed with: labdaq recover %s", why,
 				  output);
 	else
-		note = str_printf("%s; its file %s holds the points done before", why,
-				  output ? output : "(unknown)");
+		note = str_printf("%s; its file %s holds the points done before", why, output);
 	set_str(job, "state", "interrupted");
 	set_now(job, "ended_utc");
 	set_str(job, "note", note ? note : why);
@@ -1484,7 +1505,8 @@ static int run_job(struct worker *w, long id)
 			close(logfd);
 		queue_unlock(&w->q);
 		json_decref(job);
-		w->stopping = 1; /* the queue is not writable: stop before failing them all */
+		/* The queue is not writable: stop rather than fail every job. */
+		w->stopping = w->error = 1;
 		return 0;
 	}
 	line = join_args(json_object_get(job, "argv"));
@@ -1498,7 +1520,7 @@ static int run_job(struct worker *w, long id)
 		json_decref(job);
 		free(line);
 		free(log);
-		w->stopping = 1;
+		w->stopping = w->error = 1;
 		return 0;
 	}
 	set_str(job, "state", "running");
@@ -1507,8 +1529,9 @@ static int run_job(struct worker *w, long id)
 	set_int(job, "child_pid", pid);
 	set_int(job, "child_start", proc_start(pid));
 	set_str(job, "log", log);
-	if (job_store(&w->q, id, job))
-		msg("job %ld: cannot record that it runs: %s", id, strerror(errno));
+	err = job_store(&w->q, id, job);
+	if (err)
+		msg("job %ld: cannot record that it runs: %s", id, strerror(-err));
 	queue_unlock(&w->q);
 	msg("job %ld%s started: %s", id, job_name_of(job, nb, sizeof(nb)), line ? line : "?");
 
@@ -1570,8 +1593,9 @@ static int run_job(struct worker *w, long id)
 		set_int(job, "signal", WTERMSIG(status));
 	}
 	set_str(job, "note", why);
-	if (job_store(&w->q, id, job))
-		msg("job %ld: cannot record its end: %s", id, strerror(errno));
+	err = job_store(&w->q, id, job);
+	if (err)
+		msg("job %ld: cannot record its end: %s", id, strerror(-err));
 	queue_unlock(&w->q);
 	if (WIFEXITED(status)) {
 		log_line(&w->q, id, "job %ld ended: %s, exit status %d%s%s", id, state,
@@ -1659,10 +1683,8 @@ static int run_main(int argc, char **argv, const char *qdir)
 			until_empty = 1;
 		else if (opt == 'Q')
 			qdir = optarg;
-		else if (opt == ':')
-			return usage_error(&cmd_queue, "option '%s' needs a value", argv[optind - 1]);
 		else
-			return usage_error(&cmd_queue, "run: unknown option '%s'", argv[optind - 1]);
+			return bad_option("run", opt, argv);
 	}
 	if (optind < argc)
 		return usage_error(&cmd_queue, "run: unexpected argument '%s'", argv[optind]);
@@ -1698,7 +1720,9 @@ static int run_main(int argc, char **argv, const char *qdir)
 	if (w.ifd >= 0) {
 		char *jobs = str_printf("%s/jobs", w.q.dir);
 
-		if (!jobs || inotify_add_watch(w.ifd, jobs, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+		uint32_t events = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR;
+
+		if (!jobs || inotify_add_watch(w.ifd, jobs, events) < 0) {
 			close(w.ifd);
 			w.ifd = -1;
 		}
@@ -1733,14 +1757,14 @@ static int run_main(int argc, char **argv, const char *qdir)
 			}
 		}
 	}
-	msg("worker pid %d: %s", (int)getpid(),
+	msg("worker pid %d: %s", (int)getpid(), w.error ? "cannot go on" :
 	    w.stopping ? "stopped by a signal" : "the queue is empty");
 	close(w.sfd);
 	if (w.ifd >= 0)
 		close(w.ifd);
 	close(lockfd);
 	queue_close(&w.q);
-	return EXIT_OK;
+	return w.error ? EXIT_FAILURE_IO : EXIT_OK;
 }
 
 /* ---- cancel ------------------------------------------------------------ */
@@ -1845,8 +1869,8 @@ static int cancel_one(struct queue *q, long id, int wait, int abort_it)
 		if (st && is_final(st)) {
 			char ex[32];
 
-			msg("job %ld%s: %s (exit status %s)", id, job_name_of(job, nb, sizeof(nb)), st,
-			    exit_text(job, ex, sizeof(ex)));
+			msg("job %ld%s: %s (exit status %s)", id, job_name_of(job, nb, sizeof(nb)),
+			    st, exit_text(job, ex, sizeof(ex)));
 			json_decref(job);
 			return EXIT_OK;
 		}
@@ -1881,10 +1905,8 @@ static int cancel_main(int argc, char **argv, const char *qdir)
 			abort_it = 1;
 		else if (opt == 'Q')
 			qdir = optarg;
-		else if (opt == ':')
-			return usage_error(&cmd_queue, "option '%s' needs a value", argv[optind - 1]);
 		else
-			return usage_error(&cmd_queue, "cancel: unknown option '%s'", argv[optind - 1]);
+			return bad_option("cancel", opt, argv);
 	}
 	if (optind >= argc)
 		return usage_error(&cmd_queue, "cancel: which job? give its ID ('labdaq queue "
@@ -1948,10 +1970,8 @@ static int log_main(int argc, char **argv, const char *qdir)
 			follow = 1;
 		else if (opt == 'Q')
 			qdir = optarg;
-		else if (opt == ':')
-			return usage_error(&cmd_queue, "option '%s' needs a value", argv[optind - 1]);
 		else
-			return usage_error(&cmd_queue, "log: unknown option '%s'", argv[optind - 1]);
+			return bad_option("log", opt, argv);
 	}
 	if (optind != argc - 1)
 		return usage_error(&cmd_queue, "log: give one job ID");

@@ -79,6 +79,21 @@ assert not a.any(), "non-zero values"
 assert [(c["name"], c["unit"]) for c in m["channels"]] == [("voltage0", "V"), ("current0", "A")], m["channels"]
 ' "$T/ohm.npy" "$T/ohm.json"
 
+# A file name with a space and a quote; the sidecar's command line gives
+# back the arguments as the shell passed them.
+run quote labdaq acquire 'sim:camera?width=8&height=4' --frames 4 -o "$T/d/it's a run.npy"
+is "an output name with a space and a quote: exit 0" "$RC" 0 || diag <"$T/quote.err"
+check "an output name with a space and a quote: file, sidecar 'file' and 'command' (shell-quoted)" \
+	"$PY" -c '
+import json, shlex, sys
+m = json.load(open(sys.argv[1]))
+assert m["file"] == "it'"'"'s a run.npy", m["file"]
+argv = shlex.split(m["command"])
+assert argv[1:] == sys.argv[2:], (argv, sys.argv[2:])
+' "$T/d/it's a run.json" acquire 'sim:camera?width=8&height=4' --frames 4 -o "$T/d/it's a run.npy"
+check "an output name with a space and a quote: the data" \
+	CHECK frames "$T/d/it's a run.npy" --width 8 --height 4 --count 4 --contiguous
+
 # ---- --time with --rate ---------------------------------------------------
 run ctime labdaq acquire 'sim:camera?width=32&height=16' --time 1s --rate 200 -o "$T/ctime.npy"
 is "camera --time 1s --rate 200: exit 0" "$RC" 0 || diag <"$T/ctime.err"

@@ -63,6 +63,24 @@ check "recover twice: nothing changes" \
 	CHECK expr --json "$T/crash.json" --npy "$T/crash.npy" "n == $whole" \
 	"m['status'] == 'recovered'" "m['recovered_from'] == 'running'" "m['written'] == $whole"
 
+# ---- the same with samples of 6 bytes (3 int16 channels) ------------------
+# Writes are page multiples, so the crash leaves a partial row most times.
+run_bg acrash labdaq acquire 'sim:adc?channels=3' --continuous --rate 200k -o "$T/acrash.npy"
+pid=$BG_PID
+wait_for_json "$T/acrash.json" "m['written'] > 0" 30 | diag
+kill -KILL "$pid"
+wait_pid "$pid" 30 2>/dev/null
+check "adc after kill -9: the file loads as it is, the checkpoint's samples exact" \
+	CHECK samples "$T/acrash.npy" --channels 0,1,2 --contiguous --min-count 1
+size=$(stat -c %s "$T/acrash.npy")
+run arec labdaq recover "$T/acrash.npy"
+is "adc recover: exit 0" "$RC" 0 || diag <"$T/arec.err"
+check "adc recover: every whole row on disk counted ($(((size - 4096) / 6))), the partial one cut" \
+	CHECK expr --npy "$T/acrash.npy" --json "$T/acrash.json" "n == ($size - 4096) // 6" \
+	"size == 4096 + n * 6" "m['status'] == 'recovered'" "m['written'] == n"
+check "adc recover: every sample exact" \
+	CHECK samples "$T/acrash.npy" --channels 0,1,2 --contiguous --count $(((size - 4096) / 6))
+
 # ---- a partial frame at the end, deterministically ------------------------
 run part labdaq acquire "$CAM" --frames 10 -o "$T/part.npy"
 head -c 1000 /dev/urandom >>"$T/part.npy"

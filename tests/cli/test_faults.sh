@@ -53,6 +53,14 @@ check "drop policy, paced: the frame indices on file are exactly 0..1999 minus e
 check "drop policy, paced: the final progress line counts the same drops and gaps" \
 	CHECK progress "$T/drop1.err" "$T/drop1.json"
 
+# Samples: 4 int16 channels (8-byte items), blocks of at most ring/4.
+LABDAQ_TEST_WRITE_DELAY_US=2000 run adrop labdaq acquire 'sim:adc?channels=4' --ring 64k \
+	--rate 0 --samples 200k --on-full drop -C voltage3,voltage1 -o "$T/adrop.npy"
+is "adc drop policy, slow writer: exit 3" "$RC" 3 || diag <"$T/adrop.err"
+ended_checks adrop "adc drop policy"
+check "adc drop policy: the samples on file are those the gaps leave, every value exact" \
+	CHECK samples "$T/adrop.npy" --channels 3,1 --json "$T/adrop.json" --min-count 1
+
 # ---- full ring, block policy --------------------------------------------------
 LABDAQ_TEST_WRITE_DELAY_US=2000 run block labdaq acquire "$CAM" --ring 64k --rate 0 \
 	--frames 2000 --on-full block -o "$T/block.npy"

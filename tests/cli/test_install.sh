@@ -12,6 +12,24 @@ if ! command -v "$MAKE" >/dev/null || ! command -v cc >/dev/null; then
 	finish
 fi
 
+# make may regenerate build/labdaq.pc for our PREFIX: put it back as it was.
+if [ -f "$TOP/build/labdaq.pc" ]; then
+	cp -p "$TOP/build/labdaq.pc" "$T/labdaq.pc.orig"
+	at_exit "cp -p '$T/labdaq.pc.orig' '$TOP/build/labdaq.pc'"
+fi
+
+# A first install elsewhere, so that the build tree has been through
+# another PREFIX: each install must still describe its own.
+D2=$T/root2
+"$MAKE" --no-print-directory -C "$TOP" install DESTDIR="$D2" PREFIX=/opt/labdaq-test \
+	>"$T/install2.log" 2>&1
+rc=$?
+is "make install DESTDIR=... PREFIX=/opt/labdaq-test: exit 0" "$rc" 0 ||
+	tail -n 20 "$T/install2.log" | diag
+is "PREFIX=/opt/labdaq-test: labdaq.pc's libdir is /opt/labdaq-test/lib" \
+	"$(PKG_CONFIG_PATH=$D2/opt/labdaq-test/lib/pkgconfig pkg-config --variable=libdir labdaq 2>&1)" \
+	/opt/labdaq-test/lib
+
 "$MAKE" --no-print-directory -C "$TOP" install DESTDIR="$D" PREFIX=/usr >"$T/install.log" 2>&1
 rc=$?
 is "make install DESTDIR=... PREFIX=/usr: exit 0" "$rc" 0 || tail -n 20 "$T/install.log" | diag

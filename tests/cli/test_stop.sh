@@ -29,6 +29,12 @@ if wait_for_json "$T/int.json" "m['written'] > 0" 30; then
 else
 	not_ok "SIGINT run: a checkpoint shows written > 0"
 fi
+# numpy.load(mmap_mode='r') works during the run: the last checkpoint's
+# frames, exact.
+check "during the run: numpy.load(mmap_mode='r') gives the checkpoint's frames, all exact" \
+	CHECK frames "$T/int.npy" --width $W --height $H --contiguous --min-count 1
+check "during the run: the sidecar says running, no end time" \
+	CHECK expr --json "$T/int.json" "m['status'] == 'running'" "m['ended_utc'] is None"
 kill -INT "$pid"
 wait_pid "$pid" 30
 is "SIGINT once: exit 0" "$RC" 0 || diag <"$T/int.err"

@@ -522,28 +522,42 @@ static size_t rnd_len(uint64_t *s, size_t max)
 	return (size_t)(rnd(s) % max) + 1;
 }
 
-/* A short busy delay of up to ~@max_iters iterations. */
-static void jitter(uint64_t *s, unsigned int max_iters)
+/* Busy for @ns nanoseconds. */
+static void busy_ns(uint64_t ns)
 {
-	volatile unsigned int sink = 0;
-	unsigned int i, n = (unsigned int)(rnd(s) % max_iters);
+	uint64_t t0 = now_ns();
 
-	for (i = 0; i < n; i++)
-		sink += i;
+	while (now_ns() - t0 < ns)
+		;
 }
 
 /*
  * Ping-pong: one byte goes round; each side waits with no time limit for
- * the other, so every hand-over is a potential sleep and wake, with random
- * delays to hit every window of the wait.  A lost wakeup hangs both sides,
- * which join_within() reports.
+ * the other, so every hand-over is a potential sleep and wake.  A lost
+ * wakeup hangs both sides, which join_within() reports.
+ *
+ * A wait spins for a few microseconds before it sleeps, and the race a
+ * lost wakeup comes from is at the end of that spin: between the waiter's
+ * last look at the index and its sleep in the kernel.  So half of the hand-
+ * overs are delayed by a random time around the spin's length, measured
+ * first (a wait with a 1 ns limit spins, then times out).
  */
-#define PINGPONG_ROUNDS 20000
+#define PINGPONG_ROUNDS 50000
 
 struct pingpong {
 	struct ldq_ring *r;
+	uint64_t spin_ns;	/* how long a wait spins, about */
 	unsigned long bad;	/* unexpected results */
 };
+
+/* Before half of the hand-overs: 0 .. 2 * spin_ns. */
+static void pingpong_delay(const struct pingpong *pp, uint64_t *seed)
+{
+	uint64_t x = rnd(seed);
+
+	if (x & 1)
+		busy_ns((x >> 1) % (2 * pp->spin_ns + 1));
+}
 
 static void *ping_main(void *arg)
 {
@@ -558,8 +572,7 @@ static void *ping_main(void *arg)
 		/* Wait until the consumer has taken the previous byte. */
 		if (ldq_ring_wait_space(pp->r, cap, -1))
 			pp->bad++;
-		if (rnd(&seed) % 4 == 0)
-			jitter(&seed, 20000);
+		pingpong_delay(pp, &seed);
 		p = ldq_ring_reserve(pp->r, 1);
 		if (!p) {
 			pp->bad++;
@@ -586,27 +599,43 @@ static void *pong_main(void *arg)
 		p = ldq_ring_peek(pp->r, &avail);
 		if (avail != 1 || *p != (unsigned char)i)
 			pp->bad++;
-		if (rnd(&seed) % 4 == 0)
-			jitter(&seed, 20000);
+		pingpong_delay(pp, &seed);
 		ldq_ring_release(pp->r, avail);
 	}
 	return NULL;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void test_pingpong_no_lost_wakeup(void **state)
 {
 	struct pingpong pp = { 0 };
+	uint64_t t0, spins[21];
 	pthread_t a, b;
-	uint64_t t0 = now_ns();
+	size_t i;
 
 	assert_int_equal(ldq_ring_new(1, &pp.r), 0);
+	for (i = 0; i < sizeof(spins) / sizeof(spins[0]); i++) {
+		t0 = now_ns();
+		assert_int_equal(ldq_ring_wait_data(pp.r, 1, 1), -ETIMEDOUT);
+		spins[i] = now_ns() - t0;
+	}
+	qsort(spins, sizeof(spins) / sizeof(spins[0]), sizeof(spins[0]), cmp_u64);
+	pp.spin_ns = spins[10] < 1000000 ? spins[10] : 1000000;
+
+	t0 = now_ns();
 	assert_int_equal(pthread_create(&a, NULL, ping_main, &pp), 0);
 	assert_int_equal(pthread_create(&b, NULL, pong_main, &pp), 0);
 	if (join_within(a, 120) || join_within(b, 120))
 		fail_msg("ping-pong stuck after %llu rounds: a lost wakeup",
 			 (unsigned long long)ldq_ring_committed(pp.r));
-	printf("# ping-pong: %d rounds in %.2f s\n", PINGPONG_ROUNDS,
-	       (double)(now_ns() - t0) / 1e9);
+	printf("# ping-pong: %d rounds in %.2f s, delays up to %.1f us\n", PINGPONG_ROUNDS,
+	       (double)(now_ns() - t0) / 1e9, 2 * (double)pp.spin_ns / 1e3);
 	assert_int_equal(pp.bad, 0);
 	assert_int_equal(ldq_ring_committed(pp.r), PINGPONG_ROUNDS);
 	assert_int_equal(ldq_ring_released(pp.r), PINGPONG_ROUNDS);

@@ -112,6 +112,33 @@ if echo 1 >"$dev/buffer/enable"; then
 else
 	not_ok "enable the buffer through sysfs"
 fi
+
+# odd configurations: no channel, the timestamp alone (IIO wants at least
+# one channel besides it), the top rate
+refused_enable() {
+	if echo 1 >"$dev/buffer/enable" 2>/dev/null; then
+		echo 0 >"$dev/buffer/enable"
+		return 1
+	fi
+}
+check "enabling the buffer with no channel is refused" refused_enable
+echo 1 >"$dev/scan_elements/in_timestamp_en"
+check "enabling the buffer with the timestamp alone is refused" refused_enable
+top_rate_ok() {
+	echo 200000 >"$dev/sampling_frequency" &&
+		echo 1 >"$dev/scan_elements/in_voltage0_en" &&
+		echo 131072 >"$dev/buffer/length" &&
+		echo 1 >"$dev/buffer/enable" || return 1
+	t0=$(date +%s)
+	sleep 1
+	t1=$(date +%s)
+	echo 0 >"$dev/buffer/enable" || return 1
+	note "200 kHz for 1 s: overruns $(cat "$dev/overruns"), sleep 1 took $((t1 - t0)) s"
+	echo 0 >"$dev/scan_elements/in_voltage0_en"
+	echo 0 >"$dev/scan_elements/in_timestamp_en"
+}
+check "a capture at the top rate (200 kHz) starts and stops" top_rate_ok
+
 echo ohm >"$dev/mode"
 echo 1000 >"$dev/sampling_frequency"
 check "kernel clean after the captures" kernel_clean
