@@ -16,6 +16,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUSERDIR ?= $(PREFIX)/lib/systemd/user
+SYSTEMDSYSTEMDIR ?= $(PREFIX)/lib/systemd/system
 LIBEXECDIR ?= $(PREFIX)/lib/labdaq
 UDEVRULESDIR ?= /etc/udev/rules.d
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -177,6 +178,13 @@ install: all
 	install -m 0644 lib/include/labdaq.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 $(B)/labdaq.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 0644 man/labdaq.1 $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(SYSTEMDUSERDIR) $(DESTDIR)$(SYSTEMDSYSTEMDIR)
+	sed 's|@BINDIR@|$(BINDIR)|' systemd/labdaq-queue.service \
+		> $(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service
+	sed 's|@BINDIR@|$(BINDIR)|' systemd/labdaq-queue@.service \
+		> $(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service \
+		$(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
 
 # The udev rules and their hook (as root; not part of install: they change
 # who may use the lab's devices).
@@ -201,7 +209,9 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/labdaq $(DESTDIR)$(LIBDIR)/liblabdaq.so.$(VERSION) \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/liblabdaq.so \
 		$(DESTDIR)$(LIBDIR)/liblabdaq.a $(DESTDIR)$(INCLUDEDIR)/labdaq.h \
-		$(DESTDIR)$(PKGCONFIGDIR)/labdaq.pc $(DESTDIR)$(MANDIR)/man1/labdaq.1
+		$(DESTDIR)$(PKGCONFIGDIR)/labdaq.pc $(DESTDIR)$(MANDIR)/man1/labdaq.1 \
+		$(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service \
+		$(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
 
 clean:
 	rm -rf $(B)

@@ -33,6 +33,7 @@
 
 #define QUEUE_ITEMS 8192u
 #define ITEM 8u
+#define TRIAL_S 0.3 /* seconds a trial should last (-q: a quarter) */
 
 enum kind { K_LDQ_ONE, K_LDQ_BATCH, K_CK, K_MUTEX, K_COUNT };
 
@@ -233,16 +234,18 @@ static const char usage[] =
 	"usage: ring_small [-r REPS] [-q] [-b BATCH]\n"
 	"  8-byte items, producer and consumer pinned to two CPUs; prints\n"
 	"  'trial ring_small CONTENDER REP ITEMS_PER_S items/s' lines.\n"
-	"  -q (or BENCH_QUICK=1): a quarter of the items per trial.\n";
+	"  Each trial lasts about 0.3 s (items scaled to a first short trial);\n"
+	"  -q (or BENCH_QUICK=1): about 0.08 s.\n";
 
 int main(int argc, char **argv)
 {
-	/* Items per trial: about a quarter of a second each on the machine
-	 * of BENCHMARKS.md. */
+	/* The most items of a trial (several seconds at the rates of
+	 * BENCHMARKS.md); see TRIAL_S. */
 	static const uint64_t items[K_COUNT] = {
-		[K_LDQ_ONE] = 20000000, [K_LDQ_BATCH] = 200000000,
-		[K_CK] = 40000000,      [K_MUTEX] = 2000000,
+		[K_LDQ_ONE] = 200000000, [K_LDQ_BATCH] = 2000000000,
+		[K_CK] = 400000000,      [K_MUTEX] = 20000000,
 	};
+	uint64_t n[K_COUNT];
 	struct bench_opts o;
 	unsigned int batch = 64;
 	int failed = 0;
@@ -267,17 +270,26 @@ int main(int argc, char **argv)
 	printf("# ring_small: queue %u items, batch %u, %d repetitions%s\n", QUEUE_ITEMS, batch,
 	       o.reps, o.quick ? " (quick)" : "");
 
-	/* Warm up: the first trial of a process pays for page faults,
-	 * frequency ramps and thread creation. */
-	run_trial(K_CK, items[K_CK] / 8, batch);
+	/* Size each contender's trials to last about TRIAL_S on this machine
+	 * now: a short trial measures its rate (and warms up: page faults,
+	 * frequency ramps, thread creation).  A loaded machine thus costs
+	 * fewer items, not more minutes. */
+	for (int k = 0; k < K_COUNT; k++) {
+		double rate = run_trial((enum kind)k, items[k] / 1000, batch);
+		double want = rate * (o.quick ? TRIAL_S / 4 : TRIAL_S);
+
+		if (rate < 0)
+			return 1;
+		n[k] = want > (double)items[k] ? items[k] :
+		       want < (double)(items[k] / 1000) ? items[k] / 1000 : (uint64_t)want;
+	}
 
 	for (int rep = 0; rep < o.reps; rep++) {
 		for (int k = 0; k < K_COUNT; k++) {
 			/* Alternate the order so that no contender always
 			 * follows the same one. */
 			enum kind kind = (enum kind)(rep % 2 ? K_COUNT - 1 - k : k);
-			uint64_t n = o.quick ? items[kind] / 4 : items[kind];
-			double rate = run_trial(kind, n, batch);
+			double rate = run_trial(kind, n[kind], batch);
 
 			if (rate < 0)
 				failed = 1;

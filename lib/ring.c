@@ -49,8 +49,9 @@
  * @seq and queues the waiter atomically with respect to that wake, so the
  * waiter either sees the changed word (EAGAIN) or is woken.  No wakeup is
  * lost, and a notifier with no waiter makes no system call.  (Sequentially
- * consistent operations rather than fences: ThreadSanitizer does not model
- * atomic_thread_fence; on x86 the code is the same.)
+ * consistent operations rather than seq_cst fences: the same argument, the
+ * RMW and the xchg are the full barriers on x86, with no extra mfence, and
+ * ThreadSanitizer understands them, while it ignores atomic_thread_fence.)
  *
  * ldq_ring_wake() bumps a wake counter, then both futex words, then wakes
  * both unconditionally.  Each side remembers the wake counter it last

@@ -102,8 +102,9 @@ static const char queue_usage[] =
 	"Job states: queued, running, then complete (exit 0, or 3: data was\n"
 	"dropped), stopped (stopped before its end: cancel, labdaq stop, the worker\n"
 	"stopped), failed (exit 1, 2, 4 or a signal: see its log), aborted (130),\n"
-	"cancelled (never ran), interrupted (its worker died; complete its file\n"
-	"with 'labdaq recover FILE').  A failed job does not stop the queue.\n"
+	"cancelled (never ran), interrupted (its worker died; the note in 'list'\n"
+	"says whether its file needs 'labdaq recover FILE').  A failed job does\n"
+	"not stop the queue.\n"
 	"\n"
 	"A per-user queue is created mode 0700.  A queue given with --queue or\n"
 	"LABDAQ_QUEUE is created mode 2770 (setgid, group rwx), its files 0660:\n"
@@ -1563,15 +1564,17 @@ static int run_job(struct worker *w, long id)
 		/* A stop asked through the job's file (cancel). */
 		now = job_load(&w->q, id, &err);
 		req = jstr(now, "stop_requested");
-		if (req && !stop_sent) {
+		if (req && json_is_true(json_object_get(now, "abort_requested")) && !abort_sent) {
+			/* SIGUSR1 aborts a run at once, stopped or not. */
+			msg("job %ld: abort requested (%s)", id, req);
+			log_line(&w->q, id, "abort requested: %s", req);
+			kill(pid, SIGUSR1);
+			stop_sent = abort_sent = 1;
+		} else if (req && !stop_sent) {
 			msg("job %ld: stop requested (%s)", id, req);
 			log_line(&w->q, id, "stop requested: %s", req);
 			kill(pid, SIGTERM);
 			stop_sent = 1;
-		}
-		if (req && json_is_true(json_object_get(now, "abort_requested")) && !abort_sent) {
-			kill(pid, SIGUSR1);
-			abort_sent = 1;
 		}
 		json_decref(now);
 	}

@@ -39,6 +39,11 @@ Subcommands:
       Print the item count of the .npy header.
   rss CMD...
       Run CMD, print "rss_kib=K rc=R" (peak RSS of CMD, from getrusage).
+  pss PID SECONDS
+      Sample /proc/PID/smaps_rollup every 50 ms for SECONDS (or until PID
+      ends); print the largest "pss_kib=K own_kib=K" seen, own being
+      Pss_Anon + Pss_Shmem (the process's own memory, each page once, not
+      its shared libraries).  Exit 77 without smaps_rollup.
 """
 import json
 import os
@@ -396,6 +401,35 @@ def cmd_rss(args):
     print("rss_kib=%d rc=%d" % (ru.ru_maxrss, p.returncode))
 
 
+def cmd_pss(args):
+    pid, secs = int(args[0]), float(args[1])
+    path = "/proc/%d/smaps_rollup" % pid
+    if not os.path.exists(path):
+        print("no %s" % path, file=sys.stderr)
+        sys.exit(77)
+    best_pss = best_own = 0
+    n = 0
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                v = {}
+                for line in f:
+                    k, _, rest = line.partition(":")
+                    parts = rest.split()
+                    if parts and parts[0].isdigit():
+                        v[k] = int(parts[0])
+        except OSError:
+            break
+        if "Pss" not in v:
+            break
+        n += 1
+        best_pss = max(best_pss, v["Pss"])
+        best_own = max(best_own, v.get("Pss_Anon", 0) + v.get("Pss_Shmem", 0))
+        time.sleep(0.05)
+    print("pss_kib=%d own_kib=%d samples=%d" % (best_pss, best_own, n))
+
+
 COMMANDS = {
     "frames": cmd_frames,
     "samples": cmd_samples,
@@ -406,6 +440,7 @@ COMMANDS = {
     "wait-items": cmd_wait_items,
     "header-items": cmd_header_items,
     "rss": cmd_rss,
+    "pss": cmd_pss,
 }
 
 if __name__ == "__main__":

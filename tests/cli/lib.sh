@@ -88,7 +88,7 @@ is() {
 	fi
 }
 
-# check_file_matches WHAT FILE ERE: FILE has a line matching ERE (grep -E -i).
+# check_grep WHAT FILE ERE: FILE has a line matching ERE (grep -E -i).
 check_grep() {
 	local what=$1 file=$2 re=$3
 	if grep -qEi -- "$re" "$file"; then

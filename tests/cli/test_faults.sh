@@ -146,4 +146,31 @@ check "adc overrun: one gap of 100 samples, the samples around it exact" \
 	CHECK samples "$T/aover.npy" --channels 0,1,2 --json "$T/aover.json" --count 99900
 ended_checks aover "adc overrun"
 
+# ---- a device stall ---------------------------------------------------------------
+# docs/sim.md: "Nothing is lost: the items kept their times, so a paced
+# stream catches up."  A 0.5 s stall in a 2 s run at 100 frames/s.
+run stall labdaq acquire "$CAM&stall_after=10&stall_ms=500" --time 2s --rate 100 \
+	-o "$T/stall.npy"
+is "a 0.5 s stall in a paced 2 s run: exit 0" "$RC" 0 || diag <"$T/stall.err"
+check "a 0.5 s stall: complete, nothing dropped, the stream caught up (about 200 frames, 150..260)" \
+	CHECK expr --json "$T/stall.json" --npy "$T/stall.npy" "m['status'] == 'complete'" \
+	"m['dropped'] == 0" "m['gaps'] == []" "150 <= m['written'] == m['acquired'] == n <= 260"
+check "a 0.5 s stall: every frame exact, indices 0..n-1" \
+	CHECK frames "$T/stall.npy" --width $W --height $H --contiguous --min-count 150
+
+# --time bounds the run even when the device stops delivering: an 8 s
+# stall after 5 frames in a 1 s run.
+start=$SECONDS
+run tstall labdaq acquire "$CAM&stall_after=5&stall_ms=8000" --time 1s --rate 100 \
+	-o "$T/tstall.npy"
+took=$((SECONDS - start))
+is "--time 1s with an 8 s device stall: exit 0" "$RC" 0 || diag <"$T/tstall.err"
+if [ "$took" -le 5 ]; then
+	ok "--time 1s with an 8 s device stall ends within 5 s (took ${took} s)"
+else
+	not_ok "--time 1s with an 8 s device stall ends within 5 s (took ${took} s)"
+fi
+check "--time 1s with a stall: complete, the frames before the stall written and exact" \
+	CHECK frames "$T/tstall.npy" --width $W --height $H --contiguous --min-count 5
+
 finish

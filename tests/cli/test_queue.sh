@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # test_queue.sh - labdaq queue end to end on sim devices: jobs run in order,
 # one that fails does not stop the others; a bad job is refused at add; a
-# queued job cancelled; the running job stopped by cancel and the queue goes
-# on; a second worker refused; the worker killed with kill -9 mid-job and
-# restarted; 50 concurrent adds all present exactly once; the log; the
-# per-user and shared queue permissions.
+# queued job cancelled; the running job stopped (or aborted) by cancel and
+# the queue goes on; a job whose device is busy at its turn fails with 4; a
+# second worker refused; SIGTERM to the worker; the worker killed with kill -9
+# mid-job (alone, and with its run) and restarted; 50 concurrent adds all
+# present exactly once; the log; the per-user and shared queue permissions.
 #
 # Everything happens in the test's own queue (LABDAQ_QUEUE) and device lock
 # directory (LABDAQ_LOCK_DIR): nothing touches the user's real queue, and
@@ -132,7 +133,7 @@ is "run --until-empty: exit 0 once the queue is empty" "$RC" 0 || diag <"$T/run1
 is "the states: complete, complete, failed (device lost), failed (output exists), complete" \
 	"$(qjobs "' '.join(j[i]['state'] for i in sorted(j))")" "$want_states" ||
 	diag <"$T/run1.err"
-is "the exit statuses: 0 0 1 2 0" \
+is "the exit statuses: $want_exits" \
 	"$(qjobs "' '.join(str(j[i]['exit_status']) for i in sorted(j))")" "$want_exits"
 is "the jobs ran in id order, one at a time" \
 	"$(qjobs "all(j[i]['ended_utc'] <= j[i + 1]['started_utc'] for i in sorted(j)[:-1])")" True
@@ -243,12 +244,34 @@ kill -TERM "$wpid"
 wait_pid "$wpid" 30
 is "an idle worker ends on SIGTERM, exit 0" "$RC" 0
 
+# ---- cancel --abort; a device busy when the job's turn comes ------------------------
+run_bg holder labdaq acquire sim:ohm --continuous --rate 1k -o "$D/holder.npy"
+holder=$BG_PID
+wait_written "$D/holder.npy" 30
+add busy acquire sim:ohm --samples 100 -o "$D/busy.npy"
+busy=$ID
+is "add: a job on a device busy now is queued all the same" "$RC" 0
+add abort acquire sim:adc --continuous --rate 2k -o "$D/abort.npy"
+abort=$ID
+run_bg worker3 labdaq queue run --until-empty
+wpid=$BG_PID
+wait_state "$abort" running 30 && wait_written "$D/abort.npy" 30
+run cancel3 labdaq queue cancel --abort "$abort"
+is "cancel --abort of the running job: exit 0" "$RC" 0
+wait_pid "$wpid" 30
+is "the job on the busy device failed with exit status 4" \
+	"$(qjobs "j[$busy]['state'] + ' ' + str(j[$busy]['exit_status'])")" "failed 4"
+is "the aborted job: state aborted, exit status 130" \
+	"$(qjobs "j[$abort]['state'] + ' ' + str(j[$abort]['exit_status'])")" "aborted 130"
+kill -TERM "$holder"
+wait_pid "$holder" 30
+
 # ---- SIGTERM to the worker while a job runs --------------------------------------
 add term acquire sim:adc --continuous --rate 2k -o "$D/term.npy"
 term=$ID
 add after acquire sim:adc --samples 100 -o "$D/after.npy"
 after=$ID
-run_bg worker3 labdaq queue run
+run_bg worker3b labdaq queue run
 wpid=$BG_PID
 wait_state "$term" running 30 && wait_written "$D/term.npy" 30
 kill -TERM "$wpid"

@@ -42,6 +42,8 @@ bad "unknown URI key colour" "colour" acquire 'sim:camera?colour=1' --frames 3 -
 bad "bad URI value width=abc" "width" acquire 'sim:camera?width=abc' --frames 3 -o o.npy
 bad "out-of-range URI value width=0" "width" acquire 'sim:camera?width=0' --frames 3 -o o.npy
 bad "URI key without a value" "width" acquire 'sim:camera?width' --frames 3 -o o.npy
+bad "a frame smaller than its 8-byte index (1x3)" "1x3|8-byte|smaller" acquire \
+	'sim:camera?width=1&height=3' --frames 3 -o o.npy
 bad "stall_ms without stall_after" "stall_after" acquire "$CAM&stall_ms=5" --frames 3 -o o.npy
 bad "bad ring size 12Q" "12Q" acquire "$CAM" --frames 3 --ring 12Q -o o.npy
 bad "a ring smaller than one frame" "ring" acquire 'sim:camera' --frames 3 --ring 4k -o o.npy

@@ -114,19 +114,22 @@ static void test_capacity_rounding(void **state)
 
 static void test_invalid_sizes(void **state)
 {
-	struct ldq_ring *r = (struct ldq_ring *)&r; /* must be reset to NULL */
+	/* Not a ring: ldq_ring_new() must reset *out to NULL on failure. */
+	struct ldq_ring *const junk = (struct ldq_ring *)(uintptr_t)1;
+	struct ldq_ring *r;
 
+	r = junk;
 	assert_int_equal(ldq_ring_new(0, &r), -EINVAL);
 	assert_null(r);
-	r = (struct ldq_ring *)&r;
+	r = junk;
 	assert_int_equal(ldq_ring_new(SIZE_MAX, &r), -EINVAL);
 	assert_null(r);
 	/* Would overflow when rounded up to a page. */
-	r = (struct ldq_ring *)&r;
+	r = junk;
 	assert_int_equal(ldq_ring_new(SIZE_MAX - 10, &r), -EINVAL);
 	assert_null(r);
 	/* Passes the size check, but is far beyond the address space. */
-	r = (struct ldq_ring *)&r;
+	r = junk;
 	assert_true(ldq_ring_new((size_t)1 << 60, &r) < 0);
 	assert_null(r);
 	ldq_ring_free(NULL);
@@ -404,7 +407,7 @@ static void *waiter_main(void *arg)
 static void test_wake_interrupts_waits(void **state)
 {
 	struct ldq_ring *r;
-	struct waiter wd, ws;
+	static struct waiter wd, ws; /* static: outlive a thread stuck in a failed test */
 	pthread_t td, ts;
 	size_t cap;
 
@@ -472,7 +475,7 @@ static void test_wake_before_wait(void **state)
 static void test_commit_release_wake_sleepers(void **state)
 {
 	struct ldq_ring *r;
-	struct waiter w;
+	static struct waiter w; /* static: see test_wake_interrupts_waits() */
 	pthread_t t;
 	size_t cap, avail;
 
@@ -614,11 +617,12 @@ static int cmp_u64(const void *a, const void *b)
 
 static void test_pingpong_no_lost_wakeup(void **state)
 {
-	struct pingpong pp = { 0 };
+	static struct pingpong pp; /* static: see test_wake_interrupts_waits() */
 	uint64_t t0, spins[21];
 	pthread_t a, b;
 	size_t i;
 
+	pp = (struct pingpong){ 0 };
 	assert_int_equal(ldq_ring_new(1, &pp.r), 0);
 	for (i = 0; i < sizeof(spins) / sizeof(spins[0]); i++) {
 		t0 = now_ns();
@@ -826,12 +830,13 @@ static void *consumer_main(void *arg)
 
 static void test_validator(void **state)
 {
-	struct validator v = { .total = VALIDATOR_TOTAL, .seed = 1 };
+	static struct validator v; /* static: see test_wake_interrupts_waits() */
 	const char *env = getenv("LDQ_RING_SEED");
 	pthread_t tp, tc;
 	uint64_t t0;
 	double secs;
 
+	v = (struct validator){ .total = VALIDATOR_TOTAL, .seed = 1 };
 	if (env && *env)
 		v.seed = strtoull(env, NULL, 0);
 	pattern_seed = v.seed * 0x9e3779b97f4a7c15ull;
@@ -891,7 +896,7 @@ static void test_validator_detects_corruption(void **state)
 static void test_idle_wait_sleeps(void **state)
 {
 	struct ldq_ring *r;
-	struct waiter wd, ws;
+	static struct waiter wd, ws; /* static: see test_wake_interrupts_waits() */
 	pthread_t t;
 
 	assert_int_equal(ldq_ring_new(1, &r), 0);

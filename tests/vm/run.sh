@@ -249,12 +249,17 @@ build_initramfs() {
 		mv "$initrd.tmp" "$initrd"
 	[ -n "${VM_KEEP:-}" ] || rm -rf "$root"
 }
-step "initramfs: busybox, libiio tools, modules, labdaq_sim.ko" build_initramfs
+what="busybox, libiio tools, modules, labdaq_sim.ko"
+[ -x "$top/build/labdaq" ] && what="$what, build/labdaq"
+step "initramfs: $what" build_initramfs
 
 # ---- boot ------------------------------------------------------------------------
 share="$vm/share"
 rm -rf "$share"
 mkdir -p "$share/out"
+# The guest's /share: files copied into "$share" here are readable inside
+# (large inputs that need not be in the initramfs); the guest writes its
+# results to /share/out.
 console="$vm/console.log"
 note "booting $kver ($(basename "$kernel")), console: build/vm/console.log"
 boot0=$(date +%s)

@@ -52,7 +52,7 @@ noise_ok() {
 	hi=2000000
 	k=0
 	while [ $k -lt 50 ]; do
-		v=$(cat "$dev/in_voltage0_raw")
+		read -r v <"$dev/in_voltage0_raw"
 		[ "$v" -lt "$lo" ] && lo=$v
 		[ "$v" -gt "$hi" ] && hi=$v
 		k=$((k + 1))
