@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -686,6 +687,14 @@ int ldq_run_new(struct labdaq_device *dev, int mode, const char *path, const cha
 	run->fd = -1;
 	run->lock_fd = -1;
 	run->dev = dev;
+	run->end_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (run->end_fd < 0) {
+		int ret = -errno;
+
+		atomic_store(&dev->busy, 0);
+		free(run);
+		return ret;
+	}
 	pthread_mutex_init(&run->lock, NULL);
 	pthread_mutex_init(&run->tap_lock, NULL);
 	pthread_mutex_init(&run->done_lock, NULL);
@@ -737,6 +746,8 @@ void ldq_run_finish(struct labdaq_run *run, int state)
 	run->finished = 1;
 	pthread_cond_broadcast(&run->done_cond);
 	pthread_mutex_unlock(&run->done_lock);
+	if (eventfd_write(run->end_fd, 1))
+		ldq_warn("signalling the end of a run: %s", labdaq_strerror(-errno));
 }
 
 int ldq_run_wait_request(struct labdaq_run *run, uint64_t deadline_ns)
@@ -759,6 +770,8 @@ void ldq_run_destroy(struct labdaq_run *run)
 	if (run->meta)
 		ldq_meta_close(run->meta);
 	ldq_lock_release(run->lock_fd);
+	if (run->end_fd >= 0)
+		close(run->end_fd);
 	ldq_ring_free(run->ring);
 	pthread_mutex_destroy(&run->lock);
 	pthread_mutex_destroy(&run->tap_lock);
@@ -1008,6 +1021,11 @@ LABDAQ_API int labdaq_run_wait(labdaq_run *run, int timeout_ms)
 	ret = run->finished ? 0 : -ETIMEDOUT;
 	pthread_mutex_unlock(&run->done_lock);
 	return ret;
+}
+
+LABDAQ_API int labdaq_run_fd(labdaq_run *run)
+{
+	return run->end_fd;
 }
 
 LABDAQ_API int labdaq_run_state(labdaq_run *run)

@@ -34,6 +34,7 @@ struct labdaq_run {
 	struct ldq_ring *ring;     /* streams only */
 	struct ldq_sweep *sweep;   /* sweeps only */
 	int lock_fd;               /* the device lock, held until the end */
+	int end_fd;                /* eventfd, readable once the run ended */
 	char run_id[64];
 
 	/* configuration, fixed at start */

@@ -48,14 +48,16 @@ void run_loop(labdaq_run *run, int sfd, int period_ms, int quiet, show_fn show, 
 	int nsig = 0;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+					 { .fd = labdaq_run_fd(run), .events = POLLIN } };
 		struct signalfd_siginfo si;
 
 		if (!labdaq_run_wait(run, 0))
 			break;
 		if (show)
 			show(run, ctx, 0);
-		if (poll(&pfd, 1, period_ms) <= 0)
+		/* Wakes at once when the run ends, or at a signal. */
+		if (poll(pfd, 2, period_ms) <= 0 || !(pfd[0].revents & POLLIN))
 			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;

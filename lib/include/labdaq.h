@@ -332,6 +332,13 @@ LABDAQ_API int labdaq_run_abort(labdaq_run *run);
  */
 LABDAQ_API int labdaq_run_wait(labdaq_run *run, int timeout_ms);
 
+/**
+ * labdaq_run_fd() - a file descriptor that becomes readable (POLLIN) when
+ * @run has ended, for an event loop (poll, select, epoll, a GUI toolkit).
+ * Owned by @run: do not read or close it.  Any thread.
+ */
+LABDAQ_API int labdaq_run_fd(labdaq_run *run);
+
 /** enum labdaq_state of @run now. Any thread. */
 LABDAQ_API int labdaq_run_state(labdaq_run *run);
 
