@@ -71,7 +71,7 @@ AR_LIB := $(B)/liblabdaq.a
 TOOL := $(B)/labdaq
 
 .PHONY: all run check check-unit check-cli check-vm bench deps install uninstall \
-	install-udev uninstall-udev clean modules help
+	install-udev uninstall-udev clean modules checkpatch help
 all: $(SO) $(B)/liblabdaq.so $(AR_LIB) $(TOOL) $(B)/labdaq.pc
 
 help:
@@ -101,11 +101,24 @@ $(AR_LIB): $(LIB_OBJS)
 # The tool links the static library: it runs from the build tree as it is.
 $(TOOL): $(TOOL_OBJS) $(AR_LIB)
 	$(call quiet,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -pthread -o $@ $(TOOL_OBJS) $(AR_LIB) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -pthread -o $@.tmp $(TOOL_OBJS) $(AR_LIB) $(LIBS) && mv -f $@.tmp $@
 
-$(B)/labdaq.pc: lib/labdaq.pc.in Makefile
+# Rewritten when PREFIX, LIBDIR, INCLUDEDIR or the backends change: the
+# values are kept in a stamp that make compares on every run.
+PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(VERSION)|$(LIBS_IIO)
+PC_STAMP := $(B)/.pc-vars
+ifneq ($(PC_VARS),$(shell cat $(PC_STAMP) 2>/dev/null))
+.PHONY: $(PC_STAMP)
+endif
+$(PC_STAMP):
+	@mkdir -p $(B)
+	@echo '$(PC_VARS)' > $@
+
+$(B)/labdaq.pc: lib/labdaq.pc.in $(PC_STAMP)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|@LIBS_PRIVATE@|$(LIBS_IIO)|' \
+		-e 's|@REQUIRES_PRIVATE@|$(if $(LIBS_IIO),libiio)|' $< > $@
 
 # ---- tests -----------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -143,6 +156,9 @@ $(B)/tsan/tests/%: tests/unit/%.c $(TSAN_LIB_OBJS)
 	$(call quiet,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(TSAN_FLAGS) -O1 -g -o $@ $< $(TSAN_LIB_OBJS) $(TEST_LIBS)
+
+# The sanitizer builds' library objects are not intermediates to delete.
+.SECONDARY: $(ASAN_LIB_OBJS) $(TSAN_LIB_OBJS)
 
 TEST_BINS := $(UNIT_BINS) $(ASAN_UNIT_BINS) $(filter $(TSAN_BINS),$(UNIT_SRCS:tests/unit/%.c=$(B)/tsan/tests/%))
 
@@ -216,6 +232,9 @@ uninstall:
 clean:
 	rm -rf $(B)
 	rm -f *.ko *.mod *.mod.c *.mod.o *.o modules.order Module.symvers .*.cmd driver/*.o \
-		driver/.*.cmd driver/*.mod driver/*.mod.c
+		driver/.*.cmd driver/*.mod driver/*.mod.c driver/*.ko driver/modules.order
+
+checkpatch:
+	scripts/checkpatch.sh
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d) $(TSAN_LIB_OBJS:.o=.d)

@@ -602,6 +602,7 @@ def machine(datadir):
         "ck": sh(["dpkg-query", "-W", "-f=${Version}", "libck-dev"]),
         "fio": sh(["fio", "--version"]),
         "compiler": sh(["cc", "--version"]).splitlines()[0] if sh(["cc", "--version"]) else "",
+        "labdaq": sh(["git", "-C", TOP, "describe", "--always", "--dirty"]),
     }
 
 
@@ -628,6 +629,7 @@ def main():
     print(f"labdaq benchmarks{' (quick)' if q else ''}: {m['date']}")
     print(f"  {m['nproc']} CPUs: {m['cpu']}; kernel {m['kernel']}; {m['memory_GiB']} GiB")
     print(f"  target {datadir}: {m['filesystem']} ({m['disk']})")
+    print(f"  labdaq {m['labdaq']}; ck {m['ck']}; {m['fio']}; {m['compiler']}")
     print(f"  load average at the start: {' '.join(m['loadavg'])}"
           + ("  (a busy machine: expect noise)" if float(m["loadavg"][0]) > 0.5 else ""))
     print()

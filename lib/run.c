@@ -415,7 +415,7 @@ static void *writer_main(void *arg)
 	size_t chunk_min = (cap / 8 < WRITE_CHUNK_MIN ? cap / 8 : WRITE_CHUNK_MIN) & ~(size_t)4095;
 	uint64_t next_ckpt = ldq_now_ns() + run->checkpoint_ns;
 	struct wfile w = { .wb_off = LDQ_NPY_HEADER_BYTES };
-	int aborted = 0, failed = 0, state, ret;
+	int aborted = 0, failed = 0, time_up = 0, state, ret;
 
 	if (chunk_max < 4096)
 		chunk_max = 4096;
@@ -431,6 +431,13 @@ static void *writer_main(void *arg)
 		const char *p;
 		int64_t wait_ns;
 
+		/* The duration holds even while a device read blocks (a stalled
+		 * device): the producer sees the time is up once cancelled. */
+		if (run->duration_ns && !time_up && !pdone && now - run->t0_ns >= run->duration_ns) {
+			time_up = 1;
+			if (run->dev->backend->stream_cancel)
+				run->dev->backend->stream_cancel(run->dev);
+		}
 		if (req == REQ_ABORT || failed) {
 			/* Discard what is readable; the producer ends soon. */
 			aborted = !failed;

@@ -65,13 +65,14 @@ static int parse_scaled(const char *s, const struct suffix *sfx, double *out)
 	char *end;
 	double v;
 
-	if (!s || !*s)
+	/* Plain decimal only: no sign, space, hex, "inf" or "nan". */
+	if (!s || !((*s >= '0' && *s <= '9') || *s == '.') || strpbrk(s, "xX"))
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
 	if (end == s || errno || !isfinite(v) || v < 0)
 		return -EINVAL;
-	if (!*end) {
+	if (!*end && (!sfx->s || *sfx->s)) {
 		*out = v;
 		return 0;
 	}
@@ -122,17 +123,13 @@ int parse_count(const char *s, uint64_t *out)
 int parse_duration(const char *s, uint64_t *ns)
 {
 	static const struct suffix sfx[] = {
+		{ "", 1e9 }, /* a bare number is seconds */
 		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "sec", 1e9 },
 		{ "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 }, { NULL, 0 },
 	};
 	double v;
 
-	if (parse_scaled(s, sfx, &v))
-		return -EINVAL;
-	/* A bare number is seconds. */
-	if (!strpbrk(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
-		v *= 1e9;
-	if (v > 1e18)
+	if (parse_scaled(s, sfx, &v) || v > 1e18)
 		return -EINVAL;
 	*ns = (uint64_t)v;
 	return 0;
