@@ -162,10 +162,11 @@ static inline uint64_t mq_pop(struct mq *q)
 	return v;
 }
 
-/* Parse "-r REPS -q" style options shared by the binaries. */
+/* The options every binary takes: -r REPS, -t SECONDS a trial, -q. */
 struct bench_opts {
 	int reps;
 	int quick;
+	double trial_s; /* how long a trial should last, seconds */
 };
 
 static inline void bench_parse(int argc, char **argv, struct bench_opts *o, const char *usage)
@@ -174,10 +175,14 @@ static inline void bench_parse(int argc, char **argv, struct bench_opts *o, cons
 
 	o->reps = 7;
 	o->quick = getenv("BENCH_QUICK") && strcmp(getenv("BENCH_QUICK"), "0");
-	while ((c = getopt(argc, argv, "r:qh")) != -1) {
+	o->trial_s = 0;
+	while ((c = getopt(argc, argv, "r:t:qh")) != -1) {
 		switch (c) {
 		case 'r':
 			o->reps = atoi(optarg);
+			break;
+		case 't':
+			o->trial_s = atof(optarg);
 			break;
 		case 'q':
 			o->quick = 1;
@@ -187,6 +192,8 @@ static inline void bench_parse(int argc, char **argv, struct bench_opts *o, cons
 			exit(c == 'h' ? 0 : 2);
 		}
 	}
+	if (o->trial_s <= 0)
+		o->trial_s = o->quick ? 0.1 : 0.3;
 	if (o->reps < 1) {
 		fprintf(stderr, "%s", usage);
 		exit(2);

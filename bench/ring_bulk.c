@@ -41,7 +41,6 @@
 #define BLOCK (64u << 10)
 #define QUEUE_BYTES (64u << 20)
 #define NBUF (QUEUE_BYTES / BLOCK) /* 1024 */
-#define TRIAL_S 0.3 /* seconds a trial should last (-q: a third) */
 
 enum kind { K_LDQ, K_CK, K_MUTEX, K_MEMCPY, K_COUNT };
 
@@ -298,11 +297,11 @@ static double run_trial(enum kind kind, uint64_t nblocks)
 }
 
 static const char usage[] =
-	"usage: ring_bulk [-r REPS] [-q]\n"
+	"usage: ring_bulk [-r REPS] [-t SECONDS] [-q]\n"
 	"  64 KiB blocks through 64 MiB, producer and consumer pinned to two CPUs;\n"
 	"  prints 'trial ring_bulk CONTENDER REP GBPS GB/s' lines.\n"
-	"  Each trial lasts about 0.3 s (256 MiB to 8 GiB, scaled to a first\n"
-	"  trial); -q (or BENCH_QUICK=1): about 0.1 s.\n";
+	"  A trial lasts about -t seconds (0.3; -q or BENCH_QUICK=1: 0.1), from\n"
+	"  256 MiB to 8 GiB, scaled to the rate of a first trial.\n";
 
 int main(int argc, char **argv)
 {
@@ -319,11 +318,11 @@ int main(int argc, char **argv)
 	big_src = bench_alloc(QUEUE_BYTES);
 	big_dst = bench_alloc(QUEUE_BYTES);
 
-	/* Size the trials to last about TRIAL_S each (see ring_small.c);
+	/* Size the trials to last about -t seconds each (see ring_small.c);
 	 * this first trial also warms up. */
 	for (int k = 0; k < K_COUNT; k++) {
 		double gbps = run_trial((enum kind)k, least);
-		double want = gbps * 1e9 * (o.quick ? TRIAL_S / 3 : TRIAL_S) / BLOCK;
+		double want = gbps * 1e9 * o.trial_s / BLOCK;
 
 		if (gbps < 0)
 			return 1;

@@ -33,7 +33,6 @@
 
 #define QUEUE_ITEMS 8192u
 #define ITEM 8u
-#define TRIAL_S 0.3 /* seconds a trial should last (-q: a quarter) */
 
 enum kind { K_LDQ_ONE, K_LDQ_BATCH, K_CK, K_MUTEX, K_COUNT };
 
@@ -231,16 +230,16 @@ static double run_trial(enum kind kind, uint64_t n, unsigned int batch)
 }
 
 static const char usage[] =
-	"usage: ring_small [-r REPS] [-q] [-b BATCH]\n"
+	"usage: ring_small [-r REPS] [-t SECONDS] [-q] [-b BATCH]\n"
 	"  8-byte items, producer and consumer pinned to two CPUs; prints\n"
 	"  'trial ring_small CONTENDER REP ITEMS_PER_S items/s' lines.\n"
-	"  Each trial lasts about 0.3 s (items scaled to a first short trial);\n"
-	"  -q (or BENCH_QUICK=1): about 0.08 s.\n";
+	"  A trial lasts about -t seconds (0.3; -q or BENCH_QUICK=1: 0.1): its\n"
+	"  items are scaled to the rate of a first short trial.\n";
 
 int main(int argc, char **argv)
 {
 	/* The most items of a trial (several seconds at the rates of
-	 * BENCHMARKS.md); see TRIAL_S. */
+	 * BENCHMARKS.md); see -t. */
 	static const uint64_t items[K_COUNT] = {
 		[K_LDQ_ONE] = 200000000, [K_LDQ_BATCH] = 2000000000,
 		[K_CK] = 400000000,      [K_MUTEX] = 20000000,
@@ -270,13 +269,13 @@ int main(int argc, char **argv)
 	printf("# ring_small: queue %u items, batch %u, %d repetitions%s\n", QUEUE_ITEMS, batch,
 	       o.reps, o.quick ? " (quick)" : "");
 
-	/* Size each contender's trials to last about TRIAL_S on this machine
+	/* Size each contender's trials to last about -t seconds on this machine
 	 * now: a short trial measures its rate (and warms up: page faults,
 	 * frequency ramps, thread creation).  A loaded machine thus costs
 	 * fewer items, not more minutes. */
 	for (int k = 0; k < K_COUNT; k++) {
 		double rate = run_trial((enum kind)k, items[k] / 1000, batch);
-		double want = rate * (o.quick ? TRIAL_S / 4 : TRIAL_S);
+		double want = rate * o.trial_s;
 
 		if (rate < 0)
 			return 1;

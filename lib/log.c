@@ -6,6 +6,7 @@
  * labdaq_set_log(), or nowhere.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +44,8 @@ LABDAQ_API const char *labdaq_version(void)
 
 LABDAQ_API const char *labdaq_strerror(int err)
 {
+	if (err == INT_MIN)
+		return "unknown error";
 	if (err < 0)
 		err = -err;
 	switch (err) {

@@ -98,6 +98,21 @@ void ldq_run_tap(struct labdaq_run *run, const void *p, size_t items, uint64_t i
 	pthread_mutex_unlock(&run->tap_lock);
 }
 
+/*
+ * Interrupt the producer's device read.  Never after the producer is done:
+ * by then the device may serve the next run, which a late cancel would
+ * break.  The producer sets producer_done under the same lock.
+ */
+static void cancel_device(struct labdaq_run *run)
+{
+	if (!run->dev->backend->stream_cancel || run->mode != LDQ_RUN_STREAM)
+		return;
+	pthread_mutex_lock(&run->lock);
+	if (!atomic_load(&run->producer_done))
+		run->dev->backend->stream_cancel(run->dev);
+	pthread_mutex_unlock(&run->lock);
+}
+
 static int producer_should_end(struct labdaq_run *run, uint64_t index, uint64_t now)
 {
 	if (atomic_load_explicit(&run->request, memory_order_acquire) != REQ_NONE)
@@ -178,8 +193,11 @@ static void *producer_main(void *arg)
 		dev->backend->stream_stop(dev);
 	run->producer_end = end;
 	/* Pairs with the writer's load-acquire: producer_end and the last
-	 * commit are visible once producer_done is. */
+	 * commit are visible once producer_done is.  Under the lock: see
+	 * cancel_device(). */
+	pthread_mutex_lock(&run->lock);
 	atomic_store_explicit(&run->producer_done, 1, memory_order_release);
+	pthread_mutex_unlock(&run->lock);
 	ldq_ring_wake(run->ring);
 	return NULL;
 }
@@ -347,8 +365,7 @@ static void writer_fail(struct labdaq_run *run, int ret)
 {
 	ldq_run_set_error(run, ret, "writing %s: %s", run->path, labdaq_strerror(ret));
 	atomic_store_explicit(&run->writer_failed, 1, memory_order_release);
-	if (run->dev->backend->stream_cancel)
-		run->dev->backend->stream_cancel(run->dev);
+	cancel_device(run);
 }
 
 static int gap_cmp(const void *a, const void *b)
@@ -410,6 +427,7 @@ static void *writer_main(void *arg)
 {
 	struct labdaq_run *run = arg;
 	const size_t ib = run->item_bytes;
+	const size_t block_bytes = run->block_items * ib;
 	size_t cap = ldq_ring_capacity(run->ring);
 	size_t chunk_max = (cap / 4 < WRITE_CHUNK_MAX ? cap / 4 : WRITE_CHUNK_MAX) & ~(size_t)4095;
 	size_t chunk_min = (cap / 8 < WRITE_CHUNK_MIN ? cap / 8 : WRITE_CHUNK_MIN) & ~(size_t)4095;
@@ -426,8 +444,8 @@ static void *writer_main(void *arg)
 		int pdone = atomic_load_explicit(&run->producer_done, memory_order_acquire);
 		int req = atomic_load_explicit(&run->request, memory_order_acquire);
 		uint64_t now = ldq_now_ns();
-		int ckpt_due = now >= next_ckpt;
-		size_t avail, n, done;
+		int ckpt_due = now >= next_ckpt, starving;
+		size_t avail, n, done, head;
 		const char *p;
 		int64_t wait_ns;
 
@@ -435,8 +453,7 @@ static void *writer_main(void *arg)
 		 * device): the producer sees the time is up once cancelled. */
 		if (run->duration_ns && !time_up && !pdone && now - run->t0_ns >= run->duration_ns) {
 			time_up = 1;
-			if (run->dev->backend->stream_cancel)
-				run->dev->backend->stream_cancel(run->dev);
+			cancel_device(run);
 		}
 		if (req == REQ_ABORT || failed) {
 			/* Discard what is readable; the producer ends soon. */
@@ -450,11 +467,21 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		p = ldq_ring_peek(run->ring, &avail);
-		/* Whole pages while streaming; everything once the producer is done. */
-		n = (avail < chunk_max ? avail : chunk_max) & ~(size_t)4095;
-		if (pdone && n < 4096)
+		/*
+		 * Whole pages while streaming, from page-aligned offsets.  All
+		 * of it once the producer is done, or when the producer cannot
+		 * reserve its next block (a ring of a few items); then the next
+		 * write realigns to a page through the page cache.
+		 */
+		starving = avail + block_bytes > cap;
+		head = (size_t)(-w.bytes & 4095);
+		if (head)
+			n = avail >= head ? head : (pdone || starving || ckpt_due) ? avail : 0;
+		else
+			n = (avail < chunk_max ? avail : chunk_max) & ~(size_t)4095;
+		if (!n && (pdone || starving))
 			n = avail;
-		if (n && (n >= chunk_min || pdone || ckpt_due)) {
+		if (n && (n >= chunk_min || head || pdone || ckpt_due || starving)) {
 			ret = wf_write(run, &w, p, n, w.bytes, &done);
 			w.bytes += done;
 			ldq_ring_release(run->ring, done);
@@ -528,6 +555,9 @@ static void *writer_main(void *arg)
 	}
 	close(run->fd);
 	run->fd = -1;
+	/* Trims the sidecar's reservation and removes the spare. */
+	ldq_meta_close(run->meta);
+	run->meta = NULL;
 	ldq_run_finish(run, state);
 	return NULL;
 }
@@ -815,9 +845,10 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 	int ret, created = 0;
 	size_t ring_bytes;
 
+	if (out)
+		*out = NULL;
 	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
 		return -EINVAL;
-	*out = NULL;
 	if (!(cfg->rate_hz >= 0) || cfg->on_full < LABDAQ_ON_FULL_BLOCK ||
 	    cfg->on_full > LABDAQ_ON_FULL_DROP) {
 		ldq_err("invalid run configuration (rate or full-ring policy)");
@@ -981,8 +1012,7 @@ static int request(struct labdaq_run *run, int req)
 
 	while (cur < req && !atomic_compare_exchange_weak(&run->request, &cur, req))
 		;
-	if (run->dev->backend->stream_cancel && run->mode == LDQ_RUN_STREAM)
-		run->dev->backend->stream_cancel(run->dev);
+	cancel_device(run);
 	if (run->ring)
 		ldq_ring_wake(run->ring);
 	/* A sweep waiting out its delay. */

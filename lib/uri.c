@@ -98,7 +98,7 @@ int ldq_uri_get_u64(struct ldq_uri *u, const char *key, uint64_t min, uint64_t m
 		return 0;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (!*s || *end || errno || s[0] == '-') {
+	if (!*s || *end || errno || !(s[0] >= '0' && s[0] <= '9')) {
 		ldq_err("%s:%s: %s=%s is not a whole number", u->backend, u->path, key, s);
 		return -EINVAL;
 	}
@@ -122,7 +122,9 @@ int ldq_uri_get_double(struct ldq_uri *u, const char *key, double min, double ma
 		return 0;
 	errno = 0;
 	v = strtod(s, &end);
-	if (!*s || *end || errno || !isfinite(v)) {
+	/* No leading blank or '+'; no hexadecimal. */
+	if (!*s || *end || errno || !isfinite(v) || strchr(" \t\n+", s[0]) ||
+	    strpbrk(s, "xX")) {
 		ldq_err("%s:%s: %s=%s is not a number", u->backend, u->path, key, s);
 		return -EINVAL;
 	}

@@ -10,13 +10,29 @@
  *   iio:ip:192.168.1.5/labdaq-sim      through iiod on another machine
  *   iio:ip:[::1]/labdaq-sim
  *
- * Channels keep the kernel's names (voltage0, current0); their scale is
- * converted to SI units (IIO reports voltages and currents in milli-units).
- * Streaming reads libiio buffers of block_items scans and converts each
- * selected channel to the file's type with iio_channel_convert().  Sweeps
- * write the output channel's "raw" attribute and read the inputs' "raw".
+ * Channels keep the kernel's names (voltage0, current0); the timestamp
+ * channel is left out.  Their scale is converted to SI units (IIO reports
+ * voltages and currents in milli-units).  Every input channel of a device
+ * gets one common type, wide enough for all of its scan elements, so that
+ * any selection of them fits one file.
+ *
+ * Streaming: a libiio buffer of about 100 ms of scans (libiio makes the
+ * kernel's FIFO four of them long), read whole by iio_buffer_refill() and
+ * decoded, channel by channel, into the file's layout; stream_read() hands
+ * it out in the pieces the run asks for.  The context's timeout is set from
+ * the sampling frequency (the longer of 2 s and four buffers): a refill that
+ * times out while nobody cancelled it means the device is gone (on Linux
+ * 6.1 an unbound IIO device wakes no poll()er), and becomes -ENODEV.  A
+ * device attribute "overruns" (labdaq-sim has one) is read after each
+ * refill; what it grew by is reported as lost items.
+ *
+ * Sweeps write the output channel's "raw" attribute and read the inputs'
+ * "raw": physical value = (raw + offset) * scale.
+ *
  * libiio's errors (negative errno, or NULL and errno) are passed on as
- * -errno, with a log line saying what they mean here.
+ * -errno, with a log line saying what they mean here.  libiio 0.24 itself
+ * prints a few lines on stderr ("WARNING: High-speed mode not enabled" when
+ * the kernel buffer has no mmap interface, as with kfifo): harmless.
  */
 #include <errno.h>
 #include <iio.h>
@@ -28,50 +44,84 @@
 
 #include "../internal.h"
 
+/* A libiio buffer holds about this long of scans... */
+#define BUF_SECONDS 0.1
+/* ... and at most this many: libiio asks the kernel for a FIFO four buffers
+ * long, and labdaq-sim (like 6.1's kfifo, which allocates it in one piece)
+ * takes at most 131072 scans. */
+#define BUF_MAX_SCANS 32768u
+/* When the sampling frequency is unknown (no attribute). */
+#define BUF_DEFAULT_SCANS 256u
+/* A refill that takes longer than this (or 4 buffers' time) means the
+ * device is gone. */
+#define TIMEOUT_MIN_MS 2000u
+
 struct iio_priv {
 	struct iio_context *ctx;
 	struct iio_device *idev;
+	char ctx_uri[512];
+	int local;                  /* a local: context (not through iiod) */
 	struct iio_channel **chan;  /* per labdaq channel */
 	double *offset;             /* per labdaq channel, raw units */
-	double *to_si;              /* per labdaq channel: IIO scale -> SI */
 	/* streaming */
 	struct iio_buffer *buf;
 	pthread_mutex_t buf_lock;   /* buf vs stream_cancel from another thread */
 	atomic_int cancelled;
 	unsigned int nsel;
 	struct iio_channel *sel[64];
-	size_t sel_bytes;           /* bytes of one converted value */
-	size_t block_items;
-	char *pending;              /* converted items not yet returned */
+	const struct iio_data_format *fmt[64];
+	int dtype;                  /* of the file's values */
+	size_t vbytes;              /* bytes of one value in the file */
+	size_t item_bytes;
+	size_t buf_items;           /* scans per libiio buffer */
+	unsigned int timeout_ms;    /* 0: none */
+	double freq;                /* the device's sampling frequency, 0 unknown */
+	char *pending;              /* decoded scans not yet returned */
 	size_t pending_items, pending_off;
+	int has_overruns;
+	long long overruns;         /* the device's count at the last look */
+	uint64_t delivered;         /* scans returned by stream_read */
 };
 
-/* The unit of an IIO channel type in SI, and the factor from IIO's unit. */
+/* The unit of an IIO channel type in SI, and the factor from IIO's unit
+ * (Documentation/ABI/testing/sysfs-bus-iio) to it. */
 static const char *si_unit(enum iio_chan_type t, double *factor)
 {
 	*factor = 1;
 	switch (t) {
 	case IIO_VOLTAGE:
-		*factor = 1e-3;
+		*factor = 1e-3; /* mV */
 		return "V";
 	case IIO_CURRENT:
-		*factor = 1e-3;
+		*factor = 1e-3; /* mA */
 		return "A";
 	case IIO_POWER:
-		*factor = 1e-3;
+		*factor = 1e-3; /* mW */
 		return "W";
 	case IIO_TEMP:
-		*factor = 1e-3;
+		*factor = 1e-3; /* milli degrees Celsius */
 		return "degC";
+	case IIO_CAPACITANCE:
+		*factor = 1e-9; /* nF */
+		return "F";
+	case IIO_PRESSURE:
+		*factor = 1e3; /* kPa */
+		return "Pa";
+	case IIO_HUMIDITYRELATIVE:
+		*factor = 1e-3; /* milli percent */
+		return "%";
 	case IIO_ACCEL:
 		return "m/s^2";
 	case IIO_ANGL_VEL:
 		return "rad/s";
-	case IIO_PRESSURE:
-		*factor = 1e3;
-		return "Pa";
+	case IIO_ANGL:
+		return "rad";
+	case IIO_MAGN:
+		return "gauss";
 	case IIO_RESISTANCE:
 		return "ohm";
+	case IIO_LIGHT:
+		return "lux";
 	default:
 		return "";
 	}
@@ -84,7 +134,8 @@ static int split_path(const char *path, char *ctx_uri, size_t clen, char *devnam
 	const char *slash = strrchr(path, '/');
 
 	if (slash) {
-		if ((size_t)(slash - path) >= clen || strlen(slash + 1) >= dlen || !slash[1])
+		if (slash == path || (size_t)(slash - path) >= clen || strlen(slash + 1) >= dlen ||
+		    !slash[1])
 			return -EINVAL;
 		memcpy(ctx_uri, path, (size_t)(slash - path));
 		ctx_uri[slash - path] = '\0';
@@ -99,13 +150,112 @@ static int split_path(const char *path, char *ctx_uri, size_t clen, char *devnam
 	return -EINVAL;
 }
 
-static int value_dtype(const struct iio_data_format *f)
+static int is_timestamp(const struct iio_channel *ch)
 {
-	if (f->length <= 16)
-		return f->is_signed ? LABDAQ_DTYPE_INT16 : LABDAQ_DTYPE_UINT16;
-	if (f->length <= 32)
-		return f->is_signed ? LABDAQ_DTYPE_INT32 : LABDAQ_DTYPE_UINT32;
-	return LABDAQ_DTYPE_INT64;
+	const char *id = iio_channel_get_id(ch);
+
+	return iio_channel_get_type(ch) == IIO_TIMESTAMP || (id && !strcmp(id, "timestamp"));
+}
+
+/* A scan element this backend can decode: whole bytes, one value a scan. */
+static int streamable(const struct iio_channel *ch)
+{
+	const struct iio_data_format *f;
+
+	if (!iio_channel_is_scan_element(ch) || iio_channel_is_output(ch))
+		return 0;
+	f = iio_channel_get_data_format(ch);
+	return (f->length == 8 || f->length == 16 || f->length == 32 || f->length == 64) &&
+	       f->bits >= 1 && f->bits + f->shift <= f->length && f->repeat <= 1;
+}
+
+/* The narrowest file type that holds every value of these scan elements. */
+static int common_dtype(struct iio_channel *const *chans, unsigned int n)
+{
+	unsigned int sbits = 0, ubits = 0, w;
+
+	for (unsigned int i = 0; i < n; i++) {
+		const struct iio_data_format *f = iio_channel_get_data_format(chans[i]);
+
+		if (f->is_signed)
+			sbits = f->bits > sbits ? f->bits : sbits;
+		else
+			ubits = f->bits > ubits ? f->bits : ubits;
+	}
+	if (!sbits && !ubits)
+		return LABDAQ_DTYPE_INT32;
+	if (!sbits)
+		return ubits <= 16 ? LABDAQ_DTYPE_UINT16 :
+		       ubits <= 32 ? LABDAQ_DTYPE_UINT32 : LABDAQ_DTYPE_INT64;
+	w = ubits + 1 > sbits ? ubits + 1 : sbits;
+	return w <= 16 ? LABDAQ_DTYPE_INT16 : w <= 32 ? LABDAQ_DTYPE_INT32 : LABDAQ_DTYPE_INT64;
+}
+
+/*
+ * One value of a scan element as the kernel stores it (format "le:s12/16>>4":
+ * endianness, sign, real bits, storage bits, shift), as an integer.  Not
+ * iio_channel_convert(): libiio 0.24 skips the masking and the sign
+ * extension of a format it considers "fully defined" (upper-case S or U),
+ * and writes as many bytes as the storage, not as the file's type.
+ */
+static int64_t decode(const struct iio_data_format *f, const unsigned char *s)
+{
+	unsigned int len = f->length / 8, bits = f->bits;
+	uint64_t v = 0;
+
+	if (f->is_be)
+		for (unsigned int i = 0; i < len; i++)
+			v = v << 8 | s[i];
+	else
+		for (unsigned int i = len; i-- > 0;)
+			v = v << 8 | s[i];
+	v >>= f->shift;
+	if (bits < 64) {
+		v &= (UINT64_C(1) << bits) - 1;
+		if (f->is_signed && (v >> (bits - 1) & 1))
+			v |= ~UINT64_C(0) << bits;
+	}
+	return (int64_t)v;
+}
+
+static void store(int dtype, void *dst, int64_t v)
+{
+	switch (dtype) {
+	case LABDAQ_DTYPE_INT16: {
+		int16_t x = (int16_t)v;
+		memcpy(dst, &x, sizeof(x));
+		break;
+	}
+	case LABDAQ_DTYPE_UINT16: {
+		uint16_t x = (uint16_t)v;
+		memcpy(dst, &x, sizeof(x));
+		break;
+	}
+	case LABDAQ_DTYPE_INT32: {
+		int32_t x = (int32_t)v;
+		memcpy(dst, &x, sizeof(x));
+		break;
+	}
+	case LABDAQ_DTYPE_UINT32: {
+		uint32_t x = (uint32_t)v;
+		memcpy(dst, &x, sizeof(x));
+		break;
+	}
+	default:
+		memcpy(dst, &v, sizeof(v));
+		break;
+	}
+}
+
+static const char *udev_hint(void)
+{
+	return "; install the udev rules (sudo make install-udev) and add your user to the "
+	       "labdaq group, or run as root";
+}
+
+static int is_perm(int err)
+{
+	return err == -EACCES || err == -EPERM;
 }
 
 static void iio_close(struct labdaq_device *dev)
@@ -121,78 +271,121 @@ static void iio_close(struct labdaq_device *dev)
 	pthread_mutex_destroy(&p->buf_lock);
 	free(p->chan);
 	free(p->offset);
-	free(p->to_si);
 	free(p->pending);
 	free(p);
 	dev->priv = NULL;
 }
 
+/* "labdaq-sim, iio:device1" for a message: what the context has. */
+static void device_names(struct iio_context *ctx, char *out, size_t len)
+{
+	unsigned int n = iio_context_get_devices_count(ctx);
+	size_t used = 0;
+
+	*out = '\0';
+	for (unsigned int i = 0; i < n && used + 1 < len; i++) {
+		const struct iio_device *d = iio_context_get_device(ctx, i);
+		const char *name = iio_device_get_name(d);
+		int w;
+
+		if (iio_device_is_trigger(d))
+			continue;
+		w = snprintf(out + used, len - used, "%s%s", used ? ", " : "",
+			     name ? name : iio_device_get_id(d));
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	if (used >= len && len > 4)
+		strcpy(out + len - 4, "...");
+}
+
 static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 {
-	char ctx_uri[512], devname[256];
+	char devname[256], names[200];
+	struct iio_channel **inputs;
 	struct iio_priv *p;
-	unsigned int n;
-	int ret;
+	unsigned int n, ninputs = 0;
+	int ret, in_dtype;
 
-	if (split_path(uri->path, ctx_uri, sizeof(ctx_uri), devname, sizeof(devname))) {
-		ldq_err("iio:%s: expected iio:local:DEVICE or iio:CONTEXT/DEVICE, e.g. "
-			"iio:local:labdaq-sim or iio:ip:HOST/labdaq-sim", uri->path);
-		return -EINVAL;
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	if (split_path(uri->path, p->ctx_uri, sizeof(p->ctx_uri), devname, sizeof(devname))) {
+		ldq_err("iio:%s: expected iio:local:DEVICE or iio:CONTEXT/DEVICE, e.g. "
+			"iio:local:labdaq-sim or iio:ip:HOST/labdaq-sim", uri->path);
+		free(p);
+		return -EINVAL;
+	}
 	pthread_mutex_init(&p->buf_lock, NULL);
 	dev->priv = p;
-	p->ctx = iio_create_context_from_uri(ctx_uri);
+	p->local = !strcmp(p->ctx_uri, "local:");
+	errno = 0;
+	p->ctx = iio_create_context_from_uri(p->ctx_uri);
 	if (!p->ctx) {
 		ret = errno ? -errno : -EIO;
-		ldq_err("iio: cannot open the IIO context '%s': %s%s", ctx_uri,
-			labdaq_strerror(ret),
-			!strncmp(ctx_uri, "ip:", 3) ? " (is iiod running there?)" : "");
+		if (p->local && ret == -ENOENT)
+			ldq_err("iio: this machine has no IIO devices (no /sys/bus/iio): is the "
+				"driver loaded?");
+		else
+			ldq_err("iio: cannot open the IIO context '%s': %s%s", p->ctx_uri,
+				labdaq_strerror(ret),
+				!strncmp(p->ctx_uri, "ip:", 3) ? " (is iiod running there?)" : "");
 		iio_close(dev);
 		return ret == -ENOENT ? -ENODEV : ret;
 	}
 	p->idev = iio_context_find_device(p->ctx, devname);
-	if (!p->idev) {
-		ldq_err("iio: no IIO device '%s' in '%s' ('labdaq list' shows them)", devname,
-			ctx_uri);
+	if (!p->idev || iio_device_is_trigger(p->idev)) {
+		device_names(p->ctx, names, sizeof(names));
+		ldq_err("iio: no IIO device '%s' in '%s' (there: %s; 'labdaq list' shows them)",
+			devname, p->ctx_uri, *names ? names : "none");
 		iio_close(dev);
 		return -ENODEV;
 	}
 	n = iio_device_get_channels_count(p->idev);
 	p->chan = calloc(n ? n : 1, sizeof(*p->chan));
 	p->offset = calloc(n ? n : 1, sizeof(*p->offset));
-	p->to_si = calloc(n ? n : 1, sizeof(*p->to_si));
-	if (!p->chan || !p->offset || !p->to_si) {
+	inputs = calloc(n ? n : 1, sizeof(*inputs));
+	if (!p->chan || !p->offset || !inputs) {
+		free(inputs);
 		iio_close(dev);
 		return -ENOMEM;
 	}
+	/* The inputs' common type first. */
+	for (unsigned int i = 0; i < n; i++) {
+		struct iio_channel *ch = iio_device_get_channel(p->idev, i);
+
+		if (!is_timestamp(ch) && streamable(ch))
+			inputs[ninputs++] = ch;
+	}
+	in_dtype = common_dtype(inputs, ninputs);
+	free(inputs);
 	for (unsigned int i = 0; i < n; i++) {
 		struct iio_channel *ch = iio_device_get_channel(p->idev, i);
 		const char *id = iio_channel_get_id(ch);
-		const struct iio_data_format *f = iio_channel_get_data_format(ch);
 		double scale = 1, off = 0, factor;
 		const char *unit;
 		int out = iio_channel_is_output(ch);
 
-		if (!id || !strcmp(id, "timestamp"))
+		if (!id || is_timestamp(ch))
 			continue;
 		/* Inputs must be streamable or readable; outputs writable. */
-		if (!iio_channel_find_attr(ch, "raw") && !iio_channel_is_scan_element(ch))
+		if (!iio_channel_find_attr(ch, "raw") && (out || !streamable(ch)))
 			continue;
-		if (iio_channel_find_attr(ch, "scale"))
-			iio_channel_attr_read_double(ch, "scale", &scale);
-		if (iio_channel_find_attr(ch, "offset"))
-			iio_channel_attr_read_double(ch, "offset", &off);
+		if (iio_channel_find_attr(ch, "scale") &&
+		    (iio_channel_attr_read_double(ch, "scale", &scale) < 0 || !isfinite(scale)))
+			scale = 1;
+		if (iio_channel_find_attr(ch, "offset") &&
+		    (iio_channel_attr_read_double(ch, "offset", &off) < 0 || !isfinite(off)))
+			off = 0;
 		unit = si_unit(iio_channel_get_type(ch), &factor);
 		p->chan[dev->nchans] = ch;
 		p->offset[dev->nchans] = off;
-		p->to_si[dev->nchans] = factor;
+		if (off != 0 && !out)
+			ldq_warn("%s: channel %s has an offset of %g: physical value = (raw + "
+				 "offset) x scale; files keep the raw values", dev->uri, id, off);
 		ret = ldq_device_add_channel(dev, id, unit, scale * factor,
-					     iio_channel_is_scan_element(ch) ? value_dtype(f) :
-									       LABDAQ_DTYPE_INT32,
-					     out);
+					     out ? LABDAQ_DTYPE_INT32 : in_dtype, out);
 		if (ret) {
 			iio_close(dev);
 			return ret;
@@ -201,7 +394,7 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	dev->kind = LABDAQ_KIND_SAMPLES;
 	snprintf(dev->description, sizeof(dev->description), "IIO device %.64s (%.32s) in %.120s",
 		 iio_device_get_name(p->idev) ? iio_device_get_name(p->idev) : devname,
-		 iio_device_get_id(p->idev), ctx_uri);
+		 iio_device_get_id(p->idev), p->ctx_uri);
 	return 0;
 }
 
@@ -216,12 +409,35 @@ static int iio_list(labdaq_list_fn fn, void *user)
 	n = iio_context_get_devices_count(ctx);
 	for (unsigned int i = 0; i < n; i++) {
 		struct iio_device *d = iio_context_get_device(ctx, i);
-		const char *name = iio_device_get_name(d);
+		const char *name = iio_device_get_name(d), *key;
+		unsigned int nch = iio_device_get_channels_count(d), nin = 0, nout = 0;
 		char u[300], desc[300];
 
-		snprintf(u, sizeof(u), "iio:local:%s", name ? name : iio_device_get_id(d));
-		snprintf(desc, sizeof(desc), "IIO device %s, %u channels", iio_device_get_id(d),
-			 iio_device_get_channels_count(d));
+		if (iio_device_is_trigger(d))
+			continue;
+		/* The name, unless another device has the same one. */
+		key = name;
+		for (unsigned int j = 0; key && j < n; j++) {
+			const char *other = iio_device_get_name(iio_context_get_device(ctx, j));
+
+			if (j != i && other && !strcmp(other, name))
+				key = NULL;
+		}
+		for (unsigned int c = 0; c < nch; c++) {
+			const struct iio_channel *ch = iio_device_get_channel(d, c);
+
+			if (is_timestamp(ch))
+				continue;
+			if (iio_channel_is_output(ch))
+				nout++;
+			else
+				nin++;
+		}
+		snprintf(u, sizeof(u), "iio:local:%s", key ? key : iio_device_get_id(d));
+		snprintf(desc, sizeof(desc), "IIO device %s%s%s: %u input%s, %u output%s%s",
+			 iio_device_get_id(d), name ? " " : "", name ? name : "", nin,
+			 nin == 1 ? "" : "s", nout, nout == 1 ? "" : "s",
+			 iio_device_get_buffer_attrs_count(d) ? ", buffered" : "");
 		count++;
 		if (fn && fn(u, desc, user))
 			break;
@@ -230,31 +446,55 @@ static int iio_list(labdaq_list_fn fn, void *user)
 	return count;
 }
 
+/* The sampling frequency the device runs at, 0 if it has none. */
+static double read_freq(struct iio_priv *p)
+{
+	double f = 0;
+
+	if (!iio_device_find_attr(p->idev, "sampling_frequency") ||
+	    iio_device_attr_read_double(p->idev, "sampling_frequency", &f) < 0 || !(f > 0))
+		return 0;
+	return f;
+}
+
+static int read_overruns(struct iio_priv *p, long long *v)
+{
+	return iio_device_attr_read_longlong(p->idev, "overruns", v) < 0 ? -1 : 0;
+}
+
 static int iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *sp)
 {
 	struct iio_priv *p = dev->priv;
 	unsigned int n = iio_device_get_channels_count(p->idev);
+	double t;
 	int ret;
 
-	if (sp->nchans > LDQ_ARRAY_SIZE(p->sel))
+	if (!sp->nchans || sp->nchans > LDQ_ARRAY_SIZE(p->sel))
+		return -EINVAL;
+	p->dtype = dev->chans[sp->chans[0]].dtype;
+	p->vbytes = labdaq_dtype_size(p->dtype);
+	if (!p->vbytes || sp->item_bytes != p->vbytes * sp->nchans)
 		return -EINVAL;
 	for (unsigned int i = 0; i < sp->nchans; i++) {
 		struct iio_channel *ch = p->chan[sp->chans[i]];
 
-		if (!iio_channel_is_scan_element(ch)) {
-			ldq_err("%s: channel %s cannot be streamed (it has no scan element)",
-				dev->uri, dev->chans[sp->chans[i]].name);
+		if (!streamable(ch)) {
+			ldq_err("%s: channel %s cannot be streamed (%s)", dev->uri,
+				dev->chans[sp->chans[i]].name,
+				iio_channel_is_scan_element(ch) ? "its sample format is not supported"
+								: "it has no scan element");
 			return -EINVAL;
 		}
 		p->sel[i] = ch;
+		p->fmt[i] = iio_channel_get_data_format(ch);
 	}
 	p->nsel = sp->nchans;
-	p->sel_bytes = sp->item_bytes / (sp->nchans ? sp->nchans : 1);
-	p->block_items = sp->block_items;
+	p->item_bytes = sp->item_bytes;
 	for (unsigned int i = 0; i < n; i++)
 		iio_channel_disable(iio_device_get_channel(p->idev, i));
 	for (unsigned int i = 0; i < p->nsel; i++)
 		iio_channel_enable(p->sel[i]);
+
 	if (sp->rate_hz > 0) {
 		if (iio_device_find_attr(p->idev, "sampling_frequency"))
 			ret = iio_device_attr_write_longlong(p->idev, "sampling_frequency",
@@ -262,71 +502,156 @@ static int iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_p
 		else
 			ret = -EOPNOTSUPP;
 		if (ret < 0) {
-			ldq_err("%s: cannot set the sampling frequency to %g Hz: %s", dev->uri,
-				sp->rate_hz, labdaq_strerror(ret));
-			return ret == -EOPNOTSUPP ? -EINVAL : ret;
+			if (ret == -EOPNOTSUPP)
+				ldq_err("%s: the device has no sampling_frequency attribute: run it "
+					"without --rate", dev->uri);
+			else
+				ldq_err("%s: cannot set the sampling frequency to %g Hz: %s%s",
+					dev->uri, sp->rate_hz,
+					ret == -EINVAL || ret == -ERANGE ?
+						"the device does not take it" :
+						labdaq_strerror(ret),
+					is_perm(ret) ? udev_hint() : "");
+			return ret == -EOPNOTSUPP || ret == -ERANGE ? -EINVAL : ret;
 		}
 	}
+	p->freq = read_freq(p);
+	if (sp->rate_hz > 0 && p->freq > 0 && fabs(p->freq - sp->rate_hz) > 0.01 * sp->rate_hz)
+		ldq_warn("%s: asked for %g Hz, the device runs at %g Hz", dev->uri, sp->rate_hz,
+			 p->freq);
+	if (p->freq > 0) {
+		t = p->freq * BUF_SECONDS;
+		p->buf_items = t < 1 ? 1 : t > BUF_MAX_SCANS ? BUF_MAX_SCANS : (size_t)llround(t);
+		t = 4e3 * (double)p->buf_items / p->freq;
+		p->timeout_ms = t < TIMEOUT_MIN_MS ? TIMEOUT_MIN_MS :
+				t > 3600e3 ? 3600000u : (unsigned int)ceil(t);
+	} else {
+		/* Unknown pace (an external trigger?): wait as long as it takes. */
+		p->buf_items = BUF_DEFAULT_SCANS;
+		p->timeout_ms = 0;
+	}
+	ret = iio_context_set_timeout(p->ctx, p->timeout_ms);
+	if (ret < 0) {
+		ldq_err("%s: cannot set the IIO context's timeout: %s", dev->uri,
+			labdaq_strerror(ret));
+		return ret;
+	}
+
 	free(p->pending);
-	p->pending = malloc(sp->block_items * sp->item_bytes);
+	p->pending = malloc(p->buf_items * p->item_bytes);
 	if (!p->pending)
 		return -ENOMEM;
 	p->pending_items = p->pending_off = 0;
+	p->delivered = 0;
 	atomic_store(&p->cancelled, 0);
 	pthread_mutex_lock(&p->buf_lock);
-	p->buf = iio_device_create_buffer(p->idev, sp->block_items, false);
-	ret = p->buf ? 0 : -errno;
+	errno = 0;
+	p->buf = iio_device_create_buffer(p->idev, p->buf_items, false);
+	ret = p->buf ? 0 : errno ? -errno : -EIO;
 	pthread_mutex_unlock(&p->buf_lock);
 	if (ret) {
-		if (ret == -EACCES || ret == -EPERM)
-			ldq_err("%s: no permission to read the IIO buffer: install the udev rules "
-				"(udev/) and add your user to their group", dev->uri);
+		if (is_perm(ret))
+			ldq_err("%s: no permission to capture from the IIO device%s", dev->uri,
+				udev_hint());
 		else if (ret == -EBUSY)
 			ldq_err("%s: the IIO device's buffer is in use by another program",
 				dev->uri);
+		else if (ret == -ENODEV || ret == -ENOENT)
+			ldq_err("%s: the IIO device is gone", dev->uri);
 		else
-			ldq_err("%s: cannot create an IIO buffer: %s", dev->uri,
-				labdaq_strerror(ret));
+			ldq_err("%s: cannot create an IIO buffer of %zu scans: %s", dev->uri,
+				p->buf_items, labdaq_strerror(ret));
+		return ret == -ENOENT ? -ENODEV : ret;
 	}
-	return ret;
+	p->has_overruns = iio_device_find_attr(p->idev, "overruns") != NULL &&
+			  !read_overruns(p, &p->overruns);
+	ldq_dbg("%s: streaming %u channel(s) at %g Hz, buffers of %zu scans, timeout %u ms",
+		dev->uri, p->nsel, p->freq, p->buf_items, p->timeout_ms);
+	return 0;
+}
+
+/* A refill's error, as the run should see it. */
+static long refill_error(struct labdaq_device *dev, struct iio_priv *p, long err)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+	case -EPIPE: /* the network backend's timeout, or iiod closed the link */
+		if (p->local)
+			ldq_err("%s: no data from the device for %.1f s after %llu samples: it is "
+				"gone (unplugged, unbound or its driver unloaded)", dev->uri,
+				p->timeout_ms / 1e3, (unsigned long long)p->delivered);
+		else
+			ldq_err("%s: no data from iiod for %.1f s after %llu samples: the device "
+				"or the connection is gone", dev->uri, p->timeout_ms / 1e3,
+				(unsigned long long)p->delivered);
+		return -ENODEV;
+	case -ENODEV:
+	case -ENXIO:
+	case -ENOENT:
+	case -EBADF:
+	case -EIO:
+	case -ESHUTDOWN:
+	case -ECONNRESET:
+	case -ENOTCONN:
+		ldq_err("%s: the device is gone after %llu samples (%s)", dev->uri,
+			(unsigned long long)p->delivered, labdaq_strerror((int)err));
+		return -ENODEV;
+	default:
+		ldq_err("%s: reading the IIO buffer failed after %llu samples: %s", dev->uri,
+			(unsigned long long)p->delivered, labdaq_strerror((int)err));
+		return err;
+	}
 }
 
 static long iio_stream_read(struct labdaq_device *dev, void *dst, size_t items, uint64_t *lost)
 {
 	struct iio_priv *p = dev->priv;
-	size_t ib = p->sel_bytes * p->nsel, n;
-	ssize_t got;
+	size_t ib = p->item_bytes, n;
 
 	*lost = 0;
 	if (atomic_load(&p->cancelled))
 		return -ECANCELED;
 	if (!p->pending_items) {
-		got = iio_buffer_refill(p->buf);
+		ptrdiff_t step;
+		ssize_t got = iio_buffer_refill(p->buf);
+
 		if (atomic_load(&p->cancelled))
 			return -ECANCELED;
-		if (got < 0) {
-			if (got == -ENODEV || got == -EIO || got == -EBADF)
-				ldq_err("%s: the device is gone (%s)", dev->uri,
-					labdaq_strerror((int)got));
-			return got == -EBADF || got == -EIO ? -ENODEV : (long)got;
+		if (got < 0)
+			return refill_error(dev, p, (long)got);
+		step = iio_buffer_step(p->buf);
+		if (step <= 0 || got < step) {
+			ldq_err("%s: the IIO buffer returned %zd bytes, less than a scan", dev->uri,
+				got);
+			return -EIO;
 		}
-		/* Demultiplex the scans into the file's layout. */
-		n = (size_t)got / (size_t)iio_buffer_step(p->buf);
+		n = (size_t)got / (size_t)step;
+		if (n > p->buf_items)
+			n = p->buf_items;
+		/* Demultiplex and decode the scans into the file's layout. */
 		for (unsigned int c = 0; c < p->nsel; c++) {
-			char *s = iio_buffer_first(p->buf, p->sel[c]);
-			ptrdiff_t step = iio_buffer_step(p->buf);
+			const unsigned char *s = iio_buffer_first(p->buf, p->sel[c]);
+			char *d = p->pending + c * p->vbytes;
 
-			for (size_t k = 0; k < n; k++, s += step)
-				iio_channel_convert(p->sel[c], p->pending + k * ib + c * p->sel_bytes,
-						    s);
+			for (size_t k = 0; k < n; k++, s += step, d += ib)
+				store(p->dtype, d, decode(p->fmt[c], s));
 		}
 		p->pending_items = n;
 		p->pending_off = 0;
+		if (p->has_overruns) {
+			long long o;
+
+			if (!read_overruns(p, &o) && o > p->overruns) {
+				*lost = (uint64_t)(o - p->overruns);
+				p->overruns = o;
+			}
+		}
 	}
 	n = items < p->pending_items ? items : p->pending_items;
 	memcpy(dst, p->pending + p->pending_off * ib, n * ib);
 	p->pending_off += n;
 	p->pending_items -= n;
+	p->delivered += n;
 	return (long)n;
 }
 
@@ -350,6 +675,7 @@ static void iio_stream_stop(struct labdaq_device *dev)
 		iio_buffer_destroy(p->buf);
 	p->buf = NULL;
 	pthread_mutex_unlock(&p->buf_lock);
+	p->pending_items = p->pending_off = 0;
 }
 
 static int iio_write_output(struct labdaq_device *dev, unsigned int chan, double value)
@@ -365,11 +691,13 @@ static int iio_write_output(struct labdaq_device *dev, unsigned int chan, double
 	if (!isfinite(raw) || fabs(raw) > 9.2e18)
 		return -ERANGE;
 	ret = iio_channel_attr_write_longlong(p->chan[chan], "raw", llround(raw));
-	if (ret < 0)
-		ldq_err("%s: writing %s raw=%lld (%g %s): %s", dev->uri, c->name, llround(raw),
-			value, c->unit, ret == -EINVAL ? "out of range for the device" :
-							labdaq_strerror(ret));
-	return ret < 0 ? (ret == -EINVAL ? -ERANGE : ret) : 0;
+	if (ret >= 0)
+		return 0;
+	ldq_err("%s: writing %s raw=%lld (%g %s): %s%s", dev->uri, c->name, llround(raw), value,
+		c->unit, ret == -EINVAL || ret == -ERANGE ? "out of range for the device" :
+		ret == -ENOENT || ret == -ENODEV ? "the device is gone" : labdaq_strerror(ret),
+		is_perm(ret) ? udev_hint() : "");
+	return ret == -EINVAL ? -ERANGE : ret == -ENOENT ? -ENODEV : ret;
 }
 
 static int iio_read_inputs(struct labdaq_device *dev, const unsigned int *chans, unsigned int n,
@@ -379,12 +707,20 @@ static int iio_read_inputs(struct labdaq_device *dev, const unsigned int *chans,
 
 	for (unsigned int i = 0; i < n; i++) {
 		long long raw;
-		int ret = iio_channel_attr_read_longlong(p->chan[chans[i]], "raw", &raw);
+		int ret;
 
+		if (!iio_channel_find_attr(p->chan[chans[i]], "raw")) {
+			ldq_err("%s: %s cannot be read singly (it has no raw attribute; stream it)",
+				dev->uri, dev->chans[chans[i]].name);
+			return -EINVAL;
+		}
+		ret = iio_channel_attr_read_longlong(p->chan[chans[i]], "raw", &raw);
 		if (ret < 0) {
-			ldq_err("%s: reading %s: %s", dev->uri, dev->chans[chans[i]].name,
-				labdaq_strerror(ret));
-			return ret == -EBADF ? -ENODEV : ret;
+			ldq_err("%s: reading %s: %s%s", dev->uri, dev->chans[chans[i]].name,
+				ret == -EBUSY ? "the device is capturing (its buffer is enabled)" :
+				ret == -ENOENT || ret == -ENODEV ? "the device is gone" :
+				labdaq_strerror(ret), is_perm(ret) ? udev_hint() : "");
+			return ret == -EBADF || ret == -ENOENT ? -ENODEV : ret;
 		}
 		values[i] = ((double)raw + p->offset[chans[i]]) * dev->chans[chans[i]].scale;
 	}

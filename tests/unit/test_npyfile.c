@@ -550,13 +550,15 @@ static void test_meta_roundtrip(void **state)
 	m.ring_high_water_bytes = 12345678;
 	m.error_code = -ENOSPC;
 	m.error = "writing run.npy: No space left on device";
+	m.run_id = "1795776897-20914-4394";
 
 	assert_int_equal(ldq_meta_open(in_dir(fx, "run.npy"), &mf), 0);
 	assert_int_equal(ldq_meta_write(mf, &m), 0);
 	ldq_meta_close(mf);
 
 	j = load_json(in_dir(fx, "run.json"));
-	assert_int_equal(json_object_size(j), 19);
+	assert_int_equal(json_object_size(j), 20);
+	assert_string_equal(jget_str(j, "run_id"), "1795776897-20914-4394");
 	assert_string_equal(jget_str(j, "format"), "labdaq-1");
 	assert_string_equal(jget_str(j, "status"), "failed");
 	assert_string_equal(jget_str(j, "file"), "run.npy");

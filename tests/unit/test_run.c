@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,9 @@
 #define HDR 4096
 #define LDQ_N(a) (sizeof(a) / sizeof((a)[0]))
 #define DELAY_ENV "LABDAQ_TEST_WRITE_DELAY_US"
+/* How long a run may take to end before a test calls it hung: generous,
+ * since an fsync on a busy machine can take seconds. */
+#define END_MS 30000
 
 /* ---- fixture: a temporary directory ---- */
 
@@ -42,6 +46,7 @@ struct fixture {
 	char mnt[300];   /* a tmpfs mounted in dir, to unmount */
 	char path[512];  /* scratch for in_dir() */
 	char path2[512];
+	char other[300];  /* a second directory, removed at teardown */
 };
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -76,13 +81,31 @@ static const char *last_log(void)
 	return copy;
 }
 
+/*
+ * Where the test directories go: $LABDAQ_TEST_TMPDIR, else /dev/shm (a
+ * tmpfs: fsync is free there, so the tests' timing does not depend on a
+ * disk shared with other work), else /tmp.
+ */
+static const char *base_dir(void)
+{
+	const char *d = getenv("LABDAQ_TEST_TMPDIR");
+	struct statvfs sv;
+
+	if (d && *d)
+		return d;
+	if (!access("/dev/shm", W_OK | X_OK) && !statvfs("/dev/shm", &sv) &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize > (256u << 20))
+		return "/dev/shm";
+	return "/tmp";
+}
+
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	if (!fx)
 		return -1;
-	strcpy(fx->dir, "/tmp/labdaq-run-XXXXXX");
+	snprintf(fx->dir, sizeof(fx->dir), "%s/labdaq-run-XXXXXX", base_dir());
 	if (!mkdtemp(fx->dir)) {
 		free(fx);
 		return -1;
@@ -98,12 +121,15 @@ static int teardown(void **state)
 	struct fixture *fx = *state;
 
 	unsetenv(DELAY_ENV);
+	unsetenv("LABDAQ_NO_DIRECT");
 	if (!fx)
 		return 0;
 	if (fx->mnt[0] && umount2(fx->mnt, 0) < 0)
 		umount2(fx->mnt, MNT_DETACH);
 	chmod(fx->dir, 0700);
 	nftw(fx->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	if (fx->other[0])
+		nftw(fx->other, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	free(fx);
 	return 0;
 }
@@ -537,10 +563,10 @@ static void test_start_returns_at_once(void **state)
 
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_RUNNING);
-	wait_acquired(run, p.acquired + 10, 5000);
+	wait_acquired(run, p.acquired + 10, END_MS);
 	/* written follows at the next checkpoint (100 ms) */
 	t0 = now_ns();
-	while ((q = progress(run)).written < 10 && now_ns() - t0 < 5000000000u)
+	while ((q = progress(run)).written < 10 && now_ns() - t0 < (uint64_t)END_MS * 1000000u)
 		sleep_ms(10);
 	assert_true(q.written >= 10);
 	assert_true(q.acquired > p.acquired);
@@ -554,7 +580,7 @@ static void test_start_returns_at_once(void **state)
 	assert_true(q.rate_hz > 100 && q.rate_hz < 300);
 
 	assert_int_equal(labdaq_run_stop(run), 0);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_STOPPED);
 	labdaq_run_free(run);
 	labdaq_device_close(dev);
@@ -572,7 +598,7 @@ static void test_counted_camera(void **state)
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 50, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 10000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
@@ -615,6 +641,51 @@ static void test_counted_camera(void **state)
 	labdaq_device_close(dev);
 }
 
+/* A counted run whose items straddle pages, into @dir. */
+static void counted_camera_in(const char *dir)
+{
+	labdaq_device *dev = open_dev("sim:camera?width=64&height=48");
+	struct labdaq_run_config cfg;
+	char path[512];
+	labdaq_run *run;
+
+	snprintf(path, sizeof(path), "%s/run.npy", dir);
+	cfg_init(&cfg, path, 77, 0);
+	cfg.ring_bytes = 64 << 10;
+	run = start_ok(dev, &cfg);
+	wait_end(run, END_MS);
+	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
+	assert_int_equal(progress(run).written, 77);
+	labdaq_run_free(run);
+	assert_int_equal(check_camera_file(path, 64, 48, NULL, 0), 77);
+	labdaq_device_close(dev);
+}
+
+/* Buffered writes, where O_DIRECT is not available (LABDAQ_NO_DIRECT). */
+static void test_buffered_writes(void **state)
+{
+	struct fixture *fx = *state;
+
+	setenv("LABDAQ_NO_DIRECT", "1", 1);
+	counted_camera_in(fx->dir);
+	unsetenv("LABDAQ_NO_DIRECT");
+}
+
+/* The same on a disk file system (O_DIRECT where it is taken), whatever
+ * file system the other tests use. */
+static void test_on_disk(void **state)
+{
+	struct fixture *fx = *state;
+
+	snprintf(fx->other, sizeof(fx->other), "/var/tmp/labdaq-run-XXXXXX");
+	if (!mkdtemp(fx->other)) {
+		fx->other[0] = '\0';
+		print_message("# SKIP: no /var/tmp\n");
+		skip();
+	}
+	counted_camera_in(fx->other);
+}
+
 static void test_counted_adc_channels(void **state)
 {
 	struct fixture *fx = *state;
@@ -629,7 +700,7 @@ static void test_counted_adc_channels(void **state)
 	cfg.channels = "voltage2,voltage0";
 	cfg.ring_bytes = 64 << 10; /* the ring wraps many times */
 	run = start_ok(dev, &cfg);
-	wait_end(run, 10000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
 	assert_int_equal(p.acquired, 100000);
@@ -663,7 +734,7 @@ static void test_counted_ohm(void **state)
 
 	cfg_init(&cfg, in_dir(fx, "ohm.npy"), 3000, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 10000);
+	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	buf = read_all(in_dir(fx, "ohm.npy"), &len);
 	parse_npy(buf, len, &n);
@@ -699,7 +770,7 @@ static void test_duration(void **state)
 	cfg_init(&cfg, in_dir(fx, "d.npy"), 0, 1000);
 	cfg.duration_ns = 300000000u;
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
 	assert_int_equal(p.target, 0);
@@ -707,6 +778,30 @@ static void test_duration(void **state)
 	assert_int_equal(p.written, p.acquired);
 	assert_true(p.elapsed_ns >= 300000000u);
 	check_adc_file(in_dir(fx, "d.npy"), chans, 1, p.written);
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+}
+
+/* The duration holds while the device stalls in a read. */
+static void test_duration_while_stalled(void **state)
+{
+	struct fixture *fx = *state;
+	labdaq_device *dev = open_dev("sim:adc?channels=1&stall_after=2&stall_ms=20000");
+	struct labdaq_run_config cfg;
+	struct labdaq_progress p;
+	labdaq_run *run;
+	uint64_t t0 = now_ns();
+
+	cfg_init(&cfg, in_dir(fx, "d.npy"), 0, 1000);
+	cfg.duration_ns = 300000000u;
+	run = start_ok(dev, &cfg);
+	wait_end(run, END_MS);
+	p = progress(run);
+	assert_true(now_ns() - t0 < 10000000000ull);
+	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
+	assert_true(p.acquired > 0 && p.acquired < 100);
+	assert_int_equal(p.written, p.acquired);
+	check_adc_file(in_dir(fx, "d.npy"), (const unsigned int[]){ 0 }, 1, p.written);
 	labdaq_run_free(run);
 	labdaq_device_close(dev);
 }
@@ -722,7 +817,7 @@ static void test_spare_removed_at_end(void **state)
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 5, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	list_dir(fx->dir, names, sizeof(names));
 	labdaq_run_free(run);
 	labdaq_device_close(dev);
@@ -751,7 +846,7 @@ static void test_progress_fields(void **state)
 	assert_int_equal(p.target, 20);
 	assert_true(p.ring_fill_bytes <= p.ring_capacity_bytes);
 	assert_true(p.ring_high_water_bytes <= p.ring_capacity_bytes);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
 	assert_int_equal(p.target, 20);
@@ -808,7 +903,7 @@ static void test_stop_from_thread(void **state)
 	run = start_ok(dev, &cfg);
 	s.run = run;
 	assert_int_equal(pthread_create(&t, NULL, stopper_main, &s), 0);
-	wait_end(run, 10000);
+	wait_end(run, END_MS);
 	pthread_join(t, NULL);
 	assert_int_equal(s.ret, 0);
 	p = progress(run);
@@ -845,7 +940,7 @@ static void test_stop_at_once(void **state)
 	run = start_ok(dev, &cfg);
 	assert_int_equal(labdaq_run_stop(run), 0);
 	t0 = now_ns();
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	/* the stall is cut short by the stop */
 	assert_true(now_ns() - t0 < 2000000000u);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_STOPPED);
@@ -871,10 +966,10 @@ static void run_abort(struct fixture *fx, struct labdaq_progress *out, uint64_t 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 0);
 	cfg.ring_bytes = 64 << 10; /* 32 frames */
 	run = start_ok(dev, &cfg);
-	wait_acquired(run, 40, 5000);
+	wait_acquired(run, 40, END_MS);
 	assert_int_equal(labdaq_run_abort(run), 0);
 	assert_int_equal(labdaq_run_abort(run), 0);
-	wait_end(run, 10000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_ABORTED);
 	assert_int_equal(p.written + p.dropped, p.acquired);
@@ -917,6 +1012,48 @@ static void test_abort_records_gaps(void **state)
 	assert_int_equal(p.gaps, n);
 }
 
+/*
+ * Abort a drop-policy run: the discarded ring contents interleave with the
+ * gaps of the drops, and the file must still be exactly the frames that
+ * are in no gap.
+ */
+static void test_abort_drop_gaps(void **state)
+{
+	struct fixture *fx = *state;
+	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
+	struct labdaq_run_config cfg;
+	struct labdaq_progress p;
+	uint64_t gaps[1024][2], sum;
+	labdaq_run *run;
+	size_t ngaps;
+	json_t *j;
+
+	setenv(DELAY_ENV, "20000", 1);
+	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 2000);
+	cfg.ring_bytes = 32 << 10; /* 16 frames */
+	cfg.on_full = LABDAQ_ON_FULL_DROP;
+	run = start_ok(dev, &cfg);
+	wait_acquired(run, 150, END_MS);
+	assert_int_equal(labdaq_run_abort(run), 0);
+	wait_end(run, END_MS);
+	p = progress(run);
+	assert_int_equal(p.state, LABDAQ_STATE_ABORTED);
+	assert_int_equal(p.written + p.dropped, p.acquired);
+	j = load_json(in_dir(fx, "run.json"));
+	sum = json_gaps(j, gaps, 1024, &ngaps);
+	assert_int_equal(jint(j, "acquired"), p.acquired);
+	json_decref(j);
+	assert_true(ngaps <= 1024);
+	assert_int_equal(sum, p.dropped);
+	assert_int_equal(ngaps, p.gaps);
+	assert_true(gaps[ngaps - 1][0] + gaps[ngaps - 1][1] == p.acquired);
+	assert_int_equal(check_camera_file(in_dir(fx, "run.npy"), 32, 32,
+					   (const uint64_t(*)[2])gaps, ngaps),
+			 p.written);
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+}
+
 static void test_free_running(void **state)
 {
 	struct fixture *fx = *state;
@@ -929,7 +1066,7 @@ static void test_free_running(void **state)
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 200);
 	run = start_ok(dev, &cfg);
-	wait_acquired(run, 5, 5000);
+	wait_acquired(run, 5, END_MS);
 	labdaq_run_free(run); /* aborts, waits, frees */
 
 	j = load_json(in_dir(fx, "run.json"));
@@ -947,7 +1084,7 @@ static void test_free_running(void **state)
 	/* the device is free again */
 	cfg_init(&cfg, in_dir(fx, "two.npy"), 3, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
 	labdaq_run_free(NULL);
@@ -1039,7 +1176,7 @@ static void test_drop_policy(void **state)
 	cfg.ring_bytes = 8192; /* 4 frames */
 	cfg.on_full = LABDAQ_ON_FULL_DROP;
 	run = start_ok(dev, &cfg);
-	wait_end(run, 20000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
 	assert_int_equal(p.acquired, 400);
@@ -1082,7 +1219,7 @@ static void test_block_policy(void **state)
 	cfg.ring_bytes = 8192;
 	cfg.on_full = LABDAQ_ON_FULL_BLOCK;
 	run = start_ok(dev, &cfg);
-	wait_end(run, 20000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
 	assert_int_equal(p.acquired, 100);
@@ -1150,7 +1287,7 @@ static void test_overrun_gap(void **state)
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 20, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
 	assert_int_equal(p.acquired, 20);
@@ -1222,7 +1359,7 @@ static void test_exists_and_overwrite(void **state)
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 3, 0);
 	cfg.overwrite = 1;
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
 	assert_int_equal(check_camera_file(in_dir(fx, "run.npy"), 32, 32, NULL, 0), 3);
@@ -1231,14 +1368,14 @@ static void test_exists_and_overwrite(void **state)
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 1, 0);
 	cfg.overwrite = 1;
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	assert_int_equal(check_camera_file(in_dir(fx, "run.npy"), 32, 32, NULL, 0), 1);
 
 	cfg_init(&cfg, in_dir(fx, "b.npy"), 2, 0);
 	cfg.overwrite = 1;
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	check_camera_file(in_dir(fx, "b.npy"), 32, 32, NULL, 0);
 	{
@@ -1318,18 +1455,18 @@ static void test_invalid_config(void **state)
 	list_dir(fx->dir, names, sizeof(names));
 	assert_string_equal(names, "");
 	run = start_ok(cam, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	cfg.path = in_dir(fx, "y.npy");
 	cfg.channels = "voltage3";
 	run = start_ok(adc, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	/* sim:ohm: "voltage0" is the input, not the output of the same name */
 	cfg.path = in_dir(fx, "z.npy");
 	cfg.channels = "current0,voltage0";
 	run = start_ok(ohm, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
 	labdaq_device_close(adc);
@@ -1382,7 +1519,7 @@ static void test_busy(void **state)
 	list_dir(fx->dir, names, sizeof(names));
 	assert_null(strstr(names, "two"));
 	/* still busy a moment later, and the first run is not disturbed */
-	wait_acquired(run, 3, 5000);
+	wait_acquired(run, 3, END_MS);
 	assert_int_equal(labdaq_run_start(dev, &cfg2, &run2), -EBUSY);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_RUNNING);
 	/* the same device through another handle (the lock is per device) */
@@ -1399,10 +1536,10 @@ static void test_busy(void **state)
 	assert_null(strstr(names, "two"));
 
 	labdaq_run_stop(run);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	/* ended: the device takes a new run, before the old one is freed */
 	run2 = start_ok(dev, &cfg2);
-	wait_end(run2, 5000);
+	wait_end(run2, END_MS);
 	assert_int_equal(labdaq_run_state(run2), LABDAQ_STATE_COMPLETE);
 	assert_int_equal(check_camera_file(in_dir2(fx, "two.npy"), 32, 32, NULL, 0), 3);
 	labdaq_run_free(run2);
@@ -1425,18 +1562,18 @@ static void test_stop_ended_run_leaves_next_run_alone(void **state)
 
 	cfg_init(&cfg, in_dir(fx, "old.npy"), 3, 0);
 	old = start_ok(dev, &cfg);
-	wait_end(old, 5000);
+	wait_end(old, END_MS);
 	assert_int_equal(labdaq_run_state(old), LABDAQ_STATE_COMPLETE);
 
 	cfg_init(&cfg, in_dir(fx, "new.npy"), 0, 200);
 	run = start_ok(dev, &cfg);
-	wait_acquired(run, 3, 5000);
+	wait_acquired(run, 3, END_MS);
 	labdaq_run_stop(old); /* late: e.g. a Ctrl-C that arrives after the end */
 	p = progress(run);
 	sleep_ms(300);
 	q = progress(run);
 	labdaq_run_stop(run);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	labdaq_run_free(old);
 	if (q.acquired < p.acquired + 20) {
 		labdaq_run_free(run);
@@ -1499,7 +1636,7 @@ static void test_unwritable_dir(void **state)
 	/* the device is free after the failures */
 	cfg_init(&cfg, in_dir(fx, "ok.npy"), 3, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	labdaq_device_close(dev);
 }
@@ -1520,7 +1657,7 @@ static void test_device_failure(void **state)
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 100, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_FAILED);
 	assert_int_equal(p.error, -ENODEV);
@@ -1544,7 +1681,7 @@ static void test_device_failure(void **state)
 	/* the device is usable again (the sim comes back at stream_start) */
 	cfg_init(&cfg, in_dir(fx, "two.npy"), 3, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
 	labdaq_device_close(dev);
@@ -1553,7 +1690,7 @@ static void test_device_failure(void **state)
 	dev = open_dev("sim:adc?channels=2&fail_after=0");
 	cfg_init(&cfg, in_dir(fx, "adc.npy"), 0, 0);
 	run = start_ok(dev, &cfg);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_FAILED);
 	assert_int_equal(labdaq_run_error(run, NULL), -ENODEV);
 	check_adc_file(in_dir(fx, "adc.npy"), (const unsigned int[]){ 0, 1 }, 2, 0);
@@ -1589,7 +1726,7 @@ static int run_disk_full(struct fixture *fx, struct disk_full *out)
 	cfg_init(&cfg, in_dir(fx, "mnt/run.npy"), 2000, 0);
 	cfg.ring_bytes = 256 << 10;
 	run = start_ok(dev, &cfg);
-	wait_end(run, 20000);
+	wait_end(run, END_MS);
 	out->p = progress(run);
 	assert_int_equal(out->p.state, LABDAQ_STATE_FAILED);
 	assert_int_equal(out->p.error, -ENOSPC);
@@ -1654,7 +1791,7 @@ static void *poller_main(void *arg)
 	struct poller *pl = arg;
 	struct labdaq_progress prev = { 0 }, p;
 	uint8_t buf[2048];
-	uint64_t index, items, end = now_ns() + 20000000000ull;
+	uint64_t index, items, end = now_ns() + (uint64_t)END_MS * 2 * 1000000u;
 
 	for (;;) {
 		int ret;
@@ -1702,7 +1839,7 @@ static void *poller_main(void *arg)
 			break;
 		}
 		if (now_ns() > end) {
-			snprintf(pl->err, sizeof(pl->err), "no final state after 20 s");
+			snprintf(pl->err, sizeof(pl->err), "no final state after %d s", END_MS * 2 / 1000);
 			break;
 		}
 		prev = p;
@@ -1720,7 +1857,7 @@ static void *waiter_main(void *arg)
 {
 	struct waiter *w = arg;
 
-	for (int i = 0; i < 1000 && !w->ended; i++) {
+	for (int i = 0; i < END_MS * 2 / 20 && !w->ended; i++) {
 		w->waits++;
 		w->ended = labdaq_run_wait(w->run, 20) == 0;
 	}
@@ -1740,7 +1877,7 @@ static void concurrent(struct fixture *fx, int with_abort)
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 1000);
 	cfg.ring_bytes = 64 << 10;
-	cfg.checkpoint_ms = 50;
+	cfg.checkpoint_ms = 50; /* checkpoints race with the pollers too */
 	run = start_ok(dev, &cfg);
 	memset(pl, 0, sizeof(pl));
 	for (int i = 0; i < 3; i++) {
@@ -1758,7 +1895,7 @@ static void concurrent(struct fixture *fx, int with_abort)
 	pthread_join(wt, NULL);
 	for (int i = 0; i < 3; i++)
 		pthread_join(pl[i].thread, NULL);
-	wait_end(run, 5000);
+	wait_end(run, END_MS);
 
 	for (int i = 0; i < 3; i++) {
 		if (pl[i].err[0])
@@ -1809,8 +1946,8 @@ static void test_two_runs_at_once(void **state)
 	r1 = start_ok(cam, &cfg);
 	cfg_init(&cfg, in_dir(fx, "adc.npy"), 5000, 20000);
 	r2 = start_ok(adc, &cfg);
-	wait_end(r1, 10000);
-	wait_end(r2, 10000);
+	wait_end(r1, END_MS);
+	wait_end(r2, END_MS);
 	assert_int_equal(labdaq_run_state(r1), LABDAQ_STATE_COMPLETE);
 	assert_int_equal(labdaq_run_state(r2), LABDAQ_STATE_COMPLETE);
 	assert_int_equal(check_camera_file(in_dir(fx, "cam.npy"), 32, 32, NULL, 0), 100);
@@ -1826,15 +1963,19 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_start_returns_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counted_camera, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_buffered_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_on_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counted_adc_channels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counted_ohm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duration_while_stalled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_removed_at_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_from_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_records_gaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_drop_gaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_policy, setup, teardown),

@@ -254,6 +254,7 @@ static void test_get_u64_malformed(void **state)
 	static const char *const bad[] = {
 		"",	 "abc", "12abc", "1.5",	 "1e3", "0x10", "-1",
 		"-0",	 "4 ",	"1,000", "18446744073709551616", "99999999999999999999999",
+		"+5",
 	};
 
 	(void)state;
@@ -337,7 +338,8 @@ static void test_get_double(void **state)
 static void test_get_double_malformed(void **state)
 {
 	static const char *const bad[] = { "",	  "abc",  "1.5x", "nan",   "NaN",   "inf",
-					   "-inf", "1e999", "1..2", "1.5 ", "--1", "1,5" };
+					   "-inf", "1e999", "1..2", "1.5 ", "--1", "1,5",
+					   "+1.5", "0x10", "0x1p3" };
 
 	(void)state;
 	for (size_t i = 0; i < LDQ_ARRAY_SIZE(bad); i++) {

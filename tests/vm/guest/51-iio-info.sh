@@ -1,0 +1,103 @@
+# 51-iio-info.sh - the iio backend finds labdaq-sim: labdaq list and info,
+# SI units and scales, and the errors a user meets first: a bad URI, an
+# unknown device, a rate the device refuses, a busy device, no permission.
+. /tests/lib.sh
+. /tests/iio-lib.sh
+need_labdaq "labdaq list shows $DEV"
+dmesg_mark
+
+labdaq list >"$W/list.txt" 2>&1
+rc=$?
+note "labdaq list: $(grep '^iio:' "$W/list.txt" | tr '\n' ';')"
+list_ok() { [ $rc -eq 0 ] && grep -q "^iio:local:$SIM  *IIO device iio:device[0-9]* $SIM" "$W/list.txt"; }
+check "labdaq list shows $DEV" list_ok
+
+labdaq info "$DEV" >"$W/info.txt" 2>&1
+rc=$?
+sed 's/^/  /' "$W/info.txt" | while IFS= read -r l; do note "info:$l"; done
+# "  voltage0     output V     1e-06          <i4"
+chan_line() { grep -qE "^  $1 +$2 +$3 +$4 " "$W/info.txt"; }
+info_ok() {
+	[ $rc -eq 0 ] && grep -q "^backend: *iio" "$W/info.txt" &&
+		grep -q "^channels: *3$" "$W/info.txt" &&
+		chan_line voltage0 output V 1e-06 && chan_line voltage0 input V 1e-06 &&
+		chan_line current0 input A 1e-09 && ! grep -q timestamp "$W/info.txt"
+}
+check "labdaq info: voltage0 output (V, 1e-06), voltage0 and current0 inputs (V 1e-06, A 1e-09), no timestamp" \
+	info_ok
+check "labdaq info: the inputs are <i4 (the driver's s32 scan elements)" \
+	grep -qE '^  current0 +input +A +1e-09 +<i4$' "$W/info.txt"
+
+# expect_fail STATUS PATTERN CMD...: CMD exits STATUS and says PATTERN
+expect_fail() {
+	want=$1 pat=$2
+	shift 2
+	"$@" >"$W/err.txt" 2>&1
+	got=$?
+	note "$*: exit $got: $(head -c 300 "$W/err.txt" | tr '\n' ' ')"
+	[ "$got" -eq "$want" ] && grep -qi -- "$pat" "$W/err.txt"
+}
+check "info iio:local:nope: exit 2, 'no IIO device' naming what is there" \
+	expect_fail 2 "no IIO device 'nope'.*$SIM" labdaq info iio:local:nope
+check "acquire on iio:local:nope: exit 2, nothing created" \
+	expect_fail 2 "no IIO device" labdaq acquire iio:local:nope --samples 10 -o "$W/nope.npy"
+check "  ... and no file left behind" [ ! -e "$W/nope.npy" ]
+check "info iio:nonsense (no device part): exit 2 with the URI forms" \
+	expect_fail 2 "iio:local:DEVICE" labdaq info iio:nonsense
+check "info iio:ip:127.0.0.1/$SIM with no iiod: exit 1, points at iiod" \
+	expect_fail 1 "iiod" labdaq info "iio:ip:127.0.0.1/$SIM"
+check "acquire an unknown channel: exit 2" \
+	expect_fail 2 "no input channel 'nope'" \
+	labdaq acquire "$DEV" --samples 10 --channels voltage0,nope -o "$W/ch.npy"
+check "acquire at 300 kHz (the driver takes 1..200000): exit 2, the device does not take it" \
+	expect_fail 2 "does not take" \
+	labdaq acquire "$DEV" --samples 10 --rate 300k -o "$W/rate.npy"
+check "  ... and no file left behind" [ ! -e "$W/rate.npy" ]
+check "sweep to 20 V (the DAC takes +-10 V): fails, out of range" \
+	expect_fail 1 "out of range" \
+	labdaq sweep "$DEV" --set voltage0 --read voltage0 --from 0 --to 20 --points 3 \
+	-o "$W/range.csv"
+
+# Busy: another program holds the IIO buffer (iio_readdev, no labdaq lock)
+echo 1000 >"$dev/sampling_frequency"
+iio_readdev -u local: -b 64 "$SIM" voltage0 >/dev/null 2>&1 &
+rpid=$!
+sleep 1
+check "acquire while iio_readdev holds the buffer: exit 4, the buffer is in use" \
+	expect_fail 4 "in use by another program" \
+	labdaq acquire "$DEV" --samples 10 -o "$W/busy.npy"
+check "sweep while the buffer is enabled: fails, says the device is capturing" \
+	expect_fail 1 "capturing" \
+	labdaq sweep "$DEV" --set voltage0 --read voltage0 --from 0 --to 1 --points 2 \
+	-o "$W/busy.csv"
+kill "$rpid"
+wait "$rpid"
+
+# Permission: an ordinary user (uid 1000), with no udev rule in the guest
+if grep -q '^daq:' /etc/passwd || {
+	echo 'daq:x:1000:1000:daq:/tmp:/bin/sh' >>/etc/passwd &&
+		echo 'daq:x:1000:' >>/etc/group
+}; then
+	mkdir -p "$W/user" && chmod 1777 "$W/user"
+	as_user() { setpriv --reuid=1000 --regid=1000 --clear-groups "$@"; }
+	if as_user true 2>/dev/null; then
+		check "as a user: labdaq info works (sysfs is world-readable)" \
+			as_user labdaq info "$DEV"
+		check "as a user: acquire fails (exit 1) with the udev hint" \
+			expect_fail 1 "udev" \
+			as_user labdaq acquire "$DEV" --samples 10 -o "$W/user/x.npy"
+		check "as a user: acquire without --rate also hints at udev" \
+			expect_fail 1 "udev" \
+			as_user labdaq acquire "$DEV" --samples 10 -o "$W/user/y.npy"
+		check "as a user: sweep fails (exit 1) with the udev hint" \
+			expect_fail 1 "udev" \
+			as_user labdaq sweep "$DEV" --set voltage0 --read voltage0 --from 0 \
+			--to 1 --points 2 -o "$W/user/s.csv"
+	else
+		skip "labdaq as an ordinary user" "setpriv cannot switch users here"
+	fi
+else
+	skip "labdaq as an ordinary user" "cannot add a user"
+fi
+check "kernel clean after the error paths" kernel_clean
+exit 0
