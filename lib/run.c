@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -865,6 +866,18 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 	run->count = cfg->count;
 	run->duration_ns = cfg->duration_ns;
 	run->rate_hz = cfg->rate_hz;
+	if (cfg->rate_hz > 0 && cfg->duration_ns) {
+		/* Paced: the duration is the items due within it, exactly (a
+		 * device's schedule starts a little before the run's clock);
+		 * the clock still ends a run whose device stalls, a second
+		 * late. */
+		double due = ceil(cfg->rate_hz * (double)cfg->duration_ns / 1e9 - 1e-6);
+		uint64_t n = due < 1 ? 1 : (uint64_t)due;
+
+		if (!run->count || n < run->count)
+			run->count = n;
+		run->duration_ns += 1000000000u;
+	}
 	run->on_full = cfg->on_full;
 	/* A test knob: a slow disk, to exercise a full ring deterministically. */
 	if (getenv("LABDAQ_TEST_WRITE_DELAY_US"))

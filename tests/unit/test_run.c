@@ -1492,7 +1492,8 @@ static void test_start_error_clears_out(void **state)
 		run = (labdaq_run *)&run; /* garbage from an earlier use */
 		ret = labdaq_run_start(cam, &cfg, &run);
 		if (ret != -EINVAL)
-			snprintf(bad, sizeof(bad), "path %s: %d", paths[i] ? paths[i] : "NULL", ret);
+			snprintf(bad, sizeof(bad), "path %s: %d", paths[i] ? paths[i] : "NULL",
+				 ret);
 		else if (run && !bad[0])
 			snprintf(bad, sizeof(bad), "path %s%s%s: -EINVAL but *out was left %p",
 				 paths[i] ? "\"" : "", paths[i] ? paths[i] : "NULL",
@@ -1786,6 +1787,21 @@ struct poller {
 	char err[256]; /* the first problem seen; cmocka asserts stay in main */
 };
 
+static void poll_err(struct poller *pl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Keep the first problem only. */
+static void poll_err(struct poller *pl, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (pl->err[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(pl->err, sizeof(pl->err), fmt, ap);
+	va_end(ap);
+}
+
 static void *poller_main(void *arg)
 {
 	struct poller *pl = arg;
@@ -1794,52 +1810,46 @@ static void *poller_main(void *arg)
 	uint64_t index, items, end = now_ns() + (uint64_t)END_MS * 2 * 1000000u;
 
 	for (;;) {
+		char why[200];
 		int ret;
 
 		labdaq_run_progress(pl->run, &p);
 		pl->polls++;
-		if (!pl->err[0]) {
-			if (p.acquired < prev.acquired || p.written < prev.written ||
-			    p.dropped < prev.dropped || p.gaps < prev.gaps)
-				snprintf(pl->err, sizeof(pl->err), "a counter went back");
-			else if (p.ring_fill_bytes > p.ring_capacity_bytes ||
-				 p.ring_high_water_bytes > p.ring_capacity_bytes ||
-				 p.ring_high_water_bytes < prev.ring_high_water_bytes)
-				snprintf(pl->err, sizeof(pl->err), "ring fill %llu high %llu cap %llu",
-					 (unsigned long long)p.ring_fill_bytes,
-					 (unsigned long long)p.ring_high_water_bytes,
-					 (unsigned long long)p.ring_capacity_bytes);
-			else if (p.item_bytes != 2048 || p.state < LABDAQ_STATE_RUNNING ||
-				 p.state > LABDAQ_STATE_FAILED)
-				snprintf(pl->err, sizeof(pl->err), "item_bytes %llu state %d",
-					 (unsigned long long)p.item_bytes, p.state);
-		}
+		if (p.acquired < prev.acquired || p.written < prev.written ||
+		    p.dropped < prev.dropped || p.gaps < prev.gaps)
+			poll_err(pl, "a counter went back");
+		if (p.ring_fill_bytes > p.ring_capacity_bytes ||
+		    p.ring_high_water_bytes > p.ring_capacity_bytes ||
+		    p.ring_high_water_bytes < prev.ring_high_water_bytes)
+			poll_err(pl, "ring fill %llu high %llu cap %llu",
+				 (unsigned long long)p.ring_fill_bytes,
+				 (unsigned long long)p.ring_high_water_bytes,
+				 (unsigned long long)p.ring_capacity_bytes);
+		if (p.item_bytes != 2048 || p.state < LABDAQ_STATE_RUNNING ||
+		    p.state > LABDAQ_STATE_FAILED)
+			poll_err(pl, "item_bytes %llu state %d", (unsigned long long)p.item_bytes,
+				 p.state);
 		ret = labdaq_run_latest(pl->run, buf, sizeof(buf), &index, &items);
-		if (ret >= 0) {
-			char why[200];
-
-			if (ret != 2048 || items != 1)
-				snprintf(pl->err, sizeof(pl->err), "latest: %d bytes, %llu items", ret,
-					 (unsigned long long)items);
-			else if (cam_check(buf, index, 1024, why, sizeof(why)))
-				snprintf(pl->err, sizeof(pl->err), "latest: %s", why);
-			else
-				pl->latest_ok++;
-		} else if (ret != -EAGAIN) {
-			snprintf(pl->err, sizeof(pl->err), "latest: %d", ret);
-		}
+		if (ret >= 0 && (ret != 2048 || items != 1))
+			poll_err(pl, "latest: %d bytes, %llu items", ret, (unsigned long long)items);
+		else if (ret >= 0 && cam_check(buf, index, 1024, why, sizeof(why)))
+			poll_err(pl, "latest: %s", why);
+		else if (ret >= 0)
+			pl->latest_ok++;
+		else if (ret != -EAGAIN)
+			poll_err(pl, "latest: %d", ret);
 		if (p.state >= LABDAQ_STATE_COMPLETE) {
 			/* a final state: the counters are final too */
-			if (p.written + p.dropped != p.acquired && !pl->err[0])
-				snprintf(pl->err, sizeof(pl->err),
-					 "final: written %llu + dropped %llu != acquired %llu",
-					 (unsigned long long)p.written, (unsigned long long)p.dropped,
+			if (p.written + p.dropped != p.acquired)
+				poll_err(pl, "final: written %llu + dropped %llu != acquired %llu",
+					 (unsigned long long)p.written,
+					 (unsigned long long)p.dropped,
 					 (unsigned long long)p.acquired);
 			pl->saw_final = 1;
 			break;
 		}
 		if (now_ns() > end) {
-			snprintf(pl->err, sizeof(pl->err), "no final state after %d s", END_MS * 2 / 1000);
+			poll_err(pl, "no final state after %d s", END_MS * 2 / 1000);
 			break;
 		}
 		prev = p;

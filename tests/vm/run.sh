@@ -293,6 +293,19 @@ while IFS= read -r line; do
 	esac
 done <"$markers"
 
+# The iio backend's files, checked again on the host with numpy
+# (tests/vm/check_iio.py; the guest has no python).
+if [ -d "$share/out/iio" ]; then
+	py=${PYTHON:-/usr/bin/python3}
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap_ok "${line#ok - }" ;;
+		"not ok - "*) tap_fail "${line#not ok - }" ;;
+		"# "*) echo "$line" ;;
+		esac
+	done < <("$py" "$here/check_iio.py" "$share/out/iio" 2>&1)
+fi
+
 case $qrc in
 1) tap_ok "guest powered off with status 0" ;;
 3) tap_fail "guest reported failures (status 1)" ;;
