@@ -6,10 +6,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -86,34 +84,15 @@ static int has_suffix(const char *s, const char *sfx)
 }
 
 /* Checks made before anything starts: exit 2 with a message, or 0. */
-static int check_output(const struct config *c)
+static int check_files(const struct config *c)
 {
-	const struct command *cmd = &cmd_acquire;
-	char *copy, *dir, json[4096];
-	struct stat st;
-	int ret = 0;
+	char json[4096];
 
 	if (!has_suffix(c->output, ".npy"))
-		return usage_error(cmd, "the output file '%s' must end in .npy", c->output);
+		return usage_error(&cmd_acquire, "the output file '%s' must end in .npy",
+				   c->output);
 	snprintf(json, sizeof(json), "%.*s.json", (int)(strlen(c->output) - 4), c->output);
-	if (!c->force && !lstat(c->output, &st))
-		return usage_error(cmd, "'%s' exists; choose another name or add --force to "
-				   "replace it", c->output);
-	if (!c->force && !lstat(json, &st))
-		return usage_error(cmd, "'%s' exists (the metadata of another run); choose "
-				   "another name or add --force", json);
-	copy = strdup(c->output);
-	if (!copy)
-		return EXIT_FAILURE_IO;
-	dir = dirname(copy);
-	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-		ret = usage_error(cmd, "the directory '%s' does not exist; create it first",
-				  dir);
-	else if (access(dir, W_OK | X_OK))
-		ret = usage_error(cmd, "cannot write in the directory '%s': %s", dir,
-				  strerror(errno));
-	free(copy);
-	return ret;
+	return check_output(&cmd_acquire, c->output, json, c->force);
 }
 
 static int parse_args(int argc, char **argv, struct config *c)
@@ -229,7 +208,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		c->progress = isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_NONE;
 	if (c->rate_hz < 0)
 		c->rate_hz = 0;
-	return check_output(c);
+	return check_files(c);
 }
 
 static void show_progress(const struct config *c, const struct labdaq_progress *p,

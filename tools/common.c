@@ -3,10 +3,13 @@
  * common.c - shared helpers of the labdaq subcommands.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -195,6 +198,29 @@ int open_device(const char *uri, labdaq_device **dev)
 	}
 }
 
+/* Append @a to @w as a shell word (quoted where needed); returns the end. */
+char *quote_arg(char *w, const char *a)
+{
+	int plain = *a != '\0';
+
+	for (const char *q = a; *q; q++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789-_./:=,+%@", *q))
+			plain = 0;
+	if (plain)
+		return stpcpy(w, a);
+	*w++ = '\'';
+	for (const char *q = a; *q; q++) {
+		if (*q == '\'')
+			w = stpcpy(w, "'\\''");
+		else
+			*w++ = *q;
+	}
+	*w++ = '\'';
+	*w = '\0';
+	return w;
+}
+
 /* The command line as a shell would take it back, for the metadata. */
 int join_command(int argc, char **argv, char **out)
 {
@@ -206,30 +232,37 @@ int join_command(int argc, char **argv, char **out)
 	s = malloc(len);
 	if (!s)
 		return -ENOMEM;
-	w = s + sprintf(s, "labdaq");
+	w = stpcpy(s, "labdaq");
 	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		int plain = *a != '\0';
-
-		for (const char *q = a; *q; q++)
-			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "0123456789-_./:=,+%@", *q))
-				plain = 0;
 		*w++ = ' ';
-		if (plain) {
-			w = stpcpy(w, a);
-			continue;
-		}
-		*w++ = '\'';
-		for (const char *q = a; *q; q++) {
-			if (*q == '\'')
-				w = stpcpy(w, "'\\''");
-			else
-				*w++ = *q;
-		}
-		*w++ = '\'';
+		w = quote_arg(w, argv[i]);
 	}
 	*w = '\0';
 	*out = s;
 	return 0;
+}
+
+int check_output(const struct command *cmd, const char *path, const char *sidecar, int force)
+{
+	char *copy, *dir;
+	struct stat st;
+	int ret = 0;
+
+	if (!force && !lstat(path, &st))
+		return usage_error(cmd, "'%s' exists; choose another name or add --force to "
+				   "replace it", path);
+	if (sidecar && !force && !lstat(sidecar, &st))
+		return usage_error(cmd, "'%s' exists (the metadata of another run); choose "
+				   "another name or add --force", sidecar);
+	copy = strdup(path);
+	if (!copy)
+		return EXIT_FAILURE_IO;
+	dir = dirname(copy);
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		ret = usage_error(cmd, "the directory '%s' does not exist; create it first", dir);
+	else if (access(dir, W_OK | X_OK))
+		ret = usage_error(cmd, "cannot write in the directory '%s': %s", dir,
+				  strerror(errno));
+	free(copy);
+	return ret;
 }

@@ -53,6 +53,12 @@ const char *fmt_duration(double s, char *buf, size_t len);
 /* Open @uri, with a message and the exit status to use on failure (or 0). */
 int open_device(const char *uri, labdaq_device **dev);
 
+/* Append @a to @w as a shell word, quoted where needed; returns the end. */
+char *quote_arg(char *w, const char *a);
+/* Before anything starts: @path (and @sidecar, may be NULL) must not exist
+ * unless @force, and its directory must be writable.  0 or EXIT_USAGE with
+ * the message printed. */
+int check_output(const struct command *cmd, const char *path, const char *sidecar, int force);
 /* The command line, shell-quoted, for the metadata; malloc'd. */
 int join_command(int argc, char **argv, char **out);
 

@@ -265,25 +265,8 @@ static char *join_args(json_t *argv)
 		return NULL;
 	w = stpcpy(s, "labdaq");
 	json_array_foreach(argv, i, v) {
-		const char *a = json_string_value(v) ? json_string_value(v) : "";
-		int plain = *a != '\0';
-
-		for (const char *q = a; *q; q++)
-			if (!isalnum((unsigned char)*q) && !strchr("-_./:=,+%@", *q))
-				plain = 0;
 		*w++ = ' ';
-		if (plain) {
-			w = stpcpy(w, a);
-			continue;
-		}
-		*w++ = '\'';
-		for (const char *q = a; *q; q++) {
-			if (*q == '\'')
-				w = stpcpy(w, "'\\''");
-			else
-				*w++ = *q;
-		}
-		*w++ = '\'';
+		w = quote_arg(w, json_string_value(v) ? json_string_value(v) : "");
 	}
 	*w = '\0';
 	return s;

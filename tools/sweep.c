@@ -4,11 +4,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -80,29 +78,6 @@ static int parse_value(const char *s, double *v)
 	errno = 0;
 	*v = strtod(s, &end);
 	return !*s || *end || errno || !isfinite(*v) ? -EINVAL : 0;
-}
-
-static int check_output(const struct sweep_cfg *c)
-{
-	const struct command *cmd = &cmd_sweep;
-	char *copy, *dir;
-	struct stat st;
-	int ret = 0;
-
-	if (!c->force && !lstat(c->output, &st))
-		return usage_error(cmd, "'%s' exists; choose another name or add --force to "
-				   "replace it", c->output);
-	copy = strdup(c->output);
-	if (!copy)
-		return EXIT_FAILURE_IO;
-	dir = dirname(copy);
-	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-		ret = usage_error(cmd, "the directory '%s' does not exist; create it first", dir);
-	else if (access(dir, W_OK | X_OK))
-		ret = usage_error(cmd, "cannot write in the directory '%s': %s", dir,
-				  strerror(errno));
-	free(copy);
-	return ret;
 }
 
 static int parse_args(int argc, char **argv, struct sweep_cfg *c)
@@ -202,7 +177,7 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 		return usage_error(cmd, "no output file: add -o FILE.csv");
 	if (c->progress == SHOW_AUTO)
 		c->progress = isatty(STDERR_FILENO) ? SHOW_LINES : SHOW_NONE;
-	return check_output(c);
+	return check_output(&cmd_sweep, c->output, NULL, c->force);
 }
 
 static void show(labdaq_run *run, void *ctx, int final)

@@ -767,19 +767,55 @@ static void test_duration(void **state)
 	struct labdaq_progress p;
 	labdaq_run *run;
 
+	/* paced: exactly the items due in the time (labdaq(1) --time) */
 	cfg_init(&cfg, in_dir(fx, "d.npy"), 0, 1000);
 	cfg.duration_ns = 300000000u;
 	run = start_ok(dev, &cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
-	assert_int_equal(p.target, 0);
-	assert_true(p.acquired >= 250 && p.acquired <= 400);
-	assert_int_equal(p.written, p.acquired);
-	assert_true(p.elapsed_ns >= 300000000u);
+	assert_int_equal(p.acquired, 300);
+	assert_int_equal(p.written, 300);
+	assert_true(p.elapsed_ns >= 250000000u);
 	check_adc_file(in_dir(fx, "d.npy"), chans, 1, p.written);
 	labdaq_run_free(run);
+
+	/* unpaced: the clock ends it */
+	cfg_init(&cfg, in_dir(fx, "e.npy"), 0, 0);
+	cfg.duration_ns = 200000000u;
+	cfg.ring_bytes = 64 << 10;
+	run = start_ok(dev, &cfg);
+	wait_end(run, END_MS);
+	p = progress(run);
+	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
+	assert_true(p.acquired > 0);
+	assert_int_equal(p.written, p.acquired);
+	assert_true(p.elapsed_ns >= 200000000u);
+	check_adc_file(in_dir(fx, "e.npy"), chans, 1, p.written);
+	labdaq_run_free(run);
 	labdaq_device_close(dev);
+}
+
+/* labdaq.h: "target: cfg->count, or 0", whatever else limits the run. */
+static void test_target_is_count(void **state)
+{
+	struct fixture *fx = *state;
+	labdaq_device *dev = open_dev("sim:adc?channels=1");
+	struct labdaq_run_config cfg;
+	struct labdaq_progress p;
+	labdaq_run *run;
+
+	cfg_init(&cfg, in_dir(fx, "d.npy"), 0, 1000);
+	cfg.duration_ns = 100000000u;
+	run = start_ok(dev, &cfg);
+	p = progress(run);
+	wait_end(run, END_MS);
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+	if (p.target != 0)
+		fail_msg("a timed run (count 0, 1000/s for 100 ms) reports target %llu; labdaq.h "
+			 "says target is cfg->count, or 0",
+			 (unsigned long long)p.target);
 }
 
 /* The duration holds while the device stalls in a read. */
@@ -1978,6 +2014,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counted_adc_channels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counted_ohm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_target_is_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duration_while_stalled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_removed_at_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_fields, setup, teardown),
