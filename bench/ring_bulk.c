@@ -28,6 +28,11 @@
  *   memcpy        one thread copies the same number of bytes, 64 KiB at a
  *                 time, from a 64 MiB buffer to another (no fill, no use):
  *                 the machine's copy speed, for scale.
+ *   ck-inplace    a reference, not a peer: ck-copy without its two copies
+ *                 (the producer fills the free buffer, the consumer uses the
+ *                 buffer where it lies, then hands it back).  What any ring
+ *                 that passes blocks in place reaches here: the part of
+ *                 ldq-zerocopy's lead that is the copies, not the ring.
  *
  * The lock-free contenders wait by spinning with a pause (see ring_small.c).
  * The value reported is GB/s (10^9 bytes per second) of blocks delivered.
@@ -42,10 +47,10 @@
 #define QUEUE_BYTES (64u << 20)
 #define NBUF (QUEUE_BYTES / BLOCK) /* 1024 */
 
-enum kind { K_LDQ, K_CK, K_MUTEX, K_MEMCPY, K_COUNT };
+enum kind { K_LDQ, K_CK, K_MUTEX, K_MEMCPY, K_CK_INPLACE, K_COUNT };
 
 static const char *const kind_name[K_COUNT] = { "ldq-zerocopy", "ck-copy", "mutex-copy",
-						"memcpy" };
+						"memcpy", "ck-inplace" };
 
 struct trial {
 	enum kind kind;
@@ -123,16 +128,21 @@ static void *producer(void *arg)
 		}
 		break;
 	case K_CK:
+	case K_CK_INPLACE:
 		for (uint64_t k = 0; k < n; k++) {
 			void *buf;
 
-			fill(t->src, k);
+			if (t->kind == K_CK)
+				fill(t->src, k);
 			if (k < NBUF)
 				buf = t->pool + k * BLOCK;
 			else
 				while (!ck_ring_dequeue_spsc(&t->ck_free, t->ck_free_buf, &buf))
 					bench_relax();
-			memcpy(buf, t->src, BLOCK);
+			if (t->kind == K_CK)
+				memcpy(buf, t->src, BLOCK);
+			else
+				fill(buf, k);
 			while (!ck_ring_enqueue_spsc(&t->ck_full, t->ck_full_buf, buf))
 				bench_relax();
 		}
@@ -193,6 +203,17 @@ static void *consumer(void *arg)
 			while (!ck_ring_enqueue_spsc(&t->ck_free, t->ck_free_buf, buf))
 				bench_relax();
 			check(t, use(t->dst, k), k);
+		}
+		break;
+	case K_CK_INPLACE:
+		for (; k < n; k++) {
+			void *buf;
+
+			while (!ck_ring_dequeue_spsc(&t->ck_full, t->ck_full_buf, &buf))
+				bench_relax();
+			check(t, use(buf, k), k);
+			while (!ck_ring_enqueue_spsc(&t->ck_free, t->ck_free_buf, buf))
+				bench_relax();
 		}
 		break;
 	case K_MUTEX:
@@ -256,7 +277,7 @@ static double run_trial(enum kind kind, uint64_t nblocks)
 		t->pool = bench_alloc(QUEUE_BYTES);
 		t->src = bench_alloc(BLOCK);
 		t->dst = bench_alloc(BLOCK);
-		if (kind == K_CK) {
+		if (kind == K_CK || kind == K_CK_INPLACE) {
 			/* ck_ring holds size - 1 entries: 2 * NBUF is room for all. */
 			t->ck_full_buf = bench_alloc(2 * NBUF * sizeof(ck_ring_buffer_t));
 			t->ck_free_buf = bench_alloc(2 * NBUF * sizeof(ck_ring_buffer_t));

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * test_sweep.c - labdaq_sweep_start() on the simulated Ohm's-law rig:
+ * non-blocking, points counted, the latest point, stop keeping the points
+ * done, errors, exclusivity with streams.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "labdaq.h"
+
+static char dir[] = "/tmp/labdaq-sweep.XXXXXX";
+
+static const char *in_dir(const char *name)
+{
+	static char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return path;
+}
+
+/* Data rows (not '#') of a CSV, and whether its last status line is @st. */
+static int count_rows(const char *path, const char *st, int *status_ok)
+{
+	char line[512], last[64] = "";
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] != '#')
+			n++;
+		else
+			sscanf(line, "# status: %63s", last);
+	}
+	fclose(f);
+	*status_ok = !strcmp(last, st);
+	return n;
+}
+
+static void test_sweep_completes(void **state)
+{
+	struct labdaq_sweep_config c;
+	struct labdaq_progress p;
+	labdaq_device *dev;
+	labdaq_run *run;
+	double row[3];
+	uint64_t index;
+	int ok;
+
+	assert_int_equal(labdaq_device_open("sim:ohm?r=2000&noise=0", &dev), 0);
+	labdaq_sweep_config_init(&c);
+	c.path = in_dir("a.csv");
+	c.set = "voltage0";
+	c.read = "voltage0,current0";
+	c.from = -2;
+	c.to = 2;
+	c.points = 11;
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	assert_int_equal(labdaq_run_wait(run, 10000), 0);
+	labdaq_run_progress(run, &p);
+	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
+	assert_int_equal(p.acquired, 11);
+	assert_int_equal(p.written, 11);
+	assert_int_equal(p.target, 11);
+	assert_int_equal(labdaq_run_latest(run, row, sizeof(row), &index, NULL), sizeof(row));
+	assert_int_equal(index, 10);
+	/* The last point: 2 V set, 2 V measured, 1 mA through 2 kOhm. */
+	assert_true(row[0] == 2.0);
+	assert_true(row[1] > 1.999 && row[1] < 2.001);
+	assert_true(row[2] > 0.999e-3 && row[2] < 1.001e-3);
+	assert_int_equal(count_rows(in_dir("a.csv"), "complete", &ok), 11);
+	assert_true(ok);
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+}
+
+static void test_sweep_returns_at_once_and_stops(void **state)
+{
+	struct labdaq_sweep_config c;
+	struct labdaq_progress p;
+	labdaq_device *dev;
+	labdaq_run *run;
+	int ok, rows;
+
+	assert_int_equal(labdaq_device_open("sim:ohm", &dev), 0);
+	labdaq_sweep_config_init(&c);
+	c.path = in_dir("b.csv");
+	c.set = "voltage0";
+	c.from = 0;
+	c.to = 1;
+	c.points = 1000;
+	c.delay_ns = 20000000; /* 20 s in all */
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	/* Running, not finished: the call did not wait for the sweep. */
+	assert_int_equal(labdaq_run_wait(run, 0), -ETIMEDOUT);
+	do {
+		labdaq_run_progress(run, &p);
+		usleep(10000);
+	} while (p.written < 3);
+	assert_int_equal(labdaq_run_stop(run), 0);
+	/* The delay in progress is interrupted at once (generous bound). */
+	assert_int_equal(labdaq_run_wait(run, 5000), 0);
+	labdaq_run_progress(run, &p);
+	assert_int_equal(p.state, LABDAQ_STATE_STOPPED);
+	assert_true(p.written >= 3 && p.written < 1000);
+	rows = count_rows(in_dir("b.csv"), "stopped", &ok);
+	assert_int_equal((uint64_t)rows, p.written);
+	assert_true(ok);
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+}
+
+static void test_sweep_errors(void **state)
+{
+	struct labdaq_sweep_config c;
+	labdaq_device *dev, *cam;
+	labdaq_run *run = (labdaq_run *)&c;
+
+	assert_int_equal(labdaq_device_open("sim:ohm", &dev), 0);
+	labdaq_sweep_config_init(&c);
+	c.path = in_dir("e.csv");
+	c.set = "current0"; /* an input, not an output */
+	c.from = 0;
+	c.to = 1;
+	c.points = 3;
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EINVAL);
+	assert_null(run);
+	c.set = "voltage0";
+	c.read = "nope";
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EINVAL);
+	c.read = NULL;
+	c.points = 0;
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EINVAL);
+	assert_int_equal(access(in_dir("e.csv"), F_OK), -1);
+	c.points = 3;
+	c.to = 50; /* the rig's output is +-10 V */
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	assert_int_equal(labdaq_run_wait(run, 10000), 0);
+	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_FAILED);
+	assert_int_equal(labdaq_run_error(run, NULL), -ERANGE);
+	labdaq_run_free(run);
+	/* Existing file. */
+	c.to = 1;
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EEXIST);
+	labdaq_device_close(dev);
+
+	assert_int_equal(labdaq_device_open("sim:camera?width=8&height=8", &cam), 0);
+	c.path = in_dir("cam.csv");
+	/* No output channel to set. */
+	assert_int_equal(labdaq_sweep_start(cam, &c, &run), -EINVAL);
+	labdaq_device_close(cam);
+}
+
+/* A stream and a sweep on one device: the second is refused, across
+ * device handles (the lock is per device, not per handle). */
+static void test_sweep_exclusive_with_stream(void **state)
+{
+	struct labdaq_run_config rc;
+	struct labdaq_sweep_config c;
+	struct labdaq_holder h;
+	labdaq_device *d1, *d2;
+	labdaq_run *stream, *sweep;
+
+	assert_int_equal(labdaq_device_open("sim:ohm", &d1), 0);
+	assert_int_equal(labdaq_device_open("sim:ohm?r=50", &d2), 0);
+	labdaq_run_config_init(&rc);
+	rc.path = in_dir("s.npy");
+	rc.rate_hz = 100;
+	rc.ring_bytes = 65536;
+	assert_int_equal(labdaq_run_start(d1, &rc, &stream), 0);
+	assert_int_equal(labdaq_device_holder("sim:ohm?r=7", &h), 1);
+	assert_int_equal(h.pid, getpid());
+	labdaq_sweep_config_init(&c);
+	c.path = in_dir("x.csv");
+	c.set = "voltage0";
+	c.from = 0;
+	c.to = 1;
+	c.points = 2;
+	assert_int_equal(labdaq_sweep_start(d2, &c, &sweep), -EBUSY);
+	assert_int_equal(access(in_dir("x.csv"), F_OK), -1);
+	labdaq_run_stop(stream);
+	assert_int_equal(labdaq_run_wait(stream, 5000), 0);
+	labdaq_run_free(stream);
+	assert_int_equal(labdaq_device_holder("sim:ohm", &h), 0);
+	assert_int_equal(labdaq_sweep_start(d2, &c, &sweep), 0);
+	assert_int_equal(labdaq_run_wait(sweep, 5000), 0);
+	assert_int_equal(labdaq_run_state(sweep), LABDAQ_STATE_COMPLETE);
+	labdaq_run_free(sweep);
+	labdaq_device_close(d1);
+	labdaq_device_close(d2);
+}
+
+static int setup(void **state)
+{
+	static char locks[300];
+
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(locks, sizeof(locks), "%s/locks", dir);
+	setenv("LABDAQ_LOCK_DIR", locks, 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) ? -1 : 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sweep_completes),
+		cmocka_unit_test(test_sweep_returns_at_once_and_stops),
+		cmocka_unit_test(test_sweep_errors),
+		cmocka_unit_test(test_sweep_exclusive_with_stream),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
