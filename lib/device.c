@@ -176,16 +176,35 @@ LABDAQ_API int labdaq_device_frame_shape(const labdaq_device *dev, uint32_t *wid
 	return 0;
 }
 
+/* Stops every backend's enumeration once the caller's callback says so. */
+struct list_ctx {
+	labdaq_list_fn fn;
+	void *user;
+	int stopped;
+};
+
+static int list_one(const char *uri, const char *description, void *user)
+{
+	struct list_ctx *c = user;
+
+	if (c->stopped)
+		return 1;
+	if (c->fn && c->fn(uri, description, c->user))
+		c->stopped = 1;
+	return c->stopped;
+}
+
 LABDAQ_API int labdaq_list(labdaq_list_fn fn, void *user)
 {
+	struct list_ctx c = { .fn = fn, .user = user };
 	int total = 0;
 
-	for (size_t i = 0; i < LDQ_ARRAY_SIZE(backends); i++) {
+	for (size_t i = 0; i < LDQ_ARRAY_SIZE(backends) && !c.stopped; i++) {
 		int n;
 
 		if (!backends[i]->list)
 			continue;
-		n = backends[i]->list(fn, user);
+		n = backends[i]->list(list_one, &c);
 		if (n < 0)
 			ldq_warn("%s: listing devices failed: %s", backends[i]->name,
 				 labdaq_strerror(n));

@@ -166,8 +166,16 @@ static void *producer_main(void *arg)
 			dropping = 1;
 		}
 		got = dev->backend->stream_read(dev, p, n, &lost);
-		if (got == -ECANCELED)
-			continue; /* stop or abort: the loop's check ends it */
+		if (got == -ECANCELED) {
+			/* A stop, an abort, the time up or the writer failed:
+			 * the loop's check ends it.  Nothing else cancels. */
+			if (producer_should_end(run, index, ldq_now_ns()))
+				continue;
+			ldq_run_set_error(run, -ECANCELED, "%s: the device cancelled the stream",
+					  dev->uri);
+			end = LABDAQ_STATE_FAILED;
+			break;
+		}
 		if (got < 0) {
 			ldq_run_set_error(run, (int)got, "%s: device failed after %llu items: %s",
 				  dev->uri, (unsigned long long)index, labdaq_strerror((int)got));

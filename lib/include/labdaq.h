@@ -248,7 +248,8 @@ enum labdaq_on_full {
 struct labdaq_run_config {
 	const char *path;      /* the .npy file; the sidecar is the same name .json */
 	uint64_t count;        /* items to acquire; 0: no limit */
-	uint64_t duration_ns;  /* time to acquire; 0: no limit */
+	uint64_t duration_ns;  /* time to acquire; 0: no limit.  With rate_hz,
+			        * exactly the items due in that time */
 	double rate_hz;        /* items per second; 0: as fast as possible */
 	const char *channels;  /* comma-separated input channel names; NULL: all */
 	size_t ring_bytes;     /* ring capacity, rounded up to a page; 0: default */
@@ -286,7 +287,9 @@ struct labdaq_progress {
 	uint64_t ring_high_water_bytes;
 	uint64_t ring_capacity_bytes;
 	uint64_t item_bytes;       /* bytes per item */
-	uint64_t target;           /* cfg->count, or 0 */
+	uint64_t target;           /* items the run will acquire: cfg->count, or
+				    * for a paced timed run the items due in its
+				    * time (rate x duration) if fewer; 0: no count */
 	uint64_t elapsed_ns;       /* since the run started */
 	double rate_hz;            /* items per second over the last second */
 	int error;                 /* -errno of a failure, or 0 */
