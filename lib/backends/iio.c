@@ -537,6 +537,18 @@ static int iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_p
 		return ret;
 	}
 
+	/* libiio's buffer creation first disables the device's buffer: it would
+	 * stop another program's capture and then fail on the busy device. */
+	if (iio_device_find_buffer_attr(p->idev, "enable")) {
+		long long on = 0;
+
+		if (iio_device_buffer_attr_read_longlong(p->idev, "enable", &on) >= 0 && on) {
+			ldq_err("%s: the IIO device's buffer is in use by another program "
+				"(buffer/enable is 1)", dev->uri);
+			return -EBUSY;
+		}
+	}
+
 	free(p->pending);
 	p->pending = malloc(p->buf_items * p->item_bytes);
 	if (!p->pending)
