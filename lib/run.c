@@ -997,6 +997,9 @@ LABDAQ_API int labdaq_run_progress(labdaq_run *run, struct labdaq_progress *out)
 	out->target = run->count;
 	out->elapsed_ns = (atomic_load(&run->t_end_ns) ?: ldq_now_ns()) - run->t0_ns;
 	out->rate_hz = atomic_load_explicit(&run->rate_now, memory_order_relaxed);
+	/* Once ended (or in the first quarter second): the mean rate. */
+	if ((atomic_load(&run->t_end_ns) || out->rate_hz == 0) && out->elapsed_ns)
+		out->rate_hz = (double)out->acquired * 1e9 / (double)out->elapsed_ns;
 	if (out->state == LABDAQ_STATE_FAILED) {
 		pthread_mutex_lock(&run->lock);
 		out->error = run->error;

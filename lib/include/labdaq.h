@@ -291,7 +291,8 @@ struct labdaq_progress {
 				    * for a paced timed run the items due in its
 				    * time (rate x duration) if fewer; 0: no count */
 	uint64_t elapsed_ns;       /* since the run started */
-	double rate_hz;            /* items per second over the last second */
+	double rate_hz;            /* items per second over the last quarter
+				    * second; once ended, the run's mean */
 	int error;                 /* -errno of a failure, or 0 */
 };
 
