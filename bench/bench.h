@@ -44,23 +44,39 @@ static inline void bench_relax(void)
 }
 
 /*
- * Pin the calling thread to CPU @cpu modulo the CPUs it may run on.  The
- * producer takes the first allowed CPU and the consumer the second, so the
- * two sides never share a core when there are two.
+ * The CPUs the process may run on, taken once at start-up, before any
+ * thread is pinned (a thread inherits its creator's mask).
+ */
+static cpu_set_t bench_allowed;
+
+__attribute__((constructor)) static void bench_allowed_init(void)
+{
+	if (sched_getaffinity(0, sizeof(bench_allowed), &bench_allowed)) {
+		CPU_ZERO(&bench_allowed);
+		CPU_SET(0, &bench_allowed);
+	}
+}
+
+static inline int bench_ncpus(void)
+{
+	return CPU_COUNT(&bench_allowed);
+}
+
+/*
+ * Pin the calling thread to the @nth CPU the process may use (modulo their
+ * number): the producer takes the first and the consumer the second, so
+ * the two sides never share a core when there are two.
  */
 static inline int bench_pin(int nth)
 {
-	cpu_set_t allowed, one;
-	int seen = 0, count;
+	int seen = 0, count = bench_ncpus();
+	cpu_set_t one;
 
-	if (sched_getaffinity(0, sizeof(allowed), &allowed))
-		return -errno;
-	count = CPU_COUNT(&allowed);
 	if (count <= 0)
 		return -EINVAL;
 	nth %= count;
 	for (int c = 0; c < CPU_SETSIZE; c++) {
-		if (!CPU_ISSET(c, &allowed))
+		if (!CPU_ISSET(c, &bench_allowed))
 			continue;
 		if (seen++ == nth) {
 			CPU_ZERO(&one);
@@ -69,15 +85,6 @@ static inline int bench_pin(int nth)
 		}
 	}
 	return -EINVAL;
-}
-
-static inline int bench_ncpus(void)
-{
-	cpu_set_t allowed;
-
-	if (sched_getaffinity(0, sizeof(allowed), &allowed))
-		return 1;
-	return CPU_COUNT(&allowed);
 }
 
 static inline void bench_trial(const char *bench, const char *who, int rep, double value,

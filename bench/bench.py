@@ -244,11 +244,15 @@ def bench_ring_bulk(q, res):
     reps = 3 if q else 7
     series = run_trials([os.path.join(BIN, "ring_bulk"), "-r", str(reps)] + (["-q"] if q else []))
     title = ("2. Ring, bulk: 64 KiB blocks, 64 MiB of queue, pinned, every byte checked "
-             "(fill = memset,\n   use = a checksum; ck and mutex copy in and out)")
-    value_table(title, "GB/s", series, ["ldq-zerocopy", "ck-copy", "mutex-copy", "memcpy"])
+             "(fill = memset,\n   use = a checksum; ck-copy and mutex-copy copy in and out; "
+             "memcpy: one thread, same bytes;\n   ck-inplace: a reference, ck_ring passing "
+             "the blocks without copies)")
+    value_table(title, "GB/s", series, ["ldq-zerocopy", "ck-copy", "mutex-copy", "memcpy",
+                                        "ck-inplace"])
     r = ratio_table("   ratios", series, [("ldq-zerocopy", "ck-copy"),
                                             ("ldq-zerocopy", "mutex-copy"),
-                                            ("ldq-zerocopy", "memcpy")])
+                                            ("ldq-zerocopy", "memcpy"),
+                                            ("ldq-zerocopy", "ck-inplace")])
     res["ring_bulk"] = {"series": series, "ratios": r}
 
 

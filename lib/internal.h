@@ -17,6 +17,9 @@
 
 /* ---- logging (log.c) ---- */
 void ldq_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The calling thread's last error message (NULL if none since cleared). */
+const char *ldq_last_error(void);
+void ldq_clear_last_error(void);
 #define ldq_err(...) ldq_log(LABDAQ_LOG_ERROR, __VA_ARGS__)
 #define ldq_warn(...) ldq_log(LABDAQ_LOG_WARNING, __VA_ARGS__)
 #define ldq_info(...) ldq_log(LABDAQ_LOG_INFO, __VA_ARGS__)

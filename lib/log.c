@@ -24,17 +24,33 @@ LABDAQ_API void labdaq_set_log(labdaq_log_fn fn, int max_level, void *user)
 	log_user = user;
 }
 
+/* The calling thread's last error message, for a run's error record. */
+static __thread char last_error[512];
+
 void ldq_log(int level, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
 
-	if (!log_fn || level > log_max)
+	if (level > LABDAQ_LOG_ERROR && (!log_fn || level > log_max))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_fn(level, msg, log_user);
+	if (level == LABDAQ_LOG_ERROR)
+		snprintf(last_error, sizeof(last_error), "%s", msg);
+	if (log_fn && level <= log_max)
+		log_fn(level, msg, log_user);
+}
+
+const char *ldq_last_error(void)
+{
+	return last_error[0] ? last_error : NULL;
+}
+
+void ldq_clear_last_error(void)
+{
+	last_error[0] = '\0';
 }
 
 LABDAQ_API const char *labdaq_version(void)

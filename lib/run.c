@@ -177,8 +177,12 @@ static void *producer_main(void *arg)
 			break;
 		}
 		if (got < 0) {
+			const char *why = ldq_last_error();
+
+			/* The backend's own words, when it logged any. */
 			ldq_run_set_error(run, (int)got, "%s: device failed after %llu items: %s",
-				  dev->uri, (unsigned long long)index, labdaq_strerror((int)got));
+					  dev->uri, (unsigned long long)index,
+					  why ? why : labdaq_strerror((int)got));
 			end = LABDAQ_STATE_FAILED;
 			break;
 		}
@@ -930,6 +934,15 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 	if (ret)
 		goto fail;
 
+	/* The sidecar before the device starts: nothing slow (a first fsync,
+	 * jansson seeding its hashes from /dev/urandom early in a boot) may
+	 * happen while the device's FIFO fills. */
+	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
+	ret = checkpoint(run, "running", 0);
+	if (ret) {
+		ldq_err("cannot write the metadata of %s: %s", run->path, labdaq_strerror(ret));
+		goto fail;
+	}
 	memset(&sp, 0, sizeof(sp));
 	sp.rate_hz = run->rate_hz;
 	sp.chans = run->chans;
@@ -940,13 +953,6 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 	if (ret) {
 		ldq_err("%s: cannot start streaming: %s", dev->uri, labdaq_strerror(ret));
 		goto fail;
-	}
-
-	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
-	ret = checkpoint(run, "running", 0);
-	if (ret) {
-		ldq_err("cannot write the metadata of %s: %s", run->path, labdaq_strerror(ret));
-		goto fail_stream;
 	}
 	run->t0_ns = ldq_now_ns();
 	atomic_store(&run->state, LABDAQ_STATE_RUNNING);

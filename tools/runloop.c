@@ -99,7 +99,7 @@ void describe_holder(const char *uri)
 		    "'labdaq stop %.*s' asks it to stop", uri, h.pid, h.user, h.run_id,
 		    h.since_utc, h.what, (int)strcspn(h.device, "?"), h.device);
 	else
-		msg("device '%s' is busy: another run holds it", uri);
+		msg("device '%s' is busy: another program (not a labdaq run) uses it", uri);
 }
 
 int start_error(const struct command *cmd, const char *device, const char *output, int ret)

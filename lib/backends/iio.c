@@ -16,10 +16,10 @@
  * gets one common type, wide enough for all of its scan elements, so that
  * any selection of them fits one file.
  *
- * Streaming: a libiio buffer of about 100 ms of scans (libiio makes the
- * kernel's FIFO four of them long), read whole by iio_buffer_refill() and
- * decoded, channel by channel, into the file's layout; stream_read() hands
- * it out in the pieces the run asks for.  The context's timeout is set from
+ * Streaming: a libiio buffer of about 100 ms of scans (the kernel's FIFO
+ * holds about 2 s of them, at most 1 MiB), read whole by
+ * iio_buffer_refill() and decoded, channel by channel, into the file's
+ * layout; stream_read() hands it out in the pieces the run asks for.  The context's timeout is set from
  * the sampling frequency (the longer of 2 s and four buffers): a refill that
  * times out while nobody cancelled it means the device is gone (on Linux
  * 6.1 an unbound IIO device wakes no poll()er), and becomes -ENODEV.  A
@@ -35,21 +35,28 @@
  * the kernel buffer has no mmap interface, as with kfifo): harmless.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <iio.h>
+#include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../internal.h"
 
 /* A libiio buffer holds about this long of scans... */
 #define BUF_SECONDS 0.1
-/* ... and at most this many: libiio asks the kernel for a FIFO four buffers
- * long, and labdaq-sim (like 6.1's kfifo, which allocates it in one piece)
- * takes at most 131072 scans. */
+/* ... and at most this many (the kernel's FIFO holds at least 4 buffers;
+ * labdaq-sim takes at most 131072 scans). */
 #define BUF_MAX_SCANS 32768u
+/* The kernel's FIFO: about this long (libiio makes it a whole number of
+ * buffers, at least 4), at most this many bytes (6.1's kfifo allocates it
+ * in one piece, rounded up to a power of two). */
+#define FIFO_SECONDS 2.0
+#define FIFO_MAX_BYTES (1u << 20)
 /* When the sampling frequency is unknown (no attribute). */
 #define BUF_DEFAULT_SCANS 256u
 /* A refill that takes longer than this (or 4 buffers' time) means the
@@ -74,6 +81,7 @@ struct iio_priv {
 	size_t vbytes;              /* bytes of one value in the file */
 	size_t item_bytes;
 	size_t buf_items;           /* scans per libiio buffer */
+	unsigned int kbufs;         /* buffers in the kernel's FIFO */
 	unsigned int timeout_ms;    /* 0: none */
 	double freq;                /* the device's sampling frequency, 0 unknown */
 	char *pending;              /* decoded scans not yet returned */
@@ -83,32 +91,34 @@ struct iio_priv {
 	uint64_t delivered;         /* scans returned by stream_read */
 };
 
-/* The unit of an IIO channel type in SI, and the factor from IIO's unit
- * (Documentation/ABI/testing/sysfs-bus-iio) to it. */
-static const char *si_unit(enum iio_chan_type t, double *factor)
+/*
+ * The unit of an IIO channel type in SI, and the power of ten that takes
+ * IIO's unit there (Documentation/ABI/testing/sysfs-bus-iio): mV -> V is -3.
+ */
+static const char *si_unit(enum iio_chan_type t, int *exp10)
 {
-	*factor = 1;
+	*exp10 = 0;
 	switch (t) {
 	case IIO_VOLTAGE:
-		*factor = 1e-3; /* mV */
+		*exp10 = -3; /* mV */
 		return "V";
 	case IIO_CURRENT:
-		*factor = 1e-3; /* mA */
+		*exp10 = -3; /* mA */
 		return "A";
 	case IIO_POWER:
-		*factor = 1e-3; /* mW */
+		*exp10 = -3; /* mW */
 		return "W";
 	case IIO_TEMP:
-		*factor = 1e-3; /* milli degrees Celsius */
+		*exp10 = -3; /* milli degrees Celsius */
 		return "degC";
 	case IIO_CAPACITANCE:
-		*factor = 1e-9; /* nF */
+		*exp10 = -9; /* nF */
 		return "F";
 	case IIO_PRESSURE:
-		*factor = 1e3; /* kPa */
+		*exp10 = 3; /* kPa */
 		return "Pa";
 	case IIO_HUMIDITYRELATIVE:
-		*factor = 1e-3; /* milli percent */
+		*exp10 = -3; /* milli percent */
 		return "%";
 	case IIO_ACCEL:
 		return "m/s^2";
@@ -125,6 +135,52 @@ static const char *si_unit(enum iio_chan_type t, double *factor)
 	default:
 		return "";
 	}
+}
+
+/* strtod() in the C locale, whatever the application's LC_NUMERIC. */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_init(void)
+{
+	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+static double c_strtod(const char *s, char **end)
+{
+	pthread_once(&c_locale_once, c_locale_init);
+	return c_locale ? strtod_l(s, end, c_locale) : strtod(s, end);
+}
+
+/*
+ * The channel's scale in SI per raw unit.  The kernel prints the scale in
+ * decimal ("0.000001"); moving its decimal point (parsing "0.000001e-3")
+ * gives the double nearest to the true value, 1e-09, where a product or a
+ * quotient of doubles may give 9.999999999999999e-10.
+ */
+static double si_scale(struct iio_channel *ch, int exp10)
+{
+	char text[64], num[96], *end;
+	double v;
+	size_t n;
+
+	if (!iio_channel_find_attr(ch, "scale") ||
+	    iio_channel_attr_read(ch, "scale", text, sizeof(text)) <= 0)
+		snprintf(text, sizeof(text), "1");
+	text[sizeof(text) - 1] = '\0';
+	n = strlen(text);
+	while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	if (!strpbrk(text, "eEnN")) {
+		snprintf(num, sizeof(num), "%se%d", text, exp10);
+		v = c_strtod(num, &end);
+		if (end != num && !*end && isfinite(v))
+			return v;
+	}
+	v = c_strtod(text, &end);
+	if (end == text || *end || !isfinite(v))
+		v = 1;
+	return v * pow(10, exp10);
 }
 
 /* Split "local:NAME", "CTX/NAME" into a libiio URI and a device name. */
@@ -363,7 +419,8 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	for (unsigned int i = 0; i < n; i++) {
 		struct iio_channel *ch = iio_device_get_channel(p->idev, i);
 		const char *id = iio_channel_get_id(ch);
-		double scale = 1, off = 0, factor;
+		double off = 0;
+		int exp10;
 		const char *unit;
 		int out = iio_channel_is_output(ch);
 
@@ -372,19 +429,16 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 		/* Inputs must be streamable or readable; outputs writable. */
 		if (!iio_channel_find_attr(ch, "raw") && (out || !streamable(ch)))
 			continue;
-		if (iio_channel_find_attr(ch, "scale") &&
-		    (iio_channel_attr_read_double(ch, "scale", &scale) < 0 || !isfinite(scale)))
-			scale = 1;
 		if (iio_channel_find_attr(ch, "offset") &&
 		    (iio_channel_attr_read_double(ch, "offset", &off) < 0 || !isfinite(off)))
 			off = 0;
-		unit = si_unit(iio_channel_get_type(ch), &factor);
+		unit = si_unit(iio_channel_get_type(ch), &exp10);
 		p->chan[dev->nchans] = ch;
 		p->offset[dev->nchans] = off;
 		if (off != 0 && !out)
 			ldq_warn("%s: channel %s has an offset of %g: physical value = (raw + "
 				 "offset) x scale; files keep the raw values", dev->uri, id, off);
-		ret = ldq_device_add_channel(dev, id, unit, scale * factor,
+		ret = ldq_device_add_channel(dev, id, unit, si_scale(ch, exp10),
 					     out ? LABDAQ_DTYPE_INT32 : in_dtype, out);
 		if (ret) {
 			iio_close(dev);
@@ -495,6 +549,25 @@ static int iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_p
 	for (unsigned int i = 0; i < p->nsel; i++)
 		iio_channel_enable(p->sel[i]);
 
+	/* Another program capturing: say so before touching anything (libiio's
+	 * buffer creation first disables the device's buffer, which would stop
+	 * that capture, and only then fails on the busy device).  The kernel
+	 * lets one process at a time open an IIO device's character device. */
+	if (p->local) {
+		char node[300];
+		int fd;
+
+		snprintf(node, sizeof(node), "/dev/%s", iio_device_get_id(p->idev));
+		fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno == EBUSY) {
+			ldq_err("%s: the IIO device's buffer is in use by another program (%s is "
+				"open)", dev->uri, node);
+			return -EBUSY;
+		}
+	}
+
 	if (sp->rate_hz > 0) {
 		if (iio_device_find_attr(p->idev, "sampling_frequency"))
 			ret = iio_device_attr_write_longlong(p->idev, "sampling_frequency",
@@ -530,23 +603,29 @@ static int iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_p
 		p->buf_items = BUF_DEFAULT_SCANS;
 		p->timeout_ms = 0;
 	}
+	/* The kernel's FIFO holds a number of buffers (libiio's default: 4,
+	 * 0.4 s): make it about 2 s, so that a busy machine loses nothing. */
+	p->kbufs = 4;
+	if (p->freq > 0) {
+		ssize_t scan = iio_device_get_sample_size(p->idev);
+		double want = p->freq * FIFO_SECONDS;
+
+		if (scan > 0 && want > (double)FIFO_MAX_BYTES / (double)scan)
+			want = (double)FIFO_MAX_BYTES / (double)scan;
+		t = floor(want / (double)p->buf_items);
+		p->kbufs = t < 4 ? 4 : t > 64 ? 64 : (unsigned int)t;
+	}
+	ret = iio_device_set_kernel_buffers_count(p->idev, p->kbufs);
+	if (ret < 0) {
+		ldq_dbg("%s: cannot set the number of kernel buffers to %u: %s", dev->uri,
+			p->kbufs, labdaq_strerror(ret));
+		p->kbufs = 4;
+	}
 	ret = iio_context_set_timeout(p->ctx, p->timeout_ms);
 	if (ret < 0) {
 		ldq_err("%s: cannot set the IIO context's timeout: %s", dev->uri,
 			labdaq_strerror(ret));
 		return ret;
-	}
-
-	/* libiio's buffer creation first disables the device's buffer: it would
-	 * stop another program's capture and then fail on the busy device. */
-	if (iio_device_find_buffer_attr(p->idev, "enable")) {
-		long long on = 0;
-
-		if (iio_device_buffer_attr_read_longlong(p->idev, "enable", &on) >= 0 && on) {
-			ldq_err("%s: the IIO device's buffer is in use by another program "
-				"(buffer/enable is 1)", dev->uri);
-			return -EBUSY;
-		}
 	}
 
 	free(p->pending);
@@ -577,8 +656,8 @@ static int iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_p
 	}
 	p->has_overruns = iio_device_find_attr(p->idev, "overruns") != NULL &&
 			  !read_overruns(p, &p->overruns);
-	ldq_dbg("%s: streaming %u channel(s) at %g Hz, buffers of %zu scans, timeout %u ms",
-		dev->uri, p->nsel, p->freq, p->buf_items, p->timeout_ms);
+	ldq_dbg("%s: streaming %u channel(s) at %g Hz, buffers of %zu scans, %u in the kernel, "
+		"timeout %u ms", dev->uri, p->nsel, p->freq, p->buf_items, p->kbufs, p->timeout_ms);
 	return 0;
 }
 

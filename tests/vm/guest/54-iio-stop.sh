@@ -18,6 +18,9 @@ bg() {
 # 1. labdaq stop from another process
 bg stop
 if wait_written stop 20000 20; then
+	len=$(cat "$dev/buffer/length")
+	check "during a run at 20 kHz the kernel FIFO holds 2 s (buffer/length $len = 20 buffers of 2000)" \
+		[ "$len" = 40000 ]
 	labdaq stop "$DEV" >"$W/stopcmd.out" 2>&1
 	src=$?
 	note "labdaq stop: exit $src: $(tr '\n' ' ' <"$W/stopcmd.out" | head -c 200)"

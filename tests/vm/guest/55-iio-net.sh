@@ -1,5 +1,6 @@
 # 55-iio-net.sh - the same device through iiod over the network (loopback):
-# an ip: URI, a counter-mode stream that arrives whole, a stop, a sweep.
+# an ip: URI, a counter-mode stream that arrives whole, a stop, a sweep, the
+# device unbound under a run.
 . /tests/lib.sh
 . /tests/iio-lib.sh
 need_labdaq "stream through iiod"
@@ -22,7 +23,9 @@ up() {
 	done
 	return 1
 }
+t1=$(date +%s)
 check "iiod serves the guest's IIO devices on 127.0.0.1 (labdaq info $NET)" up
+note "iiod answered after $(($(date +%s) - t1)) s"
 note "iiod: $(head -c 200 "$W/iiod.log" | tr '\n' ' ')"
 check "  ... the same channels, units and scales as local" \
 	eval 'grep -qE "^  current0 +input +A +1e-09 +<i4$" "$W/netinfo.txt" &&
@@ -50,9 +53,11 @@ labdaq acquire "$NET" --continuous --rate 20k --channels voltage0,current0 \
 	-o "$W/netstop.npy" >"$W/netstop.out" 2>&1 &
 pid=$!
 if wait_written netstop 20000 20; then
+	t1=$(date +%s)
 	labdaq stop "$NET" >/dev/null 2>&1
 	src=$?
 	wait_pid $pid 20
+	note "the stop through iiod took $(($(date +%s) - t1)) s"
 	summary netstop
 	check "labdaq stop on a run through iiod: both exit 0" \
 		eval '[ $src -eq 0 ] && [ $wait_rc -eq 0 ]'
@@ -66,6 +71,7 @@ else
 fi
 
 # A sweep through iiod
+t1=$(date +%s)
 echo ohm >"$dev/mode"
 echo 1000 >"$dev/resistance_ohms"
 labdaq sweep "$NET" --set voltage0 --read voltage0,current0 --from -1 --to 1 --points 5 \
@@ -78,12 +84,35 @@ netsweep_ok() {
 			END { exit bad + 0 != 0 }'
 }
 check "a sweep through iiod: 5 points, I = V/R within the noise" netsweep_ok
+note "the sweep through iiod took $(($(date +%s) - t1)) s"
 echo 0 >"$dev/out_voltage0_raw"
 
-kill $ipid 2>/dev/null
+# The device unbound under a run through iiod: FAILED, exact up to there
+counter_mode 20000
+labdaq acquire "$NET" --continuous --rate 20k -o "$W/netgone.npy" >"$W/netgone.out" 2>&1 &
+pid=$!
+if wait_written netgone 20000 20; then
+	t1=$(date +%s)
+	echo "$SIM" >"$DRV/unbind"
+	wait_pid $pid 20
+	secs=$(($(date +%s) - t1))
+	note "netgone: exit $wait_rc $secs s after the unbind: $(grep -v '^ERROR: \|^WARNING: ' "$W/netgone.out" | tr '\n' ' ')"
+	summary netgone
+	check "unbind under a run through iiod: exit 1 within 10 s, status failed, data exact" \
+		eval '[ $wait_rc -eq 1 ] && [ $secs -le 10 ] && run_ok netgone failed &&
+			counter_data "$W/netgone.npy" "$(json_num "$W/netgone.json" written)"'
+	bind_ok() { echo "$SIM" >"$DRV/bind" && dev=$(sim_dir); }
+	check "  ... bind brings it back" bind_ok
+else
+	not_ok "a continuous run through iiod writes 20000 samples within 20 s"
+	kill -9 $pid
+	wait $pid
+fi
+
+t1=$(date +%s)
+kill -9 $ipid 2>/dev/null
 wait $ipid 2>/dev/null
-pids=$(pidof iiod)
-[ -n "$pids" ] && kill $pids
+note "iiod killed ($(($(date +%s) - t1)) s)"
 echo 1000 >"$dev/sampling_frequency"
 check "kernel clean after the network runs" kernel_clean
 exit 0

@@ -25,7 +25,8 @@ gone_run() {
 	$2
 	wait_pid $pid 20
 	secs=$(($(date +%s) - t0))
-	note "$name: exit $wait_rc $secs s after the unbind: $(tr '\n' ' ' <"$W/$name.out" | tail -c 400)"
+	note "$name: exit $wait_rc $secs s after the unbind: $(grep -v '^ERROR: \|^WARNING: ' "$W/$name.out" | tr '\n' ' ')"
+	note "$name: libiio printed $(grep -c '^ERROR: \|^WARNING: ' "$W/$name.out") lines of its own"
 	summary "$name"
 	check "unbind during a run ($name): the run ends within 10 s, exit 1" \
 		eval '[ $wait_rc -eq 1 ] && [ $secs -le 10 ]'

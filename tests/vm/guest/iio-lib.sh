@@ -14,6 +14,18 @@ mkdir -p "$W" "$RES"
 # The device locks of every labdaq in the guest, root's and other users'.
 export LABDAQ_LOCK_DIR=/tmp/labdaq-locks
 mkdir -p "$LABDAQ_LOCK_DIR" && chmod 1777 "$LABDAQ_LOCK_DIR" /tmp
+# The kernel's random generator must be ready before a timed capture: a
+# run's first sidecar (jansson seeds its hash tables from /dev/urandom)
+# would otherwise wait about a second for it, right after the device
+# started, and a fast capture would overrun the kernel FIFO meanwhile.
+# Early in a boot without RDRAND (TCG) it is not ready yet; /dev/random
+# blocks until it is.
+if [ -z "${IIO_RNG_READY:-}" ]; then
+	t_rng=$(date +%s)
+	head -c 1 /dev/random >/dev/null
+	[ $(($(date +%s) - t_rng)) -gt 0 ] && note "waited $(($(date +%s) - t_rng)) s for the kernel's random generator"
+	IIO_RNG_READY=1
+fi
 
 # need_labdaq WHAT: skip the script (exit 0) when build/labdaq is not staged
 need_labdaq() {
