@@ -38,7 +38,7 @@ void ldq_log(int level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (level == LABDAQ_LOG_ERROR)
-		snprintf(last_error, sizeof(last_error), "%s", msg);
+		snprintf(last_error, sizeof(last_error), "%.500s", msg);
 	if (log_fn && level <= log_max)
 		log_fn(level, msg, log_user);
 }
