@@ -15,8 +15,8 @@ Contenders run interleaved (A B C, then C B A, ...) in one process or this
 script; every table gives the median, min and max over the repetitions and
 the ratios to the peers pair by pair (the ratio of the two runs of one
 repetition, then their median, min and max).  Standard library only: run
-with Debian's /usr/bin/python3.  Environment: BENCH_QUICK=1 (a smoke run of
-about a minute), BENCH_DIR (the directory the stream is written in; default
+with Debian's /usr/bin/python3.  Environment: BENCH_QUICK=1 (a smoke run,
+well under a minute), BENCH_DIR (the directory the stream is written in; default
 build/bench-data), BENCH_ONLY (like --only).
 """
 
@@ -155,6 +155,7 @@ class Watched:
         self.argv = argv
         self.poll_s = poll_s
         self.peak = {"Dirty": 0, "Writeback": 0, "Pss": 0}
+        self.start = meminfo()
         self.stop = threading.Event()
         self.t_start = time.monotonic()
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
@@ -194,6 +195,7 @@ class Watched:
             "maxrss_kb": ru.ru_maxrss,
             "pss_peak_kb": self.peak["Pss"],
             "dirty_peak_kb": self.peak["Dirty"],
+            "dirty_start_kb": self.start.get("Dirty", 0),
             "writeback_peak_kb": self.peak["Writeback"],
             "output": "".join(self.out),
         }
@@ -228,8 +230,10 @@ def run_trials(argv):
 
 
 def bench_ring_small(q, res):
-    reps = 3 if q else 9
-    series = run_trials([os.path.join(BIN, "ring_small"), "-r", str(reps)] + (["-q"] if q else []))
+    # Short trials, many repetitions: the two runs of a pair see the same
+    # neighbours on a shared machine.
+    reps, secs = (3, 0.05) if q else (15, 0.15)
+    series = run_trials([os.path.join(BIN, "ring_small"), "-r", str(reps), "-t", str(secs)])
     title = ("1. Ring, small items: 8-byte items, queues of 8192 items, producer and consumer "
              "pinned\n   to two CPUs, every item checked, spin waits (pause) for the lock-free "
              "ones; batch = 64 items")
@@ -241,8 +245,8 @@ def bench_ring_small(q, res):
 
 
 def bench_ring_bulk(q, res):
-    reps = 3 if q else 7
-    series = run_trials([os.path.join(BIN, "ring_bulk"), "-r", str(reps)] + (["-q"] if q else []))
+    reps, secs = (3, 0.05) if q else (11, 0.15)
+    series = run_trials([os.path.join(BIN, "ring_bulk"), "-r", str(reps), "-t", str(secs)])
     title = ("2. Ring, bulk: 64 KiB blocks, 64 MiB of queue, pinned, every byte checked "
              "(fill = memset,\n   use = a checksum; ck-copy and mutex-copy copy in and out; "
              "memcpy: one thread, same bytes;\n   ck-inplace: a reference, ck_ring passing "
@@ -275,7 +279,7 @@ def bench_stream(q, res, datadir):
     frame = width * height * 2            # 4 MiB
     frames = 128 if q else 768            # 512 MiB or 3 GiB
     size = frame * frames
-    reps = 2 if q else 5
+    reps = 2 if q else 9
     ring = 64 * MIB
     st = shutil.disk_usage(datadir)
     if st.free < 2 * size:
@@ -284,6 +288,16 @@ def bench_stream(q, res, datadir):
         return
     npy = os.path.join(datadir, "stream.npy")
     dat = os.path.join(datadir, "peer.dat")
+    probe = subprocess.run(["dd", "if=/dev/zero", f"of={dat}", "bs=1M", "count=4",
+                            "oflag=direct"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    if os.path.exists(dat):
+        os.unlink(dat)
+    if probe.returncode != 0:
+        print(f"3. Stream to disk: SKIPPED: {datadir} takes no O_DIRECT writes, so there is "
+              f"no fio O_DIRECT figure\n   to compare with ({probe.stderr.strip()}); set "
+              "BENCH_DIR to a directory on a disk\n")
+        return
     cmds = {
         "labdaq": [LABDAQ, "acquire", f"sim:camera?width={width}&height={height}",
                    "--rate", "0", "--frames", str(frames), "--on-full", "block",
@@ -354,7 +368,8 @@ def bench_stream(q, res, datadir):
                      f"{statistics.median(r['maxrss_kb'] for r in v) / 1024:.0f}",
                      f"{statistics.median(r['pss_peak_kb'] for r in v) / 1024:.0f}",
                      f"{statistics.median(r['cpu_s_per_GB'] for r in v):.2f}",
-                     f"{max(r['dirty_peak_kb'] for r in v) / 1024:.0f}",
+                     f"{max(r['dirty_peak_kb'] for r in v) / 1024:.0f} "
+                     f"({statistics.median(r['dirty_start_kb'] for r in v) / 1024:.0f})",
                      f"{max(r['writeback_peak_kb'] for r in v) / 1024:.0f}"])
     title = (f"3. Stream to disk: {size >> 20} MiB in {frame >> 20} MiB frames/blocks into "
              f"{datadir}\n   labdaq: sim:camera {width}x{height} --rate 0 --on-full block, "
@@ -363,9 +378,10 @@ def bench_stream(q, res, datadir):
              f"   MB/s: 10^6 bytes per second of each one's own clock (labdaq: the .json's "
              f"started..ended;\n   fio: its bandwidth; dd: its figure); 'wall': bytes / the "
              f"process's wall time.\n   Memory and CPU of the whole process (medians); Dirty "
-             f"and Writeback: the page cache's peaks")
+             f"and Writeback: the whole system's page cache,\n   peaks over the runs polled "
+             f"every 50 ms (Dirty at the start in parentheses: other processes write too)")
     table(title, ["contender", "MB/s med", "min", "max", "wall", "dropped", "maxRSS MiB",
-                  "PSS MiB", "CPU s/GB", "Dirty MiB", "Wback MiB"], rows)
+                  "PSS MiB", "CPU s/GB", "Dirty MiB (start)", "Wback MiB"], rows)
     r = ratio_table("   ratios of MB/s (own clocks)", own,
                     [("labdaq", "fio"), ("labdaq", "dd"), ("dd", "fio")])
     rw = ratio_table("   ratios of MB/s (process wall times)", wall,
@@ -559,7 +575,10 @@ def marks(res):
         m = max(statistics.median(res["sweep"]["us_per_point"]),
                 statistics.median(res["sweep"]["us_per_point_in_run"]))
         add("sweep overhead (the larger of the two)", "< 20 µs/point", f"{m:.2f} µs", m < 20)
-    table("Marks (issue 5; medians of the ratios)", ["mark", "target", "measured", ""], rows)
+    title = "Marks (issue 5; medians of the ratios)"
+    if res.get("quick"):
+        title += ": QUICK run, indicative only (short idle runs count their start-up)"
+    table(title, ["mark", "target", "measured", ""], rows)
     res["marks"] = rows
 
 
@@ -591,8 +610,8 @@ def machine(datadir):
                 model = (model + " " + f.read().strip()).strip()
         except OSError:
             pass
-    if not model and base.startswith("vd"):
-        model = "virtio block device"
+    if base.startswith("vd"):
+        model = "virtio block device" + (f", vendor {model}" if model else "")
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "nproc": os.cpu_count(),
@@ -636,6 +655,9 @@ def main():
     print(f"  labdaq {m['labdaq']}; ck {m['ck']}; {m['fio']}; {m['compiler']}")
     print(f"  load average at the start: {' '.join(m['loadavg'])}"
           + ("  (a busy machine: expect noise)" if float(m["loadavg"][0]) > 0.5 else ""))
+    if q:
+        print("  QUICK: a smoke run with short trials and small files; the marks need the "
+              "full run")
     print()
     res = {"machine": m, "quick": q}
     t0 = time.monotonic()

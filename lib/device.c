@@ -104,6 +104,9 @@ LABDAQ_API int labdaq_device_open(const char *uri, labdaq_device **out)
 		goto fail;
 	}
 	ldq_uri_free(&u);
+	if (!dev->lock_key[0])
+		snprintf(dev->lock_key, sizeof(dev->lock_key), "%.*s", (int)strcspn(uri, "?"),
+			 uri);
 	*out = dev;
 	return 0;
 fail:

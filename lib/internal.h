@@ -61,7 +61,7 @@ int ldq_uri_check_unused(const struct ldq_uri *u, const char *what, const char *
 /* ---- device locks (lock.c) ----
  * Take the exclusive lock of @uri's device and record the holder; 0 and
  * *@fd set, -EBUSY if another run holds it, or -errno. */
-int ldq_lock_acquire(const char *uri, const char *what, const char *output,
+int ldq_lock_acquire(const char *key, const char *uri, const char *what, const char *output,
 		     const char *run_id, int *fd);
 void ldq_lock_release(int fd);
 
@@ -87,6 +87,9 @@ struct labdaq_device {
 	int frame_dtype;          /* frames devices */
 	void *priv;               /* the backend's */
 	atomic_int busy;          /* a run is active */
+	char lock_key[256];       /* names the device for the lock: set by the
+				   * backend's open, else the URI without its
+				   * parameters */
 };
 
 /* For backends' open(): append a channel; 0 or -ENOMEM. */

@@ -86,11 +86,18 @@ static int ensure_dir(void)
 	return 0;
 }
 
-static int open_lock(const char *uri, int create, char *path, size_t len)
+/*
+ * Open @key's lock file.  Creating one is O_CREAT|O_EXCL and a plain open
+ * otherwise: with fs.protected_regular (systemd's default), an O_CREAT open
+ * of another user's file in a sticky directory fails even when its mode
+ * allows it.  The file is made 0666 so that every user may write the holder
+ * record.
+ */
+static int open_lock(const char *key, int create, char *path, size_t len)
 {
 	int fd, ret;
 
-	ret = lock_path(uri, path, len);
+	ret = lock_path(key, path, len);
 	if (ret)
 		return ret;
 	if (create) {
@@ -98,14 +105,54 @@ static int open_lock(const char *uri, int create, char *path, size_t len)
 		if (ret)
 			return ret;
 	}
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0666);
+	for (int tries = 0; tries < 3; tries++) {
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0 || errno != ENOENT || !create)
+			break;
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT | O_EXCL, 0666);
+		if (fd >= 0) {
+			fchmod(fd, 0666); /* past the umask */
+			break;
+		}
+		if (errno != EEXIST)
+			break;
+	}
 	if (fd < 0 && (errno == EACCES || errno == EPERM))
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A process's start time (clock ticks since boot), 0 if unknown: with the
+ * pid it names a process for good, pids being reused. */
+static unsigned long long proc_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	if (create)
-		fchmod(fd, 0666); /* best effort: only the creator may */
-	return fd;
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* After the command's closing parenthesis: fields 3.. ; start is 22. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+				"%*d %*d %*d %*d %llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+static atomic_int stop_signals;
+
+LABDAQ_API void labdaq_set_stop_signals(int enabled)
+{
+	atomic_store(&stop_signals, !!enabled);
 }
 
 static void parse_holder(const char *text, struct labdaq_holder *h)
@@ -145,13 +192,22 @@ static void parse_holder(const char *text, struct labdaq_holder *h)
 			h->pid = atoi(eq + 1);
 		} else if (klen == 3 && !strncmp(line, "uid", 3)) {
 			h->uid = (unsigned int)strtoul(eq + 1, NULL, 10);
+		} else if (klen == 5 && !strncmp(line, "start", 5)) {
+			h->start = strtoull(eq + 1, NULL, 10);
+		} else if (klen == 4 && !strncmp(line, "stop", 4)) {
+			h->stoppable = !strncmp(eq + 1, "signal", 6);
 		}
 next:
 		line = nl ? nl + 1 : NULL;
 	}
 }
 
-/* Read the holder's record; it may lag the lock by a moment. */
+/*
+ * Read the holder's record; it may lag the lock by a moment.  A record
+ * that names no process, or a process that is gone or is another one now
+ * (a record left by a run killed while the new holder could not write),
+ * gives pid -1: held, by whom unknown.
+ */
 static int read_holder(int fd, struct labdaq_holder *h)
 {
 	char buf[4096];
@@ -164,10 +220,28 @@ static int read_holder(int fd, struct labdaq_holder *h)
 		buf[n] = '\0';
 		parse_holder(buf, h);
 		if (h->pid > 0)
-			return 0;
+			break;
 		usleep(5000);
 	}
+	if (h->pid > 0 && (!h->start || proc_start(h->pid) != h->start)) {
+		memset(h, 0, sizeof(*h));
+		h->pid = -1;
+	}
 	return 0;
+}
+
+/* The lock key of @uri: the device's own (a backend may name the same
+ * device under several URIs), or the URI without its parameters. */
+static void key_of(const char *uri, char *key, size_t len)
+{
+	labdaq_device *dev;
+
+	if (!labdaq_device_open(uri, &dev)) {
+		snprintf(key, len, "%s", dev->lock_key);
+		labdaq_device_close(dev);
+		return;
+	}
+	lock_key(uri, key, len);
 }
 
 LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
@@ -175,11 +249,14 @@ LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
 	char path[1024];
 	int fd, ret;
 
+	char key[512];
+
 	if (!uri || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->pid = -1;
-	fd = open_lock(uri, 0, path, sizeof(path));
+	key_of(uri, key, sizeof(key));
+	fd = open_lock(key, 0, path, sizeof(path));
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
@@ -219,8 +296,7 @@ LABDAQ_API int labdaq_holders(labdaq_holder_fn fn, void *user)
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			goto next;
-		if (flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK &&
-		    !read_holder(fd, &h) && h.pid > 0) {
+		if (flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK && !read_holder(fd, &h)) {
 			count++;
 			if (fn && fn(&h, user)) {
 				close(fd);
@@ -237,7 +313,7 @@ next:
 	return count;
 }
 
-int ldq_lock_acquire(const char *uri, const char *what, const char *output,
+int ldq_lock_acquire(const char *key, const char *uri, const char *what, const char *output,
 		     const char *run_id, int *fd_out)
 {
 	char path[1024], text[4096], since[40], outabs[2048];
@@ -248,15 +324,22 @@ int ldq_lock_acquire(const char *uri, const char *what, const char *output,
 	int fd, len;
 
 	*fd_out = -1;
-	fd = open_lock(uri, 1, path, sizeof(path));
+	fd = open_lock(key, 1, path, sizeof(path));
 	if (fd < 0) {
 		ldq_err("cannot open the lock of %s (%s): %s; set LABDAQ_LOCK_DIR to a "
 			"writable directory shared by the lab's users", uri, path,
 			labdaq_strerror(fd));
 		return fd;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
+	/* Someone asking who holds the device takes a shared lock for an
+	 * instant: a free device must not look busy because of that. */
+	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
 		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		if (err == -EBUSY && tries < 10) {
+			usleep(5000);
+			continue;
+		}
 
 		close(fd);
 		if (err == -EBUSY)
@@ -275,11 +358,12 @@ int ldq_lock_acquire(const char *uri, const char *what, const char *output,
 		snprintf(outabs, sizeof(outabs), "%s", output);
 	}
 	len = snprintf(text, sizeof(text),
-		       "pid=%d\nuid=%u\nuser=%s\nrun_id=%s\nsince_utc=%s\nsince=%lld\n"
-		       "device=%s\nwhat=%s\noutput=%s\n",
-		       (int)getpid(), (unsigned int)getuid(), pwp ? pwp->pw_name : "?",
-		       run_id ? run_id : "", since, (long long)ts.tv_sec, uri, what ? what : "",
-		       outabs);
+		       "pid=%d\nstart=%llu\nuid=%u\nuser=%s\nrun_id=%s\nsince_utc=%s\n"
+		       "since=%lld\ndevice=%s\nwhat=%s\noutput=%s\nstop=%s\n",
+		       (int)getpid(), proc_start(getpid()), (unsigned int)getuid(),
+		       pwp ? pwp->pw_name : "?", run_id ? run_id : "", since, (long long)ts.tv_sec,
+		       uri, what ? what : "", outabs,
+		       atomic_load(&stop_signals) ? "signal" : "none");
 	if (len >= (int)sizeof(text))
 		len = (int)sizeof(text) - 1;
 	/* The holder record is informative: a failure to write it (a lock file

@@ -42,6 +42,7 @@ void ldq_run_set_error(struct labdaq_run *run, int err, const char *fmt, ...)
 	pthread_mutex_lock(&run->lock);
 	if (!run->error) {
 		run->error = err;
+		atomic_store_explicit(&run->error_pub, err, memory_order_relaxed);
 		snprintf(run->errmsg, sizeof(run->errmsg), "%s", msg);
 	}
 	pthread_mutex_unlock(&run->lock);
@@ -85,8 +86,12 @@ void ldq_run_tap(struct labdaq_run *run, const void *p, size_t items, uint64_t i
 {
 	size_t len = items * run->item_bytes;
 
-	if (now - run->tap_time_ns < TAP_PERIOD_NS && run->tap_time_ns)
-		return;
+	/* The first block, then only when a reader asked since the last copy,
+	 * at most 30 times a second: a run nobody watches copies nothing. */
+	if (run->mode == LDQ_RUN_STREAM && run->tap_time_ns &&
+	    (now - run->tap_time_ns < TAP_PERIOD_NS ||
+	     !atomic_load_explicit(&run->tap_wanted, memory_order_relaxed)))
+		return; /* (a sweep's point is small: every one is kept) */
 	if (pthread_mutex_trylock(&run->tap_lock))
 		return; /* a reader is copying: skip this one, never wait */
 	if (len > run->tap_cap)
@@ -94,8 +99,8 @@ void ldq_run_tap(struct labdaq_run *run, const void *p, size_t items, uint64_t i
 	memcpy(run->tap, p, len);
 	run->tap_len = len;
 	run->tap_index = index;
-	run->tap_items = len / run->item_bytes;
 	run->tap_time_ns = now;
+	atomic_store_explicit(&run->tap_wanted, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&run->tap_lock);
 }
 
@@ -165,6 +170,7 @@ static void *producer_main(void *arg)
 			p = run->scratch;
 			dropping = 1;
 		}
+		ldq_clear_last_error();
 		got = dev->backend->stream_read(dev, p, n, &lost);
 		if (got == -ECANCELED) {
 			/* A stop, an abort, the time up or the writer failed:
@@ -334,10 +340,14 @@ struct wfile {
 
 static int direct_open(struct labdaq_run *run, struct wfile *w)
 {
+	char self[64];
+
 	w->dfd = -1;
 	if (getenv("LABDAQ_NO_DIRECT"))
 		return 0;
-	w->dfd = open(run->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	/* The same file as run->fd, whatever happened to its name since. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", run->fd);
+	w->dfd = open(self, O_WRONLY | O_DIRECT | O_CLOEXEC);
 	if (w->dfd < 0)
 		ldq_dbg("%s: no O_DIRECT here (%s): buffered writes with write-behind",
 			run->path, labdaq_strerror(-errno));
@@ -673,6 +683,23 @@ static int setup_layout(struct labdaq_run *run)
 	return run->item_bytes ? 0 : -EINVAL;
 }
 
+/* MemAvailable of /proc/meminfo, in bytes (all of RAM if unreadable). */
+static uint64_t mem_available(void)
+{
+	unsigned long long kb = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (!kb)
+		return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	return (uint64_t)kb * 1024;
+}
+
 static size_t choose_block_items(const struct labdaq_run *run, size_t ring_cap)
 {
 	size_t ib = run->item_bytes, n;
@@ -757,6 +784,7 @@ int ldq_run_new(struct labdaq_device *dev, int mode, const char *path, const cha
 	run->path = strdup(path);
 	run->command = command ? strdup(command) : NULL;
 	if (!run->path || (command && !run->command)) {
+		atomic_store(&dev->busy, 0);
 		ldq_run_destroy(run);
 		return -ENOMEM;
 	}
@@ -773,7 +801,7 @@ int ldq_run_lock_device(struct labdaq_run *run)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(run->run_id, sizeof(run->run_id), "%lld-%d-%04x", (long long)ts.tv_sec,
 		 (int)getpid(), (unsigned int)((uintptr_t)run >> 4) & 0xffff);
-	ret = ldq_lock_acquire(run->dev->uri,
+	ret = ldq_lock_acquire(run->dev->lock_key, run->dev->uri,
 			       run->command ? run->command :
 			       run->mode == LDQ_RUN_SWEEP ? "a sweep (liblabdaq)" :
 							    "a stream (liblabdaq)",
@@ -862,7 +890,8 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 		*out = NULL;
 	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
 		return -EINVAL;
-	if (!(cfg->rate_hz >= 0) || cfg->on_full < LABDAQ_ON_FULL_BLOCK ||
+	if (!(cfg->rate_hz >= 0) || !isfinite(cfg->rate_hz) || cfg->rate_hz > 1e12 ||
+	    cfg->duration_ns > UINT64_MAX / 2 || cfg->on_full < LABDAQ_ON_FULL_BLOCK ||
 	    cfg->on_full > LABDAQ_ON_FULL_DROP) {
 		ldq_err("invalid run configuration (rate or full-ring policy)");
 		return -EINVAL;
@@ -907,6 +936,13 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 		ldq_err("a ring of %zu bytes cannot hold one item of %zu bytes", ring_bytes,
 			run->item_bytes);
 		ret = -EINVAL;
+		goto fail;
+	}
+	if (ring_bytes > mem_available() / 10 * 8) {
+		ldq_err("a ring of %zu MiB does not fit in the memory available (%llu MiB): "
+			"choose a smaller one", ring_bytes >> 20,
+			(unsigned long long)(mem_available() >> 20));
+		ret = -ENOMEM;
 		goto fail;
 	}
 	ret = ldq_ring_new(ring_bytes, &run->ring);
@@ -1006,11 +1042,7 @@ LABDAQ_API int labdaq_run_progress(labdaq_run *run, struct labdaq_progress *out)
 	/* Once ended (or in the first quarter second): the mean rate. */
 	if ((atomic_load(&run->t_end_ns) || out->rate_hz == 0) && out->elapsed_ns)
 		out->rate_hz = (double)out->acquired * 1e9 / (double)out->elapsed_ns;
-	if (out->state == LABDAQ_STATE_FAILED) {
-		pthread_mutex_lock(&run->lock);
-		out->error = run->error;
-		pthread_mutex_unlock(&run->lock);
-	}
+	out->error = atomic_load_explicit(&run->error_pub, memory_order_relaxed);
 	return 0;
 }
 
@@ -1019,6 +1051,7 @@ LABDAQ_API int labdaq_run_latest(labdaq_run *run, void *buf, size_t len, uint64_
 {
 	int ret;
 
+	atomic_store_explicit(&run->tap_wanted, 1, memory_order_relaxed);
 	pthread_mutex_lock(&run->tap_lock);
 	if (!run->tap_time_ns) {
 		pthread_mutex_unlock(&run->tap_lock);

@@ -87,6 +87,7 @@ struct labdaq_run {
 	size_t ngaps;
 	size_t gaps_cap;
 	int error;
+	atomic_int error_pub;      /* run->error, for progress without the lock */
 	char errmsg[512];
 	/* the writer's copies for the sidecar */
 	struct ldq_gap *ckpt_gaps;
@@ -99,8 +100,8 @@ struct labdaq_run {
 	size_t tap_cap;
 	size_t tap_len;
 	uint64_t tap_index;
-	uint64_t tap_items;
 	uint64_t tap_time_ns;
+	atomic_int tap_wanted;     /* a reader asked since the last copy */
 
 	/* wakes a sweep's delay at a stop or abort */
 	pthread_cond_t wake_cond;

@@ -230,7 +230,8 @@ LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_
 			dev->backend->name);
 		return -EOPNOTSUPP;
 	}
-	if (!cfg->points || !isfinite(cfg->from) || !isfinite(cfg->to)) {
+	if (!cfg->points || !isfinite(cfg->from) || !isfinite(cfg->to) ||
+	    cfg->delay_ns > UINT64_MAX / 4) {
 		ldq_err("a sweep needs at least one point and finite limits");
 		return -EINVAL;
 	}

@@ -32,6 +32,10 @@ int signals_take(void)
 	/* Blocked here, before the run's threads exist: they inherit the
 	 * mask, and only the signalfd sees the signals. */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	/* labdaq stop may signal us: we stop on SIGTERM, abort on SIGUSR1. */
+	labdaq_set_stop_signals(1);
+	/* Progress on a closed pipe must not kill the run unfinalized. */
+	signal(SIGPIPE, SIG_IGN);
 	/* A shell starts background jobs with SIGINT ignored, and an ignored
 	 * signal never reaches the signalfd: take them back (they are blocked). */
 	signal(SIGINT, SIG_DFL);
@@ -94,7 +98,7 @@ void describe_holder(const char *uri)
 {
 	struct labdaq_holder h;
 
-	if (labdaq_device_holder(uri, &h) == 1)
+	if (labdaq_device_holder(uri, &h) == 1 && h.pid > 0)
 		msg("device '%s' is busy: pid %d of user %s has run %s on it since %s: %s. "
 		    "'labdaq stop %.*s' asks it to stop", uri, h.pid, h.user, h.run_id,
 		    h.since_utc, h.what, (int)strcspn(h.device, "?"), h.device);

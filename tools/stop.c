@@ -89,6 +89,17 @@ static void print_outcome(const struct labdaq_holder *h)
 /* Signal @h's process; 0, or an exit status with the message printed. */
 static int ask(const struct labdaq_holder *h, const struct stop_cfg *c)
 {
+	if (h->pid <= 0) {
+		msg("'%s' is held, but not by a labdaq run that says who it is (another "
+		    "program, or one whose record is gone): nothing to signal", h->device[0] ?
+		    h->device : "the device");
+		return EXIT_FAILURE_IO;
+	}
+	if (!h->stoppable) {
+		msg("the run on '%s' (pid %d, user %s) is a program using liblabdaq that does not "
+		    "stop on signals: stop it from that program", h->device, h->pid, h->user);
+		return EXIT_FAILURE_IO;
+	}
 	if (kill(h->pid, c->abort ? SIGUSR1 : SIGTERM)) {
 		if (errno == ESRCH)
 			return 0; /* it just ended */
@@ -126,14 +137,17 @@ static int wait_end(const struct labdaq_holder *h, const struct stop_cfg *c)
 			msg("watching '%s': %s", h->device, labdaq_strerror(ret));
 			return EXIT_FAILURE_IO;
 		}
-		if (!ret || now.pid != h->pid || strcmp(now.run_id, h->run_id))
+		/* Ended: the device is free, held by another run, or the
+		 * process is gone (its record may outlive it for a moment). */
+		if (!ret || now.pid != h->pid || strcmp(now.run_id, h->run_id) ||
+		    (kill(h->pid, 0) && errno == ESRCH))
 			break;
 		if (c->timeout_ns && now_ns() - t0 > c->timeout_ns) {
 			msg("run %s on '%s' (pid %d) is still running", h->run_id, h->device,
 			    h->pid);
 			return EXIT_FAILURE_IO;
 		}
-		usleep(20000);
+		usleep(100000);
 	}
 	print_outcome(h);
 	return 0;

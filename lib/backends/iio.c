@@ -446,6 +446,9 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 		}
 	}
 	dev->kind = LABDAQ_KIND_SAMPLES;
+	/* One lock per device, whichever name or id the URI gave. */
+	snprintf(dev->lock_key, sizeof(dev->lock_key), "iio:%.160s/%.64s", p->ctx_uri,
+		 iio_device_get_id(p->idev));
 	snprintf(dev->description, sizeof(dev->description), "IIO device %.64s (%.32s) in %.120s",
 		 iio_device_get_name(p->idev) ? iio_device_get_name(p->idev) : devname,
 		 iio_device_get_id(p->idev), p->ctx_uri);

@@ -194,7 +194,11 @@ LABDAQ_API int labdaq_list(labdaq_list_fn fn, void *user);
  */
 
 struct labdaq_holder {
-	int pid;                /* the process holding the device */
+	int pid;                /* the process holding the device; -1: unknown
+				 * (not a labdaq run, or its record is gone) */
+	int stoppable;          /* it stops on SIGTERM, aborts on SIGUSR1:
+				 * see labdaq_set_stop_signals() */
+	unsigned long long start; /* the process's start time, in clock ticks */
 	unsigned int uid;
 	char user[64];
 	char run_id[64];
@@ -206,10 +210,20 @@ struct labdaq_holder {
 
 /**
  * labdaq_device_holder() - who holds the device of @uri.
- * Returns 1 and fills @out if a run holds it, 0 if it is free, or -errno.
- * Thread-safe.
+ * Returns 1 and fills @out if it is held (@out->pid is -1 when the holder
+ * cannot be told: another program, or a record left stale), 0 if it is
+ * free, or -errno.  Thread-safe.
  */
 LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out);
+
+/**
+ * labdaq_set_stop_signals() - declare that this process stops its runs on
+ * SIGTERM and aborts them on SIGUSR1 (it handles those signals itself, as
+ * the labdaq command does), so that `labdaq stop` may signal it.  Without
+ * it, `labdaq stop` refuses to signal this process's runs.  The library
+ * itself never installs a handler.  Call it before starting runs.
+ */
+LABDAQ_API void labdaq_set_stop_signals(int enabled);
 
 /** Called once per held device by labdaq_holders(); non-zero stops. */
 typedef int (*labdaq_holder_fn)(const struct labdaq_holder *h, void *user);
