@@ -31,27 +31,33 @@
  *	release: reads of the region   ->  store-release tail
  *	reserve: load-acquire tail     ->  writes to the region (next lap)
  *
- * Waiting.  Each direction has a 32-bit futex word (data_seq, bumped at
- * every commit; space_seq, bumped at every release) and a "waiters" flag.
- * A waiter spins briefly, then:
+ * Waiting.  Each direction has a 32-bit futex word (data_seq, space_seq)
+ * and a "waiters" word: 0, or the bytes the sleeping side waits for.  A
+ * waiter spins briefly, then:
  *
  *	waiter                          notifier (commit or release)
- *	W1 store waiters = 1  (seq_cst) N1 store-release the index
- *	W2 seq = load seq     (seq_cst) N2 fetch_add seq (seq_cst)
- *	W3 re-check the condition       N3 load waiters  (seq_cst); if set, FUTEX_WAKE
- *	W4 FUTEX_WAIT(seq)
+ *	W1 store waiters = n            N1 store-release the index
+ *	   membarrier()                 N2 compiler barrier
+ *	W2 seq = load seq (seq_cst)     N3 load waiters; if set and the fill
+ *	W3 re-check the condition          (free space) may reach it:
+ *	W4 FUTEX_WAIT(seq)              N4   fetch_add seq, FUTEX_WAKE
  *
- * W1, W2, N2 and N3 are sequentially consistent, so they are in one total
- * order.  If N3 comes before W1, then N2 comes before W2: W2 reads N2's
- * value (or a later one), synchronizes with it, and W3 sees the index
- * stored at N1, so the waiter does not sleep.  Otherwise N3 sees the flag
- * and calls FUTEX_WAKE after N2; the kernel compares the futex word with
- * @seq and queues the waiter atomically with respect to that wake, so the
- * waiter either sees the changed word (EAGAIN) or is woken.  No wakeup is
- * lost, and a notifier with no waiter makes no system call.  (Sequentially
- * consistent operations rather than seq_cst fences: the same argument, the
- * RMW and the xchg are the full barriers on x86, with no extra mfence, and
- * ThreadSanitizer understands them, while it ignores atomic_thread_fence.)
+ * N2 and the waiter's membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) form an
+ * asymmetric fence: the system call makes every running thread of the
+ * process execute a full barrier, so the pair orders W1 before W3 and N1
+ * before N3 as two full fences would, and the notifier, which runs at every
+ * commit and release, pays nothing for it.  So N3 sees W1, or W3 sees N1
+ * (then the waiter does not sleep).  If N3 sees the waiter, N4 bumps the
+ * word after N1: W2 either reads the new value (a release: W3 then sees
+ * N1) or the old one, and then the kernel, which compares the word and
+ * queues the waiter atomically with respect to the wake, returns EAGAIN or
+ * wakes it.  No wakeup is lost, and a commit or release makes no locked
+ * instruction and no system call unless a side sleeps and may be satisfied.
+ * The notifier compares with an upper bound of what the waiter waits for
+ * (its cached copy of the other index lags), so it may wake in vain, never
+ * miss.  Without membarrier() (before Linux 4.14, or seccomp), both sides
+ * use seq_cst fences instead.  (ThreadSanitizer models neither fences nor
+ * membarrier; every access involved is atomic, so it reports no race.)
  *
  * ldq_ring_wake() bumps a wake counter, then both futex words, then wakes
  * both unconditionally.  Each side remembers the wake counter it last
@@ -65,6 +71,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -114,10 +121,44 @@ struct ldq_ring {
 	uint32_t c_wake_seen;		/* wake counter last reported to wait_data */
 
 	/* Rarely written: only when a side goes to sleep, and by wake(). */
-	alignas(RING_CACHELINE) _Atomic uint32_t data_waiters;	/* consumer sleeps */
-	_Atomic uint32_t space_waiters;	/* producer sleeps */
+	alignas(RING_CACHELINE) _Atomic uint64_t data_waiters;	/* bytes the sleeping consumer wants */
+	_Atomic uint64_t space_waiters;	/* bytes the sleeping producer wants */
 	_Atomic uint32_t wake_seq;	/* bumped by ldq_ring_wake() */
+	int heavy_fence;		/* membarrier() is available: see ring_notify() */
 };
+
+/* Can this process use membarrier() as the heavy half of the fence? */
+static int heavy_fence_init(void)
+{
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
+	    !(cmds & MEMBARRIER_CMD_GLOBAL))
+		return 0;
+	/* Idempotent; done at every ring_new(), which is rare. */
+	return !syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+}
+
+/*
+ * The heavy half of the asymmetric fence (see the top of the file).  The
+ * notifiers of this ring rely on it as soon as the ring exists, so it must
+ * not fail: a process forked after the registration must register again,
+ * and MEMBARRIER_CMD_GLOBAL (slow, but needs no registration) is the last
+ * resort.
+ */
+static void heavy_fence(const struct ldq_ring *r)
+{
+	if (!r->heavy_fence) {
+		atomic_thread_fence(memory_order_seq_cst);
+		return;
+	}
+	if (!syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		return;
+	if (!syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) &&
+	    !syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		return;
+	syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
+}
 
 static inline void cpu_relax(void)
 {
@@ -186,8 +227,8 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 	/* MAP_POPULATE: allocate and map the pages now, not on the first lap. */
 	if (mmap(base, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd,
 		 0) == MAP_FAILED ||
-	    mmap(base + cap, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
-		 fd, 0) == MAP_FAILED) {
+	    mmap(base + cap, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+		    MAP_FAILED) {
 		err = -errno;
 		goto fail_unmap;
 	}
@@ -195,6 +236,7 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 
 	r->base = base;
 	r->cap = cap;
+	r->heavy_fence = heavy_fence_init();
 	*out = r;
 	return 0;
 
@@ -222,17 +264,32 @@ size_t ldq_ring_capacity(const struct ldq_ring *r)
 
 /*
  * Wake a sleeping waiter of one direction after its condition may have
- * changed (the caller has just published its index).  See the protocol at
- * the top of the file: this is N2 and N3.
+ * changed (the caller has just published its index; @have is an upper
+ * bound of the waiter's fill or free space).  See the protocol at the top
+ * of the file: this is N2 to N4.
  */
-static void ring_notify(_Atomic uint32_t *seq, _Atomic uint32_t *waiters)
+static void ring_notify(const struct ldq_ring *r, _Atomic uint32_t *seq,
+			_Atomic uint64_t *waiters, uint64_t have)
 {
-	/* N2: pairs with W2, the seq load in ring_wait(); a seq_cst RMW is
-	 * also a release, so a waiter that reads this value sees N1. */
-	atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
-	/* N3: pairs with W1, the waiters store in ring_wait(). */
-	if (atomic_load_explicit(waiters, memory_order_seq_cst))
+	uint64_t want;
+
+	/* N2: the light half of an asymmetric fence; the heavy half is the
+	 * waiter's membarrier() between W1 and W3.  Together they order N1
+	 * before N3 as a full fence would, for nothing on this side. */
+	if (r->heavy_fence)
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+	/* N3: pairs with W1. */
+	want = atomic_load_explicit(waiters, memory_order_relaxed);
+	/* @have is an upper bound of what the waiter waits for: below its
+	 * wish it would only re-check and sleep again. */
+	if (want && have >= want) {
+		/* N4: pairs with W2; a release, so a waiter that reads this
+		 * value sees N1. */
+		atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
 		futex_wake(seq);
+	}
 }
 
 /* ---- producer ---- */
@@ -283,7 +340,7 @@ void ldq_ring_commit(struct ldq_ring *r, size_t n)
 		}
 	}
 
-	ring_notify(&r->data_seq, &r->data_waiters);
+	ring_notify(r, &r->data_seq, &r->data_waiters, r->p_head - r->p_tail);
 }
 
 /* ---- consumer ---- */
@@ -310,7 +367,7 @@ void ldq_ring_release(struct ldq_ring *r, size_t n)
 	 * ldq_ring_commit() and ring_wait(): our reads of the region are
 	 * done before the producer may overwrite it. */
 	atomic_store_explicit(&r->tail, r->c_tail, memory_order_release);
-	ring_notify(&r->space_seq, &r->space_waiters);
+	ring_notify(r, &r->space_seq, &r->space_waiters, r->cap - (r->c_head - r->c_tail));
 }
 
 /* ---- waiting ---- */
@@ -350,7 +407,7 @@ static bool ring_woken(struct ldq_ring *r, enum ring_dir dir)
 static int ring_wait(struct ldq_ring *r, enum ring_dir dir, size_t n, int64_t timeout_ns)
 {
 	_Atomic uint32_t *seq = dir == RING_DATA ? &r->data_seq : &r->space_seq;
-	_Atomic uint32_t *waiters = dir == RING_DATA ? &r->data_waiters : &r->space_waiters;
+	_Atomic uint64_t *waiters = dir == RING_DATA ? &r->data_waiters : &r->space_waiters;
 	uint64_t deadline = UINT64_MAX;
 	int ret;
 	int i;
@@ -382,7 +439,9 @@ static int ring_wait(struct ldq_ring *r, enum ring_dir dir, size_t n, int64_t ti
 		uint32_t val;
 
 		/* W1: pairs with N3, the waiters load in ring_notify(). */
-		atomic_store_explicit(waiters, 1, memory_order_seq_cst);
+		atomic_store_explicit(waiters, n ? n : 1, memory_order_seq_cst);
+		/* The heavy half of the fence of N2 in ring_notify(). */
+		heavy_fence(r);
 		/* W2: pairs with N2, the fetch_add in ring_notify(), and with
 		 * the fetch_add of the same word in ldq_ring_wake(). */
 		val = atomic_load_explicit(seq, memory_order_seq_cst);
