@@ -1579,18 +1579,22 @@ static int run_job(struct worker *w, long id)
 		set_int(job, "signal", WTERMSIG(status));
 	}
 	set_str(job, "note", why);
+	/* The log's last line before the final state: whoever follows the log
+	 * until the state is final reads it. */
+	if (WIFEXITED(status))
+		log_line(&w->q, id, "job %ld ended: %s, exit status %d%s%s", id, state,
+			 WEXITSTATUS(status), why ? ": " : "", why ? why : "");
+	else
+		log_line(&w->q, id, "job %ld ended: %s, killed by signal %d (%s)", id, state,
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
 	err = job_store(&w->q, id, job);
 	if (err)
 		msg("job %ld: cannot record its end: %s", id, strerror(-err));
 	queue_unlock(&w->q);
 	if (WIFEXITED(status)) {
-		log_line(&w->q, id, "job %ld ended: %s, exit status %d%s%s", id, state,
-			 WEXITSTATUS(status), why ? ": " : "", why ? why : "");
 		msg("job %ld%s: %s, exit status %d%s%s", id, job_name_of(job, nb, sizeof(nb)),
 		    state, WEXITSTATUS(status), why ? ": " : "", why ? why : "");
 	} else {
-		log_line(&w->q, id, "job %ld ended: %s, killed by signal %d (%s)", id, state,
-			 WTERMSIG(status), strsignal(WTERMSIG(status)));
 		msg("job %ld%s: %s, killed by signal %d (%s)", id, job_name_of(job, nb, sizeof(nb)),
 		    state, WTERMSIG(status), strsignal(WTERMSIG(status)));
 	}
@@ -1851,6 +1855,11 @@ static int cancel_one(struct queue *q, long id, int wait, int abort_it)
 	for (;;) {
 		usleep(100000);
 		job = job_load(q, id, &err);
+		if (!job) {
+			msg("job %ld: its file is gone or unreadable (%s); cannot tell how it ended",
+			    id, strerror(-err));
+			return EXIT_FAILURE_IO;
+		}
 		st = jstr(job, "state");
 		if (st && is_final(st)) {
 			char ex[32];

@@ -312,7 +312,7 @@ struct labdaq_progress {
 
 /**
  * labdaq_run_progress() - a consistent-enough snapshot of @run's counters.
- * Any thread, any time, lock-free; never slows the run.
+ * Any thread, any time; lock-free, never slows the run.
  */
 LABDAQ_API int labdaq_run_progress(labdaq_run *run, struct labdaq_progress *out);
 
@@ -407,9 +407,11 @@ LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg);
  * labdaq_sweep_start() - start a sweep on @dev; returns at once.
  * @out: receives the run; free it with labdaq_run_free().
  *
- * Errors: -EINVAL (bad channel, points 0, a value out of range), -EEXIST,
- * -EBUSY (the device is held: see labdaq_device_holder()), -EOPNOTSUPP
- * (the device cannot set outputs or read inputs), -errno creating the file.
+ * Errors: -EINVAL (no such output or input channel, points 0, a limit that
+ * is not finite), -EEXIST, -EBUSY (the device is held: see
+ * labdaq_device_holder()), -EOPNOTSUPP (the backend cannot set outputs or
+ * read inputs), -errno creating the file.  A value the device refuses (out
+ * of its range) ends the run FAILED with -ERANGE at that point.
  */
 LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_config *cfg,
 				  labdaq_run **out);
