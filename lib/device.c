@@ -5,6 +5,7 @@
  * Adding a backend is one file under backends/ and one line in the table.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
