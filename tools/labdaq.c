@@ -29,7 +29,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\n"
 		"Devices: sim:camera?width=W&height=H, sim:adc?channels=N, sim:ohm?r=OHMS\n"
-		"(built in, no hardware needed); see 'labdaq list'.\n"
+		"(built in, no hardware needed); iio:local:DEVICE and iio:ip:HOST/DEVICE\n"
+		"(the kernel's IIO devices, through libiio); see 'labdaq list'.\n"
 		"\n"
 		"Exit status: 0 success; 1 device or I/O failure; 2 bad usage; 3 finished\n"
 		"but data was dropped; 4 device busy; 130 aborted (each command's --help\n"
