@@ -155,6 +155,19 @@ static int recover_main(int argc, char **argv)
 	if (argc != 2)
 		return usage_error(&cmd_recover, argc < 2 ? "no FILE given" : "one FILE only");
 	ret = labdaq_file_recover(argv[1], &info);
+	if (ret == -EBADMSG) {
+		struct ldq_npy_layout l;
+		uint64_t items, size;
+		size_t hlen;
+
+		/* The data may be fine and only the sidecar broken. */
+		if (!read_header(argv[1], &l, &items, &hlen, &size)) {
+			msg("recovered the data of '%s' (%llu items), but its metadata (.json) is not "
+			    "a labdaq sidecar: it was left as it is", argv[1],
+			    (unsigned long long)items);
+			return EXIT_FAILURE_IO;
+		}
+	}
 	if (ret) {
 		msg("cannot recover '%s': %s", argv[1], labdaq_strerror(ret));
 		return EXIT_FAILURE_IO;
