@@ -27,6 +27,8 @@ void ldq_clear_last_error(void);
 
 /* ---- time (util.c) ---- */
 uint64_t ldq_now_ns(void); /* CLOCK_MONOTONIC */
+/* fsync(), again after EINTR; 0 or -errno. */
+int ldq_fsync(int fd);
 /* "2026-11-27T10:40:03.123Z" into @buf (at least 32 bytes). */
 void ldq_utc_now(char *buf, size_t len);
 

@@ -49,6 +49,7 @@
 
 #include <jansson.h>
 
+#include "internal.h"
 #include "npyfile.h"
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -102,15 +103,6 @@ static int pread_all(int fd, void *buf, size_t len, off_t off)
 		p += n;
 		len -= (size_t)n;
 		off += n;
-	}
-	return 0;
-}
-
-static int fsync_retry(int fd)
-{
-	while (fsync(fd) < 0) {
-		if (errno != EINTR)
-			return -errno;
 	}
 	return 0;
 }
@@ -878,7 +870,7 @@ int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len)
 			return -errno;
 	}
 	f->spare_size = len;
-	ret = fsync_retry(f->spare_fd);
+	ret = ldq_fsync(f->spare_fd);
 	if (ret)
 		return ret;
 	if (renameat(f->dirfd, f->tmpname, f->dirfd, f->name) < 0) {
@@ -895,7 +887,7 @@ int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len)
 	f->spare_size = 0;
 	if (old >= 0)
 		close(old);
-	ret = fsync_retry(f->dirfd);
+	ret = ldq_fsync(f->dirfd);
 
 	/* The next spare, from the space just freed.  A failure here is not
 	 * this write's: the next write tries again. */

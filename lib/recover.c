@@ -21,50 +21,16 @@
 
 #include <jansson.h>
 
-#include "labdaq.h"
+#include "internal.h"
 #include "npyfile.h"
 
-/* enum labdaq_state by value. */
-static const char *const state_names[] = {
-	[LABDAQ_STATE_QUEUED] = "queued",
-	[LABDAQ_STATE_RUNNING] = "running",
-	[LABDAQ_STATE_COMPLETE] = "complete",
-	[LABDAQ_STATE_STOPPED] = "stopped",
-	[LABDAQ_STATE_ABORTED] = "aborted",
-	[LABDAQ_STATE_FAILED] = "failed",
-};
-
+/* enum labdaq_state of a status name, -1 if none ("recovered" is none). */
 static int state_from_name(const char *s)
 {
-	unsigned int i;
-
-	for (i = 0; s && i < sizeof(state_names) / sizeof(state_names[0]); i++) {
-		if (!strcmp(s, state_names[i]))
-			return (int)i;
-	}
+	for (int i = LABDAQ_STATE_QUEUED; s && i <= LABDAQ_STATE_FAILED; i++)
+		if (!strcmp(s, labdaq_state_name(i)))
+			return i;
 	return -1;
-}
-
-/* Now as ISO 8601 UTC with milliseconds: "2026-11-27T10:40:03.123Z". */
-static void utc_now(char *buf, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-	size_t n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
-static int fsync_retry(int fd)
-{
-	while (fsync(fd) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	return 0;
 }
 
 /* Bring the .npy open as @fd to its whole items; fills @info. */
@@ -105,7 +71,7 @@ static int recover_npy(int fd, struct labdaq_recover_info *info)
 		if (ret)
 			return ret;
 	}
-	ret = fsync_retry(fd);
+	ret = ldq_fsync(fd);
 	if (ret)
 		return ret;
 	info->items = items;
@@ -159,7 +125,7 @@ static int recover_meta(const char *npy_path, struct labdaq_recover_info *info)
 		bad |= json_object_set_new(root, "recovered_from", status ? json_string(status) :
 										json_null());
 
-	utc_now(now, sizeof(now));
+	ldq_utc_now(now, sizeof(now));
 	bad |= json_object_set_new(root, "status", json_string("recovered"));
 	bad |= set_int(root, "written", info->items);
 	v = json_object_get(root, "acquired");
