@@ -12,8 +12,6 @@
 
 #include "common.h"
 
-enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE };
-
 struct config {
 	const char *device;
 	const char *output;
@@ -169,17 +167,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 				return usage_error(cmd, "bad --on-full '%s': block or drop", optarg);
 			break;
 		case 'P':
-			if (!strcmp(optarg, "auto"))
-				c->progress = PROGRESS_AUTO;
-			else if (!strcmp(optarg, "bar"))
-				c->progress = PROGRESS_BAR;
-			else if (!strcmp(optarg, "json"))
-				c->progress = PROGRESS_JSON;
-			else if (!strcmp(optarg, "none"))
-				c->progress = PROGRESS_NONE;
-			else
-				return usage_error(cmd, "bad --progress '%s': auto, bar, json or none",
-						   optarg);
+			if (parse_progress(cmd, optarg, &c->progress))
+				return EXIT_USAGE;
 			break;
 		case 'y':
 			c->force = 1;
@@ -193,11 +182,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 			return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		return usage_error(cmd, "no DEVICE given (e.g. 'sim:camera'; see 'labdaq list')");
-	c->device = argv[optind++];
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (take_device(cmd, argc, argv, "sim:camera", &c->device))
+		return EXIT_USAGE;
 	if (!c->output)
 		return usage_error(cmd, "no output file: add -o FILE.npy");
 	if (c->continuous && (have_count || c->duration_ns))
@@ -206,7 +192,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		return usage_error(cmd, "say how much to acquire: --samples N, --frames N, "
 				   "--time DURATION or --continuous");
 	if (c->progress == PROGRESS_AUTO)
-		c->progress = isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_NONE;
+		c->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
 	if (c->rate_hz < 0)
 		c->rate_hz = 0;
 	return check_files(c);
@@ -237,7 +223,7 @@ static void show_progress(const struct config *c, const struct labdaq_progress *
 		fflush(stderr);
 		return;
 	}
-	if (c->progress != PROGRESS_BAR)
+	if (c->progress != PROGRESS_LIVE)
 		return;
 	if (p->target && p->rate_hz > 0 && p->acquired < p->target)
 		snprintf(eta, sizeof(eta), "  ETA %s",

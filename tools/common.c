@@ -3,6 +3,7 @@
  * common.c - shared helpers of the labdaq subcommands.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
@@ -147,6 +148,33 @@ int parse_rate(const char *s, double *hz)
 
 	if (parse_scaled(s, sfx, hz) || *hz > 1e10)
 		return -EINVAL;
+	return 0;
+}
+
+int parse_progress(const struct command *cmd, const char *arg, int *mode)
+{
+	if (!strcmp(arg, "auto"))
+		*mode = PROGRESS_AUTO;
+	else if (!strcmp(arg, "bar") || !strcmp(arg, "lines"))
+		*mode = PROGRESS_LIVE;
+	else if (!strcmp(arg, "json"))
+		*mode = PROGRESS_JSON;
+	else if (!strcmp(arg, "none"))
+		*mode = PROGRESS_NONE;
+	else
+		return usage_error(cmd, "bad --progress '%s': auto, %s, json or none", arg,
+				   cmd == &cmd_sweep ? "lines" : "bar");
+	return 0;
+}
+
+int take_device(const struct command *cmd, int argc, char **argv, const char *example,
+		const char **device)
+{
+	if (optind >= argc)
+		return usage_error(cmd, "no DEVICE given (e.g. '%s'; see 'labdaq list')", example);
+	*device = argv[optind++];
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	return 0;
 }
 

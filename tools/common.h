@@ -46,6 +46,15 @@ int parse_count(const char *s, uint64_t *out);    /* items: 3k = 3000 */
 int parse_duration(const char *s, uint64_t *ns);  /* 500ms, 2s, 5min, 1h */
 int parse_rate(const char *s, double *hz);        /* 1000, 2.5k, 1M */
 
+/* --progress: auto (live on a terminal), bar/lines (live), json, none. */
+enum progress_mode { PROGRESS_AUTO, PROGRESS_LIVE, PROGRESS_JSON, PROGRESS_NONE };
+/* Parse --progress @arg into *@mode; 0 or the usage error. */
+int parse_progress(const struct command *cmd, const char *arg, int *mode);
+/* The one positional DEVICE after the options at @optind; 0 or the usage
+ * error (@example names a device of the right kind). */
+int take_device(const struct command *cmd, int argc, char **argv, const char *example,
+		const char **device);
+
 /* Human formatting into @buf. */
 const char *fmt_bytes(double bytes, char *buf, size_t len);
 const char *fmt_duration(double s, char *buf, size_t len);

@@ -11,8 +11,6 @@
 
 #include "common.h"
 
-enum { SHOW_AUTO, SHOW_LINES, SHOW_JSON, SHOW_NONE };
-
 struct sweep_cfg {
 	const char *device;
 	const char *output;
@@ -101,7 +99,7 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 
 	memset(c, 0, sizeof(*c));
 	c->repeat = 1;
-	c->progress = SHOW_AUTO;
+	c->progress = PROGRESS_AUTO;
 	c->last_shown = -1;
 	optind = 1;
 	opterr = 0;
@@ -138,17 +136,8 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 			c->output = optarg;
 			break;
 		case 'P':
-			if (!strcmp(optarg, "auto"))
-				c->progress = SHOW_AUTO;
-			else if (!strcmp(optarg, "lines") || !strcmp(optarg, "bar"))
-				c->progress = SHOW_LINES;
-			else if (!strcmp(optarg, "json"))
-				c->progress = SHOW_JSON;
-			else if (!strcmp(optarg, "none"))
-				c->progress = SHOW_NONE;
-			else
-				return usage_error(cmd, "bad --progress '%s': auto, lines, json or none",
-						   optarg);
+			if (parse_progress(cmd, optarg, &c->progress))
+				return EXIT_USAGE;
 			break;
 		case 'y':
 			c->force = 1;
@@ -162,11 +151,8 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 			return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		return usage_error(cmd, "no DEVICE given (e.g. 'sim:ohm'; see 'labdaq list')");
-	c->device = argv[optind++];
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (take_device(cmd, argc, argv, "sim:ohm", &c->device))
+		return EXIT_USAGE;
 	if (!c->set)
 		return usage_error(cmd, "no output channel: add --set CHANNEL (e.g. voltage0)");
 	if (!c->have_from || !c->have_to)
@@ -175,8 +161,8 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 		return usage_error(cmd, "give the number of points with --points N");
 	if (!c->output)
 		return usage_error(cmd, "no output file: add -o FILE.csv");
-	if (c->progress == SHOW_AUTO)
-		c->progress = isatty(STDERR_FILENO) ? SHOW_LINES : SHOW_NONE;
+	if (c->progress == PROGRESS_AUTO)
+		c->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
 	return check_output(&cmd_sweep, c->output, NULL, c->force);
 }
 
@@ -188,14 +174,14 @@ static void show(labdaq_run *run, void *ctx, int final)
 	uint64_t index;
 	int n;
 
-	if (c->progress == SHOW_NONE)
+	if (c->progress == PROGRESS_NONE)
 		return;
 	labdaq_run_progress(run, &p);
 	n = labdaq_run_latest(run, row, sizeof(row), &index, NULL);
 	if (n <= 0 || (int64_t)index == c->last_shown)
 		return;
 	c->last_shown = (int64_t)index;
-	if (c->progress == SHOW_JSON) {
+	if (c->progress == PROGRESS_JSON) {
 		fprintf(stderr, "{\"state\":\"%s\",\"point\":%llu,\"points\":%llu,\"%s\":%.10g",
 			labdaq_state_name(p.state), (unsigned long long)index + 1,
 			(unsigned long long)p.target, c->names[0], row[0]);
@@ -296,7 +282,7 @@ static int sweep_main(int argc, char **argv)
 		status = start_error(&cmd_sweep, c.device, c.output, ret);
 		goto out;
 	}
-	run_loop(run, sfd, 50, c.progress == SHOW_JSON, show, &c);
+	run_loop(run, sfd, 50, c.progress == PROGRESS_JSON, show, &c);
 	labdaq_run_progress(run, &p);
 	status = exit_status_of(p.state, 0);
 	if (p.state == LABDAQ_STATE_FAILED) {
