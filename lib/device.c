@@ -5,6 +5,7 @@
  * Adding a backend is one file under backends/ and one line in the table.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,8 @@ int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const ch
 	c->scale = scale;
 	c->dtype = dtype;
 	c->output = output;
+	c->min = NAN;
+	c->max = NAN;
 	if (!c->name || !c->unit) {
 		free(c->name);
 		free(c->unit);
@@ -167,6 +170,8 @@ LABDAQ_API int labdaq_device_channel(const labdaq_device *dev, unsigned int inde
 	out->scale = c->scale;
 	out->dtype = c->dtype;
 	out->output = c->output;
+	out->min = c->min;
+	out->max = c->max;
 	return 0;
 }
 

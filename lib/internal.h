@@ -74,6 +74,8 @@ struct ldq_channel {
 	double scale;
 	int dtype;
 	int output;
+	double min, max;          /* the physical range, NAN if unknown; a
+				   * backend's open may set it */
 };
 
 struct ldq_backend;

@@ -252,6 +252,19 @@ LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_
 	ret = resolve(run, cfg);
 	if (ret)
 		goto fail;
+	{
+		const struct ldq_channel *c = &dev->chans[sw->set_chan];
+
+		/* Points are between the limits: checking these two is enough,
+		 * and nothing is applied to the device out of its range. */
+		if (!isnan(c->min) && (fmin(sw->from, sw->to) < c->min ||
+				       fmax(sw->from, sw->to) > c->max)) {
+			ldq_err("%s: %s takes %g to %g %s; the sweep goes from %g to %g", dev->uri,
+				c->name, c->min, c->max, c->unit, sw->from, sw->to);
+			ret = -ERANGE;
+			goto fail;
+		}
+	}
 	run->count = (uint64_t)sw->points * sw->repeat;
 	run->item_bytes = sizeof(double) * (1 + sw->nread);
 	run->tap_cap = run->item_bytes;

@@ -2,6 +2,7 @@
 /*
  * devices.c - labdaq list and labdaq info.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,8 +71,11 @@ static int info_main(int argc, char **argv)
 		struct labdaq_channel ch;
 
 		labdaq_device_channel(dev, i, &ch);
-		printf("  %-12s %-6s %-5s %-14.9g %s\n", ch.name, ch.output ? "output" : "input",
+		printf("  %-12s %-6s %-5s %-14.9g %s", ch.name, ch.output ? "output" : "input",
 		       *ch.unit ? ch.unit : "-", ch.scale, labdaq_dtype_numpy(ch.dtype));
+		if (!isnan(ch.min))
+			printf("  range %g..%g", ch.min, ch.max);
+		putchar('\n');
 	}
 	labdaq_device_close(dev);
 	return EXIT_OK;

@@ -110,6 +110,7 @@ int start_error(const struct command *cmd, const char *device, const char *outpu
 {
 	switch (ret) {
 	case -EINVAL:
+	case -ERANGE:
 		msg("cannot start on '%s': %s", device, labdaq_strerror(ret));
 		return EXIT_USAGE;
 	case -EEXIST:

@@ -257,6 +257,15 @@ static int sweep_main(int argc, char **argv)
 		status = check_channels(&cmd_sweep, c.dev, c.set, 1);
 	else
 		status = check_channels(&cmd_sweep, c.dev, c.read, 0);
+	if (!status) {
+		struct labdaq_channel ch;
+
+		labdaq_device_channel(c.dev, (unsigned int)find_channel(c.dev, c.set, 1), &ch);
+		if (!isnan(ch.min) && (fmin(c.from, c.to) < ch.min || fmax(c.from, c.to) > ch.max))
+			status = usage_error(&cmd_sweep, "%s takes %g to %g %s; the sweep goes from "
+					     "%g to %g", ch.name, ch.min, ch.max, ch.unit, c.from,
+					     c.to);
+	}
 	if (status || c.dry_run)
 		goto out;
 	columns(&c);

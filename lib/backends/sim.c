@@ -366,6 +366,8 @@ static int ohm_open(struct labdaq_device *dev, struct sim *s, struct ldq_uri *u)
 					     LABDAQ_DTYPE_INT32, 1);
 	if (ret)
 		return ret;
+	dev->chans[SIM_OHM_OUT_V].min = -SIM_OHM_V_MAX;
+	dev->chans[SIM_OHM_OUT_V].max = SIM_OHM_V_MAX;
 	snprintf(dev->description, sizeof(dev->description),
 		 "simulated Ohm's-law rig, R = %g ohm, noise %g V rms, output +-%g V",
 		 s->r, s->noise, SIM_OHM_V_MAX);

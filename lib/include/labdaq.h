@@ -127,6 +127,7 @@ struct labdaq_channel {
 	double scale;      /* physical value = raw * scale */
 	int dtype;         /* enum labdaq_dtype of the raw value */
 	int output;        /* 1 for an output (a DAC), 0 for an input */
+	double min, max;   /* the physical range, when known; NAN otherwise */
 };
 
 /**
@@ -408,10 +409,11 @@ LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg);
  * @out: receives the run; free it with labdaq_run_free().
  *
  * Errors: -EINVAL (no such output or input channel, points 0, a limit that
- * is not finite), -EEXIST, -EBUSY (the device is held: see
- * labdaq_device_holder()), -EOPNOTSUPP (the backend cannot set outputs or
- * read inputs), -errno creating the file.  A value the device refuses (out
- * of its range) ends the run FAILED with -ERANGE at that point.
+ * is not finite), -ERANGE (--from or --to outside the output's range, when
+ * the device tells it: nothing is set), -EEXIST, -EBUSY (the device is
+ * held: see labdaq_device_holder()), -EOPNOTSUPP (the backend cannot set
+ * outputs or read inputs), -errno creating the file.  A value the device
+ * refuses at run time ends the run FAILED with -ERANGE at that point.
  */
 LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_config *cfg,
 				  labdaq_run **out);

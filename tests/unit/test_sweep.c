@@ -142,13 +142,18 @@ static void test_sweep_errors(void **state)
 	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EINVAL);
 	assert_int_equal(access(in_dir("e.csv"), F_OK), -1);
 	c.points = 3;
-	c.to = 50; /* the rig's output is +-10 V */
+	c.to = 50; /* the rig's output is +-10 V: refused, nothing set */
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -ERANGE);
+	assert_null(run);
+	assert_int_equal(access(in_dir("e.csv"), F_OK), -1);
+	c.from = -10;
+	c.to = 10; /* both ends included */
 	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
 	assert_int_equal(labdaq_run_wait(run, 10000), 0);
-	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_FAILED);
-	assert_int_equal(labdaq_run_error(run, NULL), -ERANGE);
+	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
 	/* Existing file. */
+	c.from = 0;
 	c.to = 1;
 	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EEXIST);
 	labdaq_device_close(dev);
