@@ -112,7 +112,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_acquire;
-	int opt, have_count = 0;
+	int opt, ret, have_count = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->count_is_frames = -1;
@@ -124,9 +124,6 @@ static int parse_args(int argc, char **argv, struct config *c)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":o:n:f:t:cr:C:", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'o':
-			c->output = optarg;
-			break;
 		case 'n':
 		case 'f':
 			if (have_count)
@@ -166,20 +163,12 @@ static int parse_args(int argc, char **argv, struct config *c)
 			else
 				return usage_error(cmd, "bad --on-full '%s': block or drop", optarg);
 			break;
-		case 'P':
-			if (parse_progress(cmd, optarg, &c->progress))
-				return EXIT_USAGE;
-			break;
-		case 'y':
-			c->force = 1;
-			break;
-		case 'D':
-			c->dry_run = 1;
-			break;
-		case ':':
-			return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			ret = common_option(cmd, opt, argv, &c->output, &c->progress, &c->force,
+					    &c->dry_run);
+			if (ret)
+				return ret;
+			break;
 		}
 	}
 	if (take_device(cmd, argc, argv, "sim:camera", &c->device))

@@ -167,6 +167,28 @@ int parse_progress(const struct command *cmd, const char *arg, int *mode)
 	return 0;
 }
 
+int common_option(const struct command *cmd, int opt, char **argv, const char **output,
+		  int *progress, int *force, int *dry_run)
+{
+	switch (opt) {
+	case 'o':
+		*output = optarg;
+		return 0;
+	case 'P':
+		return parse_progress(cmd, optarg, progress) ? EXIT_USAGE : 0;
+	case 'y':
+		*force = 1;
+		return 0;
+	case 'D':
+		*dry_run = 1;
+		return 0;
+	case ':':
+		return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+	default:
+		return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+	}
+}
+
 int take_device(const struct command *cmd, int argc, char **argv, const char *example,
 		const char **device)
 {

@@ -50,6 +50,10 @@ int parse_rate(const char *s, double *hz);        /* 1000, 2.5k, 1M */
 enum progress_mode { PROGRESS_AUTO, PROGRESS_LIVE, PROGRESS_JSON, PROGRESS_NONE };
 /* Parse --progress @arg into *@mode; 0 or the usage error. */
 int parse_progress(const struct command *cmd, const char *arg, int *mode);
+/* The options acquire and sweep share (-o, --progress, --force, --dry-run)
+ * and the option errors: 0 if handled, or the usage error. */
+int common_option(const struct command *cmd, int opt, char **argv, const char **output,
+		  int *progress, int *force, int *dry_run);
 /* The one positional DEVICE after the options at @optind; 0 or the usage
  * error (@example names a device of the right kind). */
 int take_device(const struct command *cmd, int argc, char **argv, const char *example,

@@ -95,7 +95,7 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_sweep;
-	int opt;
+	int opt, ret;
 
 	memset(c, 0, sizeof(*c));
 	c->repeat = 1;
@@ -132,23 +132,12 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 				return usage_error(cmd, "bad --repeat '%s': a whole number from 1 to 1M",
 						   optarg);
 			break;
-		case 'o':
-			c->output = optarg;
-			break;
-		case 'P':
-			if (parse_progress(cmd, optarg, &c->progress))
-				return EXIT_USAGE;
-			break;
-		case 'y':
-			c->force = 1;
-			break;
-		case 'D':
-			c->dry_run = 1;
-			break;
-		case ':':
-			return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			ret = common_option(cmd, opt, argv, &c->output, &c->progress, &c->force,
+					    &c->dry_run);
+			if (ret)
+				return ret;
+			break;
 		}
 	}
 	if (take_device(cmd, argc, argv, "sim:ohm", &c->device))
