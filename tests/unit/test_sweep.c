@@ -5,6 +5,7 @@
  * done, errors, exclusivity with streams.
  */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,6 +205,38 @@ static void test_sweep_exclusive_with_stream(void **state)
 	labdaq_device_close(d2);
 }
 
+/* labdaq_run_fd(): not readable while the run goes on, readable once it
+ * ended, for an event loop. */
+static void test_run_fd(void **state)
+{
+	struct labdaq_sweep_config c;
+	struct pollfd pfd;
+	labdaq_device *dev;
+	labdaq_run *run;
+
+	assert_int_equal(labdaq_device_open("sim:ohm", &dev), 0);
+	labdaq_sweep_config_init(&c);
+	c.path = in_dir("fd.csv");
+	c.set = "voltage0";
+	c.from = 0;
+	c.to = 1;
+	c.points = 100;
+	c.delay_ns = 100000000; /* 10 s in all */
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	pfd.fd = labdaq_run_fd(run);
+	pfd.events = POLLIN;
+	assert_true(pfd.fd >= 0);
+	assert_int_equal(poll(&pfd, 1, 200), 0);
+	labdaq_run_stop(run);
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_true(pfd.revents & POLLIN);
+	/* Ended by then: the state is final. */
+	assert_int_equal(labdaq_run_wait(run, 0), 0);
+	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_STOPPED);
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+}
+
 static int setup(void **state)
 {
 	static char locks[300];
@@ -230,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_returns_at_once_and_stops),
 		cmocka_unit_test(test_sweep_errors),
 		cmocka_unit_test(test_sweep_exclusive_with_stream),
+		cmocka_unit_test(test_run_fd),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
