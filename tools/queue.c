@@ -490,9 +490,12 @@ static int queue_open(struct queue *q, const char *opt, int create, int write)
 		queue_close(q);
 		return ret;
 	}
-	q->fmode = st.st_mode & S_IWGRP ? 0660 : 0600;
+	/* A shared queue's modes come from what it is, not from its directory's
+	 * mode now: another process may have made the directory an instant ago
+	 * and not yet given it its mode (mkdir, then chmod). */
+	q->fmode = shared || st.st_mode & S_IWGRP ? 0660 : 0600;
 	if (create && !mkdirat(q->dfd, "jobs", 0700))
-		fchmodat(q->dfd, "jobs", st.st_mode & 07770, 0); /* as the queue */
+		fchmodat(q->dfd, "jobs", shared ? dmode : st.st_mode & 07770, 0); /* as the queue */
 	q->jfd = openat(q->dfd, "jobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (q->jfd < 0 && (errno != ENOENT || create)) {
 		int err = errno;
