@@ -715,10 +715,59 @@ static size_t choose_block_items(const struct labdaq_run *run, size_t ring_cap)
 	return n ? n : 1;
 }
 
-static int create_files(struct labdaq_run *run, int overwrite)
+/*
+ * Replacing files (overwrite): the old ones are first renamed aside, so
+ * that a start that fails puts them back instead of leaving nothing.
+ */
+struct aside {
+	char *path[2];  /* the .npy and its .json */
+	char *moved[2]; /* where they are now, or NULL */
+};
+
+static void aside_name(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	snprintf(buf, len, "%.*s.%s.labdaq-old-%d", slash ? (int)(slash - path + 1) : 0, path,
+		 slash ? slash + 1 : path, (int)getpid());
+}
+
+static int set_aside(struct aside *a, const char *npy, const char *json)
+{
+	char buf[4096];
+
+	a->path[0] = strdup(npy);
+	a->path[1] = strdup(json);
+	if (!a->path[0] || !a->path[1])
+		return -ENOMEM;
+	for (int i = 0; i < 2; i++) {
+		aside_name(a->path[i], buf, sizeof(buf));
+		if (!rename(a->path[i], buf)) {
+			a->moved[i] = strdup(buf);
+			if (!a->moved[i])
+				return -ENOMEM;
+		} else if (errno != ENOENT) {
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* @keep: the new files stay (drop the old ones), else the old come back. */
+static void end_aside(struct aside *a, int keep)
+{
+	for (int i = 0; i < 2; i++) {
+		if (a->moved[i] && (keep || rename(a->moved[i], a->path[i])))
+			unlink(a->moved[i]);
+		free(a->moved[i]);
+		free(a->path[i]);
+		a->moved[i] = a->path[i] = NULL;
+	}
+}
+
+static int create_files(struct labdaq_run *run, int overwrite, struct aside *a)
 {
 	char *json = ldq_meta_path(run->path);
-	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
 	struct stat st;
 	int ret;
 
@@ -729,8 +778,17 @@ static int create_files(struct labdaq_run *run, int overwrite)
 		free(json);
 		return -EEXIST;
 	}
+	if (overwrite) {
+		ret = set_aside(a, run->path, json);
+		if (ret) {
+			ldq_err("cannot replace %s: %s", run->path, labdaq_strerror(ret));
+			end_aside(a, 0);
+			free(json);
+			return ret;
+		}
+	}
 	free(json);
-	run->fd = open(run->path, flags, 0644);
+	run->fd = open(run->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (run->fd < 0) {
 		ret = -errno;
 		ldq_err("cannot create %s: %s", run->path, labdaq_strerror(ret));
@@ -881,6 +939,7 @@ static void remove_files(struct labdaq_run *run)
 LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_config *cfg,
 				labdaq_run **out)
 {
+	struct aside aside = { { NULL, NULL }, { NULL, NULL } };
 	struct ldq_stream_params sp;
 	struct labdaq_run *run;
 	int ret, created = 0;
@@ -965,7 +1024,7 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 	ret = ldq_run_lock_device(run);
 	if (ret)
 		goto fail;
-	ret = create_files(run, cfg->overwrite);
+	ret = create_files(run, cfg->overwrite, &aside);
 	created = ret != -EEXIST && run->fd >= 0;
 	if (ret)
 		goto fail;
@@ -1008,6 +1067,7 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 		goto fail_stream;
 	}
 	run->producer_started = 1;
+	end_aside(&aside, 1);
 	*out = run;
 	return 0;
 
@@ -1017,6 +1077,7 @@ fail_stream:
 fail:
 	if (created)
 		remove_files(run);
+	end_aside(&aside, 0); /* the replaced files come back */
 	atomic_store(&dev->busy, 0);
 	ldq_run_destroy(run);
 	return ret;
