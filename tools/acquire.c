@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "npyfile.h"
 
 struct config {
 	const char *device;
@@ -85,13 +86,18 @@ static int has_suffix(const char *s, const char *sfx)
 /* Checks made before anything starts: exit 2 with a message, or 0. */
 static int check_files(const struct config *c)
 {
-	char json[4096];
+	char *json;
+	int ret;
 
 	if (!has_suffix(c->output, ".npy"))
 		return usage_error(&cmd_acquire, "the output file '%s' must end in .npy",
 				   c->output);
-	snprintf(json, sizeof(json), "%.*s.json", (int)(strlen(c->output) - 4), c->output);
-	return check_output(&cmd_acquire, c->output, json, c->force);
+	json = ldq_meta_path(c->output);
+	if (!json)
+		return EXIT_FAILURE_IO;
+	ret = check_output(&cmd_acquire, c->output, json, c->force);
+	free(json);
+	return ret;
 }
 
 static int parse_args(int argc, char **argv, struct config *c)

@@ -12,7 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common.h"
+#include "npyfile.h"
 
 const char *progname = "labdaq";
 int verbose;
@@ -315,4 +318,35 @@ int check_output(const struct command *cmd, const char *path, const char *sideca
 				  strerror(errno));
 	free(copy);
 	return ret;
+}
+
+struct json_t *load_sidecar(const char *npy)
+{
+	char *path = ldq_meta_path(npy);
+	json_t *j;
+
+	if (!path)
+		return NULL;
+	j = json_load_file(path, 0, NULL);
+	free(path);
+	return j;
+}
+
+int csv_footer(const char *csv, char *status, size_t slen, char *points, size_t plen)
+{
+	FILE *f = fopen(csv, "re");
+	char line[512];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] != '#')
+			continue;
+		if (!strncmp(line, "# status: ", 10) && status)
+			snprintf(status, slen, "%.*s", (int)strcspn(line + 10, " \n"), line + 10);
+		else if (!strncmp(line, "# points: ", 10) && points)
+			snprintf(points, plen, "%.*s", (int)strcspn(line + 10, " \n"), line + 10);
+	}
+	fclose(f);
+	return 0;
 }

@@ -78,7 +78,18 @@ int join_command(int argc, char **argv, char **out);
 /* Route the library's log to stderr. */
 void setup_log(void);
 
+/* What a finished run left: its sidecar (NAME.npy -> NAME.json, NULL if
+ * unreadable; json_decref() it), and a sweep CSV's last "# status:" and
+ * "# points:" words (unchanged where absent); 0, or -1 if unreadable. */
+struct json_t;
+struct json_t *load_sidecar(const char *npy);
+int csv_footer(const char *csv, char *status, size_t slen, char *points, size_t plen);
+
 /* runloop.c: signals and the progress loop shared by acquire and sweep. */
+/* Block @sigs (n of them) in this thread and those it starts, undo an
+ * inherited SIG_IGN (an ignored signal never reaches a signalfd), ignore
+ * SIGPIPE, and return a signalfd for them with @flags (or -1, said). */
+int signalfd_for(const int *sigs, size_t n, int flags);
 typedef void (*show_fn)(labdaq_run *run, void *ctx, int final);
 /* Block SIGINT, SIGTERM, SIGHUP, SIGUSR1 and return a signalfd (or -1). */
 int signals_take(void);

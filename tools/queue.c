@@ -826,38 +826,19 @@ static char *absolute(const char *cwd, const char *path)
  * "running"...; malloc'd), or NULL if it cannot be read. */
 static char *output_status(const char *output)
 {
+	char word[32] = "";
+	json_t *meta;
 	char *status = NULL;
 
 	if (!output)
 		return NULL;
 	if (has_suffix(output, ".npy")) {
-		size_t n = strlen(output) - 4;
-		char *json = malloc(n + 6);
-		json_t *meta;
-
-		if (!json)
-			return NULL;
-		memcpy(json, output, n);
-		strcpy(json + n, ".json");
-		meta = json_load_file(json, 0, NULL);
-		free(json);
+		meta = load_sidecar(output);
 		if (jstr(meta, "status"))
 			status = strdup(jstr(meta, "status"));
 		json_decref(meta);
-	} else { /* a sweep's CSV: the last "# status: X" line */
-		FILE *f = fopen(output, "re");
-		char line[512];
-
-		while (f && fgets(line, sizeof(line), f)) {
-			char word[32];
-
-			if (line[0] == '#' && sscanf(line, "# status: %31s", word) == 1) {
-				free(status);
-				status = strdup(word);
-			}
-		}
-		if (f)
-			fclose(f);
+	} else if (!csv_footer(output, word, sizeof(word), NULL, 0) && word[0]) {
+		status = strdup(word); /* a sweep's CSV: the last "# status: X" line */
 	}
 	return status;
 }
@@ -1667,7 +1648,7 @@ static int run_main(int argc, char **argv, const char *qdir)
 	};
 	struct worker w = { .sfd = -1, .ifd = -1 };
 	int opt, until_empty = 0, ret, lockfd = -1;
-	sigset_t mask;
+	static const int wsigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
 
 	optind = 1;
 	opterr = 0;
@@ -1690,20 +1671,9 @@ static int run_main(int argc, char **argv, const char *qdir)
 		return ret;
 	}
 
-	/* Signals through a signalfd; a shell starts background jobs with
-	 * SIGINT ignored, and an ignored signal never reaches it: take it back. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN); /* a closed stderr must not kill the worker mid-job */
-	w.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	/* Signals through a signalfd (SIGCHLD too: the job's end). */
+	w.sfd = signalfd_for(wsigs, sizeof(wsigs) / sizeof(wsigs[0]), SFD_NONBLOCK);
 	if (w.sfd < 0) {
-		msg("signalfd: %s", strerror(errno));
 		close(lockfd);
 		queue_close(&w.q);
 		return EXIT_FAILURE_IO;

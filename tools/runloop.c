@@ -19,32 +19,36 @@
 
 #include "common.h"
 
-int signals_take(void)
+int signalfd_for(const int *sigs, size_t n, int flags)
 {
 	sigset_t mask;
 	int sfd;
 
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	/* Blocked here, before the run's threads exist: they inherit the
+	for (size_t i = 0; i < n; i++)
+		sigaddset(&mask, sigs[i]);
+	/* Blocked here, before any thread of ours exists: they inherit the
 	 * mask, and only the signalfd sees the signals. */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	/* labdaq stop may signal us: we stop on SIGTERM, abort on SIGUSR1. */
-	labdaq_set_stop_signals(1);
-	/* Progress on a closed pipe must not kill the run unfinalized. */
-	signal(SIGPIPE, SIG_IGN);
 	/* A shell starts background jobs with SIGINT ignored, and an ignored
 	 * signal never reaches the signalfd: take them back (they are blocked). */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGUSR1, SIG_DFL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	for (size_t i = 0; i < n; i++)
+		signal(sigs[i], SIG_DFL);
+	/* Output to a closed pipe must not kill a run or a job unfinished. */
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | flags);
 	if (sfd < 0)
 		msg("signalfd: %s", strerror(errno));
 	return sfd;
+}
+
+int signals_take(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };
+
+	/* labdaq stop may signal us: we stop on SIGTERM, abort on SIGUSR1. */
+	labdaq_set_stop_signals(1);
+	return signalfd_for(sigs, sizeof(sigs) / sizeof(sigs[0]), 0);
 }
 
 void run_loop(labdaq_run *run, int sfd, int period_ms, int quiet, show_fn show, void *ctx)

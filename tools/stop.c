@@ -51,12 +51,11 @@ static const char stop_usage[] =
 static void print_outcome(const struct labdaq_holder *h)
 {
 	size_t n = strlen(h->output);
-	char path[1100];
+	char status[64] = "?", points[64] = "?";
 	json_t *j;
 
 	if (n > 4 && !strcmp(h->output + n - 4, ".npy")) {
-		snprintf(path, sizeof(path), "%.*s.json", (int)(n - 4), h->output);
-		j = json_load_file(path, 0, NULL);
+		j = load_sidecar(h->output);
 		if (j) {
 			printf("%s: run %s %s: %lld acquired, %lld written, %lld dropped -> %s\n",
 			       h->device, h->run_id,
@@ -67,21 +66,11 @@ static void print_outcome(const struct labdaq_holder *h)
 			json_decref(j);
 			return;
 		}
-	} else if (n > 4 && !strcmp(h->output + n - 4, ".csv")) {
-		FILE *f = fopen(h->output, "r");
-		char line[512], status[64] = "?", points[64] = "?";
-
-		while (f && fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "# status: %63s", status) == 1)
-				continue;
-			sscanf(line, "# points: %63s", points);
-		}
-		if (f) {
-			fclose(f);
-			printf("%s: run %s %s: %s points -> %s\n", h->device, h->run_id, status,
-			       points, h->output);
-			return;
-		}
+	} else if (n > 4 && !strcmp(h->output + n - 4, ".csv") &&
+		   !csv_footer(h->output, status, sizeof(status), points, sizeof(points))) {
+		printf("%s: run %s %s: %s points -> %s\n", h->device, h->run_id, status, points,
+		       h->output);
+		return;
 	}
 	printf("%s: run %s ended -> %s\n", h->device, h->run_id, h->output);
 }
