@@ -63,6 +63,14 @@ int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const ch
 	return 0;
 }
 
+int ldq_device_find_channel(const struct labdaq_device *dev, const char *name, int output)
+{
+	for (unsigned int i = 0; i < dev->nchans; i++)
+		if (!!dev->chans[i].output == !!output && !strcmp(dev->chans[i].name, name))
+			return (int)i;
+	return -1;
+}
+
 LABDAQ_API int labdaq_device_open(const char *uri, labdaq_device **out)
 {
 	const struct ldq_backend *be;

@@ -96,6 +96,8 @@ struct labdaq_device {
 				   * parameters */
 };
 
+/* The index of the channel @name (an output if @output), or -1. */
+int ldq_device_find_channel(const struct labdaq_device *dev, const char *name, int output);
 /* For backends' open(): append a channel; 0 or -ENOMEM. */
 int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const char *unit,
 			   double scale, int dtype, int output);

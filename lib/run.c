@@ -624,12 +624,10 @@ static int select_channels(struct labdaq_run *run, const char *list)
 			run->chans[run->nchans++] = i;
 	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		unsigned int i;
+		int found = ldq_device_find_channel(dev, tok, 0);
+		unsigned int i = (unsigned int)found;
 
-		for (i = 0; i < dev->nchans; i++)
-			if (!dev->chans[i].output && !strcmp(dev->chans[i].name, tok))
-				break;
-		if (i == dev->nchans) {
+		if (found < 0) {
 			ldq_err("%s: no input channel '%s'", dev->uri, tok);
 			free(copy);
 			return -EINVAL;

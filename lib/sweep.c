@@ -37,14 +37,6 @@ LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg)
 	cfg->repeat = 1;
 }
 
-static int find_chan(const struct labdaq_device *dev, const char *name, int output)
-{
-	for (unsigned int i = 0; i < dev->nchans; i++)
-		if (!!dev->chans[i].output == !!output && !strcmp(dev->chans[i].name, name))
-			return (int)i;
-	return -1;
-}
-
 static int resolve(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 {
 	struct labdaq_device *dev = run->dev;
@@ -52,7 +44,7 @@ static int resolve(struct labdaq_run *run, const struct labdaq_sweep_config *cfg
 	char *copy, *tok, *save = NULL;
 	int i;
 
-	if (!cfg->set || (i = find_chan(dev, cfg->set, 1)) < 0) {
+	if (!cfg->set || (i = ldq_device_find_channel(dev, cfg->set, 1)) < 0) {
 		ldq_err("%s: no output channel '%s'", dev->uri, cfg->set ? cfg->set : "(none)");
 		return -EINVAL;
 	}
@@ -67,7 +59,7 @@ static int resolve(struct labdaq_run *run, const struct labdaq_sweep_config *cfg
 	if (!copy)
 		return -ENOMEM;
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		i = find_chan(dev, tok, 0);
+		i = ldq_device_find_channel(dev, tok, 0);
 		if (i < 0 || sw->nread == MAX_READ) {
 			ldq_err("%s: no input channel '%s'", dev->uri, tok);
 			free(copy);
