@@ -8,7 +8,7 @@
  * with fresh queues of 8192 items (64 KiB), interleaved in every repetition:
  *
  *   ldq-one    labdaq's ring, one item at a time: ldq_ring_reserve(8) /
- *              commit(8); ldq_ring_peek() / read one item / release(8)
+ *              commit(8); ldq_ring_peek_n(8) / read the item / release(8)
  *   ldq-batch  labdaq's ring in batches: reserve / commit BATCH items
  *              (64 unless -b) at once; peek everything readable, check it
  *              all, release it all
@@ -123,11 +123,10 @@ static void *consumer(void *arg)
 	switch (t->kind) {
 	case K_LDQ_ONE:
 		while (next < n) {
-			size_t avail;
-			const void *p = ldq_ring_peek(t->ring, &avail);
+			const void *p = ldq_ring_peek_n(t->ring, ITEM);
 			uint64_t v;
 
-			if (avail < ITEM) {
+			if (!p) {
 				bench_relax();
 				continue;
 			}

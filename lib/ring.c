@@ -22,7 +22,11 @@
  *	producer: reserve() reads tail only when the cached copy says "not
  *	          enough space"; commit() publishes head with a store-release.
  *	consumer: peek() loads head with a load-acquire (it promises every
- *	          readable byte); release() publishes tail with a store-release.
+ *	          readable byte); peek_n() reads head only when the cached
+ *	          copy says "not enough data"; release() publishes tail with a
+ *	          store-release.
+ *
+ * The producer's and the consumer's calls are inline, in ring.h.
  *
  * The release/acquire pairs are the whole data protocol:
  *
@@ -84,48 +88,12 @@
 
 #include "ring.h"
 
-#define RING_CACHELINE 64
-
 /* Iterations of the spin before a wait sleeps: a few microseconds. */
 #define RING_SPIN 256
 
 static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the ring needs lock-free 64-bit atomics");
 static_assert(sizeof(_Atomic uint32_t) == 4, "a futex word is 32 bits");
 
-struct ldq_ring {
-	/* Set by ldq_ring_new(), read-only afterwards. */
-	unsigned char *base;		/* 2 * cap bytes: the storage, twice */
-	size_t cap;
-
-	/* Written by the producer, read by the consumer and observers. */
-	alignas(RING_CACHELINE) _Atomic uint64_t head;	/* bytes ever committed */
-	_Atomic uint32_t data_seq;	/* bumped at every commit: futex word */
-	_Atomic size_t high_water;	/* largest fill seen at a commit */
-
-	/* Producer-private. */
-	alignas(RING_CACHELINE) uint64_t p_head;	/* == head */
-	uint64_t p_tail;		/* cached tail, <= tail */
-	size_t p_off;			/* p_head % cap */
-	size_t p_reserved;		/* bytes reserved and not committed */
-	size_t p_high;			/* == high_water */
-	uint32_t p_wake_seen;		/* wake counter last reported to wait_space */
-
-	/* Written by the consumer, read by the producer and observers. */
-	alignas(RING_CACHELINE) _Atomic uint64_t tail;	/* bytes ever released */
-	_Atomic uint32_t space_seq;	/* bumped at every release: futex word */
-
-	/* Consumer-private. */
-	alignas(RING_CACHELINE) uint64_t c_tail;	/* == tail */
-	uint64_t c_head;		/* cached head, <= head */
-	size_t c_off;			/* c_tail % cap */
-	uint32_t c_wake_seen;		/* wake counter last reported to wait_data */
-
-	/* Rarely written: only when a side goes to sleep, and by wake(). */
-	alignas(RING_CACHELINE) _Atomic uint64_t data_waiters;	/* bytes the sleeping consumer wants */
-	_Atomic uint64_t space_waiters;	/* bytes the sleeping producer wants */
-	_Atomic uint32_t wake_seq;	/* bumped by ldq_ring_wake() */
-	int heavy_fence;		/* membarrier() is available: see ring_notify() */
-};
 
 /* Can this process use membarrier() as the heavy half of the fence? */
 static int heavy_fence_init(void)
@@ -204,7 +172,7 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 		return -EINVAL;
 	cap = (capacity + (size_t)page - 1) & ~((size_t)page - 1);
 
-	r = aligned_alloc(RING_CACHELINE, sizeof(*r));
+	r = aligned_alloc(LDQ_RING_CACHELINE, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	memset(r, 0, sizeof(*r));
@@ -262,112 +230,29 @@ size_t ldq_ring_capacity(const struct ldq_ring *r)
 	return r->cap;
 }
 
-/*
- * Wake a sleeping waiter of one direction after its condition may have
- * changed (the caller has just published its index; @have is an upper
- * bound of the waiter's fill or free space).  See the protocol at the top
- * of the file: this is N2 to N4.
- */
-static void ring_notify(const struct ldq_ring *r, _Atomic uint32_t *seq,
-			_Atomic uint64_t *waiters, uint64_t have)
+/* N4 of the notifier, once it has seen a waiter that it may satisfy. */
+void ldq_ring_wake_waiter_(_Atomic uint32_t *seq)
 {
-	uint64_t want;
-
-	/* N2: the light half of an asymmetric fence; the heavy half is the
-	 * waiter's membarrier() between W1 and W3.  Together they order N1
-	 * before N3 as a full fence would, for nothing on this side. */
-	if (r->heavy_fence)
-		atomic_signal_fence(memory_order_seq_cst);
-	else
-		atomic_thread_fence(memory_order_seq_cst);
-	/* N3: pairs with W1. */
-	want = atomic_load_explicit(waiters, memory_order_relaxed);
-	/* @have is an upper bound of what the waiter waits for: below its
-	 * wish it would only re-check and sleep again. */
-	if (want && have >= want) {
-		/* N4: pairs with W2; a release, so a waiter that reads this
-		 * value sees N1. */
-		atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
-		futex_wake(seq);
-	}
+	/* Pairs with W2; a release, so a waiter that reads the new value sees
+	 * N1. */
+	atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
+	futex_wake(seq);
 }
 
-/* ---- producer ---- */
-
-void *ldq_ring_reserve(struct ldq_ring *r, size_t n)
-{
-	r->p_reserved = 0;
-	if (!n || n > r->cap)
-		return NULL;
-	if (r->cap - (r->p_head - r->p_tail) < n) {
-		/* Pairs with the store-release of tail in ldq_ring_release():
-		 * the consumer's reads of the space are done before we write. */
-		r->p_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-		if (r->cap - (r->p_head - r->p_tail) < n)
-			return NULL;
-	}
-	r->p_reserved = n;
-	return r->base + r->p_off;
-}
-
-void ldq_ring_commit(struct ldq_ring *r, size_t n)
+/* The producer's cached tail says the fill may exceed the high-water mark:
+ * read the real tail and raise the mark if it does. */
+void ldq_ring_high_water_(struct ldq_ring *r)
 {
 	size_t fill;
 
-	assert(n <= r->p_reserved);
-	if (!n)
-		return;
-	r->p_reserved -= n;
-	r->p_head += n;
-	r->p_off += n;
-	if (r->p_off >= r->cap)
-		r->p_off -= r->cap;
-	/* N1.  Pairs with the load-acquire of head in ldq_ring_peek() and
-	 * ring_wait(): the bytes written are visible before the index. */
-	atomic_store_explicit(&r->head, r->p_head, memory_order_release);
-
-	/* High-water mark: the cached tail gives an upper bound of the fill;
-	 * read the real tail only when that bound would raise the mark. */
+	/* Pairs with the store-release of tail in ldq_ring_release(). */
+	r->p_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
 	fill = (size_t)(r->p_head - r->p_tail);
 	if (fill > r->p_high) {
-		/* Pairs with the store-release of tail in ldq_ring_release(). */
-		r->p_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-		fill = (size_t)(r->p_head - r->p_tail);
-		if (fill > r->p_high) {
-			r->p_high = fill;
-			/* A statistic, no ordering: readers use a relaxed load. */
-			atomic_store_explicit(&r->high_water, fill, memory_order_relaxed);
-		}
+		r->p_high = fill;
+		/* A statistic, no ordering: readers use a relaxed load. */
+		atomic_store_explicit(&r->high_water, fill, memory_order_relaxed);
 	}
-
-	ring_notify(r, &r->data_seq, &r->data_waiters, r->p_head - r->p_tail);
-}
-
-/* ---- consumer ---- */
-
-const void *ldq_ring_peek(struct ldq_ring *r, size_t *avail)
-{
-	/* Pairs with the store-release of head in ldq_ring_commit(): the
-	 * bytes below head are written before we read them. */
-	r->c_head = atomic_load_explicit(&r->head, memory_order_acquire);
-	*avail = (size_t)(r->c_head - r->c_tail);
-	return r->base + r->c_off;
-}
-
-void ldq_ring_release(struct ldq_ring *r, size_t n)
-{
-	assert(n <= r->c_head - r->c_tail);
-	if (!n)
-		return;
-	r->c_tail += n;
-	r->c_off += n;
-	if (r->c_off >= r->cap)
-		r->c_off -= r->cap;
-	/* N1.  Pairs with the load-acquire of tail in ldq_ring_reserve(),
-	 * ldq_ring_commit() and ring_wait(): our reads of the region are
-	 * done before the producer may overwrite it. */
-	atomic_store_explicit(&r->tail, r->c_tail, memory_order_release);
-	ring_notify(r, &r->space_seq, &r->space_waiters, r->cap - (r->c_head - r->c_tail));
 }
 
 /* ---- waiting ---- */
@@ -438,11 +323,11 @@ static int ring_wait(struct ldq_ring *r, enum ring_dir dir, size_t n, int64_t ti
 		struct timespec rel, *relp = NULL;
 		uint32_t val;
 
-		/* W1: pairs with N3, the waiters load in ring_notify(). */
+		/* W1: pairs with N3, the waiters load in ldq_ring_notify_(). */
 		atomic_store_explicit(waiters, n ? n : 1, memory_order_seq_cst);
-		/* The heavy half of the fence of N2 in ring_notify(). */
+		/* The heavy half of the fence of N2 in ldq_ring_notify_(). */
 		heavy_fence(r);
-		/* W2: pairs with N2, the fetch_add in ring_notify(), and with
+		/* W2: pairs with N4, the fetch_add in ldq_ring_wake_waiter_(), and with
 		 * the fetch_add of the same word in ldq_ring_wake(). */
 		val = atomic_load_explicit(seq, memory_order_seq_cst);
 		/* W3 */

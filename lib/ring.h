@@ -9,16 +9,66 @@
  *
  * Exactly one producer thread and one consumer thread; every other thread
  * may only call ldq_ring_fill(), ldq_ring_high_water() and ldq_ring_wake().
- * reserve/commit/peek/release are wait-free; the wait functions spin
- * briefly, then sleep on a futex.
+ * reserve/commit/peek/release are wait-free, inline, and make no locked
+ * instruction and no system call unless the other side sleeps in a wait
+ * that they may satisfy; the wait functions spin briefly, then sleep on a
+ * futex.  The protocol is described at the top of ring.c.
  */
 #ifndef LDQ_RING_H
 #define LDQ_RING_H
 
+#include <assert.h>
+#include <stdalign.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct ldq_ring;
+#define LDQ_RING_CACHELINE 64
+
+/*
+ * The ring's state is here only so that the producer's and the consumer's
+ * calls below can be inlined (they run once per item); it is private to
+ * ring.h and ring.c: use the functions.  Each group shares a cache line
+ * with nothing the other side writes often.
+ */
+struct ldq_ring {
+	/* Set by ldq_ring_new(), read-only afterwards. */
+	unsigned char *base;		/* 2 * cap bytes: the storage, twice */
+	size_t cap;
+
+	/* Written by the producer, read by the consumer and observers. */
+	alignas(LDQ_RING_CACHELINE) _Atomic uint64_t head;	/* bytes ever committed */
+	_Atomic uint32_t data_seq;	/* bumped at every commit: futex word */
+	_Atomic size_t high_water;	/* largest fill seen at a commit */
+
+	/* Producer-private. */
+	alignas(LDQ_RING_CACHELINE) uint64_t p_head;	/* == head */
+	uint64_t p_tail;		/* cached tail, <= tail */
+	size_t p_off;			/* p_head % cap */
+	size_t p_reserved;		/* bytes reserved and not committed */
+	size_t p_high;			/* == high_water */
+	uint32_t p_wake_seen;		/* wake counter last reported to wait_space */
+
+	/* Written by the consumer, read by the producer and observers. */
+	alignas(LDQ_RING_CACHELINE) _Atomic uint64_t tail;	/* bytes ever released */
+	_Atomic uint32_t space_seq;	/* bumped at every release: futex word */
+
+	/* Consumer-private. */
+	alignas(LDQ_RING_CACHELINE) uint64_t c_tail;	/* == tail */
+	uint64_t c_head;		/* cached head, <= head */
+	size_t c_off;			/* c_tail % cap */
+	uint32_t c_wake_seen;		/* wake counter last reported to wait_data */
+
+	/* Rarely written: only when a side goes to sleep, and by wake(). */
+	alignas(LDQ_RING_CACHELINE) _Atomic uint64_t data_waiters;	/* bytes the sleeping consumer wants */
+	_Atomic uint64_t space_waiters;	/* bytes the sleeping producer wants */
+	_Atomic uint32_t wake_seq;	/* bumped by ldq_ring_wake() */
+	int heavy_fence;		/* membarrier() is available: see ldq_ring_notify_() */
+};
+
+/* Out-of-line halves of the inline functions below (ring.c). */
+void ldq_ring_wake_waiter_(_Atomic uint32_t *seq);
+void ldq_ring_high_water_(struct ldq_ring *r);
 
 /*
  * Create a ring of @capacity bytes rounded up to the page size.  Returns 0
@@ -30,22 +80,123 @@ void ldq_ring_free(struct ldq_ring *r);
 size_t ldq_ring_capacity(const struct ldq_ring *r);
 
 /*
- * Producer.  ldq_ring_reserve() returns a pointer to @n contiguous writable
- * bytes, or NULL if fewer than @n are free now (or @n > capacity).  The
- * region becomes readable at ldq_ring_commit(@n) (n <= the reserved size;
- * a store-release).  Reserve may be called again without commit: the latest
- * reservation wins.
+ * The notifier's half of the wait protocol (N2 to N4 at the top of
+ * ring.c), after the caller has published its index: wake the other side
+ * if it sleeps waiting for at most @have bytes (an upper bound of its fill
+ * or free space).
  */
-void *ldq_ring_reserve(struct ldq_ring *r, size_t n);
-void ldq_ring_commit(struct ldq_ring *r, size_t n);
+static inline void ldq_ring_notify_(const struct ldq_ring *r, _Atomic uint32_t *seq,
+				    _Atomic uint64_t *waiters, uint64_t have)
+{
+	uint64_t want;
+
+	/* N2: the light half of an asymmetric fence; the heavy half is the
+	 * waiter's membarrier() between W1 and W3.  Together they order N1
+	 * before N3 as a full fence would, for nothing on this side. */
+	if (r->heavy_fence)
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+	/* N3: pairs with W1. */
+	want = atomic_load_explicit(waiters, memory_order_relaxed);
+	/* Below its wish the waiter would only re-check and sleep again. */
+	if (want && have >= want)
+		ldq_ring_wake_waiter_(seq);
+}
+
+/*
+ * Producer.  ldq_ring_reserve() returns a pointer to @n contiguous writable
+ * bytes, or NULL if fewer than @n are free now (or @n is 0 or more than the
+ * capacity).  The region becomes readable at ldq_ring_commit(@n) (n <= the
+ * reserved size; a store-release).  Reserve may be called again without
+ * commit: the latest reservation wins.  Reserve reads the consumer's index
+ * only when its cached copy says there is not enough space.
+ */
+static inline void *ldq_ring_reserve(struct ldq_ring *r, size_t n)
+{
+	r->p_reserved = 0;
+	if (!n || n > r->cap)
+		return NULL;
+	if (r->cap - (r->p_head - r->p_tail) < n) {
+		/* Pairs with the store-release of tail in ldq_ring_release():
+		 * the consumer's reads of the space are done before we write. */
+		r->p_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (r->cap - (r->p_head - r->p_tail) < n)
+			return NULL;
+	}
+	r->p_reserved = n;
+	return r->base + r->p_off;
+}
+
+static inline void ldq_ring_commit(struct ldq_ring *r, size_t n)
+{
+	assert(n <= r->p_reserved);
+	if (!n)
+		return;
+	r->p_reserved -= n;
+	r->p_head += n;
+	r->p_off += n;
+	if (r->p_off >= r->cap)
+		r->p_off -= r->cap;
+	/* N1.  Pairs with the load-acquire of head in the consumer's peeks and
+	 * waits: the bytes written are visible before the index. */
+	atomic_store_explicit(&r->head, r->p_head, memory_order_release);
+	/* The cached tail gives an upper bound of the fill: only when that
+	 * bound would raise the high-water mark is the real tail read. */
+	if (r->p_head - r->p_tail > r->p_high)
+		ldq_ring_high_water_(r);
+	ldq_ring_notify_(r, &r->data_seq, &r->data_waiters, r->p_head - r->p_tail);
+}
 
 /*
  * Consumer.  ldq_ring_peek() returns a pointer to every readable byte as one
  * region and stores its length in @avail (0: empty, the pointer is still
- * valid).  ldq_ring_release(@n) hands @n bytes back to the producer.
+ * valid); it reads the producer's index every time.  ldq_ring_peek_n()
+ * returns a pointer to @n readable bytes (at least), or NULL if fewer are
+ * readable (or @n is 0 or more than the capacity); like reserve, it reads
+ * the producer's index only when its cached copy says there are fewer than
+ * @n: the call for a consumer that takes one item at a time.
+ * ldq_ring_release(@n) hands @n bytes back to the producer (n <= what the
+ * last peek showed).
  */
-const void *ldq_ring_peek(struct ldq_ring *r, size_t *avail);
-void ldq_ring_release(struct ldq_ring *r, size_t n);
+static inline const void *ldq_ring_peek(struct ldq_ring *r, size_t *avail)
+{
+	/* Pairs with the store-release of head in ldq_ring_commit(): the
+	 * bytes below head are written before we read them. */
+	r->c_head = atomic_load_explicit(&r->head, memory_order_acquire);
+	*avail = (size_t)(r->c_head - r->c_tail);
+	return r->base + r->c_off;
+}
+
+static inline const void *ldq_ring_peek_n(struct ldq_ring *r, size_t n)
+{
+	if (!n || n > r->cap)
+		return NULL;
+	if (r->c_head - r->c_tail < n) {
+		/* As in ldq_ring_peek(). */
+		r->c_head = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (r->c_head - r->c_tail < n)
+			return NULL;
+	}
+	return r->base + r->c_off;
+}
+
+static inline void ldq_ring_release(struct ldq_ring *r, size_t n)
+{
+	assert(n <= r->c_head - r->c_tail);
+	if (!n)
+		return;
+	r->c_tail += n;
+	r->c_off += n;
+	if (r->c_off >= r->cap)
+		r->c_off -= r->cap;
+	/* N1.  Pairs with the load-acquire of tail in ldq_ring_reserve(),
+	 * the high-water update and the producer's waits: our reads of the
+	 * region are done before the producer may overwrite it. */
+	atomic_store_explicit(&r->tail, r->c_tail, memory_order_release);
+	ldq_ring_notify_(r, &r->space_seq, &r->space_waiters,
+			 r->cap - (r->c_head - r->c_tail));
+}
 
 /*
  * Wait until @n bytes are free (producer) or readable (consumer), at most

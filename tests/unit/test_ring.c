@@ -2,11 +2,12 @@
 /*
  * test_ring.c - the SPSC byte ring (lib/ring.c).
  *
- * Single-threaded tests of sizes, reserve/commit/peek/release, the
+ * Single-threaded tests of sizes, reserve/commit/peek/peek_n/release, the
  * high-water mark and the double mapping; two-thread tests of the waits
  * (timeouts, wake, wakeups by commit and release, a ping-pong that hangs on
- * a lost wakeup); a validator that streams 1 GiB through a 64 KiB ring and
- * checks every byte; and a check that an idle wait sleeps.  Depends on
+ * a lost wakeup); 8-byte items one at a time through peek_n, every item
+ * checked; a validator that streams 1 GiB through a 64 KiB ring and checks
+ * every byte; and a check that an idle wait sleeps.  Depends on
  * ring.c only.  Built plain, with ASan+UBSan and with ThreadSanitizer.
  *
  * LDQ_RING_SEED=N changes the validator's seed (printed as a TAP comment).
@@ -278,6 +279,74 @@ static void test_fill_high_water(void **state)
 	assert_int_equal(ldq_ring_high_water(r), cap);
 	assert_int_equal(ldq_ring_committed(r), 250 + cap);
 	assert_int_equal(ldq_ring_released(r), 250 + cap);
+	ldq_ring_free(r);
+}
+
+/* peek_n: @n readable bytes or NULL, serving from the cached head. */
+static void test_peek_n(void **state)
+{
+	struct ldq_ring *r;
+	size_t cap, avail, i;
+	const unsigned char *base, *q;
+	unsigned char *p;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	cap = ldq_ring_capacity(r);
+	base = ldq_ring_peek(r, &avail);
+
+	/* Invalid sizes, then an empty ring. */
+	assert_null(ldq_ring_peek_n(r, 0));
+	assert_null(ldq_ring_peek_n(r, cap + 1));
+	assert_null(ldq_ring_peek_n(r, SIZE_MAX));
+	assert_null(ldq_ring_peek_n(r, 1));
+
+	/* Reserved, not committed: nothing. */
+	p = ldq_ring_reserve(r, 24);
+	assert_non_null(p);
+	for (i = 0; i < 24; i++)
+		p[i] = (unsigned char)(i + 1);
+	assert_null(ldq_ring_peek_n(r, 1));
+
+	/* 16 committed: up to 16 readable, from the start. */
+	ldq_ring_commit(r, 16);
+	assert_null(ldq_ring_peek_n(r, 17));
+	q = ldq_ring_peek_n(r, 16);
+	assert_ptr_equal(q, base);
+	q = ldq_ring_peek_n(r, 8);
+	assert_ptr_equal(q, base);
+	assert_int_equal(q[0], 1);
+	ldq_ring_release(r, 8);
+	assert_int_equal(ldq_ring_released(r), 8);
+
+	/* The next 8 from the cached head; then the last 8 committed later
+	 * are found when the cache runs dry. */
+	q = ldq_ring_peek_n(r, 8);
+	assert_ptr_equal(q, base + 8);
+	assert_int_equal(q[0], 9);
+	ldq_ring_release(r, 8);
+	assert_null(ldq_ring_peek_n(r, 8));
+	ldq_ring_commit(r, 8);
+	q = ldq_ring_peek_n(r, 8);
+	assert_ptr_equal(q, base + 16);
+	assert_int_equal(q[7], 24);
+	ldq_ring_release(r, 8);
+	assert_null(ldq_ring_peek_n(r, 1));
+	assert_int_equal(ldq_ring_fill(r), 0);
+
+	/* Across the end of the storage: one contiguous region. */
+	put(r, cap - 24 - 4, 0x11);
+	assert_non_null(ldq_ring_peek_n(r, cap - 24 - 4));
+	ldq_ring_release(r, cap - 24 - 4);
+	p = ldq_ring_reserve(r, 8);
+	assert_ptr_equal(p, base + cap - 4);
+	memcpy(p, "abcdefgh", 8);
+	ldq_ring_commit(r, 8);
+	q = ldq_ring_peek_n(r, 8);
+	assert_ptr_equal(q, base + cap - 4);
+	assert_memory_equal(q, "abcdefgh", 8);
+	ldq_ring_release(r, 8);
+	assert_ptr_equal(ldq_ring_peek(r, &avail), base + 4);
+	assert_int_equal(avail, 0);
 	ldq_ring_free(r);
 }
 
@@ -646,6 +715,88 @@ static void test_pingpong_no_lost_wakeup(void **state)
 	ldq_ring_free(pp.r);
 }
 
+/*
+ * Items one at a time, as a queue of 8-byte items is used: the producer
+ * commits 0, 1, 2, ... each in its own reserve/commit; the consumer takes
+ * them with peek_n(8)/release(8) and checks each.  Whoever finds the ring
+ * full (empty) sometimes spins and sometimes waits, so that peek_n's cached
+ * head meets the waits.
+ */
+#define ITEMS_TOTAL 3000000u
+
+struct items {
+	struct ldq_ring *r;
+	unsigned long p_bad, c_bad, wrong;
+	uint64_t first_wrong;
+};
+
+static void *items_producer(void *arg)
+{
+	struct items *it = arg;
+	uint64_t s = 11;
+
+	for (uint64_t i = 0; i < ITEMS_TOTAL;) {
+		void *p = ldq_ring_reserve(it->r, 8);
+
+		if (!p) {
+			if (rnd(&s) % 4 == 0 && ldq_ring_wait_space(it->r, 8, -1))
+				it->p_bad++;
+			continue;
+		}
+		memcpy(p, &i, 8);
+		ldq_ring_commit(it->r, 8);
+		i++;
+	}
+	return NULL;
+}
+
+static void *items_consumer(void *arg)
+{
+	struct items *it = arg;
+	uint64_t s = 13;
+
+	for (uint64_t i = 0; i < ITEMS_TOTAL;) {
+		const void *p = ldq_ring_peek_n(it->r, 8);
+		uint64_t v;
+
+		if (!p) {
+			if (rnd(&s) % 4 == 0 && ldq_ring_wait_data(it->r, 8, -1))
+				it->c_bad++;
+			continue;
+		}
+		memcpy(&v, p, 8);
+		if (v != i && !it->wrong++)
+			it->first_wrong = i;
+		ldq_ring_release(it->r, 8);
+		i++;
+	}
+	return NULL;
+}
+
+static void test_items_one_at_a_time(void **state)
+{
+	static struct items it; /* static: see test_wake_interrupts_waits() */
+	pthread_t tp, tc;
+
+	it = (struct items){ 0 };
+	/* A page: the producer finds it full often. */
+	assert_int_equal(ldq_ring_new(1, &it.r), 0);
+	assert_int_equal(pthread_create(&tc, NULL, items_consumer, &it), 0);
+	assert_int_equal(pthread_create(&tp, NULL, items_producer, &it), 0);
+	if (join_within(tp, 300) || join_within(tc, 300))
+		fail_msg("items stuck after %llu committed, %llu released",
+			 (unsigned long long)ldq_ring_committed(it.r),
+			 (unsigned long long)ldq_ring_released(it.r));
+	if (it.wrong)
+		fail_msg("%lu wrong items, the first at %llu", it.wrong,
+			 (unsigned long long)it.first_wrong);
+	assert_int_equal(it.p_bad, 0);
+	assert_int_equal(it.c_bad, 0);
+	assert_int_equal(ldq_ring_committed(it.r), 8ull * ITEMS_TOTAL);
+	assert_int_equal(ldq_ring_released(it.r), 8ull * ITEMS_TOTAL);
+	ldq_ring_free(it.r);
+}
+
 /* ---- the validator ---- */
 
 /*
@@ -932,6 +1083,7 @@ int main(void)
 		cmocka_unit_test(test_empty_peek),
 		cmocka_unit_test(test_reserve_commit_peek_release),
 		cmocka_unit_test(test_fill_high_water),
+		cmocka_unit_test(test_peek_n),
 		cmocka_unit_test(test_wrap_is_contiguous),
 		cmocka_unit_test(test_wait_timeouts),
 		cmocka_unit_test(test_wake_interrupts_waits),
@@ -939,6 +1091,7 @@ int main(void)
 		cmocka_unit_test(test_commit_release_wake_sleepers),
 		cmocka_unit_test(test_idle_wait_sleeps),
 		cmocka_unit_test(test_pingpong_no_lost_wakeup),
+		cmocka_unit_test(test_items_one_at_a_time),
 		cmocka_unit_test(test_validator_detects_corruption),
 		cmocka_unit_test(test_validator),
 	};
