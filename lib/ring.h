@@ -2,10 +2,13 @@
 /*
  * ring.h - a bounded, lock-free single-producer single-consumer byte ring.
  *
- * The storage is mapped twice, back to back, so any region of up to the
- * capacity that starts inside the ring is contiguous in memory: a producer
- * reserves a whole frame and fills it in place; the consumer peeks all that
- * is readable as one region.  Nothing is copied at the wrap.
+ * A producer reserves a whole frame as one contiguous region and fills it
+ * in place, even where it crosses the end of the storage; the consumer
+ * peeks what is readable up to the end of the storage (then the rest), or
+ * exactly n bytes as one region.  The storage is anonymous memory on huge
+ * pages where the system gives them (so that a write(2) with O_DIRECT from
+ * it needs few segments), followed by an overhang that makes regions that
+ * cross the end contiguous: only those bytes are copied, once (ring.c).
  *
  * Exactly one producer thread and one consumer thread; every other thread
  * may only call ldq_ring_fill(), ldq_ring_high_water() and ldq_ring_wake().
@@ -33,8 +36,11 @@
  */
 struct ldq_ring {
 	/* Set by ldq_ring_new(), read-only afterwards. */
-	unsigned char *base;		/* 2 * cap bytes: the storage, twice */
+	unsigned char *base;		/* cap bytes of storage, then cap of overhang */
 	size_t cap;
+	void *map;			/* the mapping, from ldq_ring_new() */
+	size_t map_len;
+	int huge;			/* the storage is on transparent huge pages */
 
 	/* Written by the producer, read by the consumer and observers. */
 	alignas(LDQ_RING_CACHELINE) _Atomic uint64_t head;	/* bytes ever committed */
@@ -46,6 +52,7 @@ struct ldq_ring {
 	uint64_t p_tail;		/* cached tail, <= tail */
 	size_t p_off;			/* p_head % cap */
 	size_t p_reserved;		/* bytes reserved and not committed */
+	size_t p_res;			/* where they start: base + p_res (< 2 * cap) */
 	size_t p_high;			/* == high_water */
 	uint32_t p_wake_seen;		/* wake counter last reported to wait_space */
 
@@ -69,6 +76,8 @@ struct ldq_ring {
 /* Out-of-line halves of the inline functions below (ring.c). */
 void ldq_ring_wake_waiter_(_Atomic uint32_t *seq);
 void ldq_ring_high_water_(struct ldq_ring *r);
+void ldq_ring_overhang_in_(struct ldq_ring *r, size_t n);
+void ldq_ring_overhang_out_(struct ldq_ring *r, size_t n);
 
 /*
  * Create a ring of @capacity bytes rounded up to the page size.  Returns 0
@@ -108,9 +117,11 @@ static inline void ldq_ring_notify_(const struct ldq_ring *r, _Atomic uint32_t *
  * Producer.  ldq_ring_reserve() returns a pointer to @n contiguous writable
  * bytes, or NULL if fewer than @n are free now (or @n is 0 or more than the
  * capacity).  The region becomes readable at ldq_ring_commit(@n) (n <= the
- * reserved size; a store-release).  Reserve may be called again without
- * commit: the latest reservation wins.  Reserve reads the consumer's index
- * only when its cached copy says there is not enough space.
+ * reserved size; a store-release); a reservation may be committed in parts.
+ * Reserve may be called again without commit: the latest reservation wins.
+ * Reserve reads the consumer's index only when its cached copy says there
+ * is not enough space.  Commit copies the part of the region that lies past
+ * the end of the storage (if any) to its start.
  */
 static inline void *ldq_ring_reserve(struct ldq_ring *r, size_t n)
 {
@@ -125,6 +136,7 @@ static inline void *ldq_ring_reserve(struct ldq_ring *r, size_t n)
 			return NULL;
 	}
 	r->p_reserved = n;
+	r->p_res = r->p_off;
 	return r->base + r->p_off;
 }
 
@@ -133,6 +145,9 @@ static inline void ldq_ring_commit(struct ldq_ring *r, size_t n)
 	assert(n <= r->p_reserved);
 	if (!n)
 		return;
+	if (r->p_res + n > r->cap)
+		ldq_ring_overhang_in_(r, n);
+	r->p_res += n;
 	r->p_reserved -= n;
 	r->p_head += n;
 	r->p_off += n;
@@ -149,23 +164,35 @@ static inline void ldq_ring_commit(struct ldq_ring *r, size_t n)
 }
 
 /*
- * Consumer.  ldq_ring_peek() returns a pointer to every readable byte as one
- * region and stores its length in @avail (0: empty, the pointer is still
- * valid); it reads the producer's index every time.  ldq_ring_peek_n()
- * returns a pointer to @n readable bytes (at least), or NULL if fewer are
- * readable (or @n is 0 or more than the capacity); like reserve, it reads
- * the producer's index only when its cached copy says there are fewer than
- * @n: the call for a consumer that takes one item at a time.
- * ldq_ring_release(@n) hands @n bytes back to the producer (n <= what the
- * last peek showed).
+ * Consumer.  ldq_ring_peek() returns a pointer to what is readable up to
+ * the end of the storage, as one region, and stores its length in @avail
+ * (0: empty, the pointer is still valid; when it is less than all that is
+ * readable, the rest follows at the next peek, from the start of the
+ * storage).  It reads the producer's index every time.
+ * ldq_ring_readable() is all that was readable at that peek, end or no end.
+ * ldq_ring_peek_n() returns a pointer to @n readable bytes as one region,
+ * across the end of the storage too, or NULL if fewer are readable (or @n
+ * is 0 or more than the capacity); like reserve, it reads the producer's
+ * index only when its cached copy says there are fewer than @n: the call
+ * for a consumer that takes one item at a time.
+ * ldq_ring_release(@n) hands @n bytes back to the producer (n <= what is
+ * readable as of the last peek).
  */
 static inline const void *ldq_ring_peek(struct ldq_ring *r, size_t *avail)
 {
+	size_t n;
+
 	/* Pairs with the store-release of head in ldq_ring_commit(): the
 	 * bytes below head are written before we read them. */
 	r->c_head = atomic_load_explicit(&r->head, memory_order_acquire);
-	*avail = (size_t)(r->c_head - r->c_tail);
+	n = (size_t)(r->c_head - r->c_tail);
+	*avail = n < r->cap - r->c_off ? n : r->cap - r->c_off;
 	return r->base + r->c_off;
+}
+
+static inline size_t ldq_ring_readable(const struct ldq_ring *r)
+{
+	return (size_t)(r->c_head - r->c_tail);
 }
 
 static inline const void *ldq_ring_peek_n(struct ldq_ring *r, size_t n)
@@ -178,6 +205,8 @@ static inline const void *ldq_ring_peek_n(struct ldq_ring *r, size_t n)
 		if (r->c_head - r->c_tail < n)
 			return NULL;
 	}
+	if (r->c_off + n > r->cap)
+		ldq_ring_overhang_out_(r, n);
 	return r->base + r->c_off;
 }
 

@@ -467,7 +467,7 @@ static void *writer_main(void *arg)
 		int pdone = atomic_load_explicit(&run->producer_done, memory_order_acquire);
 		int req = atomic_load_explicit(&run->request, memory_order_acquire);
 		uint64_t now = ldq_now_ns();
-		int ckpt_due = now >= next_ckpt, starving;
+		int ckpt_due = now >= next_ckpt, starving, at_end;
 		size_t avail, n, done, head;
 		const char *p;
 		int64_t wait_ns;
@@ -483,7 +483,7 @@ static void *writer_main(void *arg)
 			aborted = !failed;
 			p = ldq_ring_peek(run->ring, &avail);
 			if (avail)
-				ldq_ring_release(run->ring, avail);
+				ldq_ring_release(run->ring, ldq_ring_readable(run->ring));
 			if (pdone)
 				break;
 			ldq_ring_wait_data(run->ring, 1, WRITER_POLL_NS);
@@ -494,17 +494,21 @@ static void *writer_main(void *arg)
 		 * Whole pages while streaming, from page-aligned offsets.  All
 		 * of it once the producer is done, or when the producer cannot
 		 * reserve its next block (a ring of a few items); then the next
-		 * write realigns to a page through the page cache.
+		 * write realigns to a page through the page cache.  A peek
+		 * stops at the end of the ring's storage (at_end: the rest
+		 * follows from its start): what is there is written at once.
 		 */
-		starving = avail + block_bytes > cap;
+		at_end = avail < ldq_ring_readable(run->ring);
+		starving = ldq_ring_readable(run->ring) + block_bytes > cap;
 		head = (size_t)(-w.bytes & 4095);
 		if (head)
-			n = avail >= head ? head : (pdone || starving || ckpt_due) ? avail : 0;
+			n = avail >= head ? head
+			    : (pdone || starving || ckpt_due || at_end) ? avail : 0;
 		else
 			n = (avail < chunk_max ? avail : chunk_max) & ~(size_t)4095;
-		if (!n && (pdone || starving))
+		if (!n && (pdone || starving || at_end))
 			n = avail;
-		if (n && (n >= chunk_min || head || pdone || ckpt_due || starving)) {
+		if (n && (n >= chunk_min || head || pdone || ckpt_due || starving || at_end)) {
 			ret = wf_write(run, &w, p, n, w.bytes, &done);
 			w.bytes += done;
 			ldq_ring_release(run->ring, done);

@@ -3,11 +3,12 @@
  * test_ring.c - the SPSC byte ring (lib/ring.c).
  *
  * Single-threaded tests of sizes, reserve/commit/peek/peek_n/release, the
- * high-water mark and the double mapping; two-thread tests of the waits
- * (timeouts, wake, wakeups by commit and release, a ping-pong that hangs on
- * a lost wakeup); 8-byte items one at a time through peek_n, every item
- * checked; a validator that streams 1 GiB through a 64 KiB ring and checks
- * every byte; and a check that an idle wait sleeps.  Depends on
+ * high-water mark, regions across the end of the storage and the huge
+ * pages; two-thread tests of the waits (timeouts, wake, wakeups by commit
+ * and release, a ping-pong that hangs on a lost wakeup); 24-byte items one
+ * at a time through peek_n, every item checked, across the end of the
+ * storage too; a validator that streams 1 GiB through a 64 KiB ring and
+ * checks every byte; and a check that an idle wait sleeps.  Depends on
  * ring.c only.  Built plain, with ASan+UBSan and with ThreadSanitizer.
  *
  * LDQ_RING_SEED=N changes the validator's seed (printed as a TAP comment).
@@ -220,8 +221,17 @@ static void test_reserve_commit_peek_release(void **state)
 	ldq_ring_commit(r, cap - 60);
 	assert_int_equal(ldq_ring_fill(r), cap);
 	assert_null(ldq_ring_reserve(r, 1));
+	/* A peek stops at the end of the storage; the rest follows. */
 	q = ldq_ring_peek(r, &avail);
-	assert_int_equal(avail, cap);
+	assert_ptr_equal(q, base + 20);
+	assert_int_equal(avail, cap - 20);
+	assert_int_equal(ldq_ring_readable(r), cap);
+	assert_int_equal(q[59], 0xaa);
+	assert_int_equal(q[60], 0x55);
+	assert_int_equal(q[cap - 21], 0x55);
+	/* The bytes committed past the end are at the start of the storage. */
+	for (i = 0; i < 20; i++)
+		assert_int_equal(base[i], 0x55);
 
 	/* Drain: head and tail are at cap + 20, offset 20; the whole
 	 * capacity can then be reserved there. */
@@ -273,7 +283,8 @@ static void test_fill_high_water(void **state)
 	assert_int_equal(ldq_ring_fill(r), cap);
 	assert_int_equal(ldq_ring_high_water(r), cap);
 	ldq_ring_peek(r, &avail);
-	assert_int_equal(avail, cap);
+	assert_int_equal(avail, cap - 250);
+	assert_int_equal(ldq_ring_readable(r), cap);
 	ldq_ring_release(r, cap);
 	assert_int_equal(ldq_ring_fill(r), 0);
 	assert_int_equal(ldq_ring_high_water(r), cap);
@@ -350,7 +361,7 @@ static void test_peek_n(void **state)
 	ldq_ring_free(r);
 }
 
-/* ---- the double mapping ---- */
+/* ---- regions across the end of the storage ---- */
 
 static void test_wrap_is_contiguous(void **state)
 {
@@ -369,11 +380,14 @@ static void test_wrap_is_contiguous(void **state)
 	ldq_ring_peek(r, &avail);
 	ldq_ring_release(r, cap - pre);
 
+	/* The producer's region is one piece across the end. */
 	p = ldq_ring_reserve(r, n);
 	assert_ptr_equal(p, base + cap - pre);
 	for (i = 0; i < n; i++)
 		p[i] = (unsigned char)(i * 7 + 1);
-	ldq_ring_commit(r, n);
+	/* Committed in two parts, the first one crossing the end. */
+	ldq_ring_commit(r, pre + 50);
+	ldq_ring_commit(r, n - pre - 50);
 
 	/* The bytes past the end are at the start of the storage. */
 	for (i = 0; i < pre; i++)
@@ -381,23 +395,122 @@ static void test_wrap_is_contiguous(void **state)
 	for (i = pre; i < n; i++)
 		assert_int_equal(base[i - pre], (unsigned char)(i * 7 + 1));
 
-	/* peek gives all of it as one region. */
-	q = ldq_ring_peek(r, &avail);
+	/* peek_n gives all of it as one region. */
+	q = ldq_ring_peek_n(r, n);
 	assert_ptr_equal(q, base + cap - pre);
-	assert_int_equal(avail, n);
 	for (i = 0; i < n; i++)
 		assert_int_equal(q[i], (unsigned char)(i * 7 + 1));
 
-	/* After the release the offsets are back inside the first view. */
-	ldq_ring_release(r, n);
+	/* peek stops at the end; after a release, the rest is at the start. */
+	q = ldq_ring_peek(r, &avail);
+	assert_ptr_equal(q, base + cap - pre);
+	assert_int_equal(avail, pre);
+	assert_int_equal(ldq_ring_readable(r), n);
+	ldq_ring_release(r, pre);
+	q = ldq_ring_peek(r, &avail);
+	assert_ptr_equal(q, base);
+	assert_int_equal(avail, n - pre);
+	for (i = pre; i < n; i++)
+		assert_int_equal(q[i - pre], (unsigned char)(i * 7 + 1));
+	ldq_ring_release(r, n - pre);
 	q = ldq_ring_peek(r, &avail);
 	assert_ptr_equal(q, base + n - pre);
+	assert_int_equal(avail, 0);
+
+	/* A region of the full capacity from there: the same. */
 	p = ldq_ring_reserve(r, cap);
 	assert_ptr_equal(p, base + n - pre);
-	/* And a region of the full capacity from there wraps too. */
-	memset(p, 0x5a, cap);
 	for (i = 0; i < cap; i++)
-		assert_int_equal(base[i], 0x5a);
+		p[i] = (unsigned char)(i % 251);
+	ldq_ring_commit(r, cap);
+	for (i = 0; i < cap; i++)
+		assert_int_equal(base[(n - pre + i) % cap], (unsigned char)(i % 251));
+	q = ldq_ring_peek_n(r, cap);
+	assert_ptr_equal(q, base + n - pre);
+	for (i = 0; i < cap; i++)
+		assert_int_equal(q[i], (unsigned char)(i % 251));
+	ldq_ring_free(r);
+}
+
+/*
+ * peek_n across the end when the bytes after the end were committed as a
+ * region of their own, starting at offset 0: they are only at the start
+ * of the storage, and peek_n must bring them to the overhang.
+ */
+static void test_peek_n_joins_two_regions(void **state)
+{
+	struct ldq_ring *r;
+	size_t cap, avail;
+	const unsigned char *base, *q;
+	unsigned char *p;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	cap = ldq_ring_capacity(r);
+	base = ldq_ring_peek(r, &avail);
+
+	/* Stale bytes in the overhang from a first lap. */
+	put(r, cap - 8, 0);
+	ldq_ring_peek(r, &avail);
+	ldq_ring_release(r, cap - 8);
+	put(r, 16, 0xee);	/* 8 before the end, 8 after */
+	ldq_ring_peek_n(r, 16);
+	ldq_ring_release(r, 16);
+	/* Now to 12 bytes before the end, and a region exactly to the end. */
+	put(r, cap - 20, 0);
+	ldq_ring_peek_n(r, cap - 20);
+	ldq_ring_release(r, cap - 20);
+	p = ldq_ring_reserve(r, 12);
+	assert_ptr_equal(p, base + cap - 12);
+	memcpy(p, "0123456789ab", 12);
+	ldq_ring_commit(r, 12);
+	/* Then one from the start of the storage. */
+	p = ldq_ring_reserve(r, 12);
+	assert_ptr_equal(p, base);
+	memcpy(p, "cdefghijklmn", 12);
+	ldq_ring_commit(r, 12);
+
+	q = ldq_ring_peek_n(r, 24);
+	assert_ptr_equal(q, base + cap - 12);
+	assert_memory_equal(q, "0123456789abcdefghijklmn", 24);
+	ldq_ring_free(r);
+}
+
+/* The storage is on huge pages where the system gives them. */
+static void test_huge_pages(void **state)
+{
+	char mode[128] = "", line[256];
+	struct ldq_ring *r;
+	const void *base;
+	size_t avail;
+	unsigned long long lo, hi, huge_kb = 0;
+	int in_ring = 0;
+	FILE *f;
+
+	f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	if (f) {
+		if (!fgets(mode, sizeof(mode), f))
+			mode[0] = 0;
+		fclose(f);
+	}
+	if (!strstr(mode, "[always]") && !strstr(mode, "[madvise]"))
+		skip();
+
+	assert_int_equal(ldq_ring_new(16u << 20, &r), 0);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal((uintptr_t)base % (2u << 20), 0);
+	f = fopen("/proc/self/smaps", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long kb;
+
+		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in_ring = lo <= (uintptr_t)base && (uintptr_t)base < hi;
+		else if (in_ring && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+			huge_kb += kb;
+	}
+	fclose(f);
+	printf("# THP %s# the ring's 16 MiB: %llu KiB on huge pages\n", mode, huge_kb);
+	assert_int_equal(huge_kb, 16u << 10);
 	ldq_ring_free(r);
 }
 
@@ -716,13 +829,16 @@ static void test_pingpong_no_lost_wakeup(void **state)
 }
 
 /*
- * Items one at a time, as a queue of 8-byte items is used: the producer
- * commits 0, 1, 2, ... each in its own reserve/commit; the consumer takes
- * them with peek_n(8)/release(8) and checks each.  Whoever finds the ring
- * full (empty) sometimes spins and sometimes waits, so that peek_n's cached
- * head meets the waits.
+ * Items one at a time, as a queue of fixed-size items is used: the
+ * producer commits items 0, 1, 2, ... each in its own reserve/commit; the
+ * consumer takes them with peek_n/release and checks each.  Items of 24
+ * bytes in a one-page ring: one in three laps, an item crosses the end of
+ * the storage, on both sides.  Whoever finds the ring full (empty)
+ * sometimes spins and sometimes waits, so that peek_n's cached head meets
+ * the waits.
  */
 #define ITEMS_TOTAL 3000000u
+#define ITEM_WORDS 3
 
 struct items {
 	struct ldq_ring *r;
@@ -730,21 +846,31 @@ struct items {
 	uint64_t first_wrong;
 };
 
+static void item_words(uint64_t i, uint64_t w[ITEM_WORDS])
+{
+	w[0] = i;
+	w[1] = ~i;
+	w[2] = i * 0x9e3779b97f4a7c15ull;
+}
+
 static void *items_producer(void *arg)
 {
 	struct items *it = arg;
 	uint64_t s = 11;
 
 	for (uint64_t i = 0; i < ITEMS_TOTAL;) {
-		void *p = ldq_ring_reserve(it->r, 8);
+		void *p = ldq_ring_reserve(it->r, sizeof(uint64_t[ITEM_WORDS]));
+		uint64_t w[ITEM_WORDS];
 
 		if (!p) {
-			if (rnd(&s) % 4 == 0 && ldq_ring_wait_space(it->r, 8, -1))
+			if (rnd(&s) % 4 == 0 &&
+			    ldq_ring_wait_space(it->r, sizeof(w), -1))
 				it->p_bad++;
 			continue;
 		}
-		memcpy(p, &i, 8);
-		ldq_ring_commit(it->r, 8);
+		item_words(i, w);
+		memcpy(p, w, sizeof(w));
+		ldq_ring_commit(it->r, sizeof(w));
 		i++;
 	}
 	return NULL;
@@ -756,18 +882,19 @@ static void *items_consumer(void *arg)
 	uint64_t s = 13;
 
 	for (uint64_t i = 0; i < ITEMS_TOTAL;) {
-		const void *p = ldq_ring_peek_n(it->r, 8);
-		uint64_t v;
+		uint64_t v[ITEM_WORDS], w[ITEM_WORDS];
+		const void *p = ldq_ring_peek_n(it->r, sizeof(v));
 
 		if (!p) {
-			if (rnd(&s) % 4 == 0 && ldq_ring_wait_data(it->r, 8, -1))
+			if (rnd(&s) % 4 == 0 && ldq_ring_wait_data(it->r, sizeof(v), -1))
 				it->c_bad++;
 			continue;
 		}
-		memcpy(&v, p, 8);
-		if (v != i && !it->wrong++)
+		memcpy(v, p, sizeof(v));
+		item_words(i, w);
+		if (memcmp(v, w, sizeof(v)) && !it->wrong++)
 			it->first_wrong = i;
-		ldq_ring_release(it->r, 8);
+		ldq_ring_release(it->r, sizeof(v));
 		i++;
 	}
 	return NULL;
@@ -792,8 +919,8 @@ static void test_items_one_at_a_time(void **state)
 			 (unsigned long long)it.first_wrong);
 	assert_int_equal(it.p_bad, 0);
 	assert_int_equal(it.c_bad, 0);
-	assert_int_equal(ldq_ring_committed(it.r), 8ull * ITEMS_TOTAL);
-	assert_int_equal(ldq_ring_released(it.r), 8ull * ITEMS_TOTAL);
+	assert_int_equal(ldq_ring_committed(it.r), 8ull * ITEM_WORDS * ITEMS_TOTAL);
+	assert_int_equal(ldq_ring_released(it.r), 8ull * ITEM_WORDS * ITEMS_TOTAL);
 	ldq_ring_free(it.r);
 }
 
@@ -1085,6 +1212,8 @@ int main(void)
 		cmocka_unit_test(test_fill_high_water),
 		cmocka_unit_test(test_peek_n),
 		cmocka_unit_test(test_wrap_is_contiguous),
+		cmocka_unit_test(test_peek_n_joins_two_regions),
+		cmocka_unit_test(test_huge_pages),
 		cmocka_unit_test(test_wait_timeouts),
 		cmocka_unit_test(test_wake_interrupts_waits),
 		cmocka_unit_test(test_wake_before_wait),
