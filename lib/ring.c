@@ -299,14 +299,23 @@ void ldq_ring_high_water_(struct ldq_ring *r)
 	}
 }
 
-/* Commit of @n bytes of a region that reaches past the end of the storage:
+/*
+ * Commit of @n bytes of a region that reaches past the end of the storage:
  * copy its part in the overhang to the start, before the bytes are
- * published (the caller's store-release of head comes after). */
+ * published (the caller's store-release of head comes after).  The bytes
+ * start at base + p_off, or at base + cap + p_off when an earlier commit of
+ * the same reservation crossed the end (p_carry: the rest of the
+ * reservation lies in the overhang).  Called before p_off moves on.
+ */
 void ldq_ring_overhang_in_(struct ldq_ring *r, size_t n)
 {
-	size_t from = r->p_res > r->cap ? r->p_res : r->cap;
+	size_t from = r->p_off + (r->p_carry ? r->cap : 0);
+	size_t end = from + n;
 
-	memcpy(r->base + from - r->cap, r->base + from, r->p_res + n - from);
+	if (from < r->cap)
+		from = r->cap;
+	memcpy(r->base + from - r->cap, r->base + from, end - from);
+	r->p_carry = r->p_reserved > n;
 }
 
 /* peek_n(@n) across the end: the consumer's n bytes continue at the start

@@ -52,9 +52,10 @@ struct ldq_ring {
 	uint64_t p_tail;		/* cached tail, <= tail */
 	size_t p_off;			/* p_head % cap */
 	size_t p_reserved;		/* bytes reserved and not committed */
-	size_t p_res;			/* where they start: base + p_res (< 2 * cap) */
 	size_t p_high;			/* == high_water */
 	uint32_t p_wake_seen;		/* wake counter last reported to wait_space */
+	int p_carry;			/* the reservation's uncommitted bytes are in
+					 * the overhang, at base + cap + p_off */
 
 	/* Written by the consumer, read by the producer and observers. */
 	alignas(LDQ_RING_CACHELINE) _Atomic uint64_t tail;	/* bytes ever released */
@@ -136,7 +137,9 @@ static inline void *ldq_ring_reserve(struct ldq_ring *r, size_t n)
 			return NULL;
 	}
 	r->p_reserved = n;
-	r->p_res = r->p_off;
+	/* No store unless needed: see ldq_ring_overhang_in_(). */
+	if (r->p_carry)
+		r->p_carry = 0;
 	return r->base + r->p_off;
 }
 
@@ -145,9 +148,8 @@ static inline void ldq_ring_commit(struct ldq_ring *r, size_t n)
 	assert(n <= r->p_reserved);
 	if (!n)
 		return;
-	if (r->p_res + n > r->cap)
+	if (r->p_off + n > r->cap || r->p_carry)
 		ldq_ring_overhang_in_(r, n);
-	r->p_res += n;
 	r->p_reserved -= n;
 	r->p_head += n;
 	r->p_off += n;
