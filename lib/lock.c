@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,18 +245,14 @@ static void key_of(const char *uri, char *key, size_t len)
 	lock_key(uri, key, len);
 }
 
-LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
+/* Who holds the lock of @key: 1 (and @out), 0 free, or -errno. */
+static int holder_of_key(const char *key, struct labdaq_holder *out)
 {
 	char path[1024];
 	int fd, ret;
 
-	char key[512];
-
-	if (!uri || !out)
-		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->pid = -1;
-	key_of(uri, key, sizeof(key));
 	fd = open_lock(key, 0, path, sizeof(path));
 	if (fd == -ENOENT)
 		return 0;
@@ -274,6 +271,45 @@ LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
 	ret = read_holder(fd, out);
 	close(fd);
 	return ret ? ret : 1;
+}
+
+/*
+ * The lock key of the last URI asked about.  Finding a key opens the
+ * device (an iio device creates a libiio context, over the network for
+ * iio:ip:), and a caller that polls one device while its run goes on
+ * (`labdaq stop` waiting) would do that at every call.  The cached key is
+ * trusted only while its lock is held by a run that was opened with the
+ * same URI; anything else (free, another holder) is checked the long way.
+ */
+static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static char key_cache_uri[512];
+static char key_cache_key[512];
+
+LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
+{
+	char key[512] = "";
+	int ret;
+
+	if (!uri || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&key_cache_lock);
+	if (!strcmp(uri, key_cache_uri))
+		snprintf(key, sizeof(key), "%s", key_cache_key);
+	pthread_mutex_unlock(&key_cache_lock);
+	if (key[0]) {
+		ret = holder_of_key(key, out);
+		if (ret == 1 && !strcmp(out->device, uri))
+			return 1;
+	}
+
+	key_of(uri, key, sizeof(key));
+	pthread_mutex_lock(&key_cache_lock);
+	if (strlen(uri) < sizeof(key_cache_uri)) {
+		snprintf(key_cache_uri, sizeof(key_cache_uri), "%s", uri);
+		snprintf(key_cache_key, sizeof(key_cache_key), "%s", key);
+	}
+	pthread_mutex_unlock(&key_cache_lock);
+	return holder_of_key(key, out);
 }
 
 LABDAQ_API int labdaq_holders(labdaq_holder_fn fn, void *user)

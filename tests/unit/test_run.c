@@ -1567,6 +1567,14 @@ static void test_busy(void **state)
 		assert_int_equal(labdaq_run_start(other, &cfg2, &run2), -EBUSY);
 		assert_int_equal(labdaq_device_holder("sim:camera", &h), 1);
 		assert_int_equal(h.pid, getpid());
+		/* Asked twice with the run's own URI: the second time from the
+		 * cached lock key, the same answer. */
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(labdaq_device_holder("sim:camera?width=32&height=32", &h),
+					 1);
+			assert_int_equal(h.pid, getpid());
+			assert_string_equal(h.device, "sim:camera?width=32&height=32");
+		}
 		labdaq_device_close(other);
 	}
 	list_dir(fx->dir, names, sizeof(names));
@@ -1574,6 +1582,13 @@ static void test_busy(void **state)
 
 	labdaq_run_stop(run);
 	wait_end(run, END_MS);
+	{
+		struct labdaq_holder h;
+
+		/* Free now, whatever was cached. */
+		assert_int_equal(labdaq_device_holder("sim:camera?width=32&height=32", &h), 0);
+		assert_int_equal(labdaq_device_holder("sim:camera", &h), 0);
+	}
 	/* ended: the device takes a new run, before the old one is freed */
 	run2 = start_ok(dev, &cfg2);
 	wait_end(run2, END_MS);
