@@ -2,9 +2,8 @@
 /*
  * ring.c - the lock-free single-producer single-consumer byte ring.
  *
- * Storage.  One anonymous private mapping: @cap bytes of storage (a page
- * multiple), then @cap bytes of overhang, in a reservation aligned to a
- * huge page:
+ * Storage.  Anonymous private memory: @cap bytes of storage (a page
+ * multiple), then @cap bytes of overhang, aligned to a huge page:
  *
  *	base                 base + cap             base + 2 * cap
  *	| storage [0, cap)   | overhang             |
@@ -28,9 +27,11 @@
  * stream.  The consumer's peek() stops at the end of the storage (the rest
  * follows from its start); peek_n(n), which must give n bytes in one piece,
  * copies the part at the start of the storage into the overhang when its n
- * bytes cross the end.  Only bytes that cross the end are copied, once per
- * lap at most; a ring whose capacity is a multiple of the region size
- * never copies.  The copies cannot meet: the producer writes the overhang
+ * bytes cross the end (at each such call).  Only bytes that cross the end
+ * are copied: by the producer, the part of one region a lap; by peek_n, its
+ * part after the end.  Regions that never cross the end (a ring whose
+ * capacity is a multiple of the frame size, frames committed whole) are
+ * never copied.  The copies cannot meet: the producer writes the overhang
  * for free space, the consumer for readable bytes, and the two are
  * disjoint; each side copies only bytes that are its own at that moment.
  *
@@ -102,6 +103,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -179,8 +181,23 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The size of a transparent huge page: where the storage is aligned. */
-#define RING_HUGE ((size_t)2 << 20)
+/* The size of a transparent huge page (2 MiB on x86-64): where the
+ * storage is aligned. */
+static size_t huge_page_size(size_t page)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "re");
+
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	/* A power of two that is a page multiple, or the usual size. */
+	if (v < page || v > ((size_t)1 << 30) || (v & (v - 1)))
+		v = (size_t)2 << 20;
+	return (size_t)v;
+}
 
 /* Allocate the pages of [p, p + n) now, not on the first lap. */
 static int populate(unsigned char *p, size_t n, size_t page)
@@ -191,7 +208,8 @@ static int populate(unsigned char *p, size_t n, size_t page)
 	if (errno != EINVAL)
 		return -errno;	/* ENOMEM, EFAULT: not enough memory */
 #endif
-	/* Before Linux 5.14: touch every page. */
+	/* Before Linux 5.14: touch every page (the memory is committed, see
+	 * ldq_ring_new(), so this fails only where the kernel overcommits). */
 	for (size_t i = 0; i < n; i += page)
 		((volatile unsigned char *)p)[i] = 0;
 	return 0;
@@ -201,8 +219,8 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	struct ldq_ring *r;
-	unsigned char *map, *base;
-	size_t cap, len;
+	unsigned char *map, *base, *end;
+	size_t cap, len, huge;
 	int err;
 
 	*out = NULL;
@@ -212,42 +230,55 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 	if (!capacity || capacity > SIZE_MAX / 4 || capacity > (uint64_t)INT64_MAX / 4)
 		return -EINVAL;
 	cap = (capacity + (size_t)page - 1) & ~((size_t)page - 1);
+	huge = huge_page_size((size_t)page);
 
 	r = aligned_alloc(LDQ_RING_CACHELINE, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	memset(r, 0, sizeof(*r));
 
-	/* MAP_NORESERVE: the overhang is address space, mostly never used;
-	 * the storage gets its memory below, where a failure is an error and
-	 * not a SIGBUS later. */
-	len = 2 * cap + RING_HUGE;
+	/* Address space for the storage and the overhang, aligned to a huge
+	 * page; what the alignment leaves over on either side is returned.
+	 * MAP_NORESERVE: the overhang gets memory only where regions cross
+	 * the end. */
+	len = 2 * cap + huge;
 	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		   -1, 0);
 	if (map == MAP_FAILED) {
 		err = -errno;
 		goto fail_free;
 	}
-	base = (unsigned char *)(((uintptr_t)map + RING_HUGE - 1) & ~(uintptr_t)(RING_HUGE - 1));
+	base = (unsigned char *)(((uintptr_t)map + huge - 1) & ~(uintptr_t)(huge - 1));
+	end = base + 2 * cap;
+	if (base > map)
+		munmap(map, (size_t)(base - map));
+	if (map + len > end)
+		munmap(end, (size_t)(map + len - end));
+	/* The storage itself is committed memory (accounted like any other
+	 * allocation, so strict overcommit refuses it here), not NORESERVE. */
+	if (mmap(base, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+		 0) == MAP_FAILED) {
+		err = -errno;
+		goto fail_unmap;
+	}
 	/* A child forked while a run streams gets no copy of the ring, and
 	 * the parent's next writes to it no copy-on-write faults. */
-	madvise(map, len, MADV_DONTFORK);
+	madvise(base, 2 * cap, MADV_DONTFORK);
 	/* Huge pages where the system gives them on request (THP "always" or
 	 * "madvise"); small pages otherwise.  The overhang never: it is
 	 * touched a region at a time. */
-	r->huge = cap >= RING_HUGE && !madvise(base, cap, MADV_HUGEPAGE);
+	if (cap >= huge)
+		madvise(base, cap, MADV_HUGEPAGE);
 	madvise(base + cap, cap, MADV_NOHUGEPAGE);
 #ifdef PR_SET_VMA
 	/* "[anon:labdaq-ring]" in /proc/PID/maps, where the kernel can name it. */
-	prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)map, len,
+	prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)base, 2 * cap,
 	      (unsigned long)"labdaq-ring");
 #endif
 	err = populate(base, cap, (size_t)page);
 	if (err)
 		goto fail_unmap;
 
-	r->map = map;
-	r->map_len = len;
 	r->base = base;
 	r->cap = cap;
 	r->heavy_fence = heavy_fence_init();
@@ -255,7 +286,7 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 	return 0;
 
 fail_unmap:
-	munmap(map, len);
+	munmap(base, 2 * cap);
 fail_free:
 	free(r);
 	return err;
@@ -265,7 +296,7 @@ void ldq_ring_free(struct ldq_ring *r)
 {
 	if (!r)
 		return;
-	munmap(r->map, r->map_len);
+	munmap(r->base, 2 * r->cap);
 	free(r);
 }
 

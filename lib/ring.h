@@ -8,7 +8,7 @@
  * exactly n bytes as one region.  The storage is anonymous memory on huge
  * pages where the system gives them (so that a write(2) with O_DIRECT from
  * it needs few segments), followed by an overhang that makes regions that
- * cross the end contiguous: only those bytes are copied, once (ring.c).
+ * cross the end contiguous: only the bytes past the end are copied (ring.c).
  *
  * Exactly one producer thread and one consumer thread; every other thread
  * may only call ldq_ring_fill(), ldq_ring_high_water() and ldq_ring_wake().
@@ -38,9 +38,6 @@ struct ldq_ring {
 	/* Set by ldq_ring_new(), read-only afterwards. */
 	unsigned char *base;		/* cap bytes of storage, then cap of overhang */
 	size_t cap;
-	void *map;			/* the mapping, from ldq_ring_new() */
-	size_t map_len;
-	int huge;			/* the storage is on transparent huge pages */
 
 	/* Written by the producer, read by the consumer and observers. */
 	alignas(LDQ_RING_CACHELINE) _Atomic uint64_t head;	/* bytes ever committed */
@@ -148,7 +145,9 @@ static inline void ldq_ring_commit(struct ldq_ring *r, size_t n)
 	assert(n <= r->p_reserved);
 	if (!n)
 		return;
-	if (r->p_off + n > r->cap || r->p_carry)
+	/* Also a commit that ends exactly at the end of the storage: the rest
+	 * of its reservation, if any, is in the overhang (p_carry). */
+	if (r->p_off + n >= r->cap || r->p_carry)
 		ldq_ring_overhang_in_(r, n);
 	r->p_reserved -= n;
 	r->p_head += n;

@@ -526,9 +526,12 @@ static void *writer_main(void *arg)
 			break;
 		}
 		if (ckpt_due && !pdone) {
-			/* Show the partial page too, keeping it in the ring. */
-			p = ldq_ring_peek(run->ring, &avail);
+			/* Show the partial page too, keeping it in the ring;
+			 * as one piece where it crosses the end of the ring. */
+			ldq_ring_peek(run->ring, &avail);
+			avail = ldq_ring_readable(run->ring);
 			if (avail && avail < chunk_max) {
+				p = ldq_ring_peek_n(run->ring, avail);
 				ret = write_all(run->fd, p, avail,
 						(off_t)(LDQ_NPY_HEADER_BYTES + w.bytes), &done);
 				if (ret) {

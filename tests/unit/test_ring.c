@@ -433,6 +433,70 @@ static void test_wrap_is_contiguous(void **state)
 }
 
 /*
+ * A reservation across the end committed in parts, the first part ending
+ * exactly at the end of the storage: the rest was written in the overhang
+ * and must reach the start of the storage too.  Then the same with a
+ * reservation given up half committed (the next one starts afresh).
+ */
+static void test_commit_parts_at_the_end(void **state)
+{
+	struct ldq_ring *r;
+	size_t cap, avail, i;
+	const unsigned char *base, *q;
+	unsigned char *p;
+
+	assert_int_equal(ldq_ring_new(1, &r), 0);
+	cap = ldq_ring_capacity(r);
+	base = ldq_ring_peek(r, &avail);
+
+	put(r, cap - 10, 0);
+	ldq_ring_peek(r, &avail);
+	ldq_ring_release(r, cap - 10);
+	p = ldq_ring_reserve(r, 30);
+	assert_ptr_equal(p, base + cap - 10);
+	for (i = 0; i < 30; i++)
+		p[i] = (unsigned char)(100 + i);
+	ldq_ring_commit(r, 10);	/* exactly to the end */
+	ldq_ring_commit(r, 5);
+	ldq_ring_commit(r, 0);
+	ldq_ring_commit(r, 15);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(base[i], 110 + i);
+	q = ldq_ring_peek_n(r, 30);
+	assert_ptr_equal(q, base + cap - 10);
+	for (i = 0; i < 30; i++)
+		assert_int_equal(q[i], 100 + i);
+	q = ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, 10);
+	ldq_ring_release(r, 10);
+	q = ldq_ring_peek(r, &avail);
+	assert_ptr_equal(q, base);
+	assert_int_equal(avail, 20);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(q[i], 110 + i);
+	ldq_ring_release(r, 20);
+
+	/* At offset 20: a region across the end, committed in part, given
+	 * up; the next reservation starts where the commits ended. */
+	put(r, cap - 30, 0);
+	ldq_ring_peek(r, &avail);
+	ldq_ring_release(r, cap - 30);
+	p = ldq_ring_reserve(r, 40);
+	assert_ptr_equal(p, base + cap - 10);
+	memset(p, 0x11, 40);
+	ldq_ring_commit(r, 25);	/* 10 before the end, 15 after */
+	p = ldq_ring_reserve(r, 10);
+	assert_ptr_equal(p, base + 15);
+	memset(p, 0x22, 10);
+	ldq_ring_commit(r, 10);
+	q = ldq_ring_peek_n(r, 35);
+	assert_ptr_equal(q, base + cap - 10);
+	for (i = 0; i < 35; i++)
+		assert_int_equal(q[i], i < 25 ? 0x11 : 0x22);
+	ldq_ring_free(r);
+}
+
+/*
  * peek_n across the end when the bytes after the end were committed as a
  * region of their own, starting at offset 0: they are only at the start
  * of the storage, and peek_n must bring them to the overhang.
@@ -510,7 +574,10 @@ static void test_huge_pages(void **state)
 	}
 	fclose(f);
 	printf("# THP %s# the ring's 16 MiB: %llu KiB on huge pages\n", mode, huge_kb);
-	assert_int_equal(huge_kb, 16u << 10);
+	/* The kernel may not find a free huge page for every one (memory
+	 * fragmented, defrag off), but it gives some where THP is on. */
+	assert_true(huge_kb >= 2048);
+	assert_true(huge_kb <= 16u << 10);
 	ldq_ring_free(r);
 }
 
@@ -1213,6 +1280,7 @@ int main(void)
 		cmocka_unit_test(test_peek_n),
 		cmocka_unit_test(test_wrap_is_contiguous),
 		cmocka_unit_test(test_peek_n_joins_two_regions),
+		cmocka_unit_test(test_commit_parts_at_the_end),
 		cmocka_unit_test(test_huge_pages),
 		cmocka_unit_test(test_wait_timeouts),
 		cmocka_unit_test(test_wake_interrupts_waits),
