@@ -97,6 +97,7 @@ struct sim {
 	uint64_t fail_after;
 	uint64_t overrun_after;
 	uint64_t overrun_items;    /* 0: one block's worth */
+	uint64_t fail_start;       /* 1: stream_start() fails */
 	uint64_t seed;
 
 	/* camera */
@@ -405,7 +406,7 @@ static const struct sim_model sim_models[] = {
 #define SIM_KNOWN "camera, adc, ohm"
 #define SIM_KEYS_HELP \
 	"camera: width, height; adc: channels; ohm: r, noise; every device: " \
-	"seed, stall_after, stall_ms, fail_after, overrun_after, overrun_items"
+	"seed, stall_after, stall_ms, fail_after, fail_start, overrun_after, overrun_items"
 
 /* ---- open, close, list ---- */
 
@@ -440,6 +441,8 @@ static int sim_parse_common(struct sim *s, struct ldq_uri *u)
 		ret = ldq_uri_get_u64(u, "stall_ms", 1, 3600000, &s->stall_ms);
 	if (!ret)
 		ret = ldq_uri_get_u64(u, "fail_after", 0, UINT64_MAX - 1, &s->fail_after);
+	if (!ret)
+		ret = ldq_uri_get_u64(u, "fail_start", 0, 1, &s->fail_start);
 	if (!ret)
 		ret = ldq_uri_get_u64(u, "overrun_after", 0, UINT64_MAX - 1, &s->overrun_after);
 	if (!ret)
@@ -527,6 +530,11 @@ static int sim_stream_start(struct labdaq_device *dev, const struct ldq_stream_p
 		ldq_err("sim:%s: bad stream parameters (rate %g, block of %zu items)",
 			s->model->name, p->rate_hz, p->block_items);
 		return -EINVAL;
+	}
+	if (s->fail_start) {
+		ldq_err("sim:%s: the device refused to start streaming (fail_start)",
+			s->model->name);
+		return -EIO;
 	}
 	s->nsel = 0;
 	if (dev->kind == LABDAQ_KIND_FRAMES) {

@@ -122,6 +122,25 @@ else
 	skip "--force: the data check needs numpy"
 fi
 
+# --force, and the start fails after the new files were created: the old
+# files come back, byte for byte.
+head -c 70000 /dev/urandom >keep.npy
+printf '{"old": 2}\n' >keep.json
+sumn=$(sha256sum keep.npy) sumj=$(sha256sum keep.json)
+run forcefail labdaq acquire "$CAM&fail_start=1" --frames 3 --force -o keep.npy
+is "--force, a start that fails: exit 1" "$RC" 1
+check_grep "--force, a start that fails: the message says why" "$T/forcefail.err" \
+	'refused to start streaming'
+is "--force, a start that fails: the old data file is back" "$(sha256sum keep.npy)" "$sumn"
+is "--force, a start that fails: the old sidecar is back" "$(sha256sum keep.json)" "$sumj"
+is "--force, a start that fails: nothing else left in the directory" \
+	"$(find . -maxdepth 1 -name '*keep*' | sort | tr '\n' ' ')" "./keep.json ./keep.npy "
+# Without --force and no file there: nothing is left behind.
+run failnew labdaq acquire "$CAM&fail_start=1" --frames 3 -o fresh.npy
+is "a start that fails: exit 1" "$RC" 1
+if [ ! -e fresh.npy ] && [ ! -e fresh.json ]; then ok "a start that fails: no files left"; else
+	not_ok "a start that fails: no files left"; fi
+
 # --dry-run checks everything and starts nothing.
 rm -rf "${D:?}"/*
 run dry labdaq acquire "$CAM" --frames 3 --dry-run -o dry.npy
