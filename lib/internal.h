@@ -66,6 +66,9 @@ int ldq_uri_check_unused(const struct ldq_uri *u, const char *what, const char *
 int ldq_lock_acquire(const char *key, const char *uri, const char *what, const char *output,
 		     const char *run_id, int *fd);
 void ldq_lock_release(int fd);
+/* Who holds the lock of @key (a device's lock_key): 1 and @out, 0 free, or
+ * -errno.  Thread-safe. */
+int ldq_lock_holder(const char *key, struct labdaq_holder *out);
 
 /* ---- devices (device.c) ---- */
 struct ldq_channel {

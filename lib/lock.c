@@ -17,7 +17,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,43 +272,54 @@ static int holder_of_key(const char *key, struct labdaq_holder *out)
 	return ret ? ret : 1;
 }
 
+int ldq_lock_holder(const char *key, struct labdaq_holder *out)
+{
+	return holder_of_key(key, out);
+}
+
 /*
- * The lock key of the last URI asked about.  Finding a key opens the
- * device (an iio device creates a libiio context, over the network for
- * iio:ip:), and a caller that polls one device while its run goes on
- * (`labdaq stop` waiting) would do that at every call.  The cached key is
- * trusted only while its lock is held by a run that was opened with the
- * same URI; anything else (free, another holder) is checked the long way.
+ * The lock key of the last URI this thread asked about, and the run that
+ * held it then.  Finding a key opens the device (an iio device creates a
+ * libiio context, over the network for iio:ip:), and a caller that polls
+ * one device while its run goes on (`labdaq stop` waiting) would do that at
+ * every call.  The cached key is trusted only while the same run (pid and
+ * run id) still holds it; anything else (free, another holder, a URI that
+ * may lead elsewhere now) is checked the long way.  Thread-local: no lock,
+ * nothing for a fork to inherit half-taken.
  */
-static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static char key_cache_uri[512];
-static char key_cache_key[512];
+static __thread struct {
+	char uri[sizeof(((struct labdaq_holder *)0)->device)];
+	char key[256];
+	int pid;
+	char run_id[sizeof(((struct labdaq_holder *)0)->run_id)];
+} key_cache;
 
 LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
 {
-	char key[512] = "";
+	char key[512];
 	int ret;
 
 	if (!uri || !out)
 		return -EINVAL;
-	pthread_mutex_lock(&key_cache_lock);
-	if (!strcmp(uri, key_cache_uri))
-		snprintf(key, sizeof(key), "%s", key_cache_key);
-	pthread_mutex_unlock(&key_cache_lock);
-	if (key[0]) {
-		ret = holder_of_key(key, out);
-		if (ret == 1 && !strcmp(out->device, uri))
+	if (key_cache.uri[0] && !strcmp(uri, key_cache.uri)) {
+		ret = holder_of_key(key_cache.key, out);
+		if (ret == 1 && out->pid == key_cache.pid && out->pid > 0 &&
+		    !strcmp(out->run_id, key_cache.run_id) && !strcmp(out->device, uri))
 			return 1;
 	}
 
+	key_cache.uri[0] = '\0';
 	key_of(uri, key, sizeof(key));
-	pthread_mutex_lock(&key_cache_lock);
-	if (strlen(uri) < sizeof(key_cache_uri)) {
-		snprintf(key_cache_uri, sizeof(key_cache_uri), "%s", uri);
-		snprintf(key_cache_key, sizeof(key_cache_key), "%s", key);
+	ret = holder_of_key(key, out);
+	if (ret == 1 && out->pid > 0 && strlen(uri) < sizeof(key_cache.uri) &&
+	    strlen(key) < sizeof(key_cache.key)) {
+		/* Lengths checked above; run_id is the same size. */
+		memcpy(key_cache.key, key, strlen(key) + 1);
+		memcpy(key_cache.run_id, out->run_id, sizeof(key_cache.run_id));
+		key_cache.pid = out->pid;
+		memcpy(key_cache.uri, uri, strlen(uri) + 1);
 	}
-	pthread_mutex_unlock(&key_cache_lock);
-	return holder_of_key(key, out);
+	return ret;
 }
 
 LABDAQ_API int labdaq_holders(labdaq_holder_fn fn, void *user)

@@ -869,7 +869,7 @@ int ldq_run_lock_device(struct labdaq_run *run)
 			       run->mode == LDQ_RUN_SWEEP ? "a sweep (liblabdaq)" :
 							    "a stream (liblabdaq)",
 			       run->path, run->run_id, &run->lock_fd);
-	if (ret == -EBUSY && labdaq_device_holder(run->dev->uri, &h) == 1)
+	if (ret == -EBUSY && ldq_lock_holder(run->dev->lock_key, &h) == 1)
 		ldq_info("%s is busy: run %s of %s (pid %d) since %s: %s", run->dev->uri, h.run_id,
 			h.user, h.pid, h.since_utc, h.what);
 	else if (ret == -EBUSY)

@@ -19,9 +19,10 @@
  * possible.
  *
  * Fault knobs, common to every device, let tests provoke what real hardware
- * does: a stall, a lost device, a FIFO overrun.  They count "blocks", i.e.
- * successful stream_read() calls since stream_start(), and each fires once
- * per stream.
+ * does: a stall, a lost device, a FIFO overrun, a device that refuses to
+ * start.  The first three count "blocks", i.e. successful stream_read()
+ * calls since stream_start(), and each fires once per stream; fail_start
+ * fails every stream_start().
  */
 #include <errno.h>
 #include <math.h>

@@ -127,6 +127,8 @@ fi
 head -c 70000 /dev/urandom >keep.npy
 printf '{"old": 2}\n' >keep.json
 sumn=$(sha256sum keep.npy) sumj=$(sha256sum keep.json)
+ctime0=$(stat -c %z keep.npy)
+sleep 0.01
 run forcefail labdaq acquire "$CAM&fail_start=1" --frames 3 --force -o keep.npy
 is "--force, a start that fails: exit 1" "$RC" 1
 check_grep "--force, a start that fails: the message says why" "$T/forcefail.err" \
@@ -135,11 +137,16 @@ is "--force, a start that fails: the old data file is back" "$(sha256sum keep.np
 is "--force, a start that fails: the old sidecar is back" "$(sha256sum keep.json)" "$sumj"
 is "--force, a start that fails: nothing else left in the directory" \
 	"$(find . -maxdepth 1 -name '*keep*' | sort | tr '\n' ' ')" "./keep.json ./keep.npy "
+# Renamed aside and back (a rename changes the inode's ctime), not left alone.
+if [ "$(stat -c %z keep.npy)" != "$ctime0" ]; then
+	ok "--force, a start that fails: the old file was moved aside and back"
+else
+	not_ok "--force, a start that fails: the old file was moved aside and back"
+fi
 # Without --force and no file there: nothing is left behind.
 run failnew labdaq acquire "$CAM&fail_start=1" --frames 3 -o fresh.npy
 is "a start that fails: exit 1" "$RC" 1
-if [ ! -e fresh.npy ] && [ ! -e fresh.json ]; then ok "a start that fails: no files left"; else
-	not_ok "a start that fails: no files left"; fi
+is "a start that fails: no files left" "$(find . -maxdepth 1 -name '*fresh*' | wc -l)" 0
 
 # --dry-run checks everything and starts nothing.
 rm -rf "${D:?}"/*
