@@ -351,15 +351,20 @@ def poll(fn, timeout):
         time.sleep(0.05)
 
 
-def cmd_wait_json(args):
+def wait_expr(args, name, load):
+    """Wait until EXPR (args[1]) holds for load(PATH) bound to NAME, at most TIMEOUT s."""
     path, expr, timeout = args[0], args[1], float(args[2])
-    if not poll(lambda: eval(expr, {}, {"m": load_json(path)}), timeout):  # noqa: S307
+    if not poll(lambda: eval(expr, {}, {name: load(path)}), timeout):  # noqa: S307
         try:
-            m = load_json(path)
+            last = load(path)
         except (OSError, ValueError) as e:
-            m = "unreadable: %s" % e
-        fail("timed out after %gs waiting for %s in %s (last: %s)" % (timeout, expr, path, m))
+            last = "none: %s" % e
+        fail("timed out after %gs waiting for %s in %s (last: %s)" % (timeout, expr, path, last))
     done()
+
+
+def cmd_wait_json(args):
+    wait_expr(args, "m", load_json)
 
 
 def last_progress(path):
@@ -374,14 +379,7 @@ def last_progress(path):
 
 
 def cmd_wait_progress(args):
-    path, expr, timeout = args[0], args[1], float(args[2])
-    if not poll(lambda: eval(expr, {}, {"p": last_progress(path)}), timeout):  # noqa: S307
-        try:
-            p = last_progress(path)
-        except (OSError, ValueError) as e:
-            p = "none: %s" % e
-        fail("timed out after %gs waiting for %s in %s (last: %s)" % (timeout, expr, path, p))
-    done()
+    wait_expr(args, "p", last_progress)
 
 
 def cmd_wait_items(args):
