@@ -260,6 +260,11 @@ static void labdaq_sim_sample(struct labdaq_sim *st, s32 *voltage_uv,
  * LABDAQ_SIM_MAX_BURST scans, bulk work that does not belong in a hard irq.
  * On PREEMPT_RT the soft timer runs in a thread, where the wakeup's lock may
  * sleep.  The timer is the only producer of the buffer, as kfifo_in() needs.
+ *
+ * The lock is taken once per tick and held while the tick's scans are
+ * sampled and pushed: a tick sees one configuration from its first scan to
+ * its last, and process context waits at most one burst for the lock.
+ * Pushing under it is allowed: iio_push_to_buffers() does not sleep.
  */
 static enum hrtimer_restart labdaq_sim_tick(struct hrtimer *timer)
 {
@@ -270,31 +275,21 @@ static enum hrtimer_restart labdaq_sim_tick(struct hrtimer *timer)
 	s64 clock_offset = iio_get_time_ns(indio_dev) - ktime_to_ns(now);
 	ktime_t due, expires, soonest, latest;
 	unsigned int n;
-	int ret;
 
+	spin_lock(&st->lock);
 	for (n = 0; n < LABDAQ_SIM_MAX_BURST; n++) {
-		spin_lock(&st->lock);
 		due = st->next_due;
-		if (ktime_after(due, now)) {
-			spin_unlock(&st->lock);
+		if (ktime_after(due, now))
 			break;
-		}
 		st->next_due = ktime_add_ns(due, st->period_ns);
 		labdaq_sim_sample(st, &st->scan.voltage_uv,
 				  &st->scan.current_na);
-		spin_unlock(&st->lock);
-
-		ret = iio_push_to_buffers_with_timestamp(indio_dev, &st->scan,
-							 ktime_to_ns(due) +
-							 clock_offset);
-		if (ret) {
-			spin_lock(&st->lock);
+		if (iio_push_to_buffers_with_timestamp(indio_dev, &st->scan,
+						       ktime_to_ns(due) +
+						       clock_offset))
 			st->overruns++;
-			spin_unlock(&st->lock);
-		}
 	}
 
-	spin_lock(&st->lock);
 	/*
 	 * Too far behind (burst limit), or the frequency went up while the
 	 * next scan was still far away: start again from now.
