@@ -22,6 +22,7 @@
 #include <linux/device.h>
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
+#include <linux/math.h>
 #include <linux/math64.h>
 #include <linux/minmax.h>
 #include <linux/module.h>
@@ -221,6 +222,21 @@ static s32 labdaq_sim_noise(struct labdaq_sim *st, u32 amp)
 
 	/* multiply-shift maps 32 random bits onto 2 * amp + 1 values */
 	return (s32)((r * (2 * (u64)amp + 1)) >> 32) - (s32)amp;
+}
+
+/**
+ * labdaq_sim_set_freq() - set the sampling frequency and its period
+ * @st:		the rig; the caller holds @st->lock, or probe has not
+ *		registered the device yet
+ * @freq_hz:	LABDAQ_SIM_FREQ_MIN_HZ .. LABDAQ_SIM_FREQ_MAX_HZ
+ *
+ * The period is rounded to the nearest nanosecond, the same way for the
+ * default in probe and for every write to sampling_frequency.
+ */
+static void labdaq_sim_set_freq(struct labdaq_sim *st, u32 freq_hz)
+{
+	st->freq_hz = freq_hz;
+	st->period_ns = DIV_ROUND_CLOSEST_ULL(NSEC_PER_SEC, freq_hz);
 }
 
 /**
@@ -460,8 +476,7 @@ static int labdaq_sim_write_raw(struct iio_dev *indio_dev,
 			return -EINVAL;
 		/* a running capture picks the new period up at its next tick */
 		spin_lock_bh(&st->lock);
-		st->freq_hz = val;
-		st->period_ns = div_u64(NSEC_PER_SEC + val / 2, val);
+		labdaq_sim_set_freq(st, val);
 		spin_unlock_bh(&st->lock);
 		return 0;
 	default:
@@ -664,8 +679,7 @@ static int labdaq_sim_probe(struct platform_device *pdev)
 	st->seed = LABDAQ_SIM_SEED_DEFAULT;
 	prandom_seed_state(&st->rnd, st->seed);
 	st->mode = LABDAQ_SIM_MODE_OHM;
-	st->freq_hz = LABDAQ_SIM_FREQ_DEFAULT_HZ;
-	st->period_ns = div_u64(NSEC_PER_SEC, st->freq_hz);
+	labdaq_sim_set_freq(st, LABDAQ_SIM_FREQ_DEFAULT_HZ);
 
 	hrtimer_init(&st->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
 	st->timer.function = labdaq_sim_tick;

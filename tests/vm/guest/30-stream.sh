@@ -66,6 +66,28 @@ ts_ok() {
 	return "$rc"
 }
 check "timestamps increase, 1 ms apart at 1 kHz (within 1%)" ts_ok
+
+# The period is 1/f rounded to the nearest ns, the same at probe and after a
+# write: at 150 kHz 6666.67 ns gives 6667 (truncating would give 6666).
+# Scans of one tick share one clock offset, so their timestamps differ by
+# exactly the period; only the step between two ticks may be off.
+echo 150000 >"$dev/sampling_frequency"
+timeout 30 iio_readdev -u local: -b 10000 -s 20000 "$SIM" voltage0 timestamp \
+	>/tmp/period.bin 2>/dev/null
+period_ok() {
+	[ "$(wc -c </tmp/period.bin)" -eq 320000 ] || return 1
+	out=$(od -An -v -td8 -w16 /tmp/period.bin | awk '
+		NR > 1 { d = $2 - last; n++; if (d == 6667) hit++
+			 else if (d == 6666) trunc++ }
+		{ last = $2 }
+		END { printf "%d of %d steps 6667 ns, %d steps 6666 ns", hit, n, trunc
+		      exit !(hit >= 0.9 * n) }')
+	rc=$?
+	note "150 kHz: $out"
+	return "$rc"
+}
+check "period at 150 kHz is 6667 ns (1/f rounded to the nearest ns)" period_ok
+echo 1000 >"$dev/sampling_frequency"
 buf_ohm_ok() {
 	# shellcheck disable=SC2046 # two numbers, split on purpose
 	set -- $(od -An -v -td4 -w16 /tmp/ts.bin |
