@@ -511,17 +511,36 @@ enum labdaq_sim_param {
 	LABDAQ_SIM_PARAM_SEED,
 };
 
-static u32 *labdaq_sim_param(struct labdaq_sim *st, unsigned long which)
+/**
+ * labdaq_sim_param() - the field behind a parameter attribute, and its range
+ * @st:		the rig
+ * @which:	the attribute's address, an enum labdaq_sim_param
+ * @min:	set to the smallest value the attribute takes
+ * @max:	set to the largest value the attribute takes
+ *
+ * Return: the field, or NULL for an address that names no parameter.
+ */
+static u32 *labdaq_sim_param(struct labdaq_sim *st, unsigned long which,
+			     u32 *min, u32 *max)
 {
+	*min = 0;
+	*max = U32_MAX;
+
 	switch (which) {
 	case LABDAQ_SIM_PARAM_RESISTANCE:
+		*min = LABDAQ_SIM_R_MIN_OHMS;
+		*max = LABDAQ_SIM_R_MAX_OHMS;
 		return &st->resistance_ohms;
 	case LABDAQ_SIM_PARAM_NOISE_UV:
+		*max = LABDAQ_SIM_NOISE_MAX;
 		return &st->noise_uv;
 	case LABDAQ_SIM_PARAM_NOISE_NA:
+		*max = LABDAQ_SIM_NOISE_MAX;
 		return &st->noise_na;
-	default:
+	case LABDAQ_SIM_PARAM_SEED:
 		return &st->seed;
+	default:
+		return NULL;
 	}
 }
 
@@ -529,11 +548,15 @@ static ssize_t labdaq_sim_param_show(struct device *dev,
 				     struct device_attribute *attr, char *buf)
 {
 	struct labdaq_sim *st = iio_priv(dev_to_iio_dev(dev));
-	unsigned long which = to_iio_dev_attr(attr)->address;
-	u32 val;
+	u32 *param, min, max, val;
+
+	param = labdaq_sim_param(st, to_iio_dev_attr(attr)->address,
+				 &min, &max);
+	if (!param)
+		return -EINVAL;
 
 	spin_lock_bh(&st->lock);
-	val = *labdaq_sim_param(st, which);
+	val = *param;
 	spin_unlock_bh(&st->lock);
 
 	return sysfs_emit(buf, "%u\n", val);
@@ -544,28 +567,20 @@ static ssize_t labdaq_sim_param_store(struct device *dev,
 				      const char *buf, size_t len)
 {
 	struct labdaq_sim *st = iio_priv(dev_to_iio_dev(dev));
-	unsigned long which = to_iio_dev_attr(attr)->address;
-	u32 min = 0, max = U32_MAX;
-	u32 val;
+	u32 *param, min, max, val;
 
-	switch (which) {
-	case LABDAQ_SIM_PARAM_RESISTANCE:
-		min = LABDAQ_SIM_R_MIN_OHMS;
-		max = LABDAQ_SIM_R_MAX_OHMS;
-		break;
-	case LABDAQ_SIM_PARAM_NOISE_UV:
-	case LABDAQ_SIM_PARAM_NOISE_NA:
-		max = LABDAQ_SIM_NOISE_MAX;
-		break;
-	}
+	param = labdaq_sim_param(st, to_iio_dev_attr(attr)->address,
+				 &min, &max);
+	if (!param)
+		return -EINVAL;
 
 	/* kstrtou32() says -ERANGE for too many digits: still a bad value */
 	if (kstrtou32(buf, 10, &val) || val < min || val > max)
 		return -EINVAL;
 
 	spin_lock_bh(&st->lock);
-	*labdaq_sim_param(st, which) = val;
-	if (which == LABDAQ_SIM_PARAM_SEED)
+	*param = val;
+	if (param == &st->seed)
 		prandom_seed_state(&st->rnd, val);
 	spin_unlock_bh(&st->lock);
 

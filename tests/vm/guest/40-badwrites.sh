@@ -92,6 +92,24 @@ good_ok() {
 }
 check "the limits of every range are accepted" good_ok
 
+# each parameter attribute reads and writes its own field: distinct values
+# in all four read back distinct (the driver maps no attribute to another)
+own_field_ok() {
+	for w in resistance_ohms=4321 noise_voltage_uv=1234 \
+		noise_current_na=2345 noise_seed=3456; do
+		echo "${w#*=}" >"$dev/${w%%=*}" || return 1
+	done
+	got="$(cat "$dev/resistance_ohms") $(cat "$dev/noise_voltage_uv")"
+	got="$got $(cat "$dev/noise_current_na") $(cat "$dev/noise_seed")"
+	note "resistance, noise_v, noise_i, seed read: $got"
+	echo 1000 >"$dev/resistance_ohms"
+	echo 1000 >"$dev/noise_voltage_uv"
+	echo 1000 >"$dev/noise_current_na"
+	echo 1 >"$dev/noise_seed"
+	[ "$got" = "4321 1234 2345 3456" ]
+}
+check "each parameter attribute keeps its own value" own_field_ok
+
 # buffer/length is the IIO core's, but 6.1's kfifo would WARN allocating a
 # FIFO that long: the driver clamps it to 131072 scans (2 MiB)
 long_buffer_ok() {
