@@ -361,6 +361,13 @@ static int labdaq_sim_predisable(struct iio_dev *indio_dev)
  * buffer/length goes through here.  The IIO core ignores what set_length
  * returns, so a length that is too long cannot be refused: it is clamped,
  * and buffer/length reads back the length in force.
+ *
+ * This is the one reason for <linux/iio/buffer_impl.h> and for a copy of the
+ * kfifo's access operations.  In 6.1 no hook of an ordinary driver runs
+ * between a write to buffer/length and the kfifo's allocation: enabling
+ * the buffer calls the buffer's request_update (the kmalloc() that WARNs)
+ * before setup_ops->preenable, update_scan_mode or anything else of the
+ * driver's, and the length itself is not visible without buffer_impl.h.
  */
 static int labdaq_sim_set_length(struct iio_buffer *buffer,
 				 unsigned int length)
