@@ -15,10 +15,10 @@ CAM="sim:camera?width=$W&height=$H"
 # once more frames were written than that checkpoint says.
 run_bg crash labdaq acquire "$CAM" --continuous --rate 1000 --progress json -o "$T/crash.npy"
 pid=$BG_PID
-wait_for_json "$T/crash.json" "m['written'] > 0" 30 | diag
+wait_for_json "$T/crash.json" "m['written'] > 0" 30
 ckpt=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["written"])' \
 	"$T/crash.json")
-wait_for_progress "$T/crash.err" "p['written'] > ${ckpt:-0} + 200" 30 | diag
+wait_for_progress "$T/crash.err" "p['written'] > ${ckpt:-0} + 200" 30
 kill -KILL "$pid"
 wait_pid "$pid" 30 2>/dev/null # no "Killed" job notice from bash
 is "kill -9: the process died of SIGKILL" "$RC" 137
@@ -67,7 +67,7 @@ check "recover twice: nothing changes" \
 # Writes are page multiples, so the crash leaves a partial row most times.
 run_bg acrash labdaq acquire 'sim:adc?channels=3' --continuous --rate 200k -o "$T/acrash.npy"
 pid=$BG_PID
-wait_for_json "$T/acrash.json" "m['written'] > 0" 30 | diag
+wait_for_json "$T/acrash.json" "m['written'] > 0" 30
 kill -KILL "$pid"
 wait_pid "$pid" 30 2>/dev/null
 check "adc after kill -9: the file loads as it is, the checkpoint's samples exact" \

@@ -172,7 +172,7 @@ check "--ring 5000 is rounded up to a page (8192)" \
 # ---- a device is busy while another run holds it --------------------------------
 run_bg holder labdaq acquire "$CAM" --continuous --rate 50 -o holder.npy
 hpid=$BG_PID
-wait_for_json holder.json "m['status'] == 'running'" 30 | diag
+wait_for_json holder.json "m['status'] == 'running'" 30
 run busy labdaq acquire "$CAM" --frames 3 -o busy.npy
 is "a second run on a busy device: exit 4" "$RC" 4 || diag <"$T/busy.err"
 check_grep "a busy device: the message names the holder's pid" "$T/busy.err" "pid $hpid"
