@@ -212,6 +212,68 @@ wait_for_file_items() {
 		CHECK wait-items "$1" "$2" "${3:-30}"
 }
 
+# A small file system of our own, without root: in_tmpfs runs a command
+# with a fresh tmpfs mounted on a directory, in a private mount namespace.
+# Root just unshares the mount namespace; any other user also unshares a
+# user namespace in which it is root (unshare --user --map-root-user), which
+# lets it mount a tmpfs there.  Nothing stays mounted: the tmpfs goes away
+# with the command.
+
+# in_tmpfs OPTS DIR KEEP CMD...: run CMD (a program; "labdaq" is the binary
+# under test) with a tmpfs mounted on DIR with mount options OPTS (e.g.
+# size=8m, or ro,size=1m).  Before the tmpfs goes, everything on it is
+# copied to the directory KEEP ("" for nothing), for the checks to read.
+# Exit status: CMD's, or 125 if the tmpfs could not be mounted or copied.
+in_tmpfs() {
+	local opts=$1 dir=$2 keep=$3 ns
+	shift 3
+	[ "$1" = labdaq ] && set -- "$LABDAQ" "${@:2}"
+	ns=(unshare --mount --propagation private)
+	[ "$(id -u)" -eq 0 ] || ns=(unshare --user --map-root-user --mount --propagation private)
+	"${ns[@]}" /bin/sh -c '
+		opts=$1 dir=$2 keep=$3
+		shift 3
+		mount -t tmpfs -o "$opts" labdaq-test "$dir" || exit 125
+		"$@"
+		rc=$?
+		if [ -n "$keep" ]; then
+			cp -a "$dir/." "$keep/" || exit 125
+		fi
+		exit "$rc"' in_tmpfs "$opts" "$dir" "$keep" "$@"
+}
+
+# tmpfs_ok: 0 if in_tmpfs works here (tried once); otherwise 1, and
+# NO_TMPFS says why (for a skip): no unshare, or the kernel does not allow
+# this user a user or mount namespace, or a tmpfs mount in it.
+NO_TMPFS=
+tmpfs_ok() {
+	local f v
+	if [ -n "${_tmpfs_tried:-}" ]; then
+		[ -z "$NO_TMPFS" ]
+		return
+	fi
+	_tmpfs_tried=1
+	if ! command -v unshare >/dev/null; then
+		NO_TMPFS="no unshare(1) to make a private mount namespace (util-linux)"
+		return 1
+	fi
+	mkdir -p "$T/tmpfs-probe"
+	if in_tmpfs size=64k "$T/tmpfs-probe" "" /bin/true 2>"$T/tmpfs-probe.err"; then
+		return 0
+	fi
+	if [ "$(id -u)" -eq 0 ]; then
+		NO_TMPFS="root cannot mount a tmpfs in a private mount namespace"
+	else
+		NO_TMPFS="uid $(id -u) cannot mount a tmpfs in an unprivileged user+mount namespace"
+	fi
+	NO_TMPFS="$NO_TMPFS: $(head -c 200 "$T/tmpfs-probe.err" | tr '\n' ' ')"
+	for f in /proc/sys/kernel/unprivileged_userns_clone /proc/sys/user/max_user_namespaces \
+		/proc/sys/kernel/apparmor_restrict_unprivileged_userns; do
+		v=$(cat "$f" 2>/dev/null) && NO_TMPFS="$NO_TMPFS; ${f#/proc/sys/}=$v"
+	done
+	return 1
+}
+
 # require_numpy: skip the whole script (exit 77) without Debian's numpy.
 require_numpy() {
 	if ! "$PY" -c 'import numpy' 2>/dev/null; then
