@@ -88,9 +88,9 @@ run partrec labdaq recover "$T/part.npy"
 is "recover a complete file with 1000 stray bytes at the end: exit 0" "$RC" 0 ||
 	diag <"$T/partrec.err"
 check_grep "recover reports the 1000 bytes it cut" "$T/partrec.out" '1000 bytes'
-check "recover cut the partial frame: 10 frames, exact, file size 4096 + 10 frames" \
+check "recover cut the partial frame: the header counts 10 frames, every one exact" \
 	CHECK frames "$T/part.npy" --width $W --height $H --count 10 --contiguous
-check "recover of a complete file: status recovered (from complete), counts kept" \
+check "recover of a complete file: size 4096 + 10 frames, status recovered (from complete), counts kept" \
 	CHECK expr --json "$T/part.json" --npy "$T/part.npy" "size == 4096 + 10 * $FB" \
 	"m['status'] == 'recovered'" "m['recovered_from'] == 'complete'" \
 	"m['written'] == m['acquired'] == 10"

@@ -59,7 +59,7 @@ r = 1 / np.polyfit(rows[:, 4], rows[:, 5], 1)[0]
 assert abs(r - 4700) / 4700 < 0.01, r
 PY
 
-# 3. Stop mid-sweep (SIGINT, then labdaq stop): the points done are kept.
+# 3. Stop mid-sweep with labdaq stop: the points done are kept.
 
 # csv_rows_at_least CSV N: the sweep wrote at least N data rows.
 csv_rows_at_least() { [ "$(grep -c '^[0-9]' "$1")" -ge "$2" ]; }
