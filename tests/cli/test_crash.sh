@@ -15,10 +15,10 @@ CAM="sim:camera?width=$W&height=$H"
 # once more frames were written than that checkpoint says.
 run_bg crash labdaq acquire "$CAM" --continuous --rate 1000 --progress json -o "$T/crash.npy"
 pid=$BG_PID
-wait_for_json "$T/crash.json" "m['written'] > 0" 30 | diag
+wait_for_json "$T/crash.json" "m['written'] > 0" 30
 ckpt=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["written"])' \
 	"$T/crash.json")
-wait_for_progress "$T/crash.err" "p['written'] > ${ckpt:-0} + 200" 30 | diag
+wait_for_progress "$T/crash.err" "p['written'] > ${ckpt:-0} + 200" 30
 kill -KILL "$pid"
 wait_pid "$pid" 30 2>/dev/null # no "Killed" job notice from bash
 is "kill -9: the process died of SIGKILL" "$RC" 137
@@ -67,7 +67,7 @@ check "recover twice: nothing changes" \
 # Writes are page multiples, so the crash leaves a partial row most times.
 run_bg acrash labdaq acquire 'sim:adc?channels=3' --continuous --rate 200k -o "$T/acrash.npy"
 pid=$BG_PID
-wait_for_json "$T/acrash.json" "m['written'] > 0" 30 | diag
+wait_for_json "$T/acrash.json" "m['written'] > 0" 30
 kill -KILL "$pid"
 wait_pid "$pid" 30 2>/dev/null
 check "adc after kill -9: the file loads as it is, the checkpoint's samples exact" \
@@ -88,9 +88,9 @@ run partrec labdaq recover "$T/part.npy"
 is "recover a complete file with 1000 stray bytes at the end: exit 0" "$RC" 0 ||
 	diag <"$T/partrec.err"
 check_grep "recover reports the 1000 bytes it cut" "$T/partrec.out" '1000 bytes'
-check "recover cut the partial frame: 10 frames, exact, file size 4096 + 10 frames" \
+check "recover cut the partial frame: the header counts 10 frames, every one exact" \
 	CHECK frames "$T/part.npy" --width $W --height $H --count 10 --contiguous
-check "recover of a complete file: status recovered (from complete), counts kept" \
+check "recover of a complete file: size 4096 + 10 frames, status recovered (from complete), counts kept" \
 	CHECK expr --json "$T/part.json" --npy "$T/part.npy" "size == 4096 + 10 * $FB" \
 	"m['status'] == 'recovered'" "m['recovered_from'] == 'complete'" \
 	"m['written'] == m['acquired'] == 10"

@@ -7,8 +7,11 @@ require_numpy
 
 CAM='sim:camera?width=64&height=48'
 
-# wait_json_written JSON: until a checkpoint shows data.
-wait_written() { wait_for_json "$1" "m['written'] > 0" 30 >/dev/null; }
+# wait_written JSON: until a checkpoint shows data (a failing check after 30 s).
+wait_written() { wait_for_json "$1" "m['written'] > 0" 30; }
+
+# csv_has_rows CSV: the sweep wrote at least one data row.
+csv_has_rows() { grep -q '^[0-9]' "$1"; }
 
 # 1. A second run on a busy device is refused at once, naming the holder.
 run_bg a labdaq acquire "$CAM" --continuous --rate 200 -o "$T/a.npy"
@@ -33,10 +36,11 @@ is "labdaq stop DEVICE (matched without parameters): exit 0" "$RC" 0
 check_grep "labdaq stop prints how the run ended" "$T/stop.out" "stopped: [0-9]+ acquired, [0-9]+ written, 0 dropped"
 wait_pid "$apid" 10
 is "the stopped run: exit 0" "$RC" 0
-check "the stopped run: status stopped, written == acquired, every frame exact" \
-	CHECK frames "$T/a.npy" --width 64 --height 48 --json "$T/a.json" --contiguous
-check "the stopped run's sidecar: stopped, nothing dropped" \
-	CHECK expr --json "$T/a.json" "m['status'] == 'stopped'" "m['written'] == m['acquired'] > 0" "m['dropped'] == 0"
+check "the stopped run: every frame exact, indices 0..n-1" \
+	CHECK frames "$T/a.npy" --width 64 --height 48 --contiguous --min-count 1
+check "the stopped run's sidecar: stopped, written == acquired == the header's count, nothing dropped" \
+	CHECK expr --json "$T/a.json" --npy "$T/a.npy" "m['status'] == 'stopped'" \
+	"m['written'] == m['acquired'] == n > 0" "m['dropped'] == 0"
 run stop_none labdaq stop sim:camera
 is "labdaq stop on a free device: exit 5" "$RC" 5
 check_grep "labdaq stop on a free device says so" "$T/stop_none.err" "no run holds"
@@ -46,7 +50,7 @@ run_bg k labdaq acquire "$CAM" --continuous --rate 100 -o "$T/k.npy"
 kpid=$BG_PID
 wait_written "$T/k.json"
 kill -KILL "$kpid"
-wait_pid "$kpid" 10
+wait_pid "$kpid" 10 "the holder killed with SIGKILL"
 run after_kill labdaq acquire "$CAM" --frames 5 -o "$T/after_kill.npy"
 is "after kill -9 of the holder, a new run starts at once: exit 0" "$RC" 0
 
@@ -71,13 +75,16 @@ p1=$BG_PID
 run_bg s2 labdaq sweep sim:ohm --set voltage0 --from 0 --to 1 --points 100000 --delay 10ms -o "$T/s2.csv"
 p2=$BG_PID
 wait_written "$T/s1.json"
-for _ in $(seq 100); do grep -q '^[0-9]' "$T/s2.csv" 2>/dev/null && break; sleep 0.1; done
+wait_until "the sweep's first row in s2.csv" 10 csv_has_rows "$T/s2.csv"
 run all labdaq stop --all
 is "labdaq stop --all: exit 0" "$RC" 0
-wait_pid "$p1" 10 && r1=$RC
-wait_pid "$p2" 10 && r2=$RC
+wait_pid "$p1" 10
+r1=$RC
+wait_pid "$p2" 10
+r2=$RC
 is "stop --all stopped the stream and the sweep" "$r1 $r2" "0 0"
-check_grep "stop --all reports both" "$T/all.out" "sim:ohm"
+check_grep "stop --all reports the stream" "$T/all.out" "sim:camera"
+check_grep "stop --all reports the sweep" "$T/all.out" "sim:ohm"
 
 # 6. Who may stop whom: the kernel's rule for signals.
 if [ "$(id -u)" -ne 0 ] || ! command -v runuser >/dev/null; then

@@ -68,7 +68,7 @@ ring_run r4 4 1s
 run_bg pss labdaq acquire 'sim:camera?width=640&height=480' --continuous --rate 0 --ring 16M \
 	--progress json -o "$T/m/pss.npy"
 pid=$BG_PID
-wait_for_progress "$T/pss.err" "p['acquired'] > 0" 30 | diag
+wait_for_progress "$T/pss.err" "p['acquired'] > 0" 30
 CHECK pss "$pid" 1.5 >"$T/pss.txt" 2>&1
 prc=$?
 kill -INT "$pid"

@@ -24,11 +24,7 @@ stopped_checks() {
 # ---- SIGINT on a paced continuous run -------------------------------------
 run_bg int labdaq acquire "$CAM" --continuous --rate 200 -o "$T/int.npy"
 pid=$BG_PID
-if wait_for_json "$T/int.json" "m['written'] > 0" 30; then
-	ok "SIGINT run: a checkpoint shows written > 0"
-else
-	not_ok "SIGINT run: a checkpoint shows written > 0"
-fi
+wait_for_json "$T/int.json" "m['written'] > 0" 30 && ok "SIGINT run: a checkpoint shows written > 0"
 # numpy.load(mmap_mode='r') works during the run: the last checkpoint's
 # frames, exact.
 check "during the run: numpy.load(mmap_mode='r') gives the checkpoint's frames, all exact" \
@@ -44,7 +40,7 @@ check_grep "SIGINT once: stderr says it is stopping" "$T/int.err" 'stopping'
 # ---- SIGTERM ----------------------------------------------------------------
 run_bg term labdaq acquire "$CAM" --continuous --rate 200 --progress json -o "$T/term.npy"
 pid=$BG_PID
-wait_for_progress "$T/term.err" "p['acquired'] > 0" 30 | diag
+wait_for_progress "$T/term.err" "p['acquired'] > 0" 30
 kill -TERM "$pid"
 wait_pid "$pid" 30
 is "SIGTERM: exit 0" "$RC" 0 || diag <"$T/term.err"
@@ -59,7 +55,7 @@ check "SIGTERM: the last progress line is final, 'stopped', and agrees with the 
 LABDAQ_TEST_WRITE_DELAY_US=100000 run_bg drain labdaq acquire "$CAM" --continuous --rate 0 \
 	--ring 1M --progress json -o "$T/drain.npy"
 pid=$BG_PID
-wait_for_progress "$T/drain.err" "p['acquired'] > p['written'] + 100" 30 | diag
+wait_for_progress "$T/drain.err" "p['acquired'] > p['written'] + 100" 30
 kill -INT "$pid"
 wait_pid "$pid" 60
 is "SIGINT with a full ring: exit 0" "$RC" 0 || diag <"$T/drain.err"
@@ -82,10 +78,9 @@ assert m["written"] == m["acquired"], m
 LABDAQ_TEST_WRITE_DELAY_US=500000 run_bg abort labdaq acquire "$CAM" --continuous --rate 0 \
 	--ring 256k -o "$T/abort.npy"
 pid=$BG_PID
-wait_for_json "$T/abort.json" "m['written'] > 0" 30 | diag
+wait_for_json "$T/abort.json" "m['written'] > 0" 30
 kill -INT "$pid"
-deadline=$((SECONDS + 30))
-until grep -q stopping "$T/abort.err" || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+wait_until "the first SIGINT's 'stopping' on stderr" 30 grep -q stopping "$T/abort.err"
 kill -INT "$pid"
 wait_pid "$pid" 60
 is "SIGINT twice: exit 130" "$RC" 130 || diag <"$T/abort.err"
@@ -109,7 +104,7 @@ check "SIGINT twice: the discarded items are recorded as a gap (gap counts add u
 run_bg stall labdaq acquire "$CAM&stall_after=20&stall_ms=60000" --continuous --rate 100 \
 	--progress json -o "$T/stall.npy"
 pid=$BG_PID
-wait_for_progress "$T/stall.err" "p['acquired'] >= 20" 30 | diag
+wait_for_progress "$T/stall.err" "p['acquired'] >= 20" 30
 sleep 0.5 # into the stall (nothing to poll: the device is silent)
 t0=$SECONDS
 kill -INT "$pid"

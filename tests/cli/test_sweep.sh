@@ -59,14 +59,15 @@ r = 1 / np.polyfit(rows[:, 4], rows[:, 5], 1)[0]
 assert abs(r - 4700) / 4700 < 0.01, r
 PY
 
-# 3. Stop mid-sweep (SIGINT, then labdaq stop): the points done are kept.
+# 3. Stop mid-sweep with labdaq stop: the points done are kept.
+
+# csv_rows_at_least CSV N: the sweep wrote at least N data rows.
+csv_rows_at_least() { [ "$(grep -c '^[0-9]' "$1")" -ge "$2" ]; }
+
 run_bg slow labdaq sweep 'sim:ohm' --set voltage0 --from 0 --to 1 --points 1000 --delay 20ms \
 	--progress json -o "$T/slow.csv"
 pid=$BG_PID
-for _ in $(seq 300); do
-	[ "$(grep -c '^[0-9]' "$T/slow.csv" 2>/dev/null)" -ge 5 ] && break
-	sleep 0.1
-done
+wait_until "5 rows in slow.csv" 30 csv_rows_at_least "$T/slow.csv" 5
 run stop1 labdaq stop sim:ohm
 is "labdaq stop of a sweep: exit 0" "$RC" 0
 check_grep "labdaq stop prints how the sweep ended" "$T/stop1.out" 'stopped'
