@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * log.c - errors, logging, versions and small shared helpers.
+ * log.c - logging, the calling thread's last error, and error texts.
  *
  * The library never prints: messages go to the callback set with
  * labdaq_set_log(), or nowhere.
@@ -9,8 +9,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -54,10 +52,6 @@ void ldq_clear_last_error(void)
 	last_error[0] = '\0';
 }
 
-LABDAQ_API const char *labdaq_version(void)
-{
-	return "0.1.0";
-}
 
 LABDAQ_API const char *labdaq_strerror(int err)
 {
@@ -89,75 +83,4 @@ LABDAQ_API const char *labdaq_strerror(int err)
 		 * returns a static string. */
 		return strerror(err);
 	}
-}
-
-uint64_t ldq_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-int ldq_fsync(int fd)
-{
-	while (fsync(fd) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
-}
-
-void ldq_utc_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-	char tmp[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%.20s.%03dZ", tmp, (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
-LABDAQ_API size_t labdaq_dtype_size(int dtype)
-{
-	switch (dtype) {
-	case LABDAQ_DTYPE_INT16:
-	case LABDAQ_DTYPE_UINT16:
-		return 2;
-	case LABDAQ_DTYPE_INT32:
-	case LABDAQ_DTYPE_UINT32:
-		return 4;
-	case LABDAQ_DTYPE_FLOAT64:
-	case LABDAQ_DTYPE_INT64:
-		return 8;
-	default:
-		return 0;
-	}
-}
-
-LABDAQ_API const char *labdaq_dtype_numpy(int dtype)
-{
-	static const char *const names[] = {
-		[LABDAQ_DTYPE_INT16] = "<i2",  [LABDAQ_DTYPE_UINT16] = "<u2",
-		[LABDAQ_DTYPE_INT32] = "<i4",  [LABDAQ_DTYPE_UINT32] = "<u4",
-		[LABDAQ_DTYPE_FLOAT64] = "<f8", [LABDAQ_DTYPE_INT64] = "<i8",
-	};
-
-	if (dtype < 0 || (size_t)dtype >= LDQ_ARRAY_SIZE(names))
-		return NULL;
-	return names[dtype];
-}
-
-LABDAQ_API const char *labdaq_state_name(int state)
-{
-	static const char *const names[] = {
-		[LABDAQ_STATE_QUEUED] = "queued",     [LABDAQ_STATE_RUNNING] = "running",
-		[LABDAQ_STATE_COMPLETE] = "complete", [LABDAQ_STATE_STOPPED] = "stopped",
-		[LABDAQ_STATE_ABORTED] = "aborted",   [LABDAQ_STATE_FAILED] = "failed",
-	};
-
-	if (state < 0 || (size_t)state >= LDQ_ARRAY_SIZE(names))
-		return "unknown";
-	return names[state];
 }

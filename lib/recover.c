@@ -22,7 +22,8 @@
 #include <jansson.h>
 
 #include "internal.h"
-#include "npyfile.h"
+#include "npy.h"
+#include "sidecar.h"
 
 /* enum labdaq_state of a status name, -1 if none ("recovered" is none). */
 static int state_from_name(const char *s)

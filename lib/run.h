@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * run.h - the run object shared by streams (run.c) and sweeps (sweep.c).
- * Not installed.
+ * run.h - the run object shared by streams (stream.c, writer.c) and sweeps
+ * (sweep.c); its functions are in run.c.  Not installed.
  */
 #ifndef LDQ_RUN_H
 #define LDQ_RUN_H
@@ -10,8 +10,10 @@
 #include <stdatomic.h>
 
 #include "internal.h"
-#include "npyfile.h"
+#include "gaps.h"
+#include "npy.h"
 #include "ring.h"
+#include "sidecar.h"
 
 #define DEFAULT_RING_BYTES (64u << 20)
 #define SAMPLE_BLOCK_BYTES (64u << 10)
@@ -83,15 +85,12 @@ struct labdaq_run {
 
 	/* gaps and the error: appended rarely, read at checkpoints */
 	pthread_mutex_t lock;
-	struct ldq_gap *gaps;
-	size_t ngaps;
-	size_t gaps_cap;
+	struct ldq_gaplist gaps;
 	int error;
 	atomic_int error_pub;      /* run->error, for progress without the lock */
 	char errmsg[512];
 	/* the writer's copies for the sidecar */
-	struct ldq_gap *ckpt_gaps;
-	size_t ckpt_gaps_cap;
+	struct ldq_gaplist ckpt_gaps;
 	char ckpt_errmsg[512];
 
 	/* the latest tap: the producer copies under trylock, never waits */
@@ -112,7 +111,7 @@ struct labdaq_run {
 	int finished;
 };
 
-/* run.c, for sweep.c */
+/* run.c, for stream.c, writer.c and sweep.c */
 int ldq_run_new(struct labdaq_device *dev, int mode, const char *path, const char *command,
 		struct labdaq_run **out);
 /* Take the device's lock; -EBUSY (logged with the holder) if held. */
@@ -128,6 +127,8 @@ void ldq_run_destroy(struct labdaq_run *run);
 int ldq_run_wait_request(struct labdaq_run *run, uint64_t deadline_ns);
 /* Copy @items items at @p into the latest tap, at most 30 times a second,
  * never waiting. */
+/* Interrupt the producer's device read (streams), unless it is done. */
+void ldq_run_cancel_device(struct labdaq_run *run);
 void ldq_run_tap(struct labdaq_run *run, const void *p, size_t items, uint64_t index,
 		 uint64_t now);
 

@@ -9,13 +9,13 @@
  * delimiter=",") reads the rows.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "run.h"
 
 #define MAX_READ 64
@@ -29,13 +29,6 @@ struct ldq_sweep {
 	uint64_t delay_ns;
 	FILE *csv;
 };
-
-LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->points = 1;
-	cfg->repeat = 1;
-}
 
 static int resolve(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 {
@@ -84,7 +77,8 @@ static double point_value(const struct ldq_sweep *sw, uint32_t k)
 	return sw->from + (sw->to - sw->from) * (double)k / (double)(sw->points - 1);
 }
 
-static void write_header(struct labdaq_run *run)
+/* The '#' lines before the rows.  0, or -errno if they cannot be written. */
+static int write_header(struct labdaq_run *run)
 {
 	struct labdaq_device *dev = run->dev;
 	struct ldq_sweep *sw = run->sweep;
@@ -115,70 +109,64 @@ static void write_header(struct labdaq_run *run)
 	for (unsigned int i = 0; i < sw->nread; i++)
 		fprintf(f, ",%s", dev->chans[sw->read_chans[i]].unit);
 	fprintf(f, "\n");
-	fflush(f);
+	return fflush(f) ? -errno : 0;
 }
 
-static void *sweep_main(void *arg)
+static int request_state(int req)
 {
-	struct labdaq_run *run = arg;
+	return req == REQ_ABORT ? LABDAQ_STATE_ABORTED : LABDAQ_STATE_STOPPED;
+}
+
+/* Set point @k, wait, read the inputs into @row, append the row @done.
+ * 0, or the state the sweep ends in. */
+static int sweep_point(struct labdaq_run *run, uint32_t r, uint32_t k, uint64_t done,
+		       double *row)
+{
 	struct labdaq_device *dev = run->dev;
 	struct ldq_sweep *sw = run->sweep;
-	double row[1 + MAX_READ];
-	uint64_t done = 0;
-	int state = LABDAQ_STATE_COMPLETE, ret;
+	int req = atomic_load(&run->request), ret;
+	uint64_t now;
 
-	for (uint32_t r = 0; r < sw->repeat && state == LABDAQ_STATE_COMPLETE; r++) {
-		for (uint32_t k = 0; k < sw->points; k++) {
-			int req = atomic_load(&run->request);
-			uint64_t now;
-
-			if (req) {
-				state = req == REQ_ABORT ? LABDAQ_STATE_ABORTED : LABDAQ_STATE_STOPPED;
-				break;
-			}
-			row[0] = point_value(sw, k);
-			ret = dev->backend->write_output(dev, sw->set_chan, row[0]);
-			if (ret) {
-				ldq_run_set_error(run, ret, "%s: setting %s to %g failed: %s", dev->uri,
-						  dev->chans[sw->set_chan].name, row[0],
-						  labdaq_strerror(ret));
-				state = LABDAQ_STATE_FAILED;
-				break;
-			}
-			if (sw->delay_ns) {
-				req = ldq_run_wait_request(run, ldq_now_ns() + sw->delay_ns);
-				if (req) {
-					/* The point in progress is not kept. */
-					state = req == REQ_ABORT ? LABDAQ_STATE_ABORTED :
-							   LABDAQ_STATE_STOPPED;
-					break;
-				}
-			}
-			ret = dev->backend->read_inputs(dev, sw->read_chans, sw->nread, row + 1);
-			if (ret) {
-				ldq_run_set_error(run, ret, "%s: reading the inputs failed: %s",
-						  dev->uri, labdaq_strerror(ret));
-				state = LABDAQ_STATE_FAILED;
-				break;
-			}
-			now = ldq_now_ns();
-			fprintf(sw->csv, "%llu,%u,%.6f,%.10g", (unsigned long long)done, r,
-				(double)(now - run->t0_ns) / 1e9, row[0]);
-			for (unsigned int i = 0; i < sw->nread; i++)
-				fprintf(sw->csv, ",%.10g", row[1 + i]);
-			fputc('\n', sw->csv);
-			if (fflush(sw->csv)) {
-				ldq_run_set_error(run, -errno, "writing %s: %s", run->path,
-						  labdaq_strerror(-errno));
-				state = LABDAQ_STATE_FAILED;
-				break;
-			}
-			ldq_run_tap(run, row, 1, done, now);
-			done++;
-			atomic_store(&run->acquired, done);
-			atomic_store(&run->written, done);
-		}
+	if (req)
+		return request_state(req);
+	row[0] = point_value(sw, k);
+	ret = dev->backend->write_output(dev, sw->set_chan, row[0]);
+	if (ret) {
+		ldq_run_set_error(run, ret, "%s: setting %s to %g failed: %s", dev->uri,
+				  dev->chans[sw->set_chan].name, row[0], labdaq_strerror(ret));
+		return LABDAQ_STATE_FAILED;
 	}
+	if (sw->delay_ns) {
+		/* At a stop or an abort the point in progress is not kept. */
+		req = ldq_run_wait_request(run, ldq_now_ns() + sw->delay_ns);
+		if (req)
+			return request_state(req);
+	}
+	ret = dev->backend->read_inputs(dev, sw->read_chans, sw->nread, row + 1);
+	if (ret) {
+		ldq_run_set_error(run, ret, "%s: reading the inputs failed: %s", dev->uri,
+				  labdaq_strerror(ret));
+		return LABDAQ_STATE_FAILED;
+	}
+	now = ldq_now_ns();
+	fprintf(sw->csv, "%llu,%u,%.6f,%.10g", (unsigned long long)done, r,
+		(double)(now - run->t0_ns) / 1e9, row[0]);
+	for (unsigned int i = 0; i < sw->nread; i++)
+		fprintf(sw->csv, ",%.10g", row[1 + i]);
+	fputc('\n', sw->csv);
+	if (fflush(sw->csv)) {
+		ldq_run_set_error(run, -errno, "writing %s: %s", run->path, labdaq_strerror(-errno));
+		return LABDAQ_STATE_FAILED;
+	}
+	ldq_run_tap(run, row, 1, done, now);
+	return 0;
+}
+
+/* The last point into the tap, the final '#' lines, the end of the run. */
+static void sweep_end(struct labdaq_run *run, int state, uint64_t done, const double *row)
+{
+	struct ldq_sweep *sw = run->sweep;
+
 	/* Keep the last point in the tap even if it came within 1/30 s. */
 	if (done) {
 		pthread_mutex_lock(&run->tap_lock);
@@ -204,19 +192,39 @@ static void *sweep_main(void *arg)
 	sw->csv = NULL;
 	run->fd = -1;
 	ldq_run_finish(run, state);
+}
+
+static void *sweep_main(void *arg)
+{
+	struct labdaq_run *run = arg;
+	struct ldq_sweep *sw = run->sweep;
+	double row[1 + MAX_READ];
+	uint64_t done = 0;
+	int state = 0;
+
+	for (uint32_t r = 0; r < sw->repeat && !state; r++) {
+		for (uint32_t k = 0; k < sw->points && !state; k++) {
+			state = sweep_point(run, r, k, done, row);
+			if (state)
+				break;
+			done++;
+			atomic_store(&run->acquired, done);
+			atomic_store(&run->written, done);
+		}
+	}
+	sweep_end(run, state ? state : LABDAQ_STATE_COMPLETE, done, row);
 	return NULL;
 }
 
-LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_config *cfg,
-				  labdaq_run **out)
+LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg)
 {
-	struct labdaq_run *run;
-	struct ldq_sweep *sw;
-	int ret, flags;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->points = 1;
+	cfg->repeat = 1;
+}
 
-	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
-		return -EINVAL;
-	*out = NULL;
+static int check_config(struct labdaq_device *dev, const struct labdaq_sweep_config *cfg)
+{
 	if (!dev->backend->write_output || !dev->backend->read_inputs) {
 		ldq_err("%s: the %s backend cannot run sweeps on this device", dev->uri,
 			dev->backend->name);
@@ -227,14 +235,34 @@ LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_
 		ldq_err("a sweep needs at least one point and finite limits");
 		return -EINVAL;
 	}
-	ret = ldq_run_new(dev, LDQ_RUN_SWEEP, cfg->path, cfg->command, &run);
-	if (ret)
-		return ret;
-	sw = calloc(1, sizeof(*sw));
-	if (!sw) {
-		ret = -ENOMEM;
-		goto fail;
+	return 0;
+}
+
+/* Points are between the limits: checking these two is enough, and
+ * nothing is applied to the device out of its range. */
+static int check_range(struct labdaq_run *run)
+{
+	struct labdaq_device *dev = run->dev;
+	struct ldq_sweep *sw = run->sweep;
+	const struct ldq_channel *c = &dev->chans[sw->set_chan];
+
+	if (!isnan(c->min) &&
+	    (fmin(sw->from, sw->to) < c->min || fmax(sw->from, sw->to) > c->max)) {
+		ldq_err("%s: %s takes %g to %g %s; the sweep goes from %g to %g", dev->uri, c->name,
+			c->min, c->max, c->unit, sw->from, sw->to);
+		return -ERANGE;
 	}
+	return 0;
+}
+
+/* The sweep's settings, its channels, the counts and the tap. */
+static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
+{
+	struct ldq_sweep *sw = calloc(1, sizeof(*sw));
+	int ret;
+
+	if (!sw)
+		return -ENOMEM;
 	run->sweep = sw;
 	sw->from = cfg->from;
 	sw->to = cfg->to;
@@ -242,69 +270,74 @@ LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_
 	sw->repeat = cfg->repeat ? cfg->repeat : 1;
 	sw->delay_ns = cfg->delay_ns;
 	ret = resolve(run, cfg);
+	if (!ret)
+		ret = check_range(run);
 	if (ret)
-		goto fail;
-	{
-		const struct ldq_channel *c = &dev->chans[sw->set_chan];
-
-		/* Points are between the limits: checking these two is enough,
-		 * and nothing is applied to the device out of its range. */
-		if (!isnan(c->min) && (fmin(sw->from, sw->to) < c->min ||
-				       fmax(sw->from, sw->to) > c->max)) {
-			ldq_err("%s: %s takes %g to %g %s; the sweep goes from %g to %g", dev->uri,
-				c->name, c->min, c->max, c->unit, sw->from, sw->to);
-			ret = -ERANGE;
-			goto fail;
-		}
-	}
+		return ret;
 	run->count = (uint64_t)sw->points * sw->repeat;
 	run->item_bytes = sizeof(double) * (1 + sw->nread);
 	run->tap_cap = run->item_bytes;
 	run->tap = malloc(run->tap_cap);
-	if (!run->tap) {
-		ret = -ENOMEM;
-		goto fail;
-	}
+	return run->tap ? 0 : -ENOMEM;
+}
 
-	ret = ldq_run_lock_device(run);
-	if (ret)
-		goto fail;
-	flags = O_WRONLY | O_CREAT | O_CLOEXEC | (cfg->overwrite ? O_TRUNC : O_EXCL);
-	run->fd = open(run->path, flags, 0644);
-	if (run->fd < 0) {
-		ret = -errno;
-		ldq_err("cannot create %s: %s", run->path, labdaq_strerror(ret));
-		goto fail;
-	}
-	sw->csv = fdopen(run->fd, "w");
-	if (!sw->csv) {
-		ret = -errno;
-		unlink(run->path);
-		goto fail;
-	}
+/* The device lock, then the CSV (an old one set aside with overwrite) and
+ * its header. */
+static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
+{
+	const char *paths[1] = { run->path };
+	int ret = ldq_run_lock_device(run);
+
+	if (!ret)
+		ret = ldq_outfile_create(of, paths, 1, overwrite);
+	if (ret < 0)
+		return ret;
+	run->fd = ret;
+	run->sweep->csv = fdopen(run->fd, "w");
+	if (!run->sweep->csv)
+		return -errno;
 	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
-	write_header(run);
-	run->t0_ns = ldq_now_ns();
-	atomic_store(&run->state, LABDAQ_STATE_RUNNING);
-	ret = -pthread_create(&run->producer, NULL, sweep_main, run);
+	ret = write_header(run);
+	if (ret)
+		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
+	return ret;
+}
+
+LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_config *cfg,
+				  labdaq_run **out)
+{
+	struct ldq_outfile of = { 0 };
+	struct labdaq_run *run;
+	int ret;
+
+	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
+		return -EINVAL;
+	*out = NULL;
+	ret = check_config(dev, cfg);
+	if (!ret)
+		ret = ldq_run_new(dev, LDQ_RUN_SWEEP, cfg->path, cfg->command, &run);
+	if (ret)
+		return ret;
+	ret = setup(run, cfg);
+	if (!ret)
+		ret = open_csv(run, cfg->overwrite, &of);
+	if (!ret) {
+		run->t0_ns = ldq_now_ns();
+		atomic_store(&run->state, LABDAQ_STATE_RUNNING);
+		ret = -pthread_create(&run->producer, NULL, sweep_main, run);
+	}
 	if (ret) {
-		fclose(sw->csv);
-		sw->csv = NULL;
-		run->fd = -1;
-		unlink(run->path);
-		goto fail;
+		if (run->sweep && run->sweep->csv) {
+			fclose(run->sweep->csv);
+			run->fd = -1;
+		}
+		ldq_outfile_undo(&of); /* an old file comes back */
+		atomic_store(&dev->busy, 0);
+		ldq_run_destroy(run);
+		return ret;
 	}
 	run->producer_started = 1;
+	ldq_outfile_keep(&of);
 	*out = run;
 	return 0;
-fail:
-	if (sw && sw->csv) {
-		fclose(sw->csv);
-		run->fd = -1;
-	}
-	free(sw);
-	run->sweep = NULL;
-	atomic_store(&dev->busy, 0);
-	ldq_run_destroy(run);
-	return ret;
 }

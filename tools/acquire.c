@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "npyfile.h"
+#include "sidecar.h"
 
 struct config {
 	const char *device;

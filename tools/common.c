@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "common.h"
-#include "npyfile.h"
+#include "sidecar.h"
 
 const char *progname = "labdaq";
 int verbose;

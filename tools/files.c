@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "npyfile.h"
+#include "npy.h"
+#include "sidecar.h"
 
 static const char inspect_usage[] =
 	"Usage: labdaq inspect FILE.npy\n"

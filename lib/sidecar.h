@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sidecar.h - the JSON sidecar (sidecar.c): NAME.json beside NAME.npy,
+ * replaced atomically (temporary file, fsync, rename, fsync of the
+ * directory).  The format is in docs/file-format.md.  A spare temporary
+ * file is kept allocated so that the sidecar can still be replaced when the
+ * disk has filled up.  Not installed.
+ */
+#ifndef LDQ_SIDECAR_H
+#define LDQ_SIDECAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "labdaq.h"
+#include "npy.h"
+
+/* The sidecar's content. */
+struct ldq_gap {
+	uint64_t index; /* first missing item */
+	uint64_t count; /* items missing */
+};
+
+struct ldq_meta {
+	const char *status;         /* "running", "complete", ... */
+	const char *device;         /* the URI */
+	const char *backend;
+	const char *kind;           /* "samples" or "frames" */
+	const char *command;        /* may be NULL */
+	const char *run_id;         /* may be NULL */
+	const char *started_utc;    /* ISO 8601, "2026-11-27T10:40:03.123Z" */
+	const char *ended_utc;      /* NULL while running */
+	double rate_hz;             /* requested; 0: as fast as possible */
+	struct ldq_npy_layout layout;
+	const struct labdaq_channel *channels; /* the channels in the file */
+	unsigned int nchannels;
+	uint64_t acquired, written, dropped;
+	const struct ldq_gap *gaps;
+	size_t ngaps;
+	uint64_t ring_capacity_bytes;
+	const char *ring_policy;    /* "block" or "drop" */
+	uint64_t ring_high_water_bytes;
+	int error_code;             /* -errno, 0 for none */
+	const char *error;          /* NULL for none */
+};
+
+struct ldq_meta_file;
+
+/* Sidecar path of @npy_path: "x.npy" -> "x.json" (else @npy_path + ".json").
+ * Returns a malloc'd string or NULL. */
+char *ldq_meta_path(const char *npy_path);
+
+/* Prepare writing the sidecar of @npy_path: opens its directory, replaces
+ * a stale spare and creates the spare ".NAME.json.tmp" with its space
+ * reserved.  NAME.json appears at the first ldq_meta_write().  0, or
+ * -errno (-ENOENT, -EACCES, -ENOSPC, ...), and then nothing is left on
+ * disk.  An ldq_meta_file is used by one thread at a time. */
+int ldq_meta_open(const char *npy_path, struct ldq_meta_file **out);
+/* Replace the sidecar atomically with @m.  0 or -errno. */
+int ldq_meta_write(struct ldq_meta_file *f, const struct ldq_meta *m);
+/* Replace the sidecar atomically with @len bytes of JSON @text, or with
+ * @root serialized as the library does.  0 or -errno. */
+int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len);
+struct json_t;
+int ldq_meta_write_json(struct ldq_meta_file *f, const struct json_t *root);
+/* Free @f; removes the spare temporary file and releases the space still
+ * reserved beyond the end of the last sidecar written.  NULL is accepted. */
+void ldq_meta_close(struct ldq_meta_file *f);
+
+#endif

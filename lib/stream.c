@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * stream.c - starting a streaming run (labdaq_run_start): the channels,
+ * the file layout, the ring and the block size, the output files, then the
+ * two threads; and the producer thread.
+ *
+ *   producer thread (here): reserves a block in the ring, lets the backend
+ *     fill it in place, commits.  Full ring: waits (block) or reads the
+ *     block into a scratch buffer and records it as a gap (drop).
+ *   writer thread (writer.c): ring -> file, checkpoints.
+ *   caller (run.c): never blocked; reads counters, the latest tap, stops,
+ *     waits.
+ *
+ * Counters: every item the device's sequence passed through is acquired;
+ * it is then either written or dropped (ring full with the drop policy, a
+ * hardware overrun, an abort, a write failure).  At the end
+ * acquired == written + dropped.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gaps.h"
+#include "outfile.h"
+#include "run.h"
+#include "writer.h"
+
+/* ---- the producer ---- */
+
+static int producer_should_end(struct labdaq_run *run, uint64_t index, uint64_t now)
+{
+	if (atomic_load_explicit(&run->request, memory_order_acquire) != REQ_NONE)
+		return LABDAQ_STATE_STOPPED;
+	if (atomic_load_explicit(&run->writer_failed, memory_order_acquire))
+		return LABDAQ_STATE_FAILED;
+	if (run->count && index >= run->count)
+		return LABDAQ_STATE_COMPLETE;
+	if (run->duration_ns && now - run->t0_ns >= run->duration_ns)
+		return LABDAQ_STATE_COMPLETE;
+	return 0;
+}
+
+struct producer {
+	struct labdaq_run *run;
+	uint64_t index;      /* items acquired */
+	uint64_t rate_index; /* at rate_t */
+	uint64_t rate_t;
+};
+
+static void update_rate(struct producer *pr, uint64_t now)
+{
+	if (now - pr->rate_t < RATE_PERIOD_NS)
+		return;
+	atomic_store_explicit(&pr->run->rate_now,
+			      (double)(pr->index - pr->rate_index) * 1e9 / (double)(now - pr->rate_t),
+			      memory_order_relaxed);
+	pr->rate_index = pr->index;
+	pr->rate_t = now;
+}
+
+/* The end state after a failed read (@got < 0), or 0 to go on. */
+static int read_failed(struct producer *pr, long got)
+{
+	struct labdaq_run *run = pr->run;
+	const char *why;
+
+	if (got == -ECANCELED) {
+		/* A stop, an abort, the time up or the writer failed: the
+		 * loop's check ends it.  Nothing else cancels. */
+		if (producer_should_end(run, pr->index, ldq_now_ns()))
+			return 0;
+		ldq_run_set_error(run, -ECANCELED, "%s: the device cancelled the stream",
+				  run->dev->uri);
+		return LABDAQ_STATE_FAILED;
+	}
+	/* The backend's own words, when it logged any. */
+	why = ldq_last_error();
+	ldq_run_set_error(run, (int)got, "%s: device failed after %llu items: %s", run->dev->uri,
+			  (unsigned long long)pr->index, why ? why : labdaq_strerror((int)got));
+	return LABDAQ_STATE_FAILED;
+}
+
+/* Acquire one block.  0 to go on (the loop checks the end conditions), or
+ * the state the run ends in after a failure. */
+static int produce_block(struct producer *pr, uint64_t now)
+{
+	struct labdaq_run *run = pr->run;
+	struct labdaq_device *dev = run->dev;
+	size_t n = run->block_items, bytes;
+	uint64_t lost = 0;
+	int dropping = 0;
+	void *p;
+	long got;
+
+	if (run->count && run->count - pr->index < n)
+		n = run->count - pr->index;
+	bytes = n * run->item_bytes;
+	p = ldq_ring_reserve(run->ring, bytes);
+	if (!p) {
+		if (run->on_full == LABDAQ_ON_FULL_BLOCK) {
+			/* Backpressure.  Bounded waits so that the end
+			 * conditions are checked again. */
+			ldq_ring_wait_space(run->ring, bytes, WRITER_POLL_NS);
+			return 0;
+		}
+		p = run->scratch;
+		dropping = 1;
+	}
+	ldq_clear_last_error();
+	got = dev->backend->stream_read(dev, p, n, &lost);
+	if (got < 0)
+		return read_failed(pr, got);
+	if ((size_t)got > n)
+		got = (long)n;
+	if (lost) {
+		ldq_warn("%s: hardware overrun: %llu items lost at item %llu", dev->uri,
+			 (unsigned long long)lost, (unsigned long long)pr->index);
+		ldq_run_add_gap(run, pr->index, lost);
+		pr->index += lost;
+	}
+	ldq_run_tap(run, p, (size_t)got, pr->index, now);
+	if (dropping)
+		ldq_run_add_gap(run, pr->index, (uint64_t)got);
+	else
+		ldq_ring_commit(run->ring, (size_t)got * run->item_bytes);
+	pr->index += (uint64_t)got;
+	atomic_store_explicit(&run->acquired, pr->index, memory_order_relaxed);
+	return 0;
+}
+
+static void *producer_main(void *arg)
+{
+	struct producer pr = { .run = arg };
+	struct labdaq_run *run = pr.run;
+	struct labdaq_device *dev = run->dev;
+	int end;
+
+	pr.rate_t = run->t0_ns;
+	for (;;) {
+		uint64_t now = ldq_now_ns();
+
+		end = producer_should_end(run, pr.index, now);
+		if (end)
+			break;
+		update_rate(&pr, now);
+		end = produce_block(&pr, now);
+		if (end)
+			break;
+	}
+	if (dev->backend->stream_stop)
+		dev->backend->stream_stop(dev);
+	run->producer_end = end;
+	/* Pairs with the writer's load-acquire: producer_end and the last
+	 * commit are visible once producer_done is.  Under the lock: see
+	 * ldq_run_cancel_device(). */
+	pthread_mutex_lock(&run->lock);
+	atomic_store_explicit(&run->producer_done, 1, memory_order_release);
+	pthread_mutex_unlock(&run->lock);
+	ldq_ring_wake(run->ring);
+	return NULL;
+}
+
+/* ---- starting ---- */
+
+LABDAQ_API void labdaq_run_config_init(struct labdaq_run_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ring_bytes = DEFAULT_RING_BYTES;
+	cfg->on_full = LABDAQ_ON_FULL_BLOCK;
+	cfg->checkpoint_ms = 1000;
+}
+
+/* A frames device: no channels to select; the file lists its inputs. */
+static int select_frames(struct labdaq_run *run, const char *list)
+{
+	struct labdaq_device *dev = run->dev;
+
+	if (list) {
+		ldq_err("%s: a frames device has no channels to select", dev->uri);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < dev->nchans; i++)
+		if (!dev->chans[i].output)
+			labdaq_device_channel(dev, i, &run->file_chans[run->nfile_chans++]);
+	return 0;
+}
+
+/* Append the input channels named in the comma-separated @list. */
+static int parse_channel_list(struct labdaq_run *run, const char *list)
+{
+	struct labdaq_device *dev = run->dev;
+	char *copy = strdup(list), *tok, *save = NULL;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok && !ret; tok = strtok_r(NULL, ",", &save)) {
+		int found = ldq_device_find_channel(dev, tok, 0);
+
+		if (found < 0) {
+			ldq_err("%s: no input channel '%s'", dev->uri, tok);
+			ret = -EINVAL;
+			break;
+		}
+		for (unsigned int j = 0; j < run->nchans; j++) {
+			if (run->chans[j] == (unsigned int)found) {
+				ldq_err("%s: channel '%s' given twice", dev->uri, tok);
+				ret = -EINVAL;
+				break;
+			}
+		}
+		if (!ret)
+			run->chans[run->nchans++] = (unsigned int)found;
+	}
+	free(copy);
+	return ret;
+}
+
+/* Resolve cfg->channels into input channel indexes sharing one dtype. */
+static int select_channels(struct labdaq_run *run, const char *list)
+{
+	struct labdaq_device *dev = run->dev;
+	int dtype = -1, ret = 0;
+
+	run->chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->chans));
+	run->file_chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_chans));
+	if (!run->chans || !run->file_chans)
+		return -ENOMEM;
+	if (dev->kind == LABDAQ_KIND_FRAMES)
+		return select_frames(run, list);
+	for (unsigned int i = 0; !list && i < dev->nchans; i++)
+		if (!dev->chans[i].output)
+			run->chans[run->nchans++] = i;
+	if (list)
+		ret = parse_channel_list(run, list);
+	if (ret)
+		return ret;
+	if (!run->nchans) {
+		ldq_err("%s: no input channel selected", dev->uri);
+		return -EINVAL;
+	}
+	for (unsigned int j = 0; j < run->nchans; j++) {
+		const struct ldq_channel *c = &dev->chans[run->chans[j]];
+
+		if (dtype >= 0 && c->dtype != dtype) {
+			ldq_err("%s: channels of different types cannot share one file", dev->uri);
+			return -EINVAL;
+		}
+		dtype = c->dtype;
+		labdaq_device_channel(dev, run->chans[j], &run->file_chans[run->nfile_chans++]);
+	}
+	return 0;
+}
+
+static int setup_layout(struct labdaq_run *run)
+{
+	struct labdaq_device *dev = run->dev;
+	int dtype = dev->kind == LABDAQ_KIND_FRAMES ? dev->frame_dtype
+						    : dev->chans[run->chans[0]].dtype;
+	const char *descr = labdaq_dtype_numpy(dtype);
+
+	if (!descr || !labdaq_dtype_size(dtype))
+		return -EINVAL;
+	snprintf(run->layout.descr, sizeof(run->layout.descr), "%s", descr);
+	if (dev->kind == LABDAQ_KIND_FRAMES) {
+		run->layout.ndim = 2;
+		run->layout.dims[0] = dev->height;
+		run->layout.dims[1] = dev->width;
+	} else {
+		run->layout.ndim = 1;
+		run->layout.dims[0] = run->nchans;
+	}
+	run->item_bytes = ldq_npy_item_bytes(&run->layout);
+	return run->item_bytes ? 0 : -EINVAL;
+}
+
+/* MemAvailable of /proc/meminfo, in bytes (all of RAM if unreadable). */
+static uint64_t mem_available(void)
+{
+	unsigned long long kb = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (!kb)
+		return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	return (uint64_t)kb * 1024;
+}
+
+static size_t choose_block_items(const struct labdaq_run *run, size_t ring_cap)
+{
+	size_t ib = run->item_bytes, n;
+
+	if (run->dev->kind == LABDAQ_KIND_FRAMES)
+		return 1;
+	n = SAMPLE_BLOCK_BYTES / ib;
+	/* Paced: about 10 ms of samples a block, for a lively progress. */
+	if (run->rate_hz > 0 && run->rate_hz / 100 < (double)n)
+		n = (size_t)(run->rate_hz / 100);
+	if (n * ib > ring_cap / 4)
+		n = ring_cap / 4 / ib;
+	return n ? n : 1;
+}
+
+static int check_config(struct labdaq_device *dev, const struct labdaq_run_config *cfg)
+{
+	if (!(cfg->rate_hz >= 0) || !isfinite(cfg->rate_hz) || cfg->rate_hz > 1e12 ||
+	    cfg->duration_ns > UINT64_MAX / 2 || cfg->on_full < LABDAQ_ON_FULL_BLOCK ||
+	    cfg->on_full > LABDAQ_ON_FULL_DROP) {
+		ldq_err("invalid run configuration (rate or full-ring policy)");
+		return -EINVAL;
+	}
+	if (!dev->backend->stream_start || !dev->backend->stream_read) {
+		ldq_err("%s: streaming is not supported by the %s backend", dev->uri,
+			dev->backend->name);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static void apply_config(struct labdaq_run *run, const struct labdaq_run_config *cfg)
+{
+	const char *delay = getenv("LABDAQ_TEST_WRITE_DELAY_US");
+
+	run->count = cfg->count;
+	run->duration_ns = cfg->duration_ns;
+	run->rate_hz = cfg->rate_hz;
+	if (cfg->rate_hz > 0 && cfg->duration_ns) {
+		/* Paced: the duration is the items due within it, exactly (a
+		 * device's schedule starts a little before the run's clock);
+		 * the clock still ends a run whose device stalls, a second
+		 * late. */
+		double due = ceil(cfg->rate_hz * (double)cfg->duration_ns / 1e9 - 1e-6);
+		uint64_t n = due < 1 ? 1 : (uint64_t)due;
+
+		if (!run->count || n < run->count)
+			run->count = n;
+		run->duration_ns += 1000000000u;
+	}
+	run->on_full = cfg->on_full;
+	/* A test knob: a slow disk, to exercise a full ring deterministically. */
+	if (delay)
+		run->test_write_delay_us = (unsigned int)strtoul(delay, NULL, 10);
+	run->checkpoint_ns = (uint64_t)(cfg->checkpoint_ms ? cfg->checkpoint_ms : 1000) * 1000000u;
+}
+
+/* The ring, the block size, the tap and the drop policy's scratch block. */
+static int setup_ring(struct labdaq_run *run, size_t ring_bytes)
+{
+	int ret;
+
+	if (ring_bytes < run->item_bytes) {
+		ldq_err("a ring of %zu bytes cannot hold one item of %zu bytes", ring_bytes,
+			run->item_bytes);
+		return -EINVAL;
+	}
+	if (ring_bytes > mem_available() / 10 * 8) {
+		ldq_err("a ring of %zu MiB does not fit in the memory available (%llu MiB): "
+			"choose a smaller one", ring_bytes >> 20,
+			(unsigned long long)(mem_available() >> 20));
+		return -ENOMEM;
+	}
+	ret = ldq_ring_new(ring_bytes, &run->ring);
+	if (ret) {
+		ldq_err("cannot allocate a ring of %zu bytes: %s", ring_bytes,
+			labdaq_strerror(ret));
+		return ret;
+	}
+	run->block_items = choose_block_items(run, ldq_ring_capacity(run->ring));
+	run->tap_cap = run->block_items * run->item_bytes;
+	run->tap = malloc(run->tap_cap);
+	if (run->on_full == LABDAQ_ON_FULL_DROP)
+		run->scratch = malloc(run->tap_cap);
+	if (!run->tap || (run->on_full == LABDAQ_ON_FULL_DROP && !run->scratch))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The device lock, then the .npy with an empty header and the sidecar,
+ * written before the device starts: nothing slow (a first fsync, jansson
+ * seeding its hashes from /dev/urandom early in a boot) may happen while
+ * the device's FIFO fills. */
+static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
+{
+	char *json = ldq_meta_path(run->path);
+	const char *paths[2] = { run->path, json };
+	int ret;
+
+	if (!json)
+		return -ENOMEM;
+	ret = ldq_run_lock_device(run);
+	if (!ret)
+		ret = ldq_outfile_create(of, paths, 2, overwrite);
+	free(json);
+	if (ret < 0)
+		return ret;
+	run->fd = ret;
+	ret = ldq_npy_write_header(run->fd, &run->layout, 0);
+	if (!ret)
+		ret = ldq_meta_open(run->path, &run->meta);
+	if (ret) {
+		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
+		return ret;
+	}
+	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
+	ret = ldq_run_checkpoint(run, "running", 0);
+	if (ret)
+		ldq_err("cannot write the metadata of %s: %s", run->path, labdaq_strerror(ret));
+	return ret;
+}
+
+/* Start the device, then the writer, then the producer. */
+static int start_threads(struct labdaq_run *run)
+{
+	struct labdaq_device *dev = run->dev;
+	struct ldq_stream_params sp = {
+		.rate_hz = run->rate_hz, .chans = run->chans, .nchans = run->nchans,
+		.item_bytes = run->item_bytes, .block_items = run->block_items,
+	};
+	int ret = dev->backend->stream_start(dev, &sp);
+
+	if (ret) {
+		ldq_err("%s: cannot start streaming: %s", dev->uri, labdaq_strerror(ret));
+		return ret;
+	}
+	run->t0_ns = ldq_now_ns();
+	atomic_store(&run->state, LABDAQ_STATE_RUNNING);
+	ret = -pthread_create(&run->writer, NULL, ldq_writer_main, run);
+	if (!ret) {
+		run->writer_started = 1;
+		ret = -pthread_create(&run->producer, NULL, producer_main, run);
+	}
+	if (!ret) {
+		run->producer_started = 1;
+		return 0;
+	}
+	if (run->writer_started) {
+		/* The writer sees producer_done and finalizes an empty file. */
+		atomic_store(&run->request, REQ_ABORT);
+		atomic_store_explicit(&run->producer_done, 1, memory_order_release);
+		ldq_ring_wake(run->ring);
+		pthread_join(run->writer, NULL);
+		run->writer_started = 0;
+	}
+	if (dev->backend->stream_stop)
+		dev->backend->stream_stop(dev);
+	return ret;
+}
+
+LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_config *cfg,
+				labdaq_run **out)
+{
+	struct ldq_outfile of = { 0 };
+	struct labdaq_run *run;
+	int ret;
+
+	if (out)
+		*out = NULL;
+	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
+		return -EINVAL;
+	ret = check_config(dev, cfg);
+	if (!ret)
+		ret = ldq_run_new(dev, LDQ_RUN_STREAM, cfg->path, cfg->command, &run);
+	if (ret)
+		return ret;
+	apply_config(run, cfg);
+	ret = select_channels(run, cfg->channels);
+	if (!ret)
+		ret = setup_layout(run);
+	if (!ret)
+		ret = setup_ring(run, cfg->ring_bytes ? cfg->ring_bytes : DEFAULT_RING_BYTES);
+	/* Checks done: the device lock, then the files, then the threads. */
+	if (!ret)
+		ret = open_files(run, cfg->overwrite, &of);
+	if (!ret)
+		ret = start_threads(run);
+	if (ret) {
+		ldq_outfile_undo(&of); /* the replaced files come back */
+		atomic_store(&dev->busy, 0);
+		ldq_run_destroy(run);
+		return ret;
+	}
+	ldq_outfile_keep(&of);
+	*out = run;
+	return 0;
+}

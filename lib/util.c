@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * util.c - small helpers the library's files share: time, fsync, UTC
+ * timestamps, whole-buffer pread/pwrite (util.h), and the names of the
+ * public enums and the version.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "util.h"
+
+LABDAQ_API const char *labdaq_version(void)
+{
+	return "0.1.0";
+}
+
+uint64_t ldq_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int ldq_fsync(int fd)
+{
+	while (fsync(fd) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+void ldq_utc_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char tmp[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%.20s.%03dZ", tmp, (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+int ldq_pwrite_all(int fd, const void *buf, size_t len, off_t off, size_t *done)
+{
+	const char *p = buf;
+	size_t dummy;
+
+	if (!done)
+		done = &dummy;
+	*done = 0;
+	while (*done < len) {
+		ssize_t n = pwrite(fd, p + *done, len - *done, off + (off_t)*done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
+int ldq_pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EBADMSG;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+LABDAQ_API size_t labdaq_dtype_size(int dtype)
+{
+	switch (dtype) {
+	case LABDAQ_DTYPE_INT16:
+	case LABDAQ_DTYPE_UINT16:
+		return 2;
+	case LABDAQ_DTYPE_INT32:
+	case LABDAQ_DTYPE_UINT32:
+		return 4;
+	case LABDAQ_DTYPE_FLOAT64:
+	case LABDAQ_DTYPE_INT64:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+LABDAQ_API const char *labdaq_dtype_numpy(int dtype)
+{
+	static const char *const names[] = {
+		[LABDAQ_DTYPE_INT16] = "<i2",  [LABDAQ_DTYPE_UINT16] = "<u2",
+		[LABDAQ_DTYPE_INT32] = "<i4",  [LABDAQ_DTYPE_UINT32] = "<u4",
+		[LABDAQ_DTYPE_FLOAT64] = "<f8", [LABDAQ_DTYPE_INT64] = "<i8",
+	};
+
+	if (dtype < 0 || (size_t)dtype >= LDQ_ARRAY_SIZE(names))
+		return NULL;
+	return names[dtype];
+}
+
+LABDAQ_API const char *labdaq_state_name(int state)
+{
+	static const char *const names[] = {
+		[LABDAQ_STATE_QUEUED] = "queued",     [LABDAQ_STATE_RUNNING] = "running",
+		[LABDAQ_STATE_COMPLETE] = "complete", [LABDAQ_STATE_STOPPED] = "stopped",
+		[LABDAQ_STATE_ABORTED] = "aborted",   [LABDAQ_STATE_FAILED] = "failed",
+	};
+
+	if (state < 0 || (size_t)state >= LDQ_ARRAY_SIZE(names))
+		return "unknown";
+	return names[state];
+}
