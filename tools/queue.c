@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "util.h"
 
 #define JOB_FORMAT "labdaq-job-1"
 #define RESCAN_MS 5000       /* the idle worker re-reads the queue this often */
@@ -141,18 +142,6 @@ static int is_final(const char *state)
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static void utc_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (int)(ts.tv_nsec / 1000000));
-}
-
 /* "2026-11-27T10:52:01.660Z" -> "11-27 10:52:01" in local time, or "-". */
 static const char *local_time(const char *utc, char *buf, size_t len)
 {
@@ -170,17 +159,6 @@ static const char *local_time(const char *utc, char *buf, size_t len)
 	return buf;
 }
 
-static const char *user_name(uid_t uid, char *buf, size_t len)
-{
-	struct passwd *pw = getpwuid(uid);
-
-	if (pw)
-		snprintf(buf, len, "%s", pw->pw_name);
-	else
-		snprintf(buf, len, "%u", (unsigned int)uid);
-	return buf;
-}
-
 static const char *group_name(gid_t gid, char *buf, size_t len)
 {
 	struct group *gr = getgrgid(gid);
@@ -190,86 +168,6 @@ static const char *group_name(gid_t gid, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%u", (unsigned int)gid);
 	return buf;
-}
-
-/* A process's start time (clock ticks after boot, /proc/PID/stat field 22),
- * to tell it from a later process that reused its pid; -1 if it is gone or
- * a zombie. */
-static long long proc_start(pid_t pid)
-{
-	char path[64], buf[1024], *p, *save = NULL, *tok;
-	ssize_t n;
-	int fd, field = 3;
-
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the name (field 2) may hold spaces */
-	if (!p)
-		return -1;
-	for (tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-		if (field == 3 && (*tok == 'Z' || *tok == 'X'))
-			return -1;
-		if (field == 22)
-			return strtoll(tok, NULL, 10);
-	}
-	return -1;
-}
-
-static int same_process(long long pid, long long start)
-{
-	return pid > 0 && start >= 0 && proc_start((pid_t)pid) == start;
-}
-
-static int has_suffix(const char *s, const char *sfx)
-{
-	size_t n = strlen(s), m = strlen(sfx);
-
-	return n > m && !strcmp(s + n - m, sfx);
-}
-
-/* A malloc'd string, or NULL. */
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *str_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : s;
-}
-
-/* @argv shell-quoted, for messages and the log. */
-static char *join_args(json_t *argv)
-{
-	size_t len = 16, i;
-	json_t *v;
-	char *s, *w;
-
-	json_array_foreach(argv, i, v)
-		len += 4 * strlen(json_string_value(v) ? json_string_value(v) : "") + 3;
-	s = malloc(len);
-	if (!s)
-		return NULL;
-	w = stpcpy(s, "labdaq");
-	json_array_foreach(argv, i, v) {
-		*w++ = ' ';
-		w = quote_arg(w, json_string_value(v) ? json_string_value(v) : "");
-	}
-	*w = '\0';
-	return s;
 }
 
 /* ---- job fields ---------------------------------------------------------- */
@@ -1024,7 +922,7 @@ static int add_main(int argc, char **argv, const char *qdir)
 		ret = access_error(q.dir, -ret, "adding a job");
 		goto out;
 	}
-	line = join_args(json_object_get(job, "argv"));
+	join_command(n, av, &line);
 	printf("%ld\n", id);
 	fflush(stdout);
 	msg("queued job %ld%s in %s: %s", id, job_name_of(job, nb, sizeof(nb)), q.dir,
@@ -1183,17 +1081,6 @@ static void log_line(const struct queue *q, long id, const char *fmt, ...)
 	close(fd);
 }
 
-/* Wait up to @secs for a process that is not our child to end. */
-static int wait_gone(long long pid, long long start, int secs)
-{
-	for (int i = 0; i < secs * 20; i++) {
-		if (!same_process(pid, start))
-			return 1;
-		usleep(50000);
-	}
-	return !same_process(pid, start);
-}
-
 /* A job left "running" by a worker that died (we hold worker.lock, so its
  * worker is gone): stop its run if it still goes, mark it interrupted. */
 static void mark_interrupted(struct worker *w, long id, json_t *job, const char *why)
@@ -1347,21 +1234,29 @@ static const char *job_outcome(int status, const char *output, int stop_asked, c
 	}
 }
 
-/* Start the job's process: its own process group, stopped if we die, its
- * output to the job's log, in the directory it was added from. */
-static pid_t spawn_job(json_t *job, int logfd)
+/* "labdaq" and the job's argv (checked with valid_argv()), NULL-terminated,
+ * for execv() and messages; malloc'd, the strings are the job's. */
+static char **job_argv(json_t *job)
 {
 	json_t *jargv = json_object_get(job, "argv");
 	size_t n = json_array_size(jargv);
-	const char *cwd = jstr(job, "cwd");
 	char **av = calloc(n + 2, sizeof(*av));
-	pid_t parent = getpid(), pid;
 
 	if (!av)
-		return -1;
+		return NULL;
 	av[0] = (char *)"labdaq";
 	for (size_t i = 0; i < n; i++)
 		av[i + 1] = (char *)json_string_value(json_array_get(jargv, i));
+	return av;
+}
+
+/* Start the job's process: its own process group, stopped if we die, its
+ * output to the job's log, in the directory it was added from. */
+static pid_t spawn_job(json_t *job, char **av, int logfd)
+{
+	const char *cwd = jstr(job, "cwd");
+	pid_t parent = getpid(), pid;
+
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
@@ -1392,7 +1287,6 @@ static pid_t spawn_job(json_t *job, int logfd)
 			strerror(errno));
 		_exit(EXIT_FAILURE_IO);
 	}
-	free(av);
 	return pid;
 }
 
@@ -1443,6 +1337,7 @@ static int run_job(struct worker *w, long id)
 	int err, logfd, status = 0, stop_sent = 0, abort_sent = 0;
 	char logname[32], *log = NULL, *line = NULL, nb[300];
 	const char *state, *why;
+	char **av;
 	json_t *job;
 	pid_t pid;
 
@@ -1477,10 +1372,13 @@ static int run_job(struct worker *w, long id)
 		w->stopping = w->error = 1;
 		return 0;
 	}
-	line = join_args(json_object_get(job, "argv"));
+	av = job_argv(job);
+	if (av)
+		join_command((int)json_array_size(json_object_get(job, "argv")), av + 1, &line);
 	log_line(&w->q, id, "job %ld started by worker pid %d: %s (in %s)", id, (int)getpid(),
 		 line ? line : "?", jstr(job, "cwd") ? jstr(job, "cwd") : "?");
-	pid = spawn_job(job, logfd);
+	pid = av ? spawn_job(job, av, logfd) : -1;
+	free(av);
 	close(logfd);
 	if (pid < 0) {
 		msg("job %ld: fork: %s", id, strerror(errno));
