@@ -98,8 +98,11 @@ int worker_lock_held(const struct queue *q);
 
 /* "ID.EXT" in @buf: the job's file (json) or its log (log) in jobs/. */
 void job_file(long id, const char *ext, char *buf, size_t len);
-/* The job @id, or NULL with *@err = an errno (ENOENT: no such job). */
-json_t *job_load(const struct queue *q, long id, int *err);
+/* The job @id in *@out: 0, or -errno (-ENOENT: no such job; -EBADMSG: not
+ * a job file), with *@out NULL. */
+int job_load(const struct queue *q, long id, json_t **out);
+/* The job @id, or NULL if it cannot be read, for whoever needs no reason. */
+json_t *job_get(const struct queue *q, long id);
 /* Replace the job's file atomically (hold queue.lock): 0 or -errno. */
 int job_store(const struct queue *q, long id, json_t *job);
 /* The ids of the jobs, ascending (malloc'd): 0 or -errno. */

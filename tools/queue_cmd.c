@@ -220,8 +220,7 @@ static long output_taken(const struct queue *q, const char *output)
 	if (!output || job_ids(q, &ids, &n))
 		return 0;
 	for (size_t i = 0; i < n && !found; i++) {
-		int err;
-		json_t *job = job_load(q, ids[i], &err);
+		json_t *job = job_get(q, ids[i]);
 		const char *st = job_str(job, "state");
 
 		const char *out = job_str(job, "output");
@@ -415,13 +414,13 @@ static int list_main(int argc, char **argv, const char *qdir)
 	}
 	all = json_array();
 	for (size_t i = 0; i < n; i++) {
-		int err;
-		json_t *job = job_load(&q, ids[i], &err);
+		json_t *job;
+		int err = job_load(&q, ids[i], &job);
 
-		if (!job) {
-			if (err != ENOENT)
+		if (err) {
+			if (err != -ENOENT)
 				msg("queue: job %ld: %s", ids[i],
-				    err == EBADMSG ? "not a job file" : strerror(err));
+				    err == -EBADMSG ? "not a job file" : strerror(-err));
 			continue;
 		}
 		json_array_append_new(all, job);
@@ -487,13 +486,13 @@ static int cancel_one(struct queue *q, long id, int wait, int abort_it)
 	ret = queue_lock(q);
 	if (ret)
 		return ret;
-	job = job_load(q, id, &err);
-	if (!job) {
+	err = job_load(q, id, &job);
+	if (err) {
 		queue_unlock(q);
-		if (err == ENOENT)
+		if (err == -ENOENT)
 			return usage_error(&cmd_queue, "cancel: no job %ld in the queue %s", id,
 					   q->dir);
-		return queue_access_error(q->dir, err, "reading a job");
+		return queue_access_error(q->dir, -err, "reading a job");
 	}
 	st = job_str(job, "state") ? job_str(job, "state") : "?";
 	snprintf(who, sizeof(who), "%s", user_name(getuid(), u, sizeof(u)));
@@ -563,8 +562,8 @@ static int cancel_one(struct queue *q, long id, int wait, int abort_it)
 	/* Until the worker records how it ended. */
 	for (;;) {
 		usleep(100000);
-		job = job_load(q, id, &err);
-		if (!job) {
+		err = job_load(q, id, &job);
+		if (err) {
 			msg("job %ld: its file is gone or unreadable (%s); cannot tell how it ended",
 			    id, strerror(-err));
 			return EXIT_FAILURE_IO;
@@ -684,13 +683,13 @@ static int log_main(int argc, char **argv, const char *qdir)
 	ret = queue_open(&q, qdir, 0, 0);
 	if (ret > 0)
 		return ret;
-	job = job_load(&q, id, &err);
-	if (!job) {
-		if (err == ENOENT)
+	err = job_load(&q, id, &job);
+	if (err) {
+		if (err == -ENOENT)
 			ret = usage_error(&cmd_queue, "log: no job %ld in the queue %s", id,
 					  q.dir ? q.dir : "(none)");
 		else
-			ret = queue_access_error(q.dir, err, "reading a job");
+			ret = queue_access_error(q.dir, -err, "reading a job");
 		queue_close(&q);
 		return ret;
 	}
@@ -719,7 +718,7 @@ static int log_main(int argc, char **argv, const char *qdir)
 		}
 		usleep(200000);
 		json_decref(job);
-		job = job_load(&q, id, &err);
+		job = job_get(&q, id);
 		if (!job)
 			break;
 	}

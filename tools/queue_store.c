@@ -326,31 +326,37 @@ void job_file(long id, const char *ext, char *buf, size_t len)
 	snprintf(buf, len, "%ld.%s", id, ext);
 }
 
-/* The job @id, or NULL with *@err = an errno (ENOENT: no such job). */
-json_t *job_load(const struct queue *q, long id, int *err)
+/* The job @id in *@out (NULL on failure): 0 or -errno. */
+int job_load(const struct queue *q, long id, json_t **out)
 {
 	json_error_t je;
 	char name[32];
 	json_t *job;
 	int fd;
 
-	*err = ENOENT;
+	*out = NULL;
 	if (q->jfd < 0)
-		return NULL;
+		return -ENOENT;
 	job_file(id, "json", name, sizeof(name));
 	fd = openat(q->jfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		*err = errno;
-		return NULL;
-	}
+	if (fd < 0)
+		return -errno;
 	job = json_loadfd(fd, 0, &je);
 	close(fd);
 	if (!job || !json_is_object(job)) {
 		json_decref(job);
-		*err = EBADMSG;
-		return NULL;
+		return -EBADMSG;
 	}
 	job_set_int(job, "id", id); /* the name is the id */
+	*out = job;
+	return 0;
+}
+
+json_t *job_get(const struct queue *q, long id)
+{
+	json_t *job;
+
+	job_load(q, id, &job);
 	return job;
 }
 

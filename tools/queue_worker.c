@@ -132,8 +132,7 @@ static void recover_orphans(struct worker *w)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		int err;
-		json_t *job = job_load(&w->q, ids[i], &err);
+		json_t *job = job_get(&w->q, ids[i]);
 		const char *st = job_str(job, "state");
 
 		if (st && !strcmp(st, "running")) {
@@ -159,13 +158,12 @@ static long next_queued(struct worker *w)
 	if (job_ids(&w->q, &ids, &n))
 		return 0;
 	for (size_t i = 0; i < n && !found; i++) {
-		int err;
 		json_t *job;
 		const char *st;
 
 		if (ids[i] <= w->floor)
 			continue;
-		job = job_load(&w->q, ids[i], &err);
+		job = job_get(&w->q, ids[i]);
 		st = job_str(job, "state");
 		if (st && !strcmp(st, "queued"))
 			found = ids[i];
@@ -342,7 +340,7 @@ static int run_job(struct worker *w, long id)
 
 	if (queue_lock(&w->q))
 		return -1;
-	job = job_load(&w->q, id, &err);
+	job = job_get(&w->q, id);
 	if (!job || !job_str(job, "state") || strcmp(job_str(job, "state"), "queued")) {
 		queue_unlock(&w->q);
 		json_decref(job);
@@ -426,7 +424,7 @@ static int run_job(struct worker *w, long id)
 		}
 		drain_inotify(w->ifd);
 		/* A stop asked through the job's file (cancel). */
-		now = job_load(&w->q, id, &err);
+		now = job_get(&w->q, id);
 		req = job_str(now, "stop_requested");
 		if (req && json_is_true(json_object_get(now, "abort_requested")) && !abort_sent) {
 			/* SIGUSR1 aborts a run at once, stopped or not. */
@@ -445,7 +443,7 @@ static int run_job(struct worker *w, long id)
 
 	state = job_outcome(status, job_str(job, "output"), stop_sent, &why);
 	if (queue_lock(&w->q) == 0) {
-		json_t *cur = job_load(&w->q, id, &err);
+		json_t *cur = job_get(&w->q, id);
 
 		if (cur) { /* keep what a cancel wrote meanwhile */
 			json_decref(job);
