@@ -328,23 +328,19 @@ static void take_signals(struct worker *w, pid_t child, long id)
 	}
 }
 
-/* Run job @id to its end; 0, or -1 if it was not queued any more. */
-static int run_job(struct worker *w, long id)
+/* Under queue.lock: the job @id if it is still queued and is a job (one
+ * that is not is marked failed); NULL otherwise, with the lock released. */
+static json_t *job_claim(struct worker *w, long id)
 {
-	int err, logfd, status = 0, stop_sent = 0, abort_sent = 0;
-	char logname[32], *log = NULL, *line = NULL, nb[300];
-	const char *state, *why;
-	char **av;
 	json_t *job;
-	pid_t pid;
 
 	if (queue_lock(&w->q))
-		return -1;
+		return NULL;
 	job = job_get(&w->q, id);
 	if (!job || !job_str(job, "state") || strcmp(job_str(job, "state"), "queued")) {
 		queue_unlock(&w->q);
 		json_decref(job);
-		return -1;
+		return NULL;
 	}
 	if (!valid_argv(json_object_get(job, "argv"))) {
 		job_set_str(job, "state", "failed");
@@ -354,8 +350,21 @@ static int run_job(struct worker *w, long id)
 		queue_unlock(&w->q);
 		msg("job %ld: not a job (its argv must be acquire|sweep ARGS...): failed", id);
 		json_decref(job);
-		return 0;
+		return NULL;
 	}
+	return job;
+}
+
+/* Start the claimed @job (queue.lock held, and released here) and record
+ * that it runs: its pid, or -1 when the worker cannot go on (the queue is
+ * not writable, fork failed: stop rather than fail every job).  Its command
+ * line in *@line (malloc'd, or NULL). */
+static pid_t job_start(struct worker *w, long id, json_t *job, char **line)
+{
+	char logname[32], *log, nb[300], **av;
+	int logfd, err;
+	pid_t pid;
+
 	job_file(id, "log", logname, sizeof(logname));
 	logfd = queue_file(w->q.jfd, logname, O_WRONLY | O_CREAT | O_APPEND, w->q.fmode);
 	log = str_printf("%s/jobs/%s", w->q.dir, logname);
@@ -363,28 +372,23 @@ static int run_job(struct worker *w, long id)
 		msg("job %ld: cannot open its log: %s", id, strerror(errno));
 		if (logfd >= 0)
 			close(logfd);
+		free(log);
 		queue_unlock(&w->q);
-		json_decref(job);
-		/* The queue is not writable: stop rather than fail every job. */
-		w->stopping = w->error = 1;
-		return 0;
+		return -1;
 	}
 	av = job_argv(job);
 	if (av)
-		join_command((int)json_array_size(json_object_get(job, "argv")), av + 1, &line);
+		join_command((int)json_array_size(json_object_get(job, "argv")), av + 1, line);
 	log_line(&w->q, id, "job %ld started by worker pid %d: %s (in %s)", id, (int)getpid(),
-		 line ? line : "?", job_str(job, "cwd") ? job_str(job, "cwd") : "?");
+		 *line ? *line : "?", job_str(job, "cwd") ? job_str(job, "cwd") : "?");
 	pid = av ? spawn_job(job, av, logfd) : -1;
 	free(av);
 	close(logfd);
 	if (pid < 0) {
 		msg("job %ld: fork: %s", id, strerror(errno));
 		queue_unlock(&w->q);
-		json_decref(job);
-		free(line);
 		free(log);
-		w->stopping = w->error = 1;
-		return 0;
+		return -1;
 	}
 	job_set_str(job, "state", "running");
 	job_set_now(job, "started_utc");
@@ -392,95 +396,134 @@ static int run_job(struct worker *w, long id)
 	job_set_int(job, "child_pid", pid);
 	job_set_int(job, "child_start", proc_start(pid));
 	job_set_str(job, "log", log);
+	free(log);
 	err = job_store(&w->q, id, job);
 	if (err)
 		msg("job %ld: cannot record that it runs: %s", id, strerror(-err));
 	queue_unlock(&w->q);
-	msg("job %ld%s started: %s", id, job_name_of(job, nb, sizeof(nb)), line ? line : "?");
+	msg("job %ld%s started: %s", id, job_name_of(job, nb, sizeof(nb)), *line ? *line : "?");
+	return pid;
+}
+
+/* A stop or abort asked through the job's file (cancel): passed on to its
+ * process once each. */
+static void take_requests(struct worker *w, long id, pid_t pid, int *stop_sent, int *abort_sent)
+{
+	json_t *now = job_get(&w->q, id);
+	const char *req = job_str(now, "stop_requested");
+
+	if (req && json_is_true(json_object_get(now, "abort_requested")) && !*abort_sent) {
+		/* SIGUSR1 aborts a run at once, stopped or not. */
+		msg("job %ld: abort requested (%s)", id, req);
+		log_line(&w->q, id, "abort requested: %s", req);
+		kill(pid, SIGUSR1);
+		*stop_sent = *abort_sent = 1;
+	} else if (req && !*stop_sent) {
+		msg("job %ld: stop requested (%s)", id, req);
+		log_line(&w->q, id, "stop requested: %s", req);
+		kill(pid, SIGTERM);
+		*stop_sent = 1;
+	}
+	json_decref(now);
+}
+
+/* Until the job's process ends: pass on signals and stop requests.  Its
+ * wait status; *@stop_sent if it was asked to stop. */
+static int job_watch(struct worker *w, long id, pid_t pid, int *stop_sent)
+{
+	int status = 0, abort_sent = 0;
 
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = w->sfd, .events = POLLIN },
 			{ .fd = w->ifd, .events = POLLIN },
 		};
-		json_t *now;
-		const char *req;
-		pid_t r;
+		pid_t r = waitpid(pid, &status, WNOHANG);
 
-		r = waitpid(pid, &status, WNOHANG);
 		if (r == pid)
-			break;
+			return status;
 		if (r < 0 && errno != EINTR) {
 			msg("job %ld: waitpid: %s", id, strerror(errno));
-			status = EXIT_FAILURE_IO << 8;
-			break;
+			return EXIT_FAILURE_IO << 8;
 		}
 		if (poll(pfd, w->ifd >= 0 ? 2 : 1, RUNNING_CHECK_MS) < 0 && errno != EINTR)
 			continue;
 		if (pfd[0].revents & POLLIN) {
 			take_signals(w, pid, id);
 			if (w->stopping)
-				stop_sent = 1;
+				*stop_sent = 1;
 		}
 		drain_inotify(w->ifd);
-		/* A stop asked through the job's file (cancel). */
-		now = job_get(&w->q, id);
-		req = job_str(now, "stop_requested");
-		if (req && json_is_true(json_object_get(now, "abort_requested")) && !abort_sent) {
-			/* SIGUSR1 aborts a run at once, stopped or not. */
-			msg("job %ld: abort requested (%s)", id, req);
-			log_line(&w->q, id, "abort requested: %s", req);
-			kill(pid, SIGUSR1);
-			stop_sent = abort_sent = 1;
-		} else if (req && !stop_sent) {
-			msg("job %ld: stop requested (%s)", id, req);
-			log_line(&w->q, id, "stop requested: %s", req);
-			kill(pid, SIGTERM);
-			stop_sent = 1;
-		}
-		json_decref(now);
+		take_requests(w, id, pid, stop_sent, &abort_sent);
 	}
+}
 
-	state = job_outcome(status, job_str(job, "output"), stop_sent, &why);
+/* "complete, exit status 0: WHY" or "failed, killed by signal 9 (Killed)". */
+static char *end_text(const char *state, int status, const char *why)
+{
+	if (WIFEXITED(status))
+		return str_printf("%s, exit status %d%s%s", state, WEXITSTATUS(status),
+				  why ? ": " : "", why ? why : "");
+	return str_printf("%s, killed by signal %d (%s)", state, WTERMSIG(status),
+			  strsignal(WTERMSIG(status)));
+}
+
+/* Record how the job's process ended (*@job may be replaced by the file's
+ * newer content: what a cancel wrote meanwhile is kept). */
+static void job_record_end(struct worker *w, long id, json_t **job, int status, int stop_sent)
+{
+	const char *state, *why;
+	char nb[300], *text;
+	int err;
+
+	state = job_outcome(status, job_str(*job, "output"), stop_sent, &why);
 	if (queue_lock(&w->q) == 0) {
 		json_t *cur = job_get(&w->q, id);
 
-		if (cur) { /* keep what a cancel wrote meanwhile */
-			json_decref(job);
-			job = cur;
+		if (cur) {
+			json_decref(*job);
+			*job = cur;
 		}
 	}
-	job_set_str(job, "state", state);
-	job_set_now(job, "ended_utc");
-	if (WIFEXITED(status)) {
-		job_set_int(job, "exit_status", WEXITSTATUS(status));
-	} else {
-		job_set_int(job, "signal", WTERMSIG(status));
-	}
-	job_set_str(job, "note", why);
+	job_set_str(*job, "state", state);
+	job_set_now(*job, "ended_utc");
+	if (WIFEXITED(status))
+		job_set_int(*job, "exit_status", WEXITSTATUS(status));
+	else
+		job_set_int(*job, "signal", WTERMSIG(status));
+	job_set_str(*job, "note", why);
 	/* The log's last line before the final state: whoever follows the log
 	 * until the state is final reads it. */
-	if (WIFEXITED(status))
-		log_line(&w->q, id, "job %ld ended: %s, exit status %d%s%s", id, state,
-			 WEXITSTATUS(status), why ? ": " : "", why ? why : "");
-	else
-		log_line(&w->q, id, "job %ld ended: %s, killed by signal %d (%s)", id, state,
-			 WTERMSIG(status), strsignal(WTERMSIG(status)));
-	err = job_store(&w->q, id, job);
+	text = end_text(state, status, why);
+	log_line(&w->q, id, "job %ld ended: %s", id, text ? text : state);
+	err = job_store(&w->q, id, *job);
 	if (err)
 		msg("job %ld: cannot record its end: %s", id, strerror(-err));
 	queue_unlock(&w->q);
-	if (WIFEXITED(status)) {
-		msg("job %ld%s: %s, exit status %d%s%s", id, job_name_of(job, nb, sizeof(nb)),
-		    state, WEXITSTATUS(status), why ? ": " : "", why ? why : "");
+	msg("job %ld%s: %s", id, job_name_of(*job, nb, sizeof(nb)), text ? text : state);
+	free(text);
+}
+
+/* Run job @id to its end, if it is still queued. */
+static void run_job(struct worker *w, long id)
+{
+	int status, stop_sent = 0;
+	char *line = NULL;
+	json_t *job;
+	pid_t pid;
+
+	job = job_claim(w, id);
+	if (!job)
+		return;
+	pid = job_start(w, id, job, &line);
+	if (pid < 0) {
+		w->stopping = w->error = 1;
 	} else {
-		msg("job %ld%s: %s, killed by signal %d (%s)", id, job_name_of(job, nb, sizeof(nb)),
-		    state, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		status = job_watch(w, id, pid, &stop_sent);
+		job_record_end(w, id, &job, status, stop_sent);
 	}
 	json_decref(job);
 	free(line);
-	free(log);
-	return 0;
 }
 
 int queue_run(int argc, char **argv, const char *qdir)
