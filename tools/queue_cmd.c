@@ -233,6 +233,72 @@ static long output_taken(const struct queue *q, const char *output)
 	return found;
 }
 
+/* What add refuses in the job's own words: 0 or the usage error. */
+static int check_job_words(char **av, int n)
+{
+	if (n < 1)
+		return usage_error(&cmd_queue, "add: what to queue? e.g. labdaq queue add -- "
+				   "acquire sim:adc --samples 1M -o run1.npy");
+	if (strcmp(av[0], "acquire") && strcmp(av[0], "sweep"))
+		return usage_error(&cmd_queue, "add: a job is 'acquire ARGS...' or 'sweep "
+				   "ARGS...', not '%s'", av[0]);
+	for (int i = 1; i < n && strcmp(av[i], "--"); i++) {
+		if (!strcmp(av[i], "--dry-run") || !strcmp(av[i], "--help") ||
+		    !strcmp(av[i], "-h"))
+			return usage_error(&cmd_queue, "add: a queued job cannot be '%s'", av[i]);
+	}
+	return 0;
+}
+
+/* The new job's file for the command line @av (n words), as queued: 0,
+ * or the usage error (an argument that is not UTF-8). */
+static int new_job(const char *name, char **av, int n, const char *cwd, const char *device,
+		   const char *output, json_t **out)
+{
+	char host[256] = "", u[64];
+	json_t *job, *jargv;
+	int ret;
+
+	gethostname(host, sizeof(host) - 1);
+	job = json_object();
+	jargv = json_array();
+	for (int i = 0; i < n; i++) {
+		json_t *s = json_string(av[i]);
+
+		if (!s) {
+			ret = usage_error(&cmd_queue, "add: argument '%s' is not valid UTF-8",
+					  av[i]);
+			json_decref(jargv);
+			json_decref(job);
+			return ret;
+		}
+		json_array_append_new(jargv, s);
+	}
+	job_set_str(job, "format", JOB_FORMAT);
+	job_set_int(job, "id", 0);
+	job_set_str(job, "name", name);
+	job_set_str(job, "state", "queued");
+	job_set_str(job, "command", av[0]);
+	json_object_set_new(job, "argv", jargv);
+	job_set_str(job, "cwd", cwd);
+	job_set_str(job, "device", device);
+	job_set_str(job, "output", output);
+	job_set_str(job, "user", user_name(getuid(), u, sizeof(u)));
+	job_set_str(job, "host", host);
+	job_set_now(job, "created_utc");
+	job_set_str(job, "started_utc", NULL);
+	job_set_str(job, "ended_utc", NULL);
+	json_object_set_new(job, "exit_status", json_null());
+	json_object_set_new(job, "signal", json_null());
+	json_object_set_new(job, "worker_pid", json_null());
+	json_object_set_new(job, "child_pid", json_null());
+	job_set_str(job, "log", NULL);
+	job_set_str(job, "stop_requested", NULL);
+	job_set_str(job, "note", NULL);
+	*out = job;
+	return 0;
+}
+
 static int add_main(int argc, char **argv, const char *qdir)
 {
 	static const struct option opts[] = {
@@ -241,8 +307,8 @@ static int add_main(int argc, char **argv, const char *qdir)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *name = NULL, *device, *output;
-	char *cwd = NULL, *abs_out = NULL, *line = NULL, host[256] = "", u[64], nb[300];
-	json_t *job = NULL, *jargv;
+	char *cwd = NULL, *abs_out = NULL, *line = NULL, nb[300];
+	json_t *job = NULL;
 	struct queue q;
 	int opt, n, force, ret;
 	char **av;
@@ -266,17 +332,9 @@ static int add_main(int argc, char **argv, const char *qdir)
 		optind++;
 	av = argv + optind;
 	n = argc - optind;
-	if (n < 1)
-		return usage_error(&cmd_queue, "add: what to queue? e.g. labdaq queue add -- "
-				   "acquire sim:adc --samples 1M -o run1.npy");
-	if (strcmp(av[0], "acquire") && strcmp(av[0], "sweep"))
-		return usage_error(&cmd_queue, "add: a job is 'acquire ARGS...' or 'sweep "
-				   "ARGS...', not '%s'", av[0]);
-	for (int i = 1; i < n && strcmp(av[i], "--"); i++) {
-		if (!strcmp(av[i], "--dry-run") || !strcmp(av[i], "--help") ||
-		    !strcmp(av[i], "-h"))
-			return usage_error(&cmd_queue, "add: a queued job cannot be '%s'", av[i]);
-	}
+	ret = check_job_words(av, n);
+	if (ret)
+		return ret;
 	ret = queue_open(&q, qdir, 1, 1);
 	if (ret)
 		return ret;
@@ -301,41 +359,9 @@ static int add_main(int argc, char **argv, const char *qdir)
 				  abs_out);
 		goto out;
 	}
-	gethostname(host, sizeof(host) - 1);
-	job = json_object();
-	jargv = json_array();
-	for (int i = 0; i < n; i++) {
-		json_t *s = json_string(av[i]);
-
-		if (!s) {
-			ret = usage_error(&cmd_queue, "add: argument '%s' is not valid UTF-8",
-					  av[i]);
-			json_decref(jargv);
-			goto out;
-		}
-		json_array_append_new(jargv, s);
-	}
-	job_set_str(job, "format", JOB_FORMAT);
-	job_set_int(job, "id", 0);
-	job_set_str(job, "name", name);
-	job_set_str(job, "state", "queued");
-	job_set_str(job, "command", av[0]);
-	json_object_set_new(job, "argv", jargv);
-	job_set_str(job, "cwd", cwd);
-	job_set_str(job, "device", device);
-	job_set_str(job, "output", abs_out);
-	job_set_str(job, "user", user_name(getuid(), u, sizeof(u)));
-	job_set_str(job, "host", host);
-	job_set_now(job, "created_utc");
-	job_set_str(job, "started_utc", NULL);
-	job_set_str(job, "ended_utc", NULL);
-	json_object_set_new(job, "exit_status", json_null());
-	json_object_set_new(job, "signal", json_null());
-	json_object_set_new(job, "worker_pid", json_null());
-	json_object_set_new(job, "child_pid", json_null());
-	job_set_str(job, "log", NULL);
-	job_set_str(job, "stop_requested", NULL);
-	job_set_str(job, "note", NULL);
+	ret = new_job(name, av, n, cwd, device, abs_out, &job);
+	if (ret)
+		goto out;
 	ret = job_create(&q, job, &id);
 	if (ret) {
 		ret = queue_access_error(q.dir, -ret, "adding a job");
