@@ -205,6 +205,18 @@ void queue_close(struct queue *q)
 	q->dfd = q->jfd = q->lockfd = -1;
 }
 
+/* The message for DIR/jobs refusing us (@err, a positive errno), with the
+ * queue closed: the exit status. */
+static int jobs_error(struct queue *q, int err, const char *doing)
+{
+	char *jobs = str_printf("%s/jobs", q->dir);
+	int ret = queue_access_error(jobs ? jobs : q->dir, err, doing);
+
+	free(jobs);
+	queue_close(q);
+	return ret;
+}
+
 /*
  * Open the queue: 0, an exit status with the message printed, or -ENOENT
  * (without @create, and the queue does not exist: no jobs).  @create makes
@@ -268,22 +280,10 @@ int queue_open(struct queue *q, const char *opt, int create, int write)
 		fchmodat(q->dfd, "jobs", shared ? dmode : st.st_mode & 07770, 0); /* as the queue */
 	q->jfd = openat(q->dfd, "jobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (q->jfd < 0 && (errno != ENOENT || create)) {
-		int err = errno;
-		char *jobs = str_printf("%s/jobs", q->dir);
-
-		ret = queue_access_error(jobs ? jobs : q->dir, err, "opening its jobs");
-		free(jobs);
-		queue_close(q);
-		return ret;
+		return jobs_error(q, errno, "opening its jobs");
 	}
 	if (q->jfd >= 0 && write && faccessat(q->jfd, ".", W_OK | X_OK, 0)) {
-		int err = errno;
-		char *jobs = str_printf("%s/jobs", q->dir);
-
-		ret = queue_access_error(jobs ? jobs : q->dir, err, "writing its jobs");
-		free(jobs);
-		queue_close(q);
-		return ret;
+		return jobs_error(q, errno, "writing its jobs");
 	}
 	return 0;
 }
