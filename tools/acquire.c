@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "sidecar.h"
+#include "util.h"
+#include "npyfile.h"
 
 struct config {
 	const char *device;
@@ -75,13 +76,6 @@ static const char acquire_usage[] =
 	"  3    finished, but data was dropped (see the gaps in FILE.json)\n"
 	"  4    the device is busy with another run\n"
 	"  130  aborted\n";
-
-static int has_suffix(const char *s, const char *sfx)
-{
-	size_t n = strlen(s), m = strlen(sfx);
-
-	return n > m && !strcmp(s + n - m, sfx);
-}
 
 /* Checks made before anything starts: exit 2 with a message, or 0. */
 static int check_files(const struct config *c)

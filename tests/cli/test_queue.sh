@@ -329,6 +329,44 @@ is "labdaq recover completes it" "$RC" 0
 check "the recovered file loads with numpy" "$PY" -c \
 	"import numpy; a = numpy.load('$D/both.npy', mmap_mode='r'); assert a.shape[0] > 0"
 
+# ---- a job file that cannot be read -------------------------------------------------
+# cancel waits for the running job's end by re-reading its file: a file
+# corrupted meanwhile is reported with the right reason (it once read
+# "Unknown error -74"); log and list say the same of it.
+QB=$T/qbad
+QUEUE_OPT=(--queue "$QB")
+labdaq queue --queue "$QB" add -- acquire sim:adc --continuous --rate 2k \
+	-o "$D/qbad.npy" >/dev/null 2>&1
+run_bg worker8 labdaq queue --queue "$QB" run
+wpid=$BG_PID
+wait_state 1 running 30 && wait_written "$D/qbad.npy" 30
+kill -STOP "$wpid"
+run_bg cancel8 labdaq queue --queue "$QB" cancel 1
+cpid=$BG_PID
+deadline=$((SECONDS + 10))
+until grep -q '"stop_requested": "by' "$QB/jobs/1.json" || [ "$SECONDS" -ge "$deadline" ]; do
+	sleep 0.05
+done
+cp "$QB/jobs/1.json" "$T/qbad-1.json"
+echo 'not a job' >"$QB/jobs/1.json"
+wait_pid "$cpid" 10
+is "cancel: the job's file corrupted while it waits: exit 1" "$RC" 1
+check_grep "cancel: it says why, with the right message" "$T/cancel8.err" \
+	'job 1: its file is gone or unreadable \(Bad message\)'
+run log8 labdaq queue --queue "$QB" log 1
+is "log of a corrupted job file: exit 1" "$RC" 1
+check_grep "log of a corrupted job file: the right message" "$T/log8.err" \
+	'reading a job: Bad message'
+run list8 labdaq queue --queue "$QB" list
+check_grep "list: a corrupted job file is named as such" "$T/list8.err" 'job 1: not a job file'
+mv "$T/qbad-1.json" "$QB/jobs/1.json"
+kill -CONT "$wpid"
+wait_state 1 stopped 30
+kill -TERM "$wpid"
+wait_pid "$wpid" 30
+is "the worker then stops that job and ends on SIGTERM, exit 0" "$RC" 0
+QUEUE_OPT=()
+
 # ---- 50 processes adding at once ---------------------------------------------------
 Q50=$T/shared
 pids=()
