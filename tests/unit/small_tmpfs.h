@@ -102,10 +102,12 @@ static __attribute__((unused)) int small_tmpfs_mount(struct small_tmpfs *t, cons
 	t->hold_fd = hold[1];
 	n = t->pid > 0 ? read(ready[0], t->why, sizeof(t->why) - 1) : -1;
 	close(ready[0]);
-	if (n > 0 && !t->why[0]) {
-		snprintf(t->path, sizeof(t->path), "/proc/%d/root%s", (int)t->pid, dir);
+	if (n > 0 && !t->why[0] &&
+	    (size_t)snprintf(t->path, sizeof(t->path), "/proc/%d/root%s", (int)t->pid, dir) <
+		    sizeof(t->path))
 		return 0;
-	}
+	if (n > 0 && !t->why[0])
+		snprintf(t->why, sizeof(t->why), "the path of the mount point is too long");
 	if (n <= 0)
 		snprintf(t->why, sizeof(t->why), "the helper process failed");
 	close(t->hold_fd);

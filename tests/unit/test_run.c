@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "labdaq.h"
+#include "small_tmpfs.h"
 
 #define HDR 4096
 #define LDQ_N(a) (sizeof(a) / sizeof((a)[0]))
@@ -43,7 +44,7 @@
 
 struct fixture {
 	char dir[256];
-	char mnt[300];   /* a tmpfs mounted in dir, to unmount */
+	struct small_tmpfs tmpfs; /* a tmpfs over dir/mnt, or none */
 	char path[512];  /* scratch for in_dir() */
 	char path2[512];
 	char other[300];  /* a second directory, removed at teardown */
@@ -110,6 +111,7 @@ static int setup(void **state)
 		free(fx);
 		return -1;
 	}
+	fx->tmpfs.hold_fd = -1;
 	unsetenv(DELAY_ENV);
 	last_err[0] = '\0';
 	*state = fx;
@@ -124,8 +126,7 @@ static int teardown(void **state)
 	unsetenv("LABDAQ_NO_DIRECT");
 	if (!fx)
 		return 0;
-	if (fx->mnt[0] && umount2(fx->mnt, 0) < 0)
-		umount2(fx->mnt, MNT_DETACH);
+	small_tmpfs_umount(&fx->tmpfs);
 	chmod(fx->dir, 0700);
 	nftw(fx->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	if (fx->other[0])
@@ -641,51 +642,6 @@ static void test_counted_camera(void **state)
 	labdaq_device_close(dev);
 }
 
-/* A counted run whose items straddle pages, into @dir. */
-static void counted_camera_in(const char *dir)
-{
-	labdaq_device *dev = open_dev("sim:camera?width=64&height=48");
-	struct labdaq_run_config cfg;
-	char path[512];
-	labdaq_run *run;
-
-	snprintf(path, sizeof(path), "%s/run.npy", dir);
-	cfg_init(&cfg, path, 77, 0);
-	cfg.ring_bytes = 64 << 10;
-	run = start_ok(dev, &cfg);
-	wait_end(run, END_MS);
-	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
-	assert_int_equal(progress(run).written, 77);
-	labdaq_run_free(run);
-	assert_int_equal(check_camera_file(path, 64, 48, NULL, 0), 77);
-	labdaq_device_close(dev);
-}
-
-/* Buffered writes, where O_DIRECT is not available (LABDAQ_NO_DIRECT). */
-static void test_buffered_writes(void **state)
-{
-	struct fixture *fx = *state;
-
-	setenv("LABDAQ_NO_DIRECT", "1", 1);
-	counted_camera_in(fx->dir);
-	unsetenv("LABDAQ_NO_DIRECT");
-}
-
-/* The same on a disk file system (O_DIRECT where it is taken), whatever
- * file system the other tests use. */
-static void test_on_disk(void **state)
-{
-	struct fixture *fx = *state;
-
-	snprintf(fx->other, sizeof(fx->other), "/var/tmp/labdaq-run-XXXXXX");
-	if (!mkdtemp(fx->other)) {
-		fx->other[0] = '\0';
-		print_message("# SKIP: no /var/tmp\n");
-		skip();
-	}
-	counted_camera_in(fx->other);
-}
-
 static void test_counted_adc_channels(void **state)
 {
 	struct fixture *fx = *state;
@@ -796,26 +752,48 @@ static void test_duration(void **state)
 	labdaq_device_close(dev);
 }
 
-/* labdaq.h: "target: cfg->count, or 0", whatever else limits the run. */
-static void test_target_is_count(void **state)
+/* The target of @cfg's run, read at once after its start; the run is
+ * then aborted. */
+static uint64_t target_of(labdaq_device *dev, struct labdaq_run_config *cfg)
+{
+	labdaq_run *run = start_ok(dev, cfg);
+	uint64_t t = progress(run).target;
+
+	labdaq_run_abort(run);
+	wait_end(run, END_MS);
+	labdaq_run_free(run);
+	return t;
+}
+
+/* labdaq.h: the target is cfg->count, or for a paced timed run the items
+ * due in its time if fewer; 0 for no count. */
+static void test_progress_target(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:adc?channels=1");
 	struct labdaq_run_config cfg;
-	struct labdaq_progress p;
-	labdaq_run *run;
 
-	cfg_init(&cfg, in_dir(fx, "d.npy"), 0, 1000);
+	/* a count */
+	cfg_init(&cfg, in_dir(fx, "a.npy"), 5000, 1000);
+	assert_int_equal(target_of(dev, &cfg), 5000);
+	/* paced and timed: the items due, 1000/s for 100 ms */
+	cfg_init(&cfg, in_dir(fx, "b.npy"), 0, 1000);
 	cfg.duration_ns = 100000000u;
-	run = start_ok(dev, &cfg);
-	p = progress(run);
-	wait_end(run, END_MS);
-	labdaq_run_free(run);
+	assert_int_equal(target_of(dev, &cfg), 100);
+	/* both: the smaller */
+	cfg_init(&cfg, in_dir(fx, "c.npy"), 40, 1000);
+	cfg.duration_ns = 100000000u;
+	assert_int_equal(target_of(dev, &cfg), 40);
+	cfg_init(&cfg, in_dir(fx, "d.npy"), 5000, 1000);
+	cfg.duration_ns = 100000000u;
+	assert_int_equal(target_of(dev, &cfg), 100);
+	/* timed but not paced, or neither: no count */
+	cfg_init(&cfg, in_dir(fx, "e.npy"), 0, 0);
+	cfg.duration_ns = 100000000u;
+	assert_int_equal(target_of(dev, &cfg), 0);
+	cfg_init(&cfg, in_dir(fx, "f.npy"), 0, 1000);
+	assert_int_equal(target_of(dev, &cfg), 0);
 	labdaq_device_close(dev);
-	/* labdaq.h: a paced timed run's target is the items due in its time. */
-	if (p.target != 100)
-		fail_msg("a timed run (count 0, 1000/s for 100 ms) reports target %llu, not 100",
-			 (unsigned long long)p.target);
 }
 
 /* The duration holds while the device stalls in a read. */
@@ -1756,26 +1734,26 @@ struct disk_full {
 	size_t ngaps;
 };
 
-/* Stream into a 2 MiB tmpfs until it is full.  0, or -1: skipped. */
+/* Stream into a 2 MiB tmpfs (small_tmpfs.h: root or not) until it is
+ * full.  0, or -1: skipped (fx->tmpfs.why says why). */
 static int run_disk_full(struct fixture *fx, struct disk_full *out)
 {
 	labdaq_device *dev;
 	struct labdaq_run_config cfg;
 	uint64_t gaps[64][2];
 	const char *msg = NULL;
+	char mnt[300], npy[512], json[512];
 	labdaq_run *run;
 	json_t *j, *err;
 
-	if (geteuid() != 0)
+	snprintf(mnt, sizeof(mnt), "%s/mnt", fx->dir);
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	if (small_tmpfs_mount(&fx->tmpfs, mnt, "size=2m,mode=0700"))
 		return -1;
-	snprintf(fx->mnt, sizeof(fx->mnt), "%s/mnt", fx->dir);
-	assert_int_equal(mkdir(fx->mnt, 0700), 0);
-	if (mount("tmpfs", fx->mnt, "tmpfs", 0, "size=2m,mode=0700") < 0) {
-		fx->mnt[0] = '\0';
-		return -1;
-	}
+	snprintf(npy, sizeof(npy), "%s/run.npy", fx->tmpfs.path);
+	snprintf(json, sizeof(json), "%s/run.json", fx->tmpfs.path);
 	dev = open_dev("sim:camera?width=64&height=64"); /* 8 KiB frames */
-	cfg_init(&cfg, in_dir(fx, "mnt/run.npy"), 2000, 0);
+	cfg_init(&cfg, npy, 2000, 0);
 	cfg.ring_bytes = 256 << 10;
 	run = start_ok(dev, &cfg);
 	wait_end(run, END_MS);
@@ -1786,9 +1764,8 @@ static int run_disk_full(struct fixture *fx, struct disk_full *out)
 	assert_non_null(msg);
 	assert_true(out->p.written > 10 && out->p.written < 256);
 	assert_int_equal(out->p.written + out->p.dropped, out->p.acquired);
-	assert_int_equal(check_camera_file(in_dir(fx, "mnt/run.npy"), 64, 64, NULL, 0),
-			 out->p.written);
-	j = load_json(in_dir(fx, "mnt/run.json"));
+	assert_int_equal(check_camera_file(npy, 64, 64, NULL, 0), out->p.written);
+	j = load_json(json);
 	assert_string_equal(jstr(j, "status"), "failed");
 	err = json_object_get(j, "error");
 	assert_true(json_is_object(err));
@@ -1808,7 +1785,7 @@ static void test_disk_full(void **state)
 	struct disk_full r;
 
 	if (run_disk_full(*state, &r)) {
-		print_message("# SKIP: needs root to mount a 2 MiB tmpfs\n");
+		print_message("# SKIP: no 2 MiB tmpfs: %s\n", ((struct fixture *)*state)->tmpfs.why);
 		skip();
 	}
 }
@@ -1818,7 +1795,7 @@ static void test_disk_full_records_gaps(void **state)
 	struct disk_full r;
 
 	if (run_disk_full(*state, &r)) {
-		print_message("# SKIP: needs root to mount a 2 MiB tmpfs\n");
+		print_message("# SKIP: no 2 MiB tmpfs: %s\n", ((struct fixture *)*state)->tmpfs.why);
 		skip();
 	}
 	if (r.gap_sum != r.p.dropped)
@@ -2024,12 +2001,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_start_returns_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counted_camera, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_buffered_writes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_on_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counted_adc_channels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counted_ohm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duration, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_target_is_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duration_while_stalled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_removed_at_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_fields, setup, teardown),

@@ -2,7 +2,8 @@
 /*
  * test_sweep.c - labdaq_sweep_start() on the simulated Ohm's-law rig:
  * non-blocking, points counted, the latest point, stop keeping the points
- * done, errors, exclusivity with streams.
+ * done, errors, exclusivity with streams, replacing a file (overwrite)
+ * and keeping it when the start fails.
  */
 #include <errno.h>
 #include <poll.h>
@@ -11,7 +12,10 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -166,6 +170,85 @@ static void test_sweep_errors(void **state)
 	labdaq_device_close(cam);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void assert_text(const char *path, const char *text)
+{
+	char buf[256] = "";
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_string_equal(buf, text);
+}
+
+/* Overwrite replaces an old CSV; a start that fails after the old file
+ * was set aside (its header cannot be written: a file size limit of 16
+ * bytes, EFBIG) puts it back, as a stream's start does. */
+static void test_sweep_overwrite_restores_on_failed_start(void **state)
+{
+	static const char old[] = "precious,data\n1,2\n";
+	struct labdaq_sweep_config c;
+	struct rlimit lim, small;
+	labdaq_device *dev;
+	labdaq_run *run = NULL;
+	void (*prev)(int);
+	int ret, ok;
+
+	(void)state;
+	assert_int_equal(labdaq_device_open("sim:ohm", &dev), 0);
+	labdaq_sweep_config_init(&c);
+	c.path = in_dir("keep.csv");
+	c.set = "voltage0";
+	c.from = 0;
+	c.to = 1;
+	c.points = 3;
+	write_text(c.path, old);
+	/* Without overwrite: refused, untouched. */
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EEXIST);
+	assert_null(run);
+	assert_text(c.path, old);
+
+	c.overwrite = 1;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	small = lim;
+	small.rlim_cur = 16;
+	prev = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	ret = labdaq_sweep_start(dev, &c, &run);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	signal(SIGXFSZ, prev);
+	assert_int_equal(ret, -EFBIG);
+	assert_null(run);
+	/* The old file is back, and nothing else is left beside it. */
+	assert_text(c.path, old);
+	{
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "test \"$(ls -A %s | grep -c keep)\" = 1", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+
+	/* A start that succeeds replaces it. */
+	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	assert_int_equal(labdaq_run_wait(run, 10000), 0);
+	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
+	labdaq_run_free(run);
+	assert_int_equal(count_rows(c.path, "complete", &ok), 3);
+	assert_true(ok);
+	labdaq_device_close(dev);
+}
+
 /* A stream and a sweep on one device: the second is refused, across
  * device handles (the lock is per device, not per handle). */
 static void test_sweep_exclusive_with_stream(void **state)
@@ -262,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_completes),
 		cmocka_unit_test(test_sweep_returns_at_once_and_stops),
 		cmocka_unit_test(test_sweep_errors),
+		cmocka_unit_test(test_sweep_overwrite_restores_on_failed_start),
 		cmocka_unit_test(test_sweep_exclusive_with_stream),
 		cmocka_unit_test(test_run_fd),
 	};
