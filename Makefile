@@ -6,8 +6,11 @@
 #   make install    PREFIX=/usr/local DESTDIR= (uninstall undoes it)
 #   V=1             show the full commands
 
-VERSION := 0.1.0
-SOVERSION := 0
+# The version has one source, lib/include/labdaq.h; SOVERSION is the ABI's
+# (lib/labdaq.map says which symbols belong to which node).
+version_part = $(shell sed -n 's/^\#define LABDAQ_VERSION_$(1) \([0-9]*\)$$/\1/p' lib/include/labdaq.h)
+VERSION := $(call version_part,MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SOVERSION := 1
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -30,28 +33,36 @@ WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototyp
 	-Wno-unused-parameter -Wno-missing-field-initializers
 BASE_CFLAGS := -std=gnu11 -pthread $(WARN) -D_GNU_SOURCE -Ilib/include -Ilib -MMD -MP
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden
-LIBS = -ljansson -lpthread -lm $(LIBS_IIO)
+LIBS = -ljansson -lpthread -lm $(LIBS_BACKENDS)
 
-# Backends: sim is always built; the others are resolved with pkg-config.
-WITH_IIO ?= auto
-WITH_COMEDI ?= auto
-WITH_USB ?= auto
+# Backends: one word each, in the order labdaq lists them (lib/device.c
+# builds its table from the list).  BACKENDS are always built;
+# OPTIONAL_BACKENDS are NAME:PKG, built when WITH_NAME (upper case) is yes,
+# or auto (the default) and pkg-config knows PKG.  A new backend is
+# lib/backends/NAME.c and one word here.
+BACKENDS := sim
+OPTIONAL_BACKENDS := iio:libiio
 
-LIB_SRCS := $(wildcard lib/*.c) lib/backends/sim.c
-BACKEND_DEFS :=
-
-# with_backend NAME,PKG: "yes" when WITH_NAME is yes, or auto and PKG exists.
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
-ifneq ($(wildcard lib/backends/iio.c),)
-ifeq ($(WITH_IIO),auto)
-override WITH_IIO := $(call have_pkg,libiio)
+upper = $(shell echo '$(1)' | tr a-z A-Z)
+BUILT_BACKENDS := $(BACKENDS)
+BACKEND_PKGS :=
+define optional_backend
+WITH_$(2) ?= auto
+ifeq ($$(WITH_$(2)),auto)
+override WITH_$(2) := $$(if $$(call have_pkg,$(3)),yes,no)
 endif
-ifeq ($(WITH_IIO),yes)
-LIB_SRCS += lib/backends/iio.c
-BACKEND_DEFS += -DLDQ_WITH_IIO $(shell pkg-config --cflags libiio)
-LIBS_IIO := $(shell pkg-config --libs libiio)
+ifeq ($$(WITH_$(2)),yes)
+BUILT_BACKENDS += $(1)
+BACKEND_PKGS += $(3)
 endif
-endif
+endef
+$(foreach b,$(OPTIONAL_BACKENDS),$(eval $(call optional_backend,$(word 1,$(subst :, ,$(b))),$(call upper,$(word 1,$(subst :, ,$(b)))),$(word 2,$(subst :, ,$(b))))))
+
+LIB_SRCS := $(wildcard lib/*.c) $(BUILT_BACKENDS:%=lib/backends/%.c)
+BACKEND_DEFS := -DLDQ_BACKEND_LIST='$(foreach b,$(BUILT_BACKENDS),X($(b)))' \
+	$(if $(BACKEND_PKGS),$(shell pkg-config --cflags $(BACKEND_PKGS)))
+LIBS_BACKENDS := $(if $(BACKEND_PKGS),$(shell pkg-config --libs $(BACKEND_PKGS)))
 
 ifeq ($(V),1)
 Q :=
@@ -92,20 +103,24 @@ $(SO): $(LIB_OBJS) lib/labdaq.map
 
 $(B)/liblabdaq.so: $(SO)
 	$(Q)ln -sf liblabdaq.so.$(VERSION) $(B)/$(SONAME)
-	$(Q)ln -sf liblabdaq.so.$(VERSION) $@
+	$(Q)ln -sfn liblabdaq.so.$(VERSION) $@
 
 $(AR_LIB): $(LIB_OBJS)
 	$(call quiet,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# The tool links the static library: it runs from the build tree as it is.
-$(TOOL): $(TOOL_OBJS) $(AR_LIB)
+# The tool links the shared library, like any user's program, and uses only
+# labdaq.h (tests/cli/test_layout.sh checks both).  Its run path finds the
+# library beside it (the build tree) or in ../lib (an installed PREFIX).
+TOOL_LIBS := -L$(B) -llabdaq -ljansson -lm
+$(TOOL): $(TOOL_OBJS) $(B)/liblabdaq.so
 	$(call quiet,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -pthread -o $@.tmp $(TOOL_OBJS) $(AR_LIB) $(LIBS) && mv -f $@.tmp $@
+	$(Q)$(CC) $(LDFLAGS) -pthread -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' -o $@.tmp \
+		$(TOOL_OBJS) $(TOOL_LIBS) && mv -f $@.tmp $@
 
 # Rewritten when PREFIX, LIBDIR, INCLUDEDIR or the backends change: the
 # values are kept in a stamp that make compares on every run.
-PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(VERSION)|$(LIBS_IIO)
+PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(VERSION)|$(LIBS_BACKENDS)
 PC_STAMP := $(B)/.pc-vars
 ifneq ($(PC_VARS),$(shell cat $(PC_STAMP) 2>/dev/null))
 .PHONY: $(PC_STAMP)
@@ -117,8 +132,8 @@ $(PC_STAMP):
 $(B)/labdaq.pc: lib/labdaq.pc.in $(PC_STAMP)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-		-e 's|@LIBS_PRIVATE@|$(LIBS_IIO)|' \
-		-e 's|@REQUIRES_PRIVATE@|$(if $(LIBS_IIO),libiio)|' $< > $@
+		-e 's|@LIBS_PRIVATE@|$(LIBS_BACKENDS)|' \
+		-e 's|@REQUIRES_PRIVATE@|$(strip $(BACKEND_PKGS))|' $< > $@
 
 # ---- tests -----------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

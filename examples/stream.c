@@ -20,7 +20,7 @@ static void log_cb(int level, const char *msg, void *user)
 
 int main(int argc, char **argv)
 {
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg;
 	struct labdaq_progress p;
 	labdaq_device *dev;
 	labdaq_run *run;
@@ -37,14 +37,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", argv[1], labdaq_strerror(ret));
 		return 1;
 	}
-	labdaq_run_config_init(&cfg);
-	cfg.path = argv[2];
-	cfg.rate_hz = 1000;
-	cfg.count = 2000;
-	cfg.ring_bytes = 1 << 20;
-	ret = labdaq_run_start(dev, &cfg, &run);
+	/* The configuration: an object with setters, so that it can grow. */
+	ret = labdaq_run_config_new(&cfg);
+	if (!ret)
+		ret = labdaq_run_config_set_path(cfg, argv[2]);
+	if (!ret)
+		ret = labdaq_run_config_set_rate_hz(cfg, 1000);
+	if (!ret)
+		ret = labdaq_run_config_set_count(cfg, 2000);
+	if (!ret)
+		ret = labdaq_run_config_set_ring_bytes(cfg, 1 << 20);
+	if (!ret)
+		ret = labdaq_run_start(dev, cfg, &run);
+	labdaq_run_config_free(cfg); /* the run keeps its own copy */
 	if (ret) {
-		fprintf(stderr, "start: %s\n", labdaq_strerror(ret));
+		fprintf(stderr, "start: %s\n", labdaq_last_error() ? labdaq_last_error() :
+			labdaq_strerror(ret));
 		labdaq_device_close(dev);
 		return 1;
 	}

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * device.c - opening devices by URI and dispatching to the backends.
+ * device.c - the table of backends, opening devices by URI, channels.
  *
- * Adding a backend is one file under backends/ and one line in the table.
+ * Adding a backend is one file under backends/ (its contract:
+ * backends/backend.h) and its name in the Makefile's BACKENDS or
+ * OPTIONAL_BACKENDS, which compiles it and passes the list of those built
+ * as LDQ_BACKEND_LIST, "X(sim) X(iio) ...", in listing order.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,12 +15,45 @@
 
 #include "internal.h"
 
-static const struct ldq_backend *const backends[] = {
-	&ldq_backend_sim,
-#ifdef LDQ_WITH_IIO
-	&ldq_backend_iio,
+#ifndef LDQ_BACKEND_LIST
+#define LDQ_BACKEND_LIST X(sim)
 #endif
-};
+
+#define X(name) extern const struct ldq_backend ldq_backend_##name;
+LDQ_BACKEND_LIST
+#undef X
+
+/* The table: every message and listing is built from it. */
+#define X(name) &ldq_backend_##name,
+static const struct ldq_backend *const backends[] = { LDQ_BACKEND_LIST };
+#undef X
+
+LABDAQ_API unsigned int labdaq_backend_count(void)
+{
+	return LDQ_ARRAY_SIZE(backends);
+}
+
+LABDAQ_API const char *labdaq_backend_name(unsigned int index)
+{
+	return index < LDQ_ARRAY_SIZE(backends) ? backends[index]->name : NULL;
+}
+
+LABDAQ_API const char *labdaq_backend_help(unsigned int index)
+{
+	return index < LDQ_ARRAY_SIZE(backends) ? backends[index]->uris : NULL;
+}
+
+/* "sim, iio, ..." into @buf. */
+static const char *backend_names(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < LDQ_ARRAY_SIZE(backends); i++)
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", i ? ", " : "",
+				      backends[i]->name);
+	return buf;
+}
 
 static const struct ldq_backend *find_backend(const char *name)
 {
@@ -71,6 +107,121 @@ int ldq_device_find_channel(const struct labdaq_device *dev, const char *name, i
 	return -1;
 }
 
+/* "voltage0, current0" (the inputs, or the outputs) into @buf. */
+static const char *channel_names(const struct labdaq_device *dev, int output, char *buf,
+				 size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < dev->nchans; i++)
+		if (!!dev->chans[i].output == !!output)
+			n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s",
+					      n ? ", " : "", dev->chans[i].name);
+	if (!n)
+		snprintf(buf, len, "none");
+	return buf;
+}
+
+/* Every input (or output) of @dev, in device order. */
+static int all_channels(const struct labdaq_device *dev, int output, unsigned int *idx)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < dev->nchans; i++)
+		if (!!dev->chans[i].output == !!output)
+			idx[n++] = i;
+	if (!n) {
+		ldq_err("'%s' has no %s channel", dev->uri, output ? "output" : "input");
+		return -EINVAL;
+	}
+	return (int)n;
+}
+
+/* One name of a list: its index, or -EINVAL (logged) if it is empty,
+ * unknown, or already in idx[0..n). */
+static int list_entry(const struct labdaq_device *dev, const char *name, int output,
+		      const unsigned int *idx, unsigned int n)
+{
+	const char *what = output ? "output" : "input";
+	char known[512];
+	int i;
+
+	if (!*name) {
+		ldq_err("empty channel name in a channel list of '%s'", dev->uri);
+		return -EINVAL;
+	}
+	i = ldq_device_find_channel(dev, name, output);
+	if (i < 0) {
+		ldq_err("'%s' has no %s channel '%s' (its %ss: %s)", dev->uri, what, name, what,
+			channel_names(dev, output, known, sizeof(known)));
+		return -EINVAL;
+	}
+	for (unsigned int k = 0; k < n; k++)
+		if (idx[k] == (unsigned int)i) {
+			ldq_err("channel '%s' is given twice", name);
+			return -EINVAL;
+		}
+	return i;
+}
+
+int ldq_device_channels(const struct labdaq_device *dev, const char *list, int output,
+			unsigned int **idx, unsigned int *n)
+{
+	unsigned int *v = calloc(dev->nchans ? dev->nchans : 1, sizeof(*v)), count = 0;
+	const char *p = list;
+	int ret = 0;
+
+	if (!v)
+		return -ENOMEM;
+	if (!list) {
+		ret = all_channels(dev, output, v);
+		count = ret > 0 ? (unsigned int)ret : 0;
+	} else if (!*list) {
+		ldq_err("empty channel list for '%s'", dev->uri);
+		ret = -EINVAL;
+	}
+	/* Each accepted name is a distinct channel, so @v never overflows. */
+	while (list && !ret) {
+		size_t len = strcspn(p, ",");
+		char *name = strndup(p, len);
+
+		ret = name ? list_entry(dev, name, output, v, count) : -ENOMEM;
+		free(name);
+		if (ret < 0)
+			break;
+		v[count++] = (unsigned int)ret;
+		ret = 0;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	if (ret < 0) {
+		free(v);
+		return ret;
+	}
+	*idx = v;
+	*n = count;
+	return 0;
+}
+
+LABDAQ_API int labdaq_device_parse_channels(const labdaq_device *dev, const char *list,
+					    int output, unsigned int *idx, unsigned int max)
+{
+	unsigned int *v, n;
+	int ret;
+
+	if (!dev)
+		return -EINVAL;
+	ret = ldq_device_channels(dev, list, output, &v, &n);
+	if (ret)
+		return ret;
+	for (unsigned int i = 0; i < n && i < max && idx; i++)
+		idx[i] = v[i];
+	free(v);
+	return (int)n;
+}
+
 LABDAQ_API int labdaq_device_open(const char *uri, labdaq_device **out)
 {
 	const struct ldq_backend *be;
@@ -86,12 +237,10 @@ LABDAQ_API int labdaq_device_open(const char *uri, labdaq_device **out)
 		return ret;
 	be = find_backend(u.backend);
 	if (!be) {
+		char names[256];
+
 		ldq_err("unknown backend '%s' in '%s' (built in: %s)", u.backend, uri,
-			"sim"
-#ifdef LDQ_WITH_IIO
-			", iio"
-#endif
-		);
+			backend_names(names, sizeof(names)));
 		ldq_uri_free(&u);
 		return -EPROTONOSUPPORT;
 	}

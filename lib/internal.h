@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "labdaq.h"
+#include "backends/backend.h"
+#include "config.h"
 
 #define LDQ_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -95,64 +97,21 @@ struct labdaq_device {
 	void *priv;               /* the backend's */
 	atomic_int busy;          /* a run is active */
 	char lock_key[256];       /* names the device for the lock: set by the
-				   * backend's open, else the URI without its
-				   * parameters */
+				   * backend's open when two URIs can name one
+				   * device (iio: the context and the device's
+				   * name), else the URI without its parameters */
 };
 
 /* The index of the channel @name (an output if @output), or -1. */
 int ldq_device_find_channel(const struct labdaq_device *dev, const char *name, int output);
+/* Resolve the comma-separated channel @list (NULL: every input, or every
+ * output if @output) into *@idx (malloc'd, list order) and *@n.  0, or
+ * -EINVAL for an empty list or name, an unknown channel or a duplicate,
+ * logged with the channel and the device's channels; -ENOMEM. */
+int ldq_device_channels(const struct labdaq_device *dev, const char *list, int output,
+			unsigned int **idx, unsigned int *n);
 /* For backends' open(): append a channel; 0 or -ENOMEM. */
 int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const char *unit,
 			   double scale, int dtype, int output);
-
-/* ---- the backend contract ----
- * One file per backend under backends/, ending with its ops table; the
- * table is listed in device.c.  A NULL op means "not supported"
- * (-EOPNOTSUPP).  All ops but stream_cancel are called from one thread at a
- * time.  Errors are -errno, translated from the backend's own library.
- */
-struct ldq_stream_params {
-	double rate_hz;              /* items per second; 0: as fast as possible */
-	const unsigned int *chans;   /* samples devices: enabled input channels,
-				      * indexes into dev->chans, in file order */
-	unsigned int nchans;
-	size_t item_bytes;           /* bytes of one item as stored */
-	size_t block_items;          /* the most items one stream_read asks for */
-};
-
-struct ldq_backend {
-	const char *name;         /* the URI prefix before ':' */
-	const char *keys_help;    /* one line for labdaq(1) and errors */
-
-	/* Fill @dev (kind, channels, geometry, description, priv) from @uri.
-	 * Must look up every key it accepts through ldq_uri_get_*. */
-	int (*open)(struct labdaq_device *dev, struct ldq_uri *uri);
-	void (*close)(struct labdaq_device *dev);
-	/* Report each device: fn(uri, description, user); return the count. */
-	int (*list)(labdaq_list_fn fn, void *user);
-
-	/* Streaming, from the run's producer thread. */
-	int (*stream_start)(struct labdaq_device *dev, const struct ldq_stream_params *p);
-	/*
-	 * Read up to @items items into @dst (item_bytes each), waiting for
-	 * the device (a paced device waits for its clock).  Returns the
-	 * number of items read (>= 1), or -errno: -ECANCELED after
-	 * stream_cancel(), -ENODEV when the device is gone, -EIO...
-	 * *@lost receives the items the device lost just before these (a
-	 * hardware overrun), 0 normally; they count as dropped and as a gap.
-	 */
-	long (*stream_read)(struct labdaq_device *dev, void *dst, size_t items, uint64_t *lost);
-	/* Any thread: make a blocked or later stream_read return -ECANCELED. */
-	void (*stream_cancel)(struct labdaq_device *dev);
-	void (*stream_stop)(struct labdaq_device *dev);
-
-	/* Step scans (sweeps): set one output, read inputs as scaled values. */
-	int (*write_output)(struct labdaq_device *dev, unsigned int chan, double value);
-	int (*read_inputs)(struct labdaq_device *dev, const unsigned int *chans, unsigned int n,
-			   double *values);
-};
-
-extern const struct ldq_backend ldq_backend_sim;
-extern const struct ldq_backend ldq_backend_iio;
 
 #endif

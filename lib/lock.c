@@ -10,9 +10,11 @@
  * (pid, user, run id, since when, what it runs, its output) so that a second
  * run can name the holder, and `labdaq stop` can find and signal it.
  *
- * The lock is per device: the key is the URI without its parameters
- * ("sim:camera", "iio:local:labdaq-sim"), so two runs on two devices go on
- * together.
+ * The lock is per device: the key is the device's lock_key, which the
+ * backend sets when two URIs can name one device (iio: the context and the
+ * device's name, so iio:local:labdaq-sim and iio:local:iio:device0 share
+ * it), else the URI without its parameters ("sim:camera"); two runs on two
+ * devices go on together.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -294,13 +296,11 @@ static __thread struct {
 	char run_id[sizeof(((struct labdaq_holder *)0)->run_id)];
 } key_cache;
 
-LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
+static int device_holder(const char *uri, struct labdaq_holder *out)
 {
 	char key[512];
 	int ret;
 
-	if (!uri || !out)
-		return -EINVAL;
 	if (key_cache.uri[0] && !strcmp(uri, key_cache.uri)) {
 		ret = holder_of_key(key_cache.key, out);
 		if (ret == 1 && out->pid == key_cache.pid && out->pid > 0 &&
@@ -319,6 +319,26 @@ LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
 		key_cache.pid = out->pid;
 		memcpy(key_cache.uri, uri, strlen(uri) + 1);
 	}
+	return ret;
+}
+
+/* The size of struct labdaq_holder in its first version with a size
+ * field (0.2): the least a caller may pass.  Fields are only appended. */
+#define HOLDER_SIZE_0_2 sizeof(struct labdaq_holder)
+
+LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
+{
+	struct labdaq_holder h;
+	size_t size;
+	int ret;
+
+	if (!uri || !out || out->size < HOLDER_SIZE_0_2)
+		return -EINVAL;
+	size = out->size < sizeof(h) ? out->size : sizeof(h);
+	memset(&h, 0, sizeof(h));
+	ret = device_holder(uri, &h);
+	h.size = size;
+	memcpy(out, &h, size);
 	return ret;
 }
 
@@ -343,6 +363,7 @@ LABDAQ_API int labdaq_holders(labdaq_holder_fn fn, void *user)
 		if (fd < 0)
 			goto next;
 		if (flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK && !read_holder(fd, &h)) {
+			h.size = sizeof(h);
 			count++;
 			if (fn && fn(&h, user)) {
 				close(fd);

@@ -52,6 +52,16 @@ void ldq_clear_last_error(void)
 	last_error[0] = '\0';
 }
 
+LABDAQ_API const char *labdaq_last_error(void)
+{
+	return ldq_last_error();
+}
+
+LABDAQ_API void labdaq_clear_error(void)
+{
+	ldq_clear_last_error();
+}
+
 
 LABDAQ_API const char *labdaq_strerror(int err)
 {
@@ -69,7 +79,7 @@ LABDAQ_API const char *labdaq_strerror(int err)
 	case EPROTONOSUPPORT:
 		return "unknown backend, or backend not built in";
 	case EEXIST:
-		return "file exists (use --force to replace it)";
+		return "file exists";
 	case ENOSPC:
 		return "no space left on device";
 	case EOVERFLOW:

@@ -201,6 +201,20 @@ void ldq_run_destroy(struct labdaq_run *run)
 	free(run);
 }
 
+LABDAQ_API unsigned int labdaq_run_channel_count(labdaq_run *run)
+{
+	return run->dev->kind == LABDAQ_KIND_FRAMES ? 0 : run->nfile_chans;
+}
+
+LABDAQ_API int labdaq_run_channel(labdaq_run *run, unsigned int index,
+				  struct labdaq_channel *out)
+{
+	if (index >= labdaq_run_channel_count(run))
+		return -ERANGE;
+	*out = run->file_chans[index];
+	return 0;
+}
+
 LABDAQ_API int labdaq_run_progress(labdaq_run *run, struct labdaq_progress *out)
 {
 	memset(out, 0, sizeof(*out));

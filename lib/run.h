@@ -15,7 +15,6 @@
 #include "ring.h"
 #include "sidecar.h"
 
-#define DEFAULT_RING_BYTES (64u << 20)
 #define SAMPLE_BLOCK_BYTES (64u << 10)
 #define WRITE_CHUNK_MAX (8u << 20)
 #define WRITE_CHUNK_MIN (1u << 20)

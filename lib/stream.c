@@ -166,93 +166,54 @@ static void *producer_main(void *arg)
 
 /* ---- starting ---- */
 
-LABDAQ_API void labdaq_run_config_init(struct labdaq_run_config *cfg)
+/* The input channels of @list on @dev (*@idx malloc'd, *@n of them):
+ * none to select on a frames device, one dtype for a samples file.  0, or
+ * -errno with the reason logged. */
+static int resolve_inputs(const struct labdaq_device *dev, const char *list,
+			  unsigned int **idx, unsigned int *n)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->ring_bytes = DEFAULT_RING_BYTES;
-	cfg->on_full = LABDAQ_ON_FULL_BLOCK;
-	cfg->checkpoint_ms = 1000;
-}
+	int ret;
 
-/* A frames device: no channels to select; the file lists its inputs. */
-static int select_frames(struct labdaq_run *run, const char *list)
-{
-	struct labdaq_device *dev = run->dev;
-
-	if (list) {
-		ldq_err("%s: a frames device has no channels to select", dev->uri);
+	*idx = NULL;
+	*n = 0;
+	if (dev->kind == LABDAQ_KIND_FRAMES) {
+		if (!list)
+			return 0;
+		ldq_err("%s streams frames: it has no channels to select", dev->uri);
 		return -EINVAL;
 	}
-	for (unsigned int i = 0; i < dev->nchans; i++)
-		if (!dev->chans[i].output)
-			labdaq_device_channel(dev, i, &run->file_chans[run->nfile_chans++]);
-	return 0;
-}
-
-/* Append the input channels named in the comma-separated @list. */
-static int parse_channel_list(struct labdaq_run *run, const char *list)
-{
-	struct labdaq_device *dev = run->dev;
-	char *copy = strdup(list), *tok, *save = NULL;
-	int ret = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok && !ret; tok = strtok_r(NULL, ",", &save)) {
-		int found = ldq_device_find_channel(dev, tok, 0);
-
-		if (found < 0) {
-			ldq_err("%s: no input channel '%s'", dev->uri, tok);
+	ret = ldq_device_channels(dev, list, 0, idx, n);
+	for (unsigned int j = 1; !ret && j < *n; j++)
+		if (dev->chans[(*idx)[j]].dtype != dev->chans[(*idx)[0]].dtype) {
+			ldq_err("%s: channels of different types cannot share one file", dev->uri);
 			ret = -EINVAL;
-			break;
 		}
-		for (unsigned int j = 0; j < run->nchans; j++) {
-			if (run->chans[j] == (unsigned int)found) {
-				ldq_err("%s: channel '%s' given twice", dev->uri, tok);
-				ret = -EINVAL;
-				break;
-			}
-		}
-		if (!ret)
-			run->chans[run->nchans++] = (unsigned int)found;
+	if (ret) {
+		free(*idx);
+		*idx = NULL;
 	}
-	free(copy);
 	return ret;
 }
 
-/* Resolve cfg->channels into input channel indexes sharing one dtype. */
+/* The run's channels, and the file's: a frames file lists the inputs. */
 static int select_channels(struct labdaq_run *run, const char *list)
 {
 	struct labdaq_device *dev = run->dev;
-	int dtype = -1, ret = 0;
+	int ret = resolve_inputs(dev, list, &run->chans, &run->nchans);
 
-	run->chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->chans));
-	run->file_chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_chans));
-	if (!run->chans || !run->file_chans)
-		return -ENOMEM;
-	if (dev->kind == LABDAQ_KIND_FRAMES)
-		return select_frames(run, list);
-	for (unsigned int i = 0; !list && i < dev->nchans; i++)
-		if (!dev->chans[i].output)
-			run->chans[run->nchans++] = i;
-	if (list)
-		ret = parse_channel_list(run, list);
 	if (ret)
 		return ret;
-	if (!run->nchans) {
-		ldq_err("%s: no input channel selected", dev->uri);
-		return -EINVAL;
+	run->file_chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_chans));
+	if (!run->file_chans)
+		return -ENOMEM;
+	if (dev->kind == LABDAQ_KIND_FRAMES) {
+		for (unsigned int i = 0; i < dev->nchans; i++)
+			if (!dev->chans[i].output)
+				labdaq_device_channel(dev, i, &run->file_chans[run->nfile_chans++]);
+		return 0;
 	}
-	for (unsigned int j = 0; j < run->nchans; j++) {
-		const struct ldq_channel *c = &dev->chans[run->chans[j]];
-
-		if (dtype >= 0 && c->dtype != dtype) {
-			ldq_err("%s: channels of different types cannot share one file", dev->uri);
-			return -EINVAL;
-		}
-		dtype = c->dtype;
+	for (unsigned int j = 0; j < run->nchans; j++)
 		labdaq_device_channel(dev, run->chans[j], &run->file_chans[run->nfile_chans++]);
-	}
 	return 0;
 }
 
@@ -310,8 +271,25 @@ static size_t choose_block_items(const struct labdaq_run *run, size_t ring_cap)
 	return n ? n : 1;
 }
 
+/* The ring asked for must fit in memory. */
+static int check_ring(uint64_t ring_bytes)
+{
+	if (ring_bytes > mem_available() / 10 * 8) {
+		ldq_err("a ring of %llu MiB does not fit in the memory available (%llu MiB): "
+			"choose a smaller one", (unsigned long long)(ring_bytes >> 20),
+			(unsigned long long)(mem_available() >> 20));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Everything labdaq_run_start() checks before it takes the device. */
 static int check_config(struct labdaq_device *dev, const struct labdaq_run_config *cfg)
 {
+	unsigned int *idx, n;
+	char *json;
+	int ret;
+
 	if (!(cfg->rate_hz >= 0) || !isfinite(cfg->rate_hz) || cfg->rate_hz > 1e12 ||
 	    cfg->duration_ns > UINT64_MAX / 2 || cfg->on_full < LABDAQ_ON_FULL_BLOCK ||
 	    cfg->on_full > LABDAQ_ON_FULL_DROP) {
@@ -323,7 +301,21 @@ static int check_config(struct labdaq_device *dev, const struct labdaq_run_confi
 			dev->backend->name);
 		return -EOPNOTSUPP;
 	}
-	return 0;
+	json = cfg->path ? ldq_meta_path(cfg->path) : NULL;
+	if (cfg->path && !json)
+		return -ENOMEM;
+	ret = ldq_check_output(cfg->path, ".npy", json, cfg->overwrite);
+	free(json);
+	if (!ret)
+		ret = resolve_inputs(dev, cfg->channels, &idx, &n);
+	if (!ret)
+		free(idx);
+	return ret ? ret : check_ring(labdaq_run_config_get_ring_bytes(cfg));
+}
+
+LABDAQ_API int labdaq_run_check(labdaq_device *dev, const labdaq_run_config *cfg)
+{
+	return dev && cfg ? check_config(dev, cfg) : -EINVAL;
 }
 
 static void apply_config(struct labdaq_run *run, const struct labdaq_run_config *cfg)
@@ -349,28 +341,23 @@ static void apply_config(struct labdaq_run *run, const struct labdaq_run_config 
 	/* A test knob: a slow disk, to exercise a full ring deterministically. */
 	if (delay)
 		run->test_write_delay_us = (unsigned int)strtoul(delay, NULL, 10);
-	run->checkpoint_ns = (uint64_t)(cfg->checkpoint_ms ? cfg->checkpoint_ms : 1000) * 1000000u;
+	run->checkpoint_ns = (uint64_t)(cfg->checkpoint_ms ? cfg->checkpoint_ms :
+				       LDQ_DEFAULT_CHECKPOINT_MS) * 1000000u;
 }
 
 /* The ring, the block size, the tap and the drop policy's scratch block. */
-static int setup_ring(struct labdaq_run *run, size_t ring_bytes)
+static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 {
 	int ret;
 
 	if (ring_bytes < run->item_bytes) {
-		ldq_err("a ring of %zu bytes cannot hold one item of %zu bytes", ring_bytes,
-			run->item_bytes);
+		ldq_err("a ring of %llu bytes cannot hold one item of %zu bytes",
+			(unsigned long long)ring_bytes, run->item_bytes);
 		return -EINVAL;
-	}
-	if (ring_bytes > mem_available() / 10 * 8) {
-		ldq_err("a ring of %zu MiB does not fit in the memory available (%llu MiB): "
-			"choose a smaller one", ring_bytes >> 20,
-			(unsigned long long)(mem_available() >> 20));
-		return -ENOMEM;
 	}
 	ret = ldq_ring_new(ring_bytes, &run->ring);
 	if (ret) {
-		ldq_err("cannot allocate a ring of %zu bytes: %s", ring_bytes,
+		ldq_err("cannot allocate a ring of %llu bytes: %s", (unsigned long long)ring_bytes,
 			labdaq_strerror(ret));
 		return ret;
 	}
@@ -455,7 +442,7 @@ static int start_threads(struct labdaq_run *run)
 	return ret;
 }
 
-LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_config *cfg,
+LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg,
 				labdaq_run **out)
 {
 	struct ldq_outfile of = { 0 };
@@ -464,7 +451,7 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 
 	if (out)
 		*out = NULL;
-	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
+	if (!dev || !cfg || !out)
 		return -EINVAL;
 	ret = check_config(dev, cfg);
 	if (!ret)
@@ -476,7 +463,7 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_conf
 	if (!ret)
 		ret = setup_layout(run);
 	if (!ret)
-		ret = setup_ring(run, cfg->ring_bytes ? cfg->ring_bytes : DEFAULT_RING_BYTES);
+		ret = setup_ring(run, labdaq_run_config_get_ring_bytes(cfg));
 	/* Checks done: the device lock, then the files, then the threads. */
 	if (!ret)
 		ret = open_files(run, cfg->overwrite, &of);

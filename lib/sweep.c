@@ -18,54 +18,58 @@
 #include "outfile.h"
 #include "run.h"
 
-#define MAX_READ 64
-
+/* One allocation: the struct, then read_chans[nread], then row[1 + nread]. */
 struct ldq_sweep {
 	unsigned int set_chan;
-	unsigned int read_chans[MAX_READ];
+	unsigned int *read_chans;
 	unsigned int nread;
+	double *row;           /* the value set, then each input's */
 	double from, to;
 	uint32_t points, repeat;
 	uint64_t delay_ns;
 	FILE *csv;
 };
 
-static int resolve(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
+/* Points are between the limits: checking these two is enough, and
+ * nothing is applied to the device out of its range. */
+static int check_range(const struct labdaq_device *dev, unsigned int chan, double from,
+		       double to)
 {
-	struct labdaq_device *dev = run->dev;
-	struct ldq_sweep *sw = run->sweep;
-	char *copy, *tok, *save = NULL;
-	int i;
+	const struct ldq_channel *c = &dev->chans[chan];
 
-	if (!cfg->set || (i = ldq_device_find_channel(dev, cfg->set, 1)) < 0) {
-		ldq_err("%s: no output channel '%s'", dev->uri, cfg->set ? cfg->set : "(none)");
-		return -EINVAL;
-	}
-	sw->set_chan = (unsigned int)i;
-	if (!cfg->read) {
-		for (unsigned int k = 0; k < dev->nchans && sw->nread < MAX_READ; k++)
-			if (!dev->chans[k].output)
-				sw->read_chans[sw->nread++] = k;
-		return sw->nread ? 0 : -EINVAL;
-	}
-	copy = strdup(cfg->read);
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		i = ldq_device_find_channel(dev, tok, 0);
-		if (i < 0 || sw->nread == MAX_READ) {
-			ldq_err("%s: no input channel '%s'", dev->uri, tok);
-			free(copy);
-			return -EINVAL;
-		}
-		sw->read_chans[sw->nread++] = (unsigned int)i;
-	}
-	free(copy);
-	if (!sw->nread) {
-		ldq_err("%s: no input channel to read", dev->uri);
-		return -EINVAL;
+	if (!isnan(c->min) && (fmin(from, to) < c->min || fmax(from, to) > c->max)) {
+		ldq_err("%s: %s takes %g to %g %s; the sweep goes from %g to %g", dev->uri, c->name,
+			c->min, c->max, c->unit, from, to);
+		return -ERANGE;
 	}
 	return 0;
+}
+
+/* The output channel (*@set), the inputs (*@inputs, malloc'd, *@n of them)
+ * and the range of @cfg on @dev: 0, or -errno with the reason logged. */
+static int resolve(const struct labdaq_device *dev, const struct labdaq_sweep_config *cfg,
+		   unsigned int *set, unsigned int **inputs, unsigned int *n)
+{
+	unsigned int *out, nout;
+	int ret;
+
+	if (!cfg->set) {
+		ldq_err("%s: no output channel to sweep", dev->uri);
+		return -EINVAL;
+	}
+	ret = ldq_device_channels(dev, cfg->set, 1, &out, &nout);
+	if (ret)
+		return ret;
+	*set = out[0];
+	free(out);
+	if (nout != 1) {
+		ldq_err("%s: a sweep steps one output channel, not '%s'", dev->uri, cfg->set);
+		return -EINVAL;
+	}
+	ret = check_range(dev, *set, cfg->from, cfg->to);
+	if (!ret)
+		ret = ldq_device_channels(dev, cfg->read, 0, inputs, n);
+	return ret;
 }
 
 static double point_value(const struct ldq_sweep *sw, uint32_t k)
@@ -198,7 +202,7 @@ static void *sweep_main(void *arg)
 {
 	struct labdaq_run *run = arg;
 	struct ldq_sweep *sw = run->sweep;
-	double row[1 + MAX_READ];
+	double *row = sw->row;
 	uint64_t done = 0;
 	int state = 0;
 
@@ -216,14 +220,7 @@ static void *sweep_main(void *arg)
 	return NULL;
 }
 
-LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->points = 1;
-	cfg->repeat = 1;
-}
-
-static int check_config(struct labdaq_device *dev, const struct labdaq_sweep_config *cfg)
+static int check_config(const struct labdaq_device *dev, const struct labdaq_sweep_config *cfg)
 {
 	if (!dev->backend->write_output || !dev->backend->read_inputs) {
 		ldq_err("%s: the %s backend cannot run sweeps on this device", dev->uri,
@@ -238,42 +235,39 @@ static int check_config(struct labdaq_device *dev, const struct labdaq_sweep_con
 	return 0;
 }
 
-/* Points are between the limits: checking these two is enough, and
- * nothing is applied to the device out of its range. */
-static int check_range(struct labdaq_run *run)
-{
-	struct labdaq_device *dev = run->dev;
-	struct ldq_sweep *sw = run->sweep;
-	const struct ldq_channel *c = &dev->chans[sw->set_chan];
-
-	if (!isnan(c->min) &&
-	    (fmin(sw->from, sw->to) < c->min || fmax(sw->from, sw->to) > c->max)) {
-		ldq_err("%s: %s takes %g to %g %s; the sweep goes from %g to %g", dev->uri, c->name,
-			c->min, c->max, c->unit, sw->from, sw->to);
-		return -ERANGE;
-	}
-	return 0;
-}
-
 /* The sweep's settings, its channels, the counts and the tap. */
 static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 {
-	struct ldq_sweep *sw = calloc(1, sizeof(*sw));
-	int ret;
+	unsigned int set, *inputs, n;
+	struct ldq_sweep *sw;
+	int ret = resolve(run->dev, cfg, &set, &inputs, &n);
 
-	if (!sw)
+	if (ret)
+		return ret;
+	sw = calloc(1, sizeof(*sw) + n * sizeof(unsigned int) + (1 + n) * sizeof(double) + 8);
+	run->file_chans = calloc(1 + n, sizeof(*run->file_chans));
+	if (!sw || !run->file_chans) {
+		free(sw);
+		free(inputs);
 		return -ENOMEM;
+	}
 	run->sweep = sw;
+	sw->set_chan = set;
+	sw->read_chans = (unsigned int *)(sw + 1);
+	memcpy(sw->read_chans, inputs, n * sizeof(unsigned int));
+	free(inputs);
+	sw->nread = n;
+	/* The doubles after the indexes, 8-aligned. */
+	sw->row = (double *)(((uintptr_t)(sw->read_chans + n) + 7) & ~(uintptr_t)7);
 	sw->from = cfg->from;
 	sw->to = cfg->to;
 	sw->points = cfg->points;
 	sw->repeat = cfg->repeat ? cfg->repeat : 1;
 	sw->delay_ns = cfg->delay_ns;
-	ret = resolve(run, cfg);
-	if (!ret)
-		ret = check_range(run);
-	if (ret)
-		return ret;
+	labdaq_device_channel(run->dev, set, &run->file_chans[run->nfile_chans++]);
+	for (unsigned int i = 0; i < n; i++)
+		labdaq_device_channel(run->dev, sw->read_chans[i],
+				      &run->file_chans[run->nfile_chans++]);
 	run->count = (uint64_t)sw->points * sw->repeat;
 	run->item_bytes = sizeof(double) * (1 + sw->nread);
 	run->tap_cap = run->item_bytes;
@@ -303,17 +297,33 @@ static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *o
 	return ret;
 }
 
-LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_config *cfg,
+LABDAQ_API int labdaq_sweep_check(labdaq_device *dev, const labdaq_sweep_config *cfg)
+{
+	unsigned int set, *inputs = NULL, n;
+	int ret;
+
+	if (!dev || !cfg)
+		return -EINVAL;
+	ret = check_config(dev, cfg);
+	if (!ret)
+		ret = ldq_check_output(cfg->path, ".csv", NULL, cfg->overwrite);
+	if (!ret)
+		ret = resolve(dev, cfg, &set, &inputs, &n);
+	free(inputs);
+	return ret;
+}
+
+LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const labdaq_sweep_config *cfg,
 				  labdaq_run **out)
 {
 	struct ldq_outfile of = { 0 };
 	struct labdaq_run *run;
 	int ret;
 
-	if (!dev || !cfg || !out || !cfg->path || !*cfg->path)
+	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	ret = check_config(dev, cfg);
+	ret = labdaq_sweep_check(dev, cfg);
 	if (!ret)
 		ret = ldq_run_new(dev, LDQ_RUN_SWEEP, cfg->path, cfg->command, &run);
 	if (ret)

@@ -13,9 +13,13 @@
 #include "internal.h"
 #include "util.h"
 
+#define LDQ_STR(x) LDQ_STR2(x)
+#define LDQ_STR2(x) #x
+
 LABDAQ_API const char *labdaq_version(void)
 {
-	return "0.1.0";
+	return LDQ_STR(LABDAQ_VERSION_MAJOR) "." LDQ_STR(LABDAQ_VERSION_MINOR) "."
+		LDQ_STR(LABDAQ_VERSION_PATCH);
 }
 
 uint64_t ldq_now_ns(void)

@@ -11,8 +11,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "util.h"
-#include "npyfile.h"
 
 struct config {
 	const char *device;
@@ -77,23 +75,6 @@ static const char acquire_usage[] =
 	"  4    the device is busy with another run\n"
 	"  130  aborted\n";
 
-/* Checks made before anything starts: exit 2 with a message, or 0. */
-static int check_files(const struct config *c)
-{
-	char *json;
-	int ret;
-
-	if (!has_suffix(c->output, ".npy"))
-		return usage_error(&cmd_acquire, "the output file '%s' must end in .npy",
-				   c->output);
-	json = ldq_meta_path(c->output);
-	if (!json)
-		return EXIT_FAILURE_IO;
-	ret = check_output(&cmd_acquire, c->output, json, c->force);
-	free(json);
-	return ret;
-}
-
 static int parse_args(int argc, char **argv, struct config *c)
 {
 	static const struct option opts[] = {
@@ -117,7 +98,6 @@ static int parse_args(int argc, char **argv, struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->count_is_frames = -1;
 	c->rate_hz = -1;
-	c->ring_bytes = 64u << 20;
 	c->on_full = LABDAQ_ON_FULL_BLOCK;
 	c->progress = PROGRESS_AUTO;
 	optind = 1;
@@ -151,7 +131,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 			c->channels = optarg;
 			break;
 		case 'R':
-			if (parse_size(optarg, &c->ring_bytes) || c->ring_bytes < 4096)
+			if (parse_size(optarg, &c->ring_bytes) || !c->ring_bytes)
 				return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, "
 						   "1G", optarg);
 			break;
@@ -184,7 +164,44 @@ static int parse_args(int argc, char **argv, struct config *c)
 		c->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
 	if (c->rate_hz < 0)
 		c->rate_hz = 0;
-	return check_files(c);
+	return 0;
+}
+
+/* The library's configuration of @c: 0, or an exit status (said). */
+static int make_config(const struct config *c, labdaq_run_config **out)
+{
+	const struct command *cmd = &cmd_acquire;
+	labdaq_run_config *rc;
+
+	if (labdaq_run_config_new(&rc))
+		return EXIT_FAILURE_IO;
+	*out = rc;
+	if (labdaq_run_config_set_path(rc, c->output) ||
+	    labdaq_run_config_set_channels(rc, c->channels) ||
+	    labdaq_run_config_set_command(rc, c->command))
+		return EXIT_FAILURE_IO;
+	labdaq_run_config_set_count(rc, c->count);
+	labdaq_run_config_set_duration_ns(rc, c->duration_ns);
+	labdaq_run_config_set_on_full(rc, c->on_full);
+	labdaq_run_config_set_overwrite(rc, c->force);
+	if (labdaq_run_config_set_rate_hz(rc, c->rate_hz))
+		return usage_error(cmd, "bad rate %g", c->rate_hz);
+	if (labdaq_run_config_set_ring_bytes(rc, c->ring_bytes))
+		return usage_error(cmd, "bad ring size %llu bytes: at least 4k, e.g. 16M, 1G",
+				   (unsigned long long)c->ring_bytes);
+	return 0;
+}
+
+/* What only the command line knows: --frames or --samples for the kind. */
+static int check_kind(const struct config *c, int kind)
+{
+	if (c->count_is_frames == 1 && kind != LABDAQ_KIND_FRAMES)
+		return usage_error(&cmd_acquire, "'%s' streams samples: use --samples, not "
+				   "--frames", c->device);
+	if (c->count_is_frames == 0 && kind == LABDAQ_KIND_FRAMES)
+		return usage_error(&cmd_acquire, "'%s' streams frames: use --frames, not "
+				   "--samples", c->device);
+	return 0;
 }
 
 static void show_progress(const struct config *c, const struct labdaq_progress *p,
@@ -248,7 +265,7 @@ static void show(labdaq_run *run, void *ctx, int final)
 
 static int acquire_main(int argc, char **argv)
 {
-	struct labdaq_run_config rc;
+	labdaq_run_config *rc = NULL;
 	struct labdaq_progress p;
 	labdaq_device *dev = NULL;
 	labdaq_run *run = NULL;
@@ -271,17 +288,11 @@ static int acquire_main(int argc, char **argv)
 		return ret;
 	}
 	kind = labdaq_device_kind(dev);
-	if (c.count_is_frames == 1 && kind != LABDAQ_KIND_FRAMES)
-		status = usage_error(&cmd_acquire, "'%s' streams samples: use --samples, not "
-				     "--frames", c.device);
-	else if (c.count_is_frames == 0 && kind == LABDAQ_KIND_FRAMES)
-		status = usage_error(&cmd_acquire, "'%s' streams frames: use --frames, not "
-				     "--samples", c.device);
-	else if (c.channels && kind == LABDAQ_KIND_FRAMES)
-		status = usage_error(&cmd_acquire, "'%s' streams frames: it has no channels to "
-				     "select with --channels", c.device);
-	else
-		status = check_channels(&cmd_acquire, dev, c.channels, 0);
+	status = check_kind(&c, kind);
+	if (!status)
+		status = make_config(&c, &rc);
+	if (!status)
+		status = check_config(&cmd_acquire, dev, rc, NULL);
 	if (status || c.dry_run)
 		goto out;
 
@@ -290,17 +301,7 @@ static int acquire_main(int argc, char **argv)
 		status = EXIT_FAILURE_IO;
 		goto out;
 	}
-	labdaq_run_config_init(&rc);
-	rc.path = c.output;
-	rc.count = c.count;
-	rc.duration_ns = c.duration_ns;
-	rc.rate_hz = c.rate_hz;
-	rc.channels = c.channels;
-	rc.ring_bytes = c.ring_bytes;
-	rc.on_full = c.on_full;
-	rc.overwrite = c.force;
-	rc.command = c.command;
-	ret = labdaq_run_start(dev, &rc, &run);
+	ret = labdaq_run_start(dev, rc, &run);
 	if (ret) {
 		status = start_error(&cmd_acquire, c.device, c.output, ret);
 		goto out;
@@ -325,6 +326,7 @@ static int acquire_main(int argc, char **argv)
 		fmt_duration((double)p.elapsed_ns / 1e9, b2, sizeof(b2)), c.output);
 out:
 	labdaq_run_free(run);
+	labdaq_run_config_free(rc);
 	labdaq_device_close(dev);
 	if (sfd >= 0)
 		close(sfd);

@@ -12,10 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "common.h"
-#include "sidecar.h"
 
 const char *progname = "labdaq";
 int verbose;
@@ -48,11 +45,38 @@ void print_help(const struct command *cmd, FILE *f)
 	fputs(cmd->usage, f);
 }
 
+/* While a configuration is checked, its error is printed once, as a usage
+ * error (check_error()), not also as it is logged. */
+static int hold_errors;
+
 static void log_to_stderr(int level, const char *m, void *user)
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
 
+	if (hold_errors && level == LABDAQ_LOG_ERROR)
+		return;
 	fprintf(stderr, "%s: %s%s\n", progname, prefix[level & 3], m);
+}
+
+int check_config(const struct command *cmd, labdaq_device *dev, const labdaq_run_config *rc,
+		 const labdaq_sweep_config *sc)
+{
+	int ret;
+
+	labdaq_clear_error();
+	hold_errors = 1;
+	ret = rc ? labdaq_run_check(dev, rc) : labdaq_sweep_check(dev, sc);
+	hold_errors = 0;
+	if (!ret)
+		return 0;
+	if (ret == -EINVAL || ret == -ERANGE || ret == -EEXIST || ret == -ENOENT ||
+	    ret == -EACCES || ret == -ENOTDIR || ret == -EROFS)
+		return usage_error(cmd, "%s%s", labdaq_last_error() ? labdaq_last_error() :
+				   labdaq_strerror(ret),
+				   ret == -EEXIST ? " (--force replaces it)" : "");
+	msg("cannot start on '%s': %s", labdaq_device_uri(dev),
+	    labdaq_last_error() ? labdaq_last_error() : labdaq_strerror(ret));
+	return EXIT_FAILURE_IO;
 }
 
 void setup_log(void)
@@ -295,58 +319,16 @@ int join_command(int argc, char **argv, char **out)
 	return 0;
 }
 
-int check_output(const struct command *cmd, const char *path, const char *sidecar, int force)
+int sidecar_status(const char *path, char *status, size_t len)
 {
-	char *copy, *dir;
-	struct stat st;
-	int ret = 0;
+	labdaq_file *f;
+	const char *st;
+	int ret = labdaq_file_open(path, &f);
 
-	if (!force && !lstat(path, &st))
-		return usage_error(cmd, "'%s' exists; choose another name or add --force to "
-				   "replace it", path);
-	if (sidecar && !force && !lstat(sidecar, &st))
-		return usage_error(cmd, "'%s' exists (the metadata of another run); choose "
-				   "another name or add --force", sidecar);
-	copy = strdup(path);
-	if (!copy)
-		return EXIT_FAILURE_IO;
-	dir = dirname(copy);
-	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-		ret = usage_error(cmd, "the directory '%s' does not exist; create it first", dir);
-	else if (access(dir, W_OK | X_OK))
-		ret = usage_error(cmd, "cannot write in the directory '%s': %s", dir,
-				  strerror(errno));
-	free(copy);
-	return ret;
-}
-
-struct json_t *load_sidecar(const char *npy)
-{
-	char *path = ldq_meta_path(npy);
-	json_t *j;
-
-	if (!path)
-		return NULL;
-	j = json_load_file(path, 0, NULL);
-	free(path);
-	return j;
-}
-
-int csv_footer(const char *csv, char *status, size_t slen, char *points, size_t plen)
-{
-	FILE *f = fopen(csv, "re");
-	char line[512];
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (line[0] != '#')
-			continue;
-		if (!strncmp(line, "# status: ", 10) && status)
-			snprintf(status, slen, "%.*s", (int)strcspn(line + 10, " \n"), line + 10);
-		else if (!strncmp(line, "# points: ", 10) && points)
-			snprintf(points, plen, "%.*s", (int)strcspn(line + 10, " \n"), line + 10);
-	}
-	fclose(f);
-	return 0;
+	if (ret)
+		return ret;
+	st = labdaq_file_meta_string(f, "status");
+	snprintf(status, len, "%s", st ? st : "");
+	labdaq_file_close(f);
+	return st ? 0 : -ENOENT;
 }

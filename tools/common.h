@@ -68,22 +68,20 @@ int open_device(const char *uri, labdaq_device **dev);
 
 /* Append @a to @w as a shell word, quoted where needed; returns the end. */
 char *quote_arg(char *w, const char *a);
-/* Before anything starts: @path (and @sidecar, may be NULL) must not exist
- * unless @force, and its directory must be writable.  0 or EXIT_USAGE with
- * the message printed. */
-int check_output(const struct command *cmd, const char *path, const char *sidecar, int force);
+/* Check a run's (@rc) or a sweep's (@sc, when @rc is NULL) configuration
+ * on @dev before anything starts: 0, or the exit status with the
+ * library's reason printed once (EXIT_USAGE for what the user can fix). */
+int check_config(const struct command *cmd, labdaq_device *dev, const labdaq_run_config *rc,
+		 const labdaq_sweep_config *sc);
 /* The command line, shell-quoted, for the metadata; malloc'd. */
 int join_command(int argc, char **argv, char **out);
 
 /* Route the library's log to stderr. */
 void setup_log(void);
 
-/* What a finished run left: its sidecar (NAME.npy -> NAME.json, NULL if
- * unreadable; json_decref() it), and a sweep CSV's last "# status:" and
- * "# points:" words (unchanged where absent); 0, or -1 if unreadable. */
-struct json_t;
-struct json_t *load_sidecar(const char *npy);
-int csv_footer(const char *csv, char *status, size_t slen, char *points, size_t plen);
+/* The status a data file's metadata records ("complete", ...: a stream's
+ * sidecar or a sweep's CSV) into @status; 0, or -errno if there is none. */
+int sidecar_status(const char *path, char *status, size_t len);
 
 /* runloop.c: signals and the progress loop shared by acquire and sweep. */
 /* Block @sigs (n of them) in this thread and those it starts, undo an
@@ -101,9 +99,5 @@ int exit_status_of(int state, uint64_t dropped);
  * exit status. */
 int start_error(const struct command *cmd, const char *device, const char *output, int ret);
 void describe_holder(const char *uri);
-/* Index of the channel @name (an output if @output), or -1. */
-int find_channel(labdaq_device *dev, const char *name, int output);
-/* Check a comma-separated list of channel names: 0 or the usage error. */
-int check_channels(const struct command *cmd, labdaq_device *dev, const char *list, int output);
 
 #endif

@@ -3,16 +3,10 @@
  * files.c - labdaq inspect and labdaq recover.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common.h"
-#include "npy.h"
-#include "sidecar.h"
 
 static const char inspect_usage[] =
 	"Usage: labdaq inspect FILE.npy\n"
@@ -35,116 +29,108 @@ static const char recover_usage[] =
 	"Exit status: 0 recovered; 1 the file cannot be read or is not a labdaq\n"
 	"file; 2 bad usage.\n";
 
-static int read_header(const char *path, struct ldq_npy_layout *l, uint64_t *items,
-		       size_t *hlen, uint64_t *size)
+/* A string of the metadata, or "-". */
+static const char *mstr(const labdaq_file *f, const char *key)
 {
-	char buf[LDQ_NPY_HEADER_BYTES];
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf));
-	ret = n < 0 ? -errno : 0;
-	if (!ret && fstat(fd, &st))
-		ret = -errno;
-	close(fd);
-	if (ret)
-		return ret;
-	*size = (uint64_t)st.st_size;
-	return ldq_npy_parse(buf, (size_t)n, l, items, hlen);
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
+	const char *s = labdaq_file_meta_string(f, key);
 
 	return s ? s : "-";
 }
 
-static long long jint(json_t *o, const char *key)
+static unsigned long long mu64(const labdaq_file *f, const char *key)
 {
-	return json_integer_value(json_object_get(o, key));
+	uint64_t v = 0;
+
+	labdaq_file_meta_u64(f, key, &v);
+	return (unsigned long long)v;
+}
+
+static void print_array(const labdaq_file *f, const char *path)
+{
+	unsigned long long ib = (unsigned long long)labdaq_file_item_bytes(f);
+
+	printf("file:      %s\n", path);
+	printf("array:     dtype %s, shape (%llu", labdaq_file_dtype(f),
+	       (unsigned long long)labdaq_file_items(f));
+	for (unsigned int d = 0; d < labdaq_file_item_ndim(f); d++)
+		printf(", %llu", (unsigned long long)labdaq_file_item_dim(f, d));
+	printf("), %llu bytes per item\n", ib);
+	printf("on disk:   %llu whole items", (unsigned long long)labdaq_file_items_on_disk(f));
+	if (labdaq_file_trailing_bytes(f))
+		printf(" + %llu bytes", (unsigned long long)labdaq_file_trailing_bytes(f));
+	printf("\n");
+}
+
+static void print_gaps(const labdaq_file *f)
+{
+	uint64_t n = labdaq_file_gap_count(f), index, count;
+
+	printf("gaps:      %llu\n", (unsigned long long)n);
+	for (uint64_t i = 0; i < n && !labdaq_file_gap(f, i, &index, &count); i++) {
+		if (i == 20) {
+			printf("  ... %llu more\n", (unsigned long long)(n - 20));
+			break;
+		}
+		printf("  items %llu..%llu (%llu)\n", (unsigned long long)index,
+		       (unsigned long long)(index + count - 1), (unsigned long long)count);
+	}
+}
+
+static void print_meta(const labdaq_file *f)
+{
+	struct labdaq_channel ch;
+	double rate = 0;
+
+	printf("status:    %s\n", mstr(f, "status"));
+	printf("device:    %s (%s backend)\n", mstr(f, "device"), mstr(f, "backend"));
+	printf("started:   %s\n", mstr(f, "started_utc"));
+	printf("ended:     %s\n", mstr(f, "ended_utc"));
+	labdaq_file_meta_number(f, "rate_hz", &rate);
+	if (rate > 0)
+		printf("rate:      %g items/s\n", rate);
+	else
+		printf("rate:      as fast as possible\n");
+	printf("counts:    %llu acquired, %llu written, %llu dropped\n", mu64(f, "acquired"),
+	       mu64(f, "written"), mu64(f, "dropped"));
+	for (unsigned int i = 0; !labdaq_file_channel(f, i, &ch); i++)
+		printf("channel:   %s [%s] scale %g\n", ch.name, ch.unit, ch.scale);
+	print_gaps(f);
+	if (labdaq_file_meta_string(f, "error.message"))
+		printf("error:     %s\n", mstr(f, "error.message"));
+	if (mu64(f, "written") != labdaq_file_items(f) && strcmp(mstr(f, "status"), "running"))
+		printf("warning:   the metadata says %llu written, the header %llu\n",
+		       mu64(f, "written"), (unsigned long long)labdaq_file_items(f));
 }
 
 static int inspect_main(int argc, char **argv)
 {
-	struct ldq_npy_layout l;
-	uint64_t items, size, on_disk;
-	size_t hlen, ib;
-	json_t *meta = NULL, *gaps, *chans, *v;
-	json_error_t jerr;
-	char *jpath;
+	const char *why;
+	labdaq_file *f;
 	int ret, status = EXIT_OK;
-	size_t i;
 
 	if (argc != 2)
 		return usage_error(&cmd_inspect, argc < 2 ? "no FILE given" : "one FILE only");
-	ret = read_header(argv[1], &l, &items, &hlen, &size);
+	ret = labdaq_file_open(argv[1], &f);
+	if (!ret && labdaq_file_type(f) != LABDAQ_FILE_NPY) {
+		labdaq_file_close(f);
+		ret = -EBADMSG;
+	}
 	if (ret) {
 		msg("cannot read '%s': %s", argv[1], labdaq_strerror(ret));
 		return EXIT_FAILURE_IO;
 	}
-	ib = ldq_npy_item_bytes(&l);
-	on_disk = ib ? (size - hlen) / ib : 0;
-	printf("file:      %s\n", argv[1]);
-	printf("array:     dtype %s, shape (%llu", l.descr, (unsigned long long)items);
-	for (unsigned int d = 0; d < l.ndim; d++)
-		printf(", %llu", (unsigned long long)l.dims[d]);
-	printf("), %zu bytes per item\n", ib);
-	printf("on disk:   %llu whole items", (unsigned long long)on_disk);
-	if ((size - hlen) % ib)
-		printf(" + %llu bytes", (unsigned long long)((size - hlen) % ib));
-	printf("\n");
-
-	jpath = ldq_meta_path(argv[1]);
-	if (jpath)
-		meta = json_load_file(jpath, 0, &jerr);
-	if (!meta) {
-		printf("metadata:  none (%s)\n", jpath ? jerr.text : "out of memory");
-	} else {
-		printf("status:    %s\n", jstr(meta, "status"));
-		printf("device:    %s (%s backend)\n", jstr(meta, "device"), jstr(meta, "backend"));
-		printf("started:   %s\n", jstr(meta, "started_utc"));
-		printf("ended:     %s\n", jstr(meta, "ended_utc"));
-		v = json_object_get(meta, "rate_hz");
-		if (json_number_value(v) > 0)
-			printf("rate:      %g items/s\n", json_number_value(v));
-		else
-			printf("rate:      as fast as possible\n");
-		printf("counts:    %lld acquired, %lld written, %lld dropped\n",
-		       jint(meta, "acquired"), jint(meta, "written"), jint(meta, "dropped"));
-		chans = json_object_get(meta, "channels");
-		json_array_foreach(chans, i, v)
-			printf("channel:   %s [%s] scale %g\n", jstr(v, "name"), jstr(v, "unit"),
-			       json_number_value(json_object_get(v, "scale")));
-		gaps = json_object_get(meta, "gaps");
-		printf("gaps:      %zu\n", json_array_size(gaps));
-		json_array_foreach(gaps, i, v) {
-			if (i == 20) {
-				printf("  ... %zu more\n", json_array_size(gaps) - 20);
-				break;
-			}
-			printf("  items %lld..%lld (%lld)\n", jint(v, "index"),
-			       jint(v, "index") + jint(v, "count") - 1, jint(v, "count"));
-		}
-		v = json_object_get(meta, "error");
-		if (json_is_object(v))
-			printf("error:     %s\n", jstr(v, "message"));
-		if (jint(meta, "written") != (long long)items &&
-		    strcmp(jstr(meta, "status"), "running"))
-			printf("warning:   the metadata says %lld written, the header %llu\n",
-			       jint(meta, "written"), (unsigned long long)items);
-		json_decref(meta);
-	}
-	free(jpath);
-	if (on_disk < items) {
+	print_array(f, argv[1]);
+	if (labdaq_file_meta_error(f, &why))
+		printf("metadata:  none (%s)\n", why ? why : labdaq_strerror(labdaq_file_meta_error(f, NULL)));
+	else
+		print_meta(f);
+	if (labdaq_file_items_on_disk(f) < labdaq_file_items(f)) {
 		printf("INCONSISTENT: the header promises %llu items, %llu are on disk; run "
-		       "'labdaq recover %s'\n", (unsigned long long)items,
-		       (unsigned long long)on_disk, argv[1]);
+		       "'labdaq recover %s'\n", (unsigned long long)labdaq_file_items(f),
+		       (unsigned long long)labdaq_file_items_on_disk(f), argv[1]);
 		status = EXIT_FAILURE_IO;
 	}
+	labdaq_file_close(f);
 	return status;
 }
 
@@ -157,15 +143,14 @@ static int recover_main(int argc, char **argv)
 		return usage_error(&cmd_recover, argc < 2 ? "no FILE given" : "one FILE only");
 	ret = labdaq_file_recover(argv[1], &info);
 	if (ret == -EBADMSG) {
-		struct ldq_npy_layout l;
-		uint64_t items, size;
-		size_t hlen;
+		labdaq_file *f;
 
 		/* The data may be fine and only the sidecar broken. */
-		if (!read_header(argv[1], &l, &items, &hlen, &size)) {
+		if (!labdaq_file_open(argv[1], &f)) {
 			msg("recovered the data of '%s' (%llu items), but its metadata (.json) is not "
 			    "a labdaq sidecar: it was left as it is", argv[1],
-			    (unsigned long long)items);
+			    (unsigned long long)labdaq_file_items(f));
+			labdaq_file_close(f);
 			return EXIT_FAILURE_IO;
 		}
 	}

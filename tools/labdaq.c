@@ -26,11 +26,10 @@ static void usage(FILE *f)
 		"Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f, "\nDevices, by backend (built into this liblabdaq; 'labdaq list' shows them):\n");
+	for (unsigned int i = 0; i < labdaq_backend_count(); i++)
+		fprintf(f, "  %-5s %s\n", labdaq_backend_name(i), labdaq_backend_help(i));
 	fprintf(f,
-		"\n"
-		"Devices: sim:camera?width=W&height=H, sim:adc?channels=N, sim:ohm?r=OHMS\n"
-		"(built in, no hardware needed); iio:local:DEVICE and iio:ip:HOST/DEVICE\n"
-		"(the kernel's IIO devices, through libiio); see 'labdaq list'.\n"
 		"\n"
 		"Exit status: 0 success; 1 device or I/O failure; 2 bad usage; 3 finished\n"
 		"but data was dropped; 4 device busy; 130 aborted (each command's --help\n"

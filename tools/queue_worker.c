@@ -28,21 +28,11 @@
  * "running"...; malloc'd), or NULL if it cannot be read. */
 static char *output_status(const char *output)
 {
-	char word[32] = "";
-	json_t *meta;
-	char *status = NULL;
+	char word[32];
 
-	if (!output)
+	if (!output || sidecar_status(output, word, sizeof(word)) || !word[0])
 		return NULL;
-	if (has_suffix(output, ".npy")) {
-		meta = load_sidecar(output);
-		if (job_str(meta, "status"))
-			status = strdup(job_str(meta, "status"));
-		json_decref(meta);
-	} else if (!csv_footer(output, word, sizeof(word), NULL, 0) && word[0]) {
-		status = strdup(word); /* a sweep's CSV: the last "# status: X" line */
-	}
-	return status;
+	return strdup(word);
 }
 
 /* ---- the worker ------------------------------------------------------------ */

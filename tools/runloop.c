@@ -100,7 +100,7 @@ int exit_status_of(int state, uint64_t dropped)
 
 void describe_holder(const char *uri)
 {
-	struct labdaq_holder h;
+	struct labdaq_holder h = { .size = sizeof(h) };
 
 	if (labdaq_device_holder(uri, &h) == 1 && h.pid > 0)
 		msg("device '%s' is busy: pid %d of user %s has run %s on it since %s: %s. "
@@ -127,61 +127,4 @@ int start_error(const struct command *cmd, const char *device, const char *outpu
 		msg("cannot start on '%s': %s", device, labdaq_strerror(ret));
 		return EXIT_FAILURE_IO;
 	}
-}
-
-int find_channel(labdaq_device *dev, const char *name, int output)
-{
-	for (unsigned int i = 0; i < labdaq_device_channel_count(dev); i++) {
-		struct labdaq_channel ch;
-
-		labdaq_device_channel(dev, i, &ch);
-		if (!strcmp(ch.name, name) && !!ch.output == !!output)
-			return (int)i;
-	}
-	return -1;
-}
-
-static void list_channels(labdaq_device *dev, int output, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (unsigned int i = 0; i < labdaq_device_channel_count(dev); i++) {
-		struct labdaq_channel ch;
-
-		labdaq_device_channel(dev, i, &ch);
-		if (!!ch.output != !!output)
-			continue;
-		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? ", " : "",
-				      ch.name);
-	}
-	if (!n)
-		snprintf(buf, len, "none");
-}
-
-int check_channels(const struct command *cmd, labdaq_device *dev, const char *list, int output)
-{
-	char *copy, *tok, *save = NULL, known[512];
-	int ret = 0, seen[256] = { 0 };
-
-	if (!list)
-		return 0;
-	list_channels(dev, output, known, sizeof(known));
-	copy = strdup(list);
-	if (!copy)
-		return EXIT_FAILURE_IO;
-	if (!*copy)
-		ret = usage_error(cmd, "empty channel list");
-	for (tok = strtok_r(copy, ",", &save); tok && !ret; tok = strtok_r(NULL, ",", &save)) {
-		int i = find_channel(dev, tok, output);
-
-		if (i < 0)
-			ret = usage_error(cmd, "'%s' has no %s channel '%s' (its %ss: %s)",
-					  labdaq_device_uri(dev), output ? "output" : "input", tok,
-					  output ? "output" : "input", known);
-		else if (i < 256 && seen[i]++)
-			ret = usage_error(cmd, "channel '%s' is given twice", tok);
-	}
-	free(copy);
-	return ret;
 }

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,32 +46,33 @@ static const char stop_usage[] =
 	"  2    bad usage\n"
 	"  5    no run holds DEVICE\n";
 
-/* The status a run left in its file: the .json sidecar, or a CSV footer. */
+/* The status a run left in its file: a stream's sidecar, or a sweep's CSV. */
 static void print_outcome(const struct labdaq_holder *h)
 {
-	size_t n = strlen(h->output);
-	char status[64] = "?", points[64] = "?";
-	json_t *j;
+	uint64_t acquired = 0, written = 0, dropped = 0;
+	const char *status;
+	labdaq_file *f;
 
-	if (n > 4 && !strcmp(h->output + n - 4, ".npy")) {
-		j = load_sidecar(h->output);
-		if (j) {
-			printf("%s: run %s %s: %lld acquired, %lld written, %lld dropped -> %s\n",
-			       h->device, h->run_id,
-			       json_string_value(json_object_get(j, "status")) ?: "?",
-			       json_integer_value(json_object_get(j, "acquired")),
-			       json_integer_value(json_object_get(j, "written")),
-			       json_integer_value(json_object_get(j, "dropped")), h->output);
-			json_decref(j);
-			return;
-		}
-	} else if (n > 4 && !strcmp(h->output + n - 4, ".csv") &&
-		   !csv_footer(h->output, status, sizeof(status), points, sizeof(points))) {
-		printf("%s: run %s %s: %s points -> %s\n", h->device, h->run_id, status, points,
-		       h->output);
+	if (labdaq_file_open(h->output, &f)) {
+		printf("%s: run %s ended -> %s\n", h->device, h->run_id, h->output);
 		return;
 	}
-	printf("%s: run %s ended -> %s\n", h->device, h->run_id, h->output);
+	status = labdaq_file_meta_string(f, "status");
+	if (labdaq_file_type(f) == LABDAQ_FILE_CSV) {
+		printf("%s: run %s %s: %llu points -> %s\n", h->device, h->run_id,
+		       status ? status : "?", (unsigned long long)labdaq_file_items(f),
+		       h->output);
+	} else if (status) {
+		labdaq_file_meta_u64(f, "acquired", &acquired);
+		labdaq_file_meta_u64(f, "written", &written);
+		labdaq_file_meta_u64(f, "dropped", &dropped);
+		printf("%s: run %s %s: %llu acquired, %llu written, %llu dropped -> %s\n",
+		       h->device, h->run_id, status, (unsigned long long)acquired,
+		       (unsigned long long)written, (unsigned long long)dropped, h->output);
+	} else {
+		printf("%s: run %s ended -> %s\n", h->device, h->run_id, h->output);
+	}
+	labdaq_file_close(f);
 }
 
 /* Signal @h's process; 0, or an exit status with the message printed. */
@@ -119,7 +119,7 @@ static int wait_end(const struct labdaq_holder *h, const struct stop_cfg *c)
 	uint64_t t0 = now_ns();
 
 	for (;;) {
-		struct labdaq_holder now;
+		struct labdaq_holder now = { .size = sizeof(now) };
 		int ret = labdaq_device_holder(h->device, &now);
 
 		if (ret < 0) {
@@ -207,6 +207,7 @@ static int stop_main(int argc, char **argv)
 		all.list = calloc(1, sizeof(*all.list));
 		if (!all.list)
 			return EXIT_FAILURE_IO;
+		all.list->size = sizeof(*all.list);
 		ret = labdaq_device_holder(argv[optind], all.list);
 		all.n = ret == 1;
 	}

@@ -26,8 +26,7 @@ struct sweep_cfg {
 	char *command;
 	/* while running */
 	labdaq_device *dev;
-	char names[1 + 64][64];
-	char units[1 + 64][16];
+	double *row;           /* the newest row: the value set, then each input */
 	unsigned int ncols;
 	int64_t last_shown;
 };
@@ -152,77 +151,91 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 		return usage_error(cmd, "no output file: add -o FILE.csv");
 	if (c->progress == PROGRESS_AUTO)
 		c->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
-	return check_output(&cmd_sweep, c->output, NULL, c->force);
+	return 0;
+}
+
+/* Column @i of the live lines: "set_voltage0" for the output, then the
+ * inputs' names; its unit. */
+static const char *column(labdaq_run *run, unsigned int i, const char **unit, char *buf,
+			  size_t len)
+{
+	struct labdaq_channel ch = { .name = "?", .unit = "" };
+
+	labdaq_run_channel(run, i, &ch);
+	*unit = ch.unit;
+	snprintf(buf, len, "%s%s", i ? "" : "set_", ch.name);
+	return buf;
+}
+
+static void show_row(labdaq_run *run, const struct sweep_cfg *c, uint64_t index,
+		     uint64_t target, int state, int final)
+{
+	const char *unit;
+	char name[160];
+
+	if (c->progress == PROGRESS_JSON)
+		fprintf(stderr, "{\"state\":\"%s\",\"point\":%llu,\"points\":%llu",
+			labdaq_state_name(state), (unsigned long long)index + 1,
+			(unsigned long long)target);
+	else
+		fprintf(stderr, "point %llu/%llu ", (unsigned long long)index + 1,
+			(unsigned long long)target);
+	for (unsigned int i = 0; i < c->ncols; i++) {
+		column(run, i, &unit, name, sizeof(name));
+		if (c->progress == PROGRESS_JSON)
+			fprintf(stderr, ",\"%s\":%.10g", name, c->row[i]);
+		else
+			fprintf(stderr, " %s%s = %.6g %s", i == 1 ? " ->  " : i ? " " : "", name,
+				c->row[i], unit);
+	}
+	if (c->progress == PROGRESS_JSON)
+		fprintf(stderr, ",\"final\":%s}\n", final ? "true" : "false");
+	else
+		fputc('\n', stderr);
+	fflush(stderr);
 }
 
 static void show(labdaq_run *run, void *ctx, int final)
 {
 	struct sweep_cfg *c = ctx;
 	struct labdaq_progress p;
-	double row[1 + 64];
 	uint64_t index;
 	int n;
 
 	if (c->progress == PROGRESS_NONE)
 		return;
 	labdaq_run_progress(run, &p);
-	n = labdaq_run_latest(run, row, sizeof(row), &index, NULL);
+	n = labdaq_run_latest(run, c->row, c->ncols * sizeof(double), &index, NULL);
 	if (n <= 0 || (int64_t)index == c->last_shown)
 		return;
 	c->last_shown = (int64_t)index;
-	if (c->progress == PROGRESS_JSON) {
-		fprintf(stderr, "{\"state\":\"%s\",\"point\":%llu,\"points\":%llu,\"%s\":%.10g",
-			labdaq_state_name(p.state), (unsigned long long)index + 1,
-			(unsigned long long)p.target, c->names[0], row[0]);
-		for (unsigned int i = 1; i < c->ncols; i++)
-			fprintf(stderr, ",\"%s\":%.10g", c->names[i], row[i]);
-		fprintf(stderr, ",\"final\":%s}\n", final ? "true" : "false");
-	} else {
-		fprintf(stderr, "point %llu/%llu  %s = %.6g %s  ->", (unsigned long long)index + 1,
-			(unsigned long long)p.target, c->names[0], row[0], c->units[0]);
-		for (unsigned int i = 1; i < c->ncols; i++)
-			fprintf(stderr, "  %s = %.6g %s", c->names[i], row[i], c->units[i]);
-		fputc('\n', stderr);
-	}
-	fflush(stderr);
+	show_row(run, c, index, p.target, p.state, final);
 }
 
-/* Column names and units for the live lines. */
-static void columns(struct sweep_cfg *c)
+/* The library's configuration of @c: 0, or an exit status (said). */
+static int make_config(const struct sweep_cfg *c, labdaq_sweep_config **out)
 {
-	int i = find_channel(c->dev, c->set, 1);
-	struct labdaq_channel ch;
-	char *copy, *tok, *save = NULL;
+	labdaq_sweep_config *sc;
 
-	labdaq_device_channel(c->dev, (unsigned int)i, &ch);
-	snprintf(c->names[0], sizeof(c->names[0]), "set_%s", ch.name);
-	snprintf(c->units[0], sizeof(c->units[0]), "%s", ch.unit);
-	c->ncols = 1;
-	if (!c->read) {
-		for (unsigned int k = 0; k < labdaq_device_channel_count(c->dev) && c->ncols < 65;
-		     k++) {
-			labdaq_device_channel(c->dev, k, &ch);
-			if (ch.output)
-				continue;
-			snprintf(c->names[c->ncols], sizeof(c->names[0]), "%s", ch.name);
-			snprintf(c->units[c->ncols++], sizeof(c->units[0]), "%s", ch.unit);
-		}
-		return;
-	}
-	copy = strdup(c->read);
-	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && c->ncols < 65;
-	     tok = strtok_r(NULL, ",", &save)) {
-		i = find_channel(c->dev, tok, 0);
-		labdaq_device_channel(c->dev, (unsigned int)i, &ch);
-		snprintf(c->names[c->ncols], sizeof(c->names[0]), "%s", ch.name);
-		snprintf(c->units[c->ncols++], sizeof(c->units[0]), "%s", ch.unit);
-	}
-	free(copy);
+	if (labdaq_sweep_config_new(&sc))
+		return EXIT_FAILURE_IO;
+	*out = sc;
+	if (labdaq_sweep_config_set_path(sc, c->output) ||
+	    labdaq_sweep_config_set_output(sc, c->set) ||
+	    labdaq_sweep_config_set_inputs(sc, c->read) ||
+	    labdaq_sweep_config_set_command(sc, c->command) ||
+	    labdaq_sweep_config_set_range(sc, c->from, c->to) ||
+	    labdaq_sweep_config_set_points(sc, (uint32_t)c->points) ||
+	    labdaq_sweep_config_set_repeat(sc, (uint32_t)c->repeat))
+		return EXIT_FAILURE_IO;
+	labdaq_sweep_config_set_delay_ns(sc, c->delay_ns);
+	labdaq_sweep_config_set_overwrite(sc, c->force);
+	return 0;
 }
 
 static int sweep_main(int argc, char **argv)
 {
-	struct labdaq_sweep_config sc;
+	labdaq_sweep_config *sc = NULL;
 	struct labdaq_progress p;
 	labdaq_run *run = NULL;
 	struct sweep_cfg c;
@@ -242,43 +255,27 @@ static int sweep_main(int argc, char **argv)
 		free(command);
 		return ret;
 	}
-	if (find_channel(c.dev, c.set, 1) < 0)
-		status = check_channels(&cmd_sweep, c.dev, c.set, 1);
-	else
-		status = check_channels(&cmd_sweep, c.dev, c.read, 0);
-	if (!status) {
-		struct labdaq_channel ch;
-
-		labdaq_device_channel(c.dev, (unsigned int)find_channel(c.dev, c.set, 1), &ch);
-		if (!isnan(ch.min) && (fmin(c.from, c.to) < ch.min || fmax(c.from, c.to) > ch.max))
-			status = usage_error(&cmd_sweep, "%s takes %g to %g %s; the sweep goes from "
-					     "%g to %g", ch.name, ch.min, ch.max, ch.unit, c.from,
-					     c.to);
-	}
+	status = make_config(&c, &sc);
+	if (!status)
+		status = check_config(&cmd_sweep, c.dev, NULL, sc);
 	if (status || c.dry_run)
 		goto out;
-	columns(&c);
 
 	sfd = signals_take();
 	if (sfd < 0) {
 		status = EXIT_FAILURE_IO;
 		goto out;
 	}
-	labdaq_sweep_config_init(&sc);
-	sc.path = c.output;
-	sc.set = c.set;
-	sc.read = c.read;
-	sc.from = c.from;
-	sc.to = c.to;
-	sc.points = (uint32_t)c.points;
-	sc.repeat = (uint32_t)c.repeat;
-	sc.delay_ns = c.delay_ns;
-	sc.overwrite = c.force;
-	sc.command = c.command;
-	ret = labdaq_sweep_start(c.dev, &sc, &run);
+	ret = labdaq_sweep_start(c.dev, sc, &run);
 	if (ret) {
 		status = start_error(&cmd_sweep, c.device, c.output, ret);
 		goto out;
+	}
+	c.ncols = labdaq_run_channel_count(run);
+	c.row = calloc(c.ncols ? c.ncols : 1, sizeof(double));
+	if (!c.row) {
+		labdaq_run_stop(run);
+		c.progress = PROGRESS_NONE;
 	}
 	run_loop(run, sfd, 50, c.progress == PROGRESS_JSON, show, &c);
 	labdaq_run_progress(run, &p);
@@ -295,7 +292,9 @@ static int sweep_main(int argc, char **argv)
 		c.output);
 out:
 	labdaq_run_free(run);
+	labdaq_sweep_config_free(sc);
 	labdaq_device_close(c.dev);
+	free(c.row);
 	if (sfd >= 0)
 		close(sfd);
 	free(c.command);

@@ -314,7 +314,7 @@ static int is_perm(int err)
 	return err == -EACCES || err == -EPERM;
 }
 
-static void iio_close(struct labdaq_device *dev)
+static void ldq_iio_close(struct labdaq_device *dev)
 {
 	struct iio_priv *p = dev->priv;
 
@@ -356,7 +356,7 @@ static void device_names(struct iio_context *ctx, char *out, size_t len)
 		strcpy(out + len - 4, "...");
 }
 
-static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
+static int ldq_iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 {
 	char devname[256], names[200];
 	struct iio_channel **inputs;
@@ -387,7 +387,7 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 			ldq_err("iio: cannot open the IIO context '%s': %s%s", p->ctx_uri,
 				labdaq_strerror(ret),
 				!strncmp(p->ctx_uri, "ip:", 3) ? " (is iiod running there?)" : "");
-		iio_close(dev);
+		ldq_iio_close(dev);
 		return ret == -ENOENT ? -ENODEV : ret;
 	}
 	p->idev = iio_context_find_device(p->ctx, devname);
@@ -395,7 +395,7 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 		device_names(p->ctx, names, sizeof(names));
 		ldq_err("iio: no IIO device '%s' in '%s' (there: %s; 'labdaq list' shows them)",
 			devname, p->ctx_uri, *names ? names : "none");
-		iio_close(dev);
+		ldq_iio_close(dev);
 		return -ENODEV;
 	}
 	n = iio_device_get_channels_count(p->idev);
@@ -404,7 +404,7 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	inputs = calloc(n ? n : 1, sizeof(*inputs));
 	if (!p->chan || !p->offset || !inputs) {
 		free(inputs);
-		iio_close(dev);
+		ldq_iio_close(dev);
 		return -ENOMEM;
 	}
 	/* The inputs' common type first. */
@@ -441,7 +441,7 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 		ret = ldq_device_add_channel(dev, id, unit, si_scale(ch, exp10),
 					     out ? LABDAQ_DTYPE_INT32 : in_dtype, out);
 		if (ret) {
-			iio_close(dev);
+			ldq_iio_close(dev);
 			return ret;
 		}
 	}
@@ -455,7 +455,7 @@ static int iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	return 0;
 }
 
-static int iio_list(labdaq_list_fn fn, void *user)
+static int ldq_iio_list(labdaq_list_fn fn, void *user)
 {
 	struct iio_context *ctx = iio_create_local_context();
 	unsigned int n;
@@ -519,7 +519,7 @@ static int read_overruns(struct iio_priv *p, long long *v)
 	return iio_device_attr_read_longlong(p->idev, "overruns", v) < 0 ? -1 : 0;
 }
 
-static int iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *sp)
+static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *sp)
 {
 	struct iio_priv *p = dev->priv;
 	unsigned int n = iio_device_get_channels_count(p->idev);
@@ -579,8 +579,8 @@ static int iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_p
 			ret = -EOPNOTSUPP;
 		if (ret < 0) {
 			if (ret == -EOPNOTSUPP)
-				ldq_err("%s: the device has no sampling_frequency attribute: run it "
-					"without --rate", dev->uri);
+				ldq_err("%s: the device has no sampling_frequency attribute: it "
+					"runs at its own rate (ask for rate 0)", dev->uri);
 			else
 				ldq_err("%s: cannot set the sampling frequency to %g Hz: %s%s",
 					dev->uri, sp->rate_hz,
@@ -697,7 +697,7 @@ static long refill_error(struct labdaq_device *dev, struct iio_priv *p, long err
 	}
 }
 
-static long iio_stream_read(struct labdaq_device *dev, void *dst, size_t items, uint64_t *lost)
+static long ldq_iio_stream_read(struct labdaq_device *dev, void *dst, size_t items, uint64_t *lost)
 {
 	struct iio_priv *p = dev->priv;
 	size_t ib = p->item_bytes, n;
@@ -749,7 +749,7 @@ static long iio_stream_read(struct labdaq_device *dev, void *dst, size_t items, 
 	return (long)n;
 }
 
-static void iio_stream_cancel(struct labdaq_device *dev)
+static void ldq_iio_stream_cancel(struct labdaq_device *dev)
 {
 	struct iio_priv *p = dev->priv;
 
@@ -760,7 +760,7 @@ static void iio_stream_cancel(struct labdaq_device *dev)
 	pthread_mutex_unlock(&p->buf_lock);
 }
 
-static void iio_stream_stop(struct labdaq_device *dev)
+static void ldq_iio_stream_stop(struct labdaq_device *dev)
 {
 	struct iio_priv *p = dev->priv;
 
@@ -772,7 +772,7 @@ static void iio_stream_stop(struct labdaq_device *dev)
 	p->pending_items = p->pending_off = 0;
 }
 
-static int iio_write_output(struct labdaq_device *dev, unsigned int chan, double value)
+static int ldq_iio_write_output(struct labdaq_device *dev, unsigned int chan, double value)
 {
 	struct iio_priv *p = dev->priv;
 	const struct ldq_channel *c = &dev->chans[chan];
@@ -794,7 +794,7 @@ static int iio_write_output(struct labdaq_device *dev, unsigned int chan, double
 	return ret == -EINVAL ? -ERANGE : ret == -ENOENT ? -ENODEV : ret;
 }
 
-static int iio_read_inputs(struct labdaq_device *dev, const unsigned int *chans, unsigned int n,
+static int ldq_iio_read_inputs(struct labdaq_device *dev, const unsigned int *chans, unsigned int n,
 			   double *values)
 {
 	struct iio_priv *p = dev->priv;
@@ -823,14 +823,16 @@ static int iio_read_inputs(struct labdaq_device *dev, const unsigned int *chans,
 
 const struct ldq_backend ldq_backend_iio = {
 	.name = "iio",
+	.uris = "iio:local:DEVICE, iio:ip:HOST/DEVICE (the kernel's IIO devices, through "
+		"libiio)",
 	.keys_help = "none (iio:local:DEVICE, iio:ip:HOST/DEVICE)",
-	.open = iio_open,
-	.close = iio_close,
-	.list = iio_list,
-	.stream_start = iio_stream_start,
-	.stream_read = iio_stream_read,
-	.stream_cancel = iio_stream_cancel,
-	.stream_stop = iio_stream_stop,
-	.write_output = iio_write_output,
-	.read_inputs = iio_read_inputs,
+	.open = ldq_iio_open,
+	.close = ldq_iio_close,
+	.list = ldq_iio_list,
+	.stream_start = ldq_iio_stream_start,
+	.stream_read = ldq_iio_stream_read,
+	.stream_cancel = ldq_iio_stream_cancel,
+	.stream_stop = ldq_iio_stream_stop,
+	.write_output = ldq_iio_write_output,
+	.read_inputs = ldq_iio_read_inputs,
 };

@@ -779,6 +779,8 @@ static int sim_read_inputs(struct labdaq_device *dev, const unsigned int *chans,
 
 const struct ldq_backend ldq_backend_sim = {
 	.name = "sim",
+	.uris = "sim:camera?width=W&height=H, sim:adc?channels=N, sim:ohm?r=OHMS (simulated, "
+		"no hardware needed)",
 	.keys_help = SIM_KEYS_HELP,
 	.open = sim_open,
 	.close = sim_close,

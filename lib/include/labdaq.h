@@ -44,8 +44,10 @@ extern "C" {
 #define LABDAQ_API
 #endif
 
+/* The one source of the version: the Makefile, the .pc file and
+ * labdaq_version() take it from these three lines. */
 #define LABDAQ_VERSION_MAJOR 0
-#define LABDAQ_VERSION_MINOR 1
+#define LABDAQ_VERSION_MINOR 2
 #define LABDAQ_VERSION_PATCH 0
 
 /** The library's version as "MAJOR.MINOR.PATCH". Thread-safe. */
@@ -91,6 +93,32 @@ typedef void (*labdaq_log_fn)(int level, const char *msg, void *user);
  * Not thread-safe: call it before opening devices.
  */
 LABDAQ_API void labdaq_set_log(labdaq_log_fn fn, int max_level, void *user);
+
+/**
+ * labdaq_last_error() - the last error message the library logged in the
+ * calling thread (whatever the log callback), e.g. why labdaq_device_open()
+ * or labdaq_run_start() failed: "'sim:ohm' has no input channel 'x' (its
+ * inputs: voltage0, current0)".  Returns a thread-local string, valid
+ * until the next library call in this thread, or NULL if no error was
+ * logged since labdaq_clear_error().  Thread-safe.
+ */
+LABDAQ_API const char *labdaq_last_error(void);
+/** Forget the calling thread's last error message. Thread-safe. */
+LABDAQ_API void labdaq_clear_error(void);
+
+/* ------------------------------------------------------------------------
+ * Backends
+ *
+ * The backends built into this library, in the order labdaq_list() asks
+ * them: index 0 is "sim", always present.
+ */
+
+/** How many backends are built in. Thread-safe. */
+LABDAQ_API unsigned int labdaq_backend_count(void);
+/** The URI prefix of backend @index ("sim", "iio", ...), or NULL. Thread-safe. */
+LABDAQ_API const char *labdaq_backend_name(unsigned int index);
+/** One line on backend @index's URIs and keys, or NULL. Thread-safe. */
+LABDAQ_API const char *labdaq_backend_help(unsigned int index);
 
 /* ------------------------------------------------------------------------
  * Devices
@@ -164,6 +192,23 @@ LABDAQ_API int labdaq_device_channel(const labdaq_device *dev, unsigned int inde
 				     struct labdaq_channel *out);
 
 /**
+ * labdaq_device_parse_channels() - resolve a channel list of @dev.
+ * @list: comma-separated channel names ("voltage0,current0"); NULL selects
+ *        every input (or every output if @output).
+ * @output: non-zero to look among the outputs, zero among the inputs.
+ * @idx: receives the channel indexes in list order (may be NULL); at most
+ *       @max of them are stored.
+ *
+ * Returns the number of channels in the list, which may exceed @max (call
+ * again with a larger array), or -EINVAL for an empty list or name, an
+ * unknown channel or one given twice (the log and labdaq_last_error() name
+ * it and list the device's channels).  The same parser serves streams and
+ * sweeps.  Same thread rules as @dev.
+ */
+LABDAQ_API int labdaq_device_parse_channels(const labdaq_device *dev, const char *list,
+					    int output, unsigned int *idx, unsigned int max);
+
+/**
  * labdaq_device_frame_shape() - frame geometry of a frames device.
  * Returns 0 and sets @width and @height, or -EOPNOTSUPP for a samples
  * device.
@@ -191,10 +236,17 @@ LABDAQ_API int labdaq_list(labdaq_list_fn fn, void *user);
  * second run on the same device, in any process of any user, fails with
  * -EBUSY.  The lock is an flock() on a file in LABDAQ_LOCK_DIR (default
  * /run/lock/labdaq): the kernel releases it when the holder exits, crashes
- * or is killed.  The key is the URI without its parameters.
+ * or is killed.  The key names the device, not the URI: the backend
+ * chooses it (the sim device's name; an iio device's name whatever the
+ * context it is reached through), so two URIs of one device share it.
+ *
+ * struct labdaq_holder is filled by the library: set @size to
+ * sizeof(struct labdaq_holder) before the call, so that a later version
+ * with more fields still fills an older caller's struct correctly.
  */
 
 struct labdaq_holder {
+	size_t size;            /* set by the caller: sizeof(struct labdaq_holder) */
 	int pid;                /* the process holding the device; -1: unknown
 				 * (not a labdaq run, or its record is gone) */
 	int stoppable;          /* it stops on SIGTERM, aborts on SIGUSR1:
@@ -211,9 +263,11 @@ struct labdaq_holder {
 
 /**
  * labdaq_device_holder() - who holds the device of @uri.
+ * @out: its @size set by the caller.
  * Returns 1 and fills @out if it is held (@out->pid is -1 when the holder
  * cannot be told: another program, or a record left stale), 0 if it is
- * free, or -errno.  Thread-safe.
+ * free, -EINVAL if @out->size is smaller than the first version's struct,
+ * or -errno.  Thread-safe.
  */
 LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out);
 
@@ -226,7 +280,8 @@ LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out);
  */
 LABDAQ_API void labdaq_set_stop_signals(int enabled);
 
-/** Called once per held device by labdaq_holders(); non-zero stops. */
+/** Called once per held device by labdaq_holders() (@h->size set by the
+ * library); non-zero stops. */
 typedef int (*labdaq_holder_fn)(const struct labdaq_holder *h, void *user);
 
 /**
@@ -260,27 +315,67 @@ enum labdaq_on_full {
 	LABDAQ_ON_FULL_DROP = 1,  /* the block is discarded and recorded as a gap */
 };
 
-struct labdaq_run_config {
-	const char *path;      /* the .npy file; the sidecar is the same name .json */
-	uint64_t count;        /* items to acquire; 0: no limit */
-	uint64_t duration_ns;  /* time to acquire; 0: no limit.  With rate_hz,
-			        * exactly the items due in that time */
-	double rate_hz;        /* items per second; 0: as fast as possible */
-	const char *channels;  /* comma-separated input channel names; NULL: all */
-	size_t ring_bytes;     /* ring capacity, rounded up to a page; 0: default */
-	int on_full;           /* enum labdaq_on_full */
-	int overwrite;         /* non-zero: replace an existing file */
-	const char *command;   /* recorded in the metadata; may be NULL */
-	uint32_t checkpoint_ms; /* header/metadata refresh period; 0: 1000 */
-};
+/*
+ * A run's configuration: an object the library allocates, so that new
+ * settings never change the ABI.  Create it, set what differs from the
+ * defaults, start any number of runs with it, free it.  Setters copy their
+ * strings and return 0 or -EINVAL for a value out of range (nothing is
+ * changed then).  A configuration may be used by one thread at a time.
+ */
+typedef struct labdaq_run_config labdaq_run_config;
 
-/** Fill @cfg with the defaults (block policy, 64 MiB ring). Thread-safe. */
-LABDAQ_API void labdaq_run_config_init(struct labdaq_run_config *cfg);
+/** The ring capacity a run gets when none is set: 64 MiB. Thread-safe. */
+LABDAQ_API uint64_t labdaq_default_ring_bytes(void);
+
+/**
+ * labdaq_run_config_new() - a configuration with the defaults: no path,
+ * no limit (count 0, duration 0), as fast as possible (rate 0), every
+ * input, the default ring, block when full, never overwrite, checkpoints
+ * every 1000 ms.  Free it with labdaq_run_config_free().  0 or -ENOMEM.
+ */
+LABDAQ_API int labdaq_run_config_new(labdaq_run_config **out);
+/** Free @cfg; NULL is accepted.  Runs started with it keep their copy. */
+LABDAQ_API void labdaq_run_config_free(labdaq_run_config *cfg);
+/** The .npy file; its sidecar is the same name with .json.  Required. */
+LABDAQ_API int labdaq_run_config_set_path(labdaq_run_config *cfg, const char *path);
+/** Items to acquire; 0: no limit. */
+LABDAQ_API int labdaq_run_config_set_count(labdaq_run_config *cfg, uint64_t items);
+/** Time to acquire; 0: no limit.  With a rate, exactly the items due in it. */
+LABDAQ_API int labdaq_run_config_set_duration_ns(labdaq_run_config *cfg, uint64_t ns);
+/** Items per second; 0: as fast as possible.  -EINVAL if < 0 or not finite. */
+LABDAQ_API int labdaq_run_config_set_rate_hz(labdaq_run_config *cfg, double hz);
+/** Comma-separated input channel names (see labdaq_device_parse_channels());
+ * NULL: every input. */
+LABDAQ_API int labdaq_run_config_set_channels(labdaq_run_config *cfg, const char *list);
+/** Ring capacity in bytes, rounded up to a page; 0: the default.  -EINVAL
+ * below 4096. */
+LABDAQ_API int labdaq_run_config_set_ring_bytes(labdaq_run_config *cfg, uint64_t bytes);
+/** The ring capacity a run with @cfg gets (the default if none was set). */
+LABDAQ_API uint64_t labdaq_run_config_get_ring_bytes(const labdaq_run_config *cfg);
+/** enum labdaq_on_full; -EINVAL for another value. */
+LABDAQ_API int labdaq_run_config_set_on_full(labdaq_run_config *cfg, int policy);
+/** Non-zero: replace existing files (the old ones come back if the start
+ * fails). */
+LABDAQ_API int labdaq_run_config_set_overwrite(labdaq_run_config *cfg, int overwrite);
+/** Recorded in the metadata as the command that started the run; may be NULL. */
+LABDAQ_API int labdaq_run_config_set_command(labdaq_run_config *cfg, const char *command);
+/** Header and metadata refresh period; 0: 1000 ms. */
+LABDAQ_API int labdaq_run_config_set_checkpoint_ms(labdaq_run_config *cfg, uint32_t ms);
+
+/**
+ * labdaq_run_check() - check @cfg against @dev as labdaq_run_start() would,
+ * without starting anything or creating a file: the path (set, ending in
+ * .npy, not existing unless overwrite, in a writable directory), the
+ * channels, the limits.  A busy device is not an error here (it may be free
+ * later).  Returns 0 or the -errno labdaq_run_start() would return; the
+ * log and labdaq_last_error() say what is wrong.  Same thread rules as @dev.
+ */
+LABDAQ_API int labdaq_run_check(labdaq_device *dev, const labdaq_run_config *cfg);
 
 /**
  * labdaq_run_start() - start streaming @dev into @cfg->path.
  * @dev: an open device; it must outlive the run.
- * @cfg: copied; its strings may be freed when this returns.
+ * @cfg: copied; it may be changed or freed when this returns.
  * @out: receives the run; free it with labdaq_run_free().
  *
  * Returns at once, once the file and its sidecar exist and both threads
@@ -289,7 +384,7 @@ LABDAQ_API void labdaq_run_config_init(struct labdaq_run_config *cfg);
  * created), -EBUSY (@dev has a run), or a backend error.  On error nothing
  * is left on disk.
  */
-LABDAQ_API int labdaq_run_start(labdaq_device *dev, const struct labdaq_run_config *cfg,
+LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg,
 				labdaq_run **out);
 
 struct labdaq_progress {
@@ -302,7 +397,7 @@ struct labdaq_progress {
 	uint64_t ring_high_water_bytes;
 	uint64_t ring_capacity_bytes;
 	uint64_t item_bytes;       /* bytes per item */
-	uint64_t target;           /* items the run will acquire: cfg->count, or
+	uint64_t target;           /* items the run will acquire: the count, or
 				    * for a paced timed run the items due in its
 				    * time (rate x duration) if fewer; 0: no count */
 	uint64_t elapsed_ns;       /* since the run started */
@@ -370,6 +465,16 @@ LABDAQ_API int labdaq_run_state(labdaq_run *run);
 LABDAQ_API int labdaq_run_error(labdaq_run *run, const char **msg);
 
 /**
+ * labdaq_run_channel_count() - the channels of @run's file, in file order:
+ * a stream's columns, or a sweep's output followed by its inputs (the
+ * values of labdaq_run_latest()'s row).  0 for a frames stream.  Any thread.
+ */
+LABDAQ_API unsigned int labdaq_run_channel_count(labdaq_run *run);
+/** Describe channel @index of @run (strings owned by @run); 0 or -ERANGE. */
+LABDAQ_API int labdaq_run_channel(labdaq_run *run, unsigned int index,
+				  struct labdaq_channel *out);
+
+/**
  * labdaq_run_free() - stop (as labdaq_run_abort() if still running), wait,
  * and free @run.  NULL is accepted.  Must not race with other calls on @run.
  */
@@ -389,38 +494,143 @@ LABDAQ_API void labdaq_run_free(labdaq_run *run);
  * is in docs/file-format.md.
  */
 
-struct labdaq_sweep_config {
-	const char *path;    /* the .csv file */
-	const char *set;     /* the output channel's name */
-	const char *read;    /* comma-separated input channel names; NULL: all */
-	double from, to;     /* in the output's physical unit */
-	uint32_t points;     /* >= 1 */
-	uint32_t repeat;     /* passes over the points; 0 counts as 1 */
-	uint64_t delay_ns;   /* settling time after each set */
-	int overwrite;       /* non-zero: replace an existing file */
-	const char *command; /* recorded in the file; may be NULL */
-};
+/* A sweep's configuration: allocated by the library, like a run's. */
+typedef struct labdaq_sweep_config labdaq_sweep_config;
 
-/** Fill @cfg with the defaults (one pass, no delay). Thread-safe. */
-LABDAQ_API void labdaq_sweep_config_init(struct labdaq_sweep_config *cfg);
+/** Defaults: one point, one pass, no delay, never overwrite.  0 or -ENOMEM. */
+LABDAQ_API int labdaq_sweep_config_new(labdaq_sweep_config **out);
+/** Free @cfg; NULL is accepted. */
+LABDAQ_API void labdaq_sweep_config_free(labdaq_sweep_config *cfg);
+/** The .csv file.  Required. */
+LABDAQ_API int labdaq_sweep_config_set_path(labdaq_sweep_config *cfg, const char *path);
+/** The output channel stepped.  Required. */
+LABDAQ_API int labdaq_sweep_config_set_output(labdaq_sweep_config *cfg, const char *channel);
+/** Comma-separated input channels read at each point; NULL: every input. */
+LABDAQ_API int labdaq_sweep_config_set_inputs(labdaq_sweep_config *cfg, const char *list);
+/** The first and last values, in the output's physical unit; -EINVAL if
+ * either is not finite. */
+LABDAQ_API int labdaq_sweep_config_set_range(labdaq_sweep_config *cfg, double from, double to);
+/** Points per pass, >= 1 (both ends included); -EINVAL for 0. */
+LABDAQ_API int labdaq_sweep_config_set_points(labdaq_sweep_config *cfg, uint32_t points);
+/** Passes over the points, >= 1; -EINVAL for 0. */
+LABDAQ_API int labdaq_sweep_config_set_repeat(labdaq_sweep_config *cfg, uint32_t repeat);
+/** Settling time after each set. */
+LABDAQ_API int labdaq_sweep_config_set_delay_ns(labdaq_sweep_config *cfg, uint64_t ns);
+/** Non-zero: replace an existing file (it comes back if the start fails). */
+LABDAQ_API int labdaq_sweep_config_set_overwrite(labdaq_sweep_config *cfg, int overwrite);
+/** Recorded in the file; may be NULL. */
+LABDAQ_API int labdaq_sweep_config_set_command(labdaq_sweep_config *cfg, const char *command);
+
+/**
+ * labdaq_sweep_check() - check @cfg against @dev as labdaq_sweep_start()
+ * would, starting nothing and creating no file; a busy device is not an
+ * error.  0 or the -errno the start would return.  Same thread rules as @dev.
+ */
+LABDAQ_API int labdaq_sweep_check(labdaq_device *dev, const labdaq_sweep_config *cfg);
 
 /**
  * labdaq_sweep_start() - start a sweep on @dev; returns at once.
  * @out: receives the run; free it with labdaq_run_free().
  *
- * Errors: -EINVAL (no such output or input channel, points 0, a limit that
- * is not finite), -ERANGE (--from or --to outside the output's range, when
+ * Errors: -EINVAL (no path, no such output or input channel, a channel
+ * given twice), -ERANGE (the first or last value outside the output's range, when
  * the device tells it: nothing is set), -EEXIST, -EBUSY (the device is
  * held: see labdaq_device_holder()), -EOPNOTSUPP (the backend cannot set
  * outputs or read inputs), -errno creating the file.  A value the device
  * refuses at run time ends the run FAILED with -ERANGE at that point.
  */
-LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const struct labdaq_sweep_config *cfg,
+LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const labdaq_sweep_config *cfg,
 				  labdaq_run **out);
 
 /* ------------------------------------------------------------------------
  * Files
+ *
+ * What a run left on disk, read the way `labdaq inspect`, `labdaq stop`
+ * and the queue read it: a stream's NAME.npy (its header) with its sidecar
+ * NAME.json, or a sweep's NAME.csv (its '#' lines).  Opening reads
+ * everything once; the object is a snapshot.  A labdaq_file may be used by
+ * one thread at a time; its strings live as long as it does.
  */
+
+typedef struct labdaq_file labdaq_file;
+
+/**
+ * labdaq_file_open() - read the data file @path and its metadata.
+ * @out: receives the file; free it with labdaq_file_close().
+ *
+ * Returns 0, -ENOENT/-EACCES/... if @path cannot be read, or -EBADMSG if
+ * it is not a .npy file (or, for a .csv, not a labdaq sweep).  A missing
+ * or unreadable sidecar is not an error: see labdaq_file_meta_error().
+ */
+LABDAQ_API int labdaq_file_open(const char *path, labdaq_file **out);
+/** Free @f; NULL is accepted. */
+LABDAQ_API void labdaq_file_close(labdaq_file *f);
+
+/** LABDAQ_FILE_NPY (a stream's data) or LABDAQ_FILE_CSV (a sweep's). */
+enum labdaq_file_type {
+	LABDAQ_FILE_NPY = 0,
+	LABDAQ_FILE_CSV = 1,
+};
+LABDAQ_API int labdaq_file_type(const labdaq_file *f);
+
+/**
+ * labdaq_file_sidecar_path() - the metadata file of a data file @path
+ * ("x.npy" -> "x.json"), whether or not it exists.  Writes it to @buf
+ * (NUL-terminated).  Returns its length, or -ENAMETOOLONG if @len is too
+ * small.  Thread-safe.
+ */
+LABDAQ_API int labdaq_file_sidecar_path(const char *path, char *buf, size_t len);
+
+/* The .npy header (LABDAQ_FILE_NPY only; zeros and "" for a CSV). */
+/** NumPy descr of the values: "<u2", "<i2", "<f8", ... */
+LABDAQ_API const char *labdaq_file_dtype(const labdaq_file *f);
+/** Items the header describes (the first dimension of the shape); for a
+ * CSV, the data rows. */
+LABDAQ_API uint64_t labdaq_file_items(const labdaq_file *f);
+/** Dimensions of one item: 1 (channels) or 2 (height, width). */
+LABDAQ_API unsigned int labdaq_file_item_ndim(const labdaq_file *f);
+/** Dimension @i of one item, or 0. */
+LABDAQ_API uint64_t labdaq_file_item_dim(const labdaq_file *f, unsigned int i);
+/** Bytes of one item. */
+LABDAQ_API uint64_t labdaq_file_item_bytes(const labdaq_file *f);
+/** Offset of the first item (the header's length). */
+LABDAQ_API uint64_t labdaq_file_data_offset(const labdaq_file *f);
+/** Whole items on disk now: more than labdaq_file_items() during a run,
+ * fewer after a crash (then labdaq_file_recover() completes the file). */
+LABDAQ_API uint64_t labdaq_file_items_on_disk(const labdaq_file *f);
+/** Bytes past the last whole item on disk (a partial item). */
+LABDAQ_API uint64_t labdaq_file_trailing_bytes(const labdaq_file *f);
+
+/**
+ * labdaq_file_meta_error() - whether the metadata was read.
+ * Returns 0 if it was, -ENOENT if there is none, -EBADMSG if it is not
+ * valid (then @msg, if non-NULL, says where), or another -errno.
+ */
+LABDAQ_API int labdaq_file_meta_error(const labdaq_file *f, const char **msg);
+/** The metadata as JSON text (a sweep's '#' lines as an object), or NULL. */
+LABDAQ_API const char *labdaq_file_meta_json(const labdaq_file *f);
+/**
+ * labdaq_file_meta_string() - a top-level string of the metadata: "status",
+ * "device", "backend", "started_utc", "ended_utc", "run_id", "command", ...
+ * or a member of an object with a dot: "error.message".  NULL if absent or
+ * not a string.
+ */
+LABDAQ_API const char *labdaq_file_meta_string(const labdaq_file *f, const char *key);
+/** A number of the metadata ("acquired", "rate_hz", "error.code", ...): 0
+ * and *@out, or -ENOENT if absent or not a number. */
+LABDAQ_API int labdaq_file_meta_number(const labdaq_file *f, const char *key, double *out);
+/** Like labdaq_file_meta_number() for whole numbers (counts, indexes). */
+LABDAQ_API int labdaq_file_meta_u64(const labdaq_file *f, const char *key, uint64_t *out);
+/** The gaps the metadata records. */
+LABDAQ_API uint64_t labdaq_file_gap_count(const labdaq_file *f);
+/** Gap @i: its first missing item and how many; 0 or -ERANGE. */
+LABDAQ_API int labdaq_file_gap(const labdaq_file *f, uint64_t i, uint64_t *index,
+			       uint64_t *count);
+/** The channels the metadata describes, in file order. */
+LABDAQ_API unsigned int labdaq_file_channel_count(const labdaq_file *f);
+/** Describe channel @index (strings owned by @f); 0 or -ERANGE. */
+LABDAQ_API int labdaq_file_channel(const labdaq_file *f, unsigned int index,
+				   struct labdaq_channel *out);
 
 struct labdaq_recover_info {
 	uint64_t items;        /* whole items now described by the header */

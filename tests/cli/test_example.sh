@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # test_example.sh - examples/stream.c, the library's smallest complete use,
-# builds against the public header and the library, runs, and its file
-# holds exactly the documented sim:adc data.
+# builds against the public header and the shared library (as a user's
+# program does), runs, and its file holds exactly the documented sim:adc
+# data.
 . "$(dirname "$0")/lib.sh"
 require_numpy
 
 if cc -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -I"$TOP/lib/include" \
-	"$TOP/examples/stream.c" "$TOP/build/liblabdaq.a" -ljansson -lpthread -lm \
-	$(pkg-config --libs libiio 2>/dev/null) -o "$T/stream" 2>"$T/cc.err"; then
+	"$TOP/examples/stream.c" -L"$TOP/build" -llabdaq -Wl,-rpath,"$TOP/build" \
+	-o "$T/stream" 2>"$T/cc.err"; then
 	ok "examples/stream.c builds with -Wall -Wextra -Werror"
 else
 	not_ok "examples/stream.c builds with -Wall -Wextra -Werror"

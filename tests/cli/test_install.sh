@@ -7,6 +7,11 @@
 
 D=$T/root
 MAKE=${MAKE:-make}
+# The version (one source: labdaq.h) and the ABI's soname number (the Makefile).
+V=$(for p in MAJOR MINOR PATCH; do
+	sed -n "s/^#define LABDAQ_VERSION_$p \([0-9]*\)$/\1/p" "$TOP/lib/include/labdaq.h"
+done | paste -sd.)
+SOV=$(sed -n 's/^SOVERSION := //p' "$TOP/Makefile")
 if ! command -v "$MAKE" >/dev/null || ! command -v cc >/dev/null; then
 	skip "no make or cc"
 	finish
@@ -35,17 +40,17 @@ rc=$?
 is "make install DESTDIR=... PREFIX=/usr: exit 0" "$rc" 0 || tail -n 20 "$T/install.log" | diag
 
 missing=
-for f in usr/bin/labdaq usr/lib/liblabdaq.so.0.1.0 usr/lib/liblabdaq.a usr/include/labdaq.h \
+for f in usr/bin/labdaq usr/lib/liblabdaq.so.$V usr/lib/liblabdaq.a usr/include/labdaq.h \
 	usr/lib/pkgconfig/labdaq.pc usr/share/man/man1/labdaq.1; do
 	[ -f "$D/$f" ] || missing="$missing $f"
 done
 is "installed: bin/labdaq, the .so, the .a, labdaq.h, labdaq.pc, labdaq.1" "${missing:-none}" none
-is "liblabdaq.so.0 -> liblabdaq.so.0.1.0" "$(readlink "$D/usr/lib/liblabdaq.so.0")" \
-	liblabdaq.so.0.1.0
-is "liblabdaq.so resolves to liblabdaq.so.0.1.0" \
-	"$(basename "$(readlink -f "$D/usr/lib/liblabdaq.so" 2>/dev/null)")" liblabdaq.so.0.1.0
-soname=$(readelf -d "$D/usr/lib/liblabdaq.so.0.1.0" 2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
-is "the .so's soname is liblabdaq.so.0" "$soname" liblabdaq.so.0
+is "liblabdaq.so.$SOV -> liblabdaq.so.$V" "$(readlink "$D/usr/lib/liblabdaq.so.$SOV")" \
+	liblabdaq.so.$V
+is "liblabdaq.so resolves to liblabdaq.so.$V" \
+	"$(basename "$(readlink -f "$D/usr/lib/liblabdaq.so" 2>/dev/null)")" liblabdaq.so.$V
+soname=$(readelf -d "$D/usr/lib/liblabdaq.so.$V" 2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+is "the .so's soname is liblabdaq.so.$SOV" "$soname" liblabdaq.so.$SOV
 if [ -x "$D/usr/bin/labdaq" ] && [ "$("$D/usr/bin/labdaq" --version 2>&1)" = "$("$LABDAQ" --version)" ]; then
 	ok "the installed labdaq runs (--version)"
 else
@@ -106,10 +111,10 @@ EOF
 		out=$(LD_LIBRARY_PATH=$D/usr/lib "$T/t" 2>&1)
 		is "it runs against the installed .so and prints labdaq_version()" "$out" "$want_version"
 		if LD_LIBRARY_PATH=$D/usr/lib ldd "$T/t" 2>/dev/null |
-			grep -q "$D/usr/lib/liblabdaq.so.0"; then
-			ok "it loads the installed liblabdaq.so.0"
+			grep -q "$D/usr/lib/liblabdaq.so.$SOV"; then
+			ok "it loads the installed liblabdaq.so.$SOV"
 		else
-			not_ok "it loads the installed liblabdaq.so.0"
+			not_ok "it loads the installed liblabdaq.so.$SOV"
 			LD_LIBRARY_PATH=$D/usr/lib ldd "$T/t" 2>&1 | diag
 		fi
 	else
@@ -162,7 +167,7 @@ if command -v c++ >/dev/null; then
 fi
 
 # ---- exported symbols ------------------------------------------------------------
-SO=$D/usr/lib/liblabdaq.so.0.1.0
+SO=$D/usr/lib/liblabdaq.so.$V
 nm -D --defined-only "$SO" 2>/dev/null | awk '$2 != "A" {sub(/@.*/, "", $3); print $3}' |
 	sort -u >"$T/exported"
 others=$(grep -v '^labdaq_' "$T/exported" | tr '\n' ' ')
@@ -182,10 +187,10 @@ else
 	is "every function labdaq.h declares ($(wc -l <"$T/declared")) is exported" \
 		"${unexported:-none}" none
 fi
-if nm -D "$SO" | grep -q 'LABDAQ_0\.1'; then
-	ok "the symbols are versioned (LABDAQ_0.1)"
+if nm -D "$SO" | grep -qE '@@LABDAQ_[0-9]+\.[0-9]+$'; then
+	ok "the symbols are versioned (LABDAQ_x.y nodes of lib/labdaq.map)"
 else
-	not_ok "the symbols are versioned (LABDAQ_0.1)"
+	not_ok "the symbols are versioned (LABDAQ_x.y nodes of lib/labdaq.map)"
 fi
 
 # ---- uninstall ---------------------------------------------------------------------

@@ -96,10 +96,10 @@ if ! command -v readelf >/dev/null || ! command -v nm >/dev/null; then
 fi
 
 needed=$(readelf -d "$LABDAQ" 2>&1 | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
-if grep -qx 'liblabdaq.so.0' <<<"$needed"; then
-	ok "build/labdaq links liblabdaq.so.0 dynamically (NEEDED)"
+if grep -qx "liblabdaq.so.$(sed -n 's/^SOVERSION := //p' "$TOP/Makefile")" <<<"$needed"; then
+	ok "build/labdaq links liblabdaq.so dynamically (NEEDED)"
 else
-	not_ok "build/labdaq links liblabdaq.so.0 dynamically (NEEDED)"
+	not_ok "build/labdaq links liblabdaq.so dynamically (NEEDED)"
 	diag "its NEEDED entries: $(tr '\n' ' ' <<<"$needed")"
 fi
 

@@ -393,6 +393,124 @@ static void test_version(void **state)
 	assert_string_equal(labdaq_version(), v);
 }
 
+/* ---- the backend table ---- */
+
+static void test_backends(void **state)
+{
+	unsigned int n = labdaq_backend_count();
+	labdaq_device *dev = NULL;
+	char want[512] = "";
+
+	(void)state;
+	assert_true(n >= 1);
+	assert_string_equal(labdaq_backend_name(0), "sim");
+	assert_null(labdaq_backend_name(n));
+	assert_null(labdaq_backend_help(n));
+	for (unsigned int i = 0; i < n; i++) {
+		assert_non_null(labdaq_backend_help(i));
+		/* The help names the backend's own URIs. */
+		assert_non_null(strstr(labdaq_backend_help(i), labdaq_backend_name(i)));
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? ", " : "",
+			 labdaq_backend_name(i));
+	}
+	/* The unknown-backend message lists exactly the table. */
+	assert_int_equal(labdaq_device_open("nosuch:x", &dev), -EPROTONOSUPPORT);
+	assert_non_null(strstr(logged.msg, want));
+	assert_non_null(labdaq_last_error());
+	assert_string_equal(labdaq_last_error(), logged.msg);
+	labdaq_clear_error();
+	assert_null(labdaq_last_error());
+}
+
+/* ---- channel lists ---- */
+
+static void test_parse_channels(void **state)
+{
+	labdaq_device *dev = open_ok("sim:adc?channels=4");
+	unsigned int idx[8];
+
+	(void)state;
+	assert_int_equal(labdaq_device_parse_channels(dev, "voltage2,voltage0", 0, idx, 8), 2);
+	assert_int_equal(idx[0], 2);
+	assert_int_equal(idx[1], 0);
+	/* NULL: every input, in device order. */
+	assert_int_equal(labdaq_device_parse_channels(dev, NULL, 0, idx, 8), 4);
+	for (unsigned int i = 0; i < 4; i++)
+		assert_int_equal(idx[i], i);
+	/* More than @max: the count, and only @max stored. */
+	idx[1] = 99;
+	assert_int_equal(labdaq_device_parse_channels(dev, "voltage3,voltage1,voltage2", 0, idx,
+						      1), 3);
+	assert_int_equal(idx[0], 3);
+	assert_int_equal(idx[1], 99);
+	assert_int_equal(labdaq_device_parse_channels(dev, "voltage1", 0, NULL, 0), 1);
+
+	/* Refused, naming the channel. */
+	assert_int_equal(labdaq_device_parse_channels(dev, "voltage1,voltage1", 0, idx, 8),
+			 -EINVAL);
+	assert_non_null(strstr(labdaq_last_error(), "'voltage1' is given twice"));
+	assert_int_equal(labdaq_device_parse_channels(dev, "voltage1,bogus", 0, idx, 8), -EINVAL);
+	assert_non_null(strstr(labdaq_last_error(), "no input channel 'bogus'"));
+	assert_non_null(strstr(labdaq_last_error(), "voltage0, voltage1, voltage2, voltage3"));
+	assert_int_equal(labdaq_device_parse_channels(dev, "voltage1,,voltage2", 0, idx, 8),
+			 -EINVAL);
+	assert_non_null(strstr(labdaq_last_error(), "empty channel name"));
+	assert_int_equal(labdaq_device_parse_channels(dev, "", 0, idx, 8), -EINVAL);
+	assert_int_equal(labdaq_device_parse_channels(dev, "voltage0,", 0, idx, 8), -EINVAL);
+	/* Outputs are looked up among the outputs only. */
+	assert_int_equal(labdaq_device_parse_channels(dev, "voltage0", 1, idx, 8), -EINVAL);
+	assert_non_null(strstr(labdaq_last_error(), "no output channel 'voltage0' (its outputs: "
+					     "none)"));
+	labdaq_device_close(dev);
+}
+
+/* Every one of sim:adc's 64 channels, in reverse order (the parser has no
+ * limit of its own: the sweep command once kept only 64 inputs). */
+static void test_parse_many_channels(void **state)
+{
+	labdaq_device *dev = open_ok("sim:adc?channels=64");
+	char list[64 * 12] = "";
+	unsigned int idx[64];
+
+	(void)state;
+	for (int i = 63; i >= 0; i--)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%svoltage%d",
+			 i == 63 ? "" : ",", i);
+	assert_int_equal(labdaq_device_parse_channels(dev, list, 0, idx, 64), 64);
+	for (unsigned int i = 0; i < 64; i++)
+		assert_int_equal(idx[i], 63 - i);
+	strcat(list, ",voltage7");
+	assert_int_equal(labdaq_device_parse_channels(dev, list, 0, idx, 64), -EINVAL);
+	assert_non_null(strstr(labdaq_last_error(), "'voltage7' is given twice"));
+	labdaq_device_close(dev);
+}
+
+/* struct labdaq_holder's size field: too small is refused, larger is fine. */
+static void test_holder_size(void **state)
+{
+	struct {
+		struct labdaq_holder h;
+		char beyond[64];
+	} big;
+	struct labdaq_holder h;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(labdaq_device_holder("sim:adc", &h), -EINVAL);
+	h.size = sizeof(h) - 1;
+	assert_int_equal(labdaq_device_holder("sim:adc", &h), -EINVAL);
+	h.size = sizeof(h);
+	assert_int_equal(labdaq_device_holder("sim:adc", &h), 0);
+	memset(&big, 0x5a, sizeof(big));
+	big.h.size = sizeof(big);
+	assert_int_equal(labdaq_device_holder("sim:adc", &big.h), 0);
+	/* A newer caller's extra bytes are left alone, the size says how much
+	 * was filled. */
+	assert_int_equal(big.h.size, sizeof(h));
+	for (size_t i = 0; i < sizeof(big.beyond); i++)
+		assert_int_equal((unsigned char)big.beyond[i], 0x5a);
+}
+
 /* ---- logging ---- */
 
 static void test_log_callback(void **state)
@@ -527,6 +645,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dtypes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_channels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_many_channels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holder_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_never_prints, setup, teardown),
 	};

@@ -118,12 +118,24 @@ static int setup(void **state)
 	return 0;
 }
 
+/* The configurations a test made: freed at teardown.  cfg_init() on a
+ * variable that holds one replaces it. */
+static labdaq_run_config *cfgs[8];
+static unsigned int ncfgs;
+
+static void cfgs_free(void)
+{
+	while (ncfgs)
+		labdaq_run_config_free(cfgs[--ncfgs]);
+}
+
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
 	unsetenv(DELAY_ENV);
 	unsetenv("LABDAQ_NO_DIRECT");
+	cfgs_free();
 	if (!fx)
 		return 0;
 	small_tmpfs_umount(&fx->tmpfs);
@@ -206,25 +218,38 @@ static labdaq_device *open_dev(const char *uri)
 	return dev;
 }
 
-static void cfg_init(struct labdaq_run_config *cfg, const char *path, uint64_t count,
-		     double rate)
+static void cfg_init(labdaq_run_config **cfg, const char *path, uint64_t count, double rate)
 {
-	labdaq_run_config_init(cfg);
-	cfg->path = path;
-	cfg->count = count;
-	cfg->rate_hz = rate;
-	cfg->ring_bytes = 1u << 20;
-	cfg->checkpoint_ms = 100;
-	cfg->command = "test_run";
+	labdaq_run_config *c;
+	unsigned int i;
+
+	assert_int_equal(labdaq_run_config_new(&c), 0);
+	if (path)
+		assert_int_equal(labdaq_run_config_set_path(c, path), 0);
+	assert_int_equal(labdaq_run_config_set_count(c, count), 0);
+	assert_int_equal(labdaq_run_config_set_rate_hz(c, rate), 0);
+	assert_int_equal(labdaq_run_config_set_ring_bytes(c, 1u << 20), 0);
+	assert_int_equal(labdaq_run_config_set_checkpoint_ms(c, 100), 0);
+	assert_int_equal(labdaq_run_config_set_command(c, "test_run"), 0);
+	for (i = 0; i < ncfgs && cfgs[i] != *cfg; i++)
+		;
+	if (i < ncfgs) {
+		labdaq_run_config_free(cfgs[i]);
+	} else {
+		assert_true(ncfgs < sizeof(cfgs) / sizeof(cfgs[0]));
+		ncfgs++;
+	}
+	cfgs[i] = c;
+	*cfg = c;
 }
 
-static labdaq_run *start_ok(labdaq_device *dev, const struct labdaq_run_config *cfg)
+static labdaq_run *start_ok(labdaq_device *dev, const labdaq_run_config *cfg)
 {
 	labdaq_run *run = NULL;
 	int ret = labdaq_run_start(dev, cfg, &run);
 
 	if (ret)
-		fail_msg("start %s: %d (%s): %s", cfg->path, ret, labdaq_strerror(ret), last_log());
+		fail_msg("start: %d (%s): %s", ret, labdaq_strerror(ret), last_log());
 	assert_non_null(run);
 	return run;
 }
@@ -536,16 +561,16 @@ static void test_start_returns_at_once(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p, q;
 	labdaq_run *run;
 	uint64_t t0, t;
 	json_t *j;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 200);
-	cfg.duration_ns = 100ull * 1000000000u; /* 100 s */
+	labdaq_run_config_set_duration_ns(cfg, 100ull * 1000000000u); /* 100 s */
 	t0 = now_ns();
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	t = now_ns() - t0;
 	if (t > 1000000000u)
 		fail_msg("labdaq_run_start took %.3f s", t / 1e9);
@@ -591,14 +616,14 @@ static void test_counted_camera(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=64&height=48");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	labdaq_run *run;
 	const char *msg = "x";
 	json_t *j, *ring, *shape;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 50, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
@@ -647,15 +672,15 @@ static void test_counted_adc_channels(void **state)
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:adc?channels=4");
 	static const unsigned int chans[] = { 2, 0 };
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	labdaq_run *run;
 	json_t *j, *ch;
 
 	cfg_init(&cfg, in_dir(fx, "adc.npy"), 100000, 0);
-	cfg.channels = "voltage2,voltage0";
-	cfg.ring_bytes = 64 << 10; /* the ring wraps many times */
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_channels(cfg, "voltage2,voltage0");
+	labdaq_run_config_set_ring_bytes(cfg, 64 << 10); /* the ring wraps many times */
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
@@ -682,14 +707,14 @@ static void test_counted_ohm(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:ohm?r=1000&noise=0.001&seed=7");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run;
 	uint8_t *buf;
 	size_t len;
 	struct npy n;
 
 	cfg_init(&cfg, in_dir(fx, "ohm.npy"), 3000, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	buf = read_all(in_dir(fx, "ohm.npy"), &len);
@@ -719,14 +744,14 @@ static void test_duration(void **state)
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:adc?channels=1");
 	static const unsigned int chans[] = { 0 };
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	labdaq_run *run;
 
 	/* paced: exactly the items due in the time (labdaq(1) --time) */
 	cfg_init(&cfg, in_dir(fx, "d.npy"), 0, 1000);
-	cfg.duration_ns = 300000000u;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_duration_ns(cfg, 300000000u);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
@@ -738,9 +763,9 @@ static void test_duration(void **state)
 
 	/* unpaced: the clock ends it */
 	cfg_init(&cfg, in_dir(fx, "e.npy"), 0, 0);
-	cfg.duration_ns = 200000000u;
-	cfg.ring_bytes = 64 << 10;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_duration_ns(cfg, 200000000u);
+	labdaq_run_config_set_ring_bytes(cfg, 64 << 10);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
@@ -754,7 +779,7 @@ static void test_duration(void **state)
 
 /* The target of @cfg's run, read at once after its start; the run is
  * then aborted. */
-static uint64_t target_of(labdaq_device *dev, struct labdaq_run_config *cfg)
+static uint64_t target_of(labdaq_device *dev, labdaq_run_config *cfg)
 {
 	labdaq_run *run = start_ok(dev, cfg);
 	uint64_t t = progress(run).target;
@@ -771,28 +796,28 @@ static void test_progress_target(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:adc?channels=1");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 
 	/* a count */
 	cfg_init(&cfg, in_dir(fx, "a.npy"), 5000, 1000);
-	assert_int_equal(target_of(dev, &cfg), 5000);
+	assert_int_equal(target_of(dev, cfg), 5000);
 	/* paced and timed: the items due, 1000/s for 100 ms */
 	cfg_init(&cfg, in_dir(fx, "b.npy"), 0, 1000);
-	cfg.duration_ns = 100000000u;
-	assert_int_equal(target_of(dev, &cfg), 100);
+	labdaq_run_config_set_duration_ns(cfg, 100000000u);
+	assert_int_equal(target_of(dev, cfg), 100);
 	/* both: the smaller */
 	cfg_init(&cfg, in_dir(fx, "c.npy"), 40, 1000);
-	cfg.duration_ns = 100000000u;
-	assert_int_equal(target_of(dev, &cfg), 40);
+	labdaq_run_config_set_duration_ns(cfg, 100000000u);
+	assert_int_equal(target_of(dev, cfg), 40);
 	cfg_init(&cfg, in_dir(fx, "d.npy"), 5000, 1000);
-	cfg.duration_ns = 100000000u;
-	assert_int_equal(target_of(dev, &cfg), 100);
+	labdaq_run_config_set_duration_ns(cfg, 100000000u);
+	assert_int_equal(target_of(dev, cfg), 100);
 	/* timed but not paced, or neither: no count */
 	cfg_init(&cfg, in_dir(fx, "e.npy"), 0, 0);
-	cfg.duration_ns = 100000000u;
-	assert_int_equal(target_of(dev, &cfg), 0);
+	labdaq_run_config_set_duration_ns(cfg, 100000000u);
+	assert_int_equal(target_of(dev, cfg), 0);
 	cfg_init(&cfg, in_dir(fx, "f.npy"), 0, 1000);
-	assert_int_equal(target_of(dev, &cfg), 0);
+	assert_int_equal(target_of(dev, cfg), 0);
 	labdaq_device_close(dev);
 }
 
@@ -801,14 +826,14 @@ static void test_duration_while_stalled(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:adc?channels=1&stall_after=2&stall_ms=20000");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	labdaq_run *run;
 	uint64_t t0 = now_ns();
 
 	cfg_init(&cfg, in_dir(fx, "d.npy"), 0, 1000);
-	cfg.duration_ns = 300000000u;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_duration_ns(cfg, 300000000u);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_true(now_ns() - t0 < 10000000000ull);
@@ -825,12 +850,12 @@ static void test_spare_removed_at_end(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run;
 	char names[512];
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 5, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	list_dir(fx->dir, names, sizeof(names));
 	labdaq_run_free(run);
@@ -846,13 +871,13 @@ static void test_progress_fields(void **state)
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=64&height=48");
 	long page = sysconf(_SC_PAGESIZE);
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	labdaq_run *run;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 20, 0);
-	cfg.ring_bytes = 100000;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_ring_bytes(cfg, 100000);
+	run = start_ok(dev, cfg);
 	p = progress(run);
 	assert_int_equal(p.ring_capacity_bytes,
 			 (100000 + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page);
@@ -874,7 +899,7 @@ static void test_progress_fields(void **state)
 	/* a samples device: item_bytes is channels x value size */
 	dev = open_dev("sim:ohm");
 	cfg_init(&cfg, in_dir(fx, "ohm.npy"), 0, 100);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	p = progress(run);
 	assert_int_equal(p.item_bytes, 8);
 	assert_int_equal(p.target, 0);
@@ -907,14 +932,14 @@ static void test_stop_from_thread(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	struct stopper s = { .after_ms = 300 };
 	labdaq_run *run;
 	pthread_t t;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 500);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	s.run = run;
 	assert_int_equal(pthread_create(&t, NULL, stopper_main, &s), 0);
 	wait_end(run, END_MS);
@@ -946,12 +971,12 @@ static void test_stop_at_once(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32&stall_after=0&stall_ms=3000");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run;
 	uint64_t t0;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 100);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	assert_int_equal(labdaq_run_stop(run), 0);
 	t0 = now_ns();
 	wait_end(run, END_MS);
@@ -970,7 +995,7 @@ static void run_abort(struct fixture *fx, struct labdaq_progress *out, uint64_t 
 		      size_t *ngaps)
 {
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	uint64_t gaps[64][2];
 	labdaq_run *run;
@@ -978,8 +1003,8 @@ static void run_abort(struct fixture *fx, struct labdaq_progress *out, uint64_t 
 
 	setenv(DELAY_ENV, "20000", 1);
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 0);
-	cfg.ring_bytes = 64 << 10; /* 32 frames */
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_ring_bytes(cfg, 64 << 10); /* 32 frames */
+	run = start_ok(dev, cfg);
 	wait_acquired(run, 40, END_MS);
 	assert_int_equal(labdaq_run_abort(run), 0);
 	assert_int_equal(labdaq_run_abort(run), 0);
@@ -1035,7 +1060,7 @@ static void test_abort_drop_gaps(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	uint64_t gaps[1024][2], sum;
 	labdaq_run *run;
@@ -1044,9 +1069,9 @@ static void test_abort_drop_gaps(void **state)
 
 	setenv(DELAY_ENV, "20000", 1);
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 2000);
-	cfg.ring_bytes = 32 << 10; /* 16 frames */
-	cfg.on_full = LABDAQ_ON_FULL_DROP;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_ring_bytes(cfg, 32 << 10); /* 16 frames */
+	labdaq_run_config_set_on_full(cfg, LABDAQ_ON_FULL_DROP);
+	run = start_ok(dev, cfg);
 	wait_acquired(run, 150, END_MS);
 	assert_int_equal(labdaq_run_abort(run), 0);
 	wait_end(run, END_MS);
@@ -1072,14 +1097,14 @@ static void test_free_running(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run;
 	char names[512];
 	json_t *j;
 	uint64_t written, acquired, dropped;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 200);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_acquired(run, 5, END_MS);
 	labdaq_run_free(run); /* aborts, waits, frees */
 
@@ -1097,7 +1122,7 @@ static void test_free_running(void **state)
 
 	/* the device is free again */
 	cfg_init(&cfg, in_dir(fx, "two.npy"), 3, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
@@ -1113,14 +1138,14 @@ static void test_latest(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32&stall_after=0&stall_ms=400");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	uint8_t buf[4096];
 	uint64_t index = 99, items = 99, end;
 	labdaq_run *run;
 	int ret;
 
 	cfg_init(&cfg, in_dir(fx, "cam.npy"), 0, 100);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	/* the first read stalls 400 ms: nothing yet */
 	assert_int_equal(labdaq_run_latest(run, buf, sizeof(buf), &index, &items), -EAGAIN);
 	assert_int_equal(index, 99);
@@ -1153,7 +1178,7 @@ static void test_latest(void **state)
 	/* samples: a block of several items, each one right */
 	dev = open_dev("sim:adc?channels=3");
 	cfg_init(&cfg, in_dir(fx, "adc.npy"), 0, 2000);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	end = now_ns() + 5000000000u;
 	while ((ret = labdaq_run_latest(run, buf, sizeof(buf), &index, &items)) == -EAGAIN &&
 	       now_ns() < end)
@@ -1177,7 +1202,7 @@ static void test_drop_policy(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	uint64_t gaps[512][2], sum;
 	labdaq_run *run;
@@ -1187,9 +1212,9 @@ static void test_drop_policy(void **state)
 	/* A writer of at most ~2 frames per 5 ms against 2000 frames/s. */
 	setenv(DELAY_ENV, "5000", 1);
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 400, 2000);
-	cfg.ring_bytes = 8192; /* 4 frames */
-	cfg.on_full = LABDAQ_ON_FULL_DROP;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_ring_bytes(cfg, 8192); /* 4 frames */
+	labdaq_run_config_set_on_full(cfg, LABDAQ_ON_FULL_DROP);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
@@ -1223,16 +1248,16 @@ static void test_block_policy(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	labdaq_run *run;
 	json_t *j;
 
 	setenv(DELAY_ENV, "5000", 1);
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 100, 2000);
-	cfg.ring_bytes = 8192;
-	cfg.on_full = LABDAQ_ON_FULL_BLOCK;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_ring_bytes(cfg, 8192);
+	labdaq_run_config_set_on_full(cfg, LABDAQ_ON_FULL_BLOCK);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
@@ -1259,16 +1284,16 @@ static void test_tiny_ring_throughput(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=64&height=60");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run;
 	uint64_t t0;
 	int ret;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 10, 0);
-	cfg.ring_bytes = 8192;
-	cfg.checkpoint_ms = 1000;
+	labdaq_run_config_set_ring_bytes(cfg, 8192);
+	labdaq_run_config_set_checkpoint_ms(cfg, 1000);
 	t0 = now_ns();
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	ret = labdaq_run_wait(run, 3000);
 	if (ret) {
 		struct labdaq_progress p = progress(run);
@@ -1292,7 +1317,7 @@ static void test_overrun_gap(void **state)
 	struct fixture *fx = *state;
 	labdaq_device *dev =
 		open_dev("sim:camera?width=32&height=32&overrun_after=3&overrun_items=5");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	uint64_t gaps[4][2];
 	labdaq_run *run;
@@ -1300,7 +1325,7 @@ static void test_overrun_gap(void **state)
 	json_t *j;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 20, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
@@ -1348,14 +1373,14 @@ static void test_exists_and_overwrite(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run = (labdaq_run *)&run;
 	char names[512];
 
 	/* the data file exists */
 	write_text(in_dir(fx, "run.npy"), "precious data\n");
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 3, 0);
-	assert_int_equal(labdaq_run_start(dev, &cfg, &run), -EEXIST);
+	assert_int_equal(labdaq_run_start(dev, cfg, &run), -EEXIST);
 	assert_null(run);
 	assert_file_text(in_dir(fx, "run.npy"), "precious data\n");
 	list_dir(fx->dir, names, sizeof(names));
@@ -1364,15 +1389,15 @@ static void test_exists_and_overwrite(void **state)
 	/* only the sidecar exists */
 	write_text(in_dir(fx, "b.json"), "{\"precious\": 1}\n");
 	cfg_init(&cfg, in_dir(fx, "b.npy"), 3, 0);
-	assert_int_equal(labdaq_run_start(dev, &cfg, &run), -EEXIST);
+	assert_int_equal(labdaq_run_start(dev, cfg, &run), -EEXIST);
 	assert_file_text(in_dir(fx, "b.json"), "{\"precious\": 1}\n");
 	list_dir(fx->dir, names, sizeof(names));
 	assert_string_equal(names, "b.json run.npy");
 
 	/* overwrite replaces both */
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 3, 0);
-	cfg.overwrite = 1;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_overwrite(cfg, 1);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
@@ -1380,15 +1405,15 @@ static void test_exists_and_overwrite(void **state)
 
 	/* a longer file is cut to the new run's size */
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 1, 0);
-	cfg.overwrite = 1;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_overwrite(cfg, 1);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	assert_int_equal(check_camera_file(in_dir(fx, "run.npy"), 32, 32, NULL, 0), 1);
 
 	cfg_init(&cfg, in_dir(fx, "b.npy"), 2, 0);
-	cfg.overwrite = 1;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_overwrite(cfg, 1);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	check_camera_file(in_dir(fx, "b.npy"), 32, 32, NULL, 0);
@@ -1403,7 +1428,7 @@ static void test_exists_and_overwrite(void **state)
 	labdaq_device_close(dev);
 }
 
-static void expect_einval(labdaq_device *dev, const struct labdaq_run_config *cfg,
+static void expect_einval(labdaq_device *dev, const labdaq_run_config *cfg,
 			  const char *what)
 {
 	labdaq_run *run = NULL;
@@ -1421,65 +1446,68 @@ static void test_invalid_config(void **state)
 	labdaq_device *adc = open_dev("sim:adc?channels=4");
 	labdaq_device *cam = open_dev("sim:camera?width=64&height=48");
 	labdaq_device *ohm = open_dev("sim:ohm");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run;
 	char names[512];
 
 	cfg_init(&cfg, in_dir(fx, "x.npy"), 10, 0);
-	cfg.channels = "voltage9";
-	expect_einval(adc, &cfg, "unknown channel");
+	labdaq_run_config_set_channels(cfg, "voltage9");
+	expect_einval(adc, cfg, "unknown channel");
 	assert_non_null(strstr(last_log(), "voltage9"));
-	cfg.channels = "voltage0,nope";
-	expect_einval(adc, &cfg, "one unknown channel");
-	cfg.channels = "voltage1,voltage1";
-	expect_einval(adc, &cfg, "a channel twice");
-	cfg.channels = "";
-	expect_einval(adc, &cfg, "no channel");
-	cfg.channels = "voltage0";
-	expect_einval(cam, &cfg, "channels on a frames device");
-	cfg.channels = NULL;
+	labdaq_run_config_set_channels(cfg, "voltage0,nope");
+	expect_einval(adc, cfg, "one unknown channel");
+	labdaq_run_config_set_channels(cfg, "voltage1,voltage1");
+	expect_einval(adc, cfg, "a channel twice");
+	labdaq_run_config_set_channels(cfg, "");
+	expect_einval(adc, cfg, "no channel");
+	labdaq_run_config_set_channels(cfg, "voltage0");
+	expect_einval(cam, cfg, "channels on a frames device");
+	labdaq_run_config_set_channels(cfg, NULL);
 
 	/* a ring smaller than one item (6144 bytes) */
-	cfg.ring_bytes = 4096;
-	expect_einval(cam, &cfg, "ring of 4096 for 6144-byte frames");
-	cfg.ring_bytes = 1;
-	expect_einval(cam, &cfg, "ring of 1 byte");
-	cfg.ring_bytes = 1u << 20;
+	labdaq_run_config_set_ring_bytes(cfg, 4096);
+	expect_einval(cam, cfg, "ring of 4096 for 6144-byte frames");
+	labdaq_run_config_set_ring_bytes(cfg, 1u << 20);
 
-	cfg.on_full = 2;
-	expect_einval(cam, &cfg, "on_full 2");
-	cfg.on_full = -1;
-	expect_einval(cam, &cfg, "on_full -1");
-	cfg.on_full = LABDAQ_ON_FULL_BLOCK;
-	cfg.rate_hz = -1;
-	expect_einval(cam, &cfg, "negative rate");
-	cfg.rate_hz = NAN;
-	expect_einval(cam, &cfg, "NaN rate");
-	cfg.rate_hz = 0;
-	cfg.path = "";
-	expect_einval(cam, &cfg, "empty path");
-	cfg.path = NULL;
-	expect_einval(cam, &cfg, "no path");
-	cfg.path = in_dir(fx, "x.npy");
+	/* Values no run can take are refused by the setters, and the
+	 * configuration keeps what it had. */
+	assert_int_equal(labdaq_run_config_set_ring_bytes(cfg, 1), -EINVAL);
+	assert_int_equal(labdaq_run_config_get_ring_bytes(cfg), 1u << 20);
+	assert_int_equal(labdaq_run_config_set_on_full(cfg, 2), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_on_full(cfg, -1), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_rate_hz(cfg, -1), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_rate_hz(cfg, NAN), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_path(cfg, NULL), -EINVAL);
+	labdaq_run_config_set_path(cfg, "");
+	expect_einval(cam, cfg, "empty path");
+	labdaq_run_config_set_path(cfg, in_dir(fx, "x.dat"));
+	expect_einval(cam, cfg, "a path that does not end in .npy");
+	{
+		labdaq_run_config *nopath = NULL;
+
+		cfg_init(&nopath, NULL, 10, 0);
+		expect_einval(cam, nopath, "no path");
+	}
+	labdaq_run_config_set_path(cfg, in_dir(fx, "x.npy"));
 	assert_int_equal(labdaq_run_start(cam, NULL, &run), -EINVAL);
-	assert_int_equal(labdaq_run_start(NULL, &cfg, &run), -EINVAL);
-	assert_int_equal(labdaq_run_start(cam, &cfg, NULL), -EINVAL);
+	assert_int_equal(labdaq_run_start(NULL, cfg, &run), -EINVAL);
+	assert_int_equal(labdaq_run_start(cam, cfg, NULL), -EINVAL);
 
 	/* nothing on disk, and the devices are not left busy */
 	list_dir(fx->dir, names, sizeof(names));
 	assert_string_equal(names, "");
-	run = start_ok(cam, &cfg);
+	run = start_ok(cam, cfg);
 	wait_end(run, END_MS);
 	labdaq_run_free(run);
-	cfg.path = in_dir(fx, "y.npy");
-	cfg.channels = "voltage3";
-	run = start_ok(adc, &cfg);
+	labdaq_run_config_set_path(cfg, in_dir(fx, "y.npy"));
+	labdaq_run_config_set_channels(cfg, "voltage3");
+	run = start_ok(adc, cfg);
 	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	/* sim:ohm: "voltage0" is the input, not the output of the same name */
-	cfg.path = in_dir(fx, "z.npy");
-	cfg.channels = "current0,voltage0";
-	run = start_ok(ohm, &cfg);
+	labdaq_run_config_set_path(cfg, in_dir(fx, "z.npy"));
+	labdaq_run_config_set_channels(cfg, "current0,voltage0");
+	run = start_ok(ohm, cfg);
 	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
@@ -1493,7 +1521,7 @@ static void test_start_error_clears_out(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *cam = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run;
 	static const char *const paths[] = { "ok", "", NULL };
 	char bad[256] = "";
@@ -1502,9 +1530,9 @@ static void test_start_error_clears_out(void **state)
 	for (size_t i = 0; i < LDQ_N(paths); i++) {
 		cfg_init(&cfg, paths[i] && *paths[i] ? in_dir(fx, "x.npy") : paths[i], 3, 0);
 		if (!i)
-			cfg.channels = "nope";
+			labdaq_run_config_set_channels(cfg, "nope");
 		run = (labdaq_run *)&run; /* garbage from an earlier use */
-		ret = labdaq_run_start(cam, &cfg, &run);
+		ret = labdaq_run_start(cam, cfg, &run);
 		if (ret != -EINVAL)
 			snprintf(bad, sizeof(bad), "path %s: %d", paths[i] ? paths[i] : "NULL",
 				 ret);
@@ -1522,27 +1550,27 @@ static void test_busy(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg, cfg2;
+	labdaq_run_config *cfg = NULL, *cfg2 = NULL;
 	labdaq_run *run, *run2 = (labdaq_run *)&run2;
 	char names[512];
 
 	cfg_init(&cfg, in_dir(fx, "one.npy"), 0, 100);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	cfg_init(&cfg2, in_dir2(fx, "two.npy"), 3, 0);
-	assert_int_equal(labdaq_run_start(dev, &cfg2, &run2), -EBUSY);
+	assert_int_equal(labdaq_run_start(dev, cfg2, &run2), -EBUSY);
 	assert_null(run2);
 	list_dir(fx->dir, names, sizeof(names));
 	assert_null(strstr(names, "two"));
 	/* still busy a moment later, and the first run is not disturbed */
 	wait_acquired(run, 3, END_MS);
-	assert_int_equal(labdaq_run_start(dev, &cfg2, &run2), -EBUSY);
+	assert_int_equal(labdaq_run_start(dev, cfg2, &run2), -EBUSY);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_RUNNING);
 	/* the same device through another handle (the lock is per device) */
 	{
 		labdaq_device *other = open_dev("sim:camera?width=16&height=16");
 		struct labdaq_holder h;
 
-		assert_int_equal(labdaq_run_start(other, &cfg2, &run2), -EBUSY);
+		assert_int_equal(labdaq_run_start(other, cfg2, &run2), -EBUSY);
 		assert_int_equal(labdaq_device_holder("sim:camera", &h), 1);
 		assert_int_equal(h.pid, getpid());
 		/* Asked twice with the run's own URI: the second time from the
@@ -1568,7 +1596,7 @@ static void test_busy(void **state)
 		assert_int_equal(labdaq_device_holder("sim:camera", &h), 0);
 	}
 	/* ended: the device takes a new run, before the old one is freed */
-	run2 = start_ok(dev, &cfg2);
+	run2 = start_ok(dev, cfg2);
 	wait_end(run2, END_MS);
 	assert_int_equal(labdaq_run_state(run2), LABDAQ_STATE_COMPLETE);
 	assert_int_equal(check_camera_file(in_dir2(fx, "two.npy"), 32, 32, NULL, 0), 3);
@@ -1586,17 +1614,17 @@ static void test_stop_ended_run_leaves_next_run_alone(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p, q;
 	labdaq_run *old, *run;
 
 	cfg_init(&cfg, in_dir(fx, "old.npy"), 3, 0);
-	old = start_ok(dev, &cfg);
+	old = start_ok(dev, cfg);
 	wait_end(old, END_MS);
 	assert_int_equal(labdaq_run_state(old), LABDAQ_STATE_COMPLETE);
 
 	cfg_init(&cfg, in_dir(fx, "new.npy"), 0, 200);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_acquired(run, 3, END_MS);
 	labdaq_run_stop(old); /* late: e.g. a Ctrl-C that arrives after the end */
 	p = progress(run);
@@ -1623,7 +1651,7 @@ static void test_unwritable_dir(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *run = (labdaq_run *)&run;
 	char names[512];
 	int ret, st;
@@ -1631,7 +1659,7 @@ static void test_unwritable_dir(void **state)
 
 	/* a directory that does not exist */
 	cfg_init(&cfg, in_dir(fx, "nodir/run.npy"), 3, 0);
-	assert_int_equal(labdaq_run_start(dev, &cfg, &run), -ENOENT);
+	assert_int_equal(labdaq_run_start(dev, cfg, &run), -ENOENT);
 	assert_null(run);
 
 	/* a directory without write permission (root: in a child as nobody) */
@@ -1647,14 +1675,14 @@ static void test_unwritable_dir(void **state)
 
 			if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
 				_exit(100);
-			ret = labdaq_run_start(dev, &cfg, &r);
+			ret = labdaq_run_start(dev, cfg, &r);
 			_exit(ret < 0 ? -ret : 101);
 		}
 		assert_int_equal(waitpid(pid, &st, 0), pid);
 		assert_true(WIFEXITED(st));
 		ret = -WEXITSTATUS(st);
 	} else {
-		ret = labdaq_run_start(dev, &cfg, &run);
+		ret = labdaq_run_start(dev, cfg, &run);
 	}
 	if (ret != -EACCES)
 		fail_msg("unwritable directory: %d (%s), want -EACCES", ret, labdaq_strerror(ret));
@@ -1665,7 +1693,7 @@ static void test_unwritable_dir(void **state)
 
 	/* the device is free after the failures */
 	cfg_init(&cfg, in_dir(fx, "ok.npy"), 3, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	labdaq_run_free(run);
 	labdaq_device_close(dev);
@@ -1679,14 +1707,14 @@ static void test_device_failure(void **state)
 {
 	struct fixture *fx = *state;
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32&fail_after=5");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	const char *msg = NULL;
 	labdaq_run *run;
 	json_t *j, *err;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 100, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	p = progress(run);
 	assert_int_equal(p.state, LABDAQ_STATE_FAILED);
@@ -1710,7 +1738,7 @@ static void test_device_failure(void **state)
 
 	/* the device is usable again (the sim comes back at stream_start) */
 	cfg_init(&cfg, in_dir(fx, "two.npy"), 3, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
@@ -1719,7 +1747,7 @@ static void test_device_failure(void **state)
 	/* a failure before the first item: an empty valid file */
 	dev = open_dev("sim:adc?channels=2&fail_after=0");
 	cfg_init(&cfg, in_dir(fx, "adc.npy"), 0, 0);
-	run = start_ok(dev, &cfg);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_FAILED);
 	assert_int_equal(labdaq_run_error(run, NULL), -ENODEV);
@@ -1739,7 +1767,7 @@ struct disk_full {
 static int run_disk_full(struct fixture *fx, struct disk_full *out)
 {
 	labdaq_device *dev;
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	uint64_t gaps[64][2];
 	const char *msg = NULL;
 	char mnt[300], npy[512], json[512];
@@ -1754,8 +1782,8 @@ static int run_disk_full(struct fixture *fx, struct disk_full *out)
 	snprintf(json, sizeof(json), "%s/run.json", fx->tmpfs.path);
 	dev = open_dev("sim:camera?width=64&height=64"); /* 8 KiB frames */
 	cfg_init(&cfg, npy, 2000, 0);
-	cfg.ring_bytes = 256 << 10;
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_ring_bytes(cfg, 256 << 10);
+	run = start_ok(dev, cfg);
 	wait_end(run, END_MS);
 	out->p = progress(run);
 	assert_int_equal(out->p.state, LABDAQ_STATE_FAILED);
@@ -1905,7 +1933,7 @@ static void *waiter_main(void *arg)
 static void concurrent(struct fixture *fx, int with_abort)
 {
 	labdaq_device *dev = open_dev("sim:camera?width=32&height=32");
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct poller pl[3];
 	struct stopper st[2] = { { .after_ms = 300 }, { .after_ms = 300, .abort = with_abort } };
 	struct waiter w = { 0 };
@@ -1914,9 +1942,9 @@ static void concurrent(struct fixture *fx, int with_abort)
 	labdaq_run *run;
 
 	cfg_init(&cfg, in_dir(fx, "run.npy"), 0, 1000);
-	cfg.ring_bytes = 64 << 10;
-	cfg.checkpoint_ms = 50; /* checkpoints race with the pollers too */
-	run = start_ok(dev, &cfg);
+	labdaq_run_config_set_ring_bytes(cfg, 64 << 10);
+	labdaq_run_config_set_checkpoint_ms(cfg, 50); /* checkpoints race with the pollers too */
+	run = start_ok(dev, cfg);
 	memset(pl, 0, sizeof(pl));
 	for (int i = 0; i < 3; i++) {
 		pl[i].run = run;
@@ -1977,13 +2005,13 @@ static void test_two_runs_at_once(void **state)
 	labdaq_device *cam = open_dev("sim:camera?width=32&height=32");
 	labdaq_device *adc = open_dev("sim:adc?channels=2");
 	static const unsigned int chans[] = { 0, 1 };
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	labdaq_run *r1, *r2;
 
 	cfg_init(&cfg, in_dir(fx, "cam.npy"), 100, 1000);
-	r1 = start_ok(cam, &cfg);
+	r1 = start_ok(cam, cfg);
 	cfg_init(&cfg, in_dir(fx, "adc.npy"), 5000, 20000);
-	r2 = start_ok(adc, &cfg);
+	r2 = start_ok(adc, cfg);
 	wait_end(r1, END_MS);
 	wait_end(r2, END_MS);
 	assert_int_equal(labdaq_run_state(r1), LABDAQ_STATE_COMPLETE);

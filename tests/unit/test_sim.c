@@ -20,6 +20,9 @@
 
 #include "internal.h"
 
+/* The table of lib/backends/sim.c, tested here without device.c. */
+extern const struct ldq_backend ldq_backend_sim;
+
 /* ---- helpers ---- */
 
 static char last_log[1024];

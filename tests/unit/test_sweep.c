@@ -6,6 +6,7 @@
  * and keeping it when the start fails.
  */
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,33 @@ static const char *in_dir(const char *name)
 	return path;
 }
 
+/* The configurations the tests make, freed by the group's teardown. */
+static labdaq_sweep_config *sweep_cfgs[16];
+static labdaq_run_config *run_cfgs[4];
+static unsigned int nsweep_cfgs, nrun_cfgs;
+
+static labdaq_sweep_config *sweep_cfg(void)
+{
+	assert_true(nsweep_cfgs < sizeof(sweep_cfgs) / sizeof(sweep_cfgs[0]));
+	assert_int_equal(labdaq_sweep_config_new(&sweep_cfgs[nsweep_cfgs]), 0);
+	return sweep_cfgs[nsweep_cfgs++];
+}
+
+static labdaq_run_config *run_cfg(void)
+{
+	assert_true(nrun_cfgs < sizeof(run_cfgs) / sizeof(run_cfgs[0]));
+	assert_int_equal(labdaq_run_config_new(&run_cfgs[nrun_cfgs]), 0);
+	return run_cfgs[nrun_cfgs++];
+}
+
+static void cfgs_free(void)
+{
+	while (nsweep_cfgs)
+		labdaq_sweep_config_free(sweep_cfgs[--nsweep_cfgs]);
+	while (nrun_cfgs)
+		labdaq_run_config_free(run_cfgs[--nrun_cfgs]);
+}
+
 /* Data rows (not '#') of a CSV, and whether its last status line is @st. */
 static int count_rows(const char *path, const char *st, int *status_ok)
 {
@@ -53,7 +81,9 @@ static int count_rows(const char *path, const char *st, int *status_ok)
 
 static void test_sweep_completes(void **state)
 {
-	struct labdaq_sweep_config c;
+	labdaq_sweep_config *c = sweep_cfg();
+	double from = 0, to = 0;
+	char path[256] = "";
 	struct labdaq_progress p;
 	labdaq_device *dev;
 	labdaq_run *run;
@@ -62,14 +92,16 @@ static void test_sweep_completes(void **state)
 	int ok;
 
 	assert_int_equal(labdaq_device_open("sim:ohm?r=2000&noise=0", &dev), 0);
-	labdaq_sweep_config_init(&c);
-	c.path = in_dir("a.csv");
-	c.set = "voltage0";
-	c.read = "voltage0,current0";
-	c.from = -2;
-	c.to = 2;
-	c.points = 11;
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	snprintf(path, sizeof(path), "%s", in_dir("a.csv"));
+	labdaq_sweep_config_set_path(c, path);
+	labdaq_sweep_config_set_output(c, "voltage0");
+	labdaq_sweep_config_set_inputs(c, "voltage0,current0");
+	from = -2;
+	labdaq_sweep_config_set_range(c, from, to);
+	to = 2;
+	labdaq_sweep_config_set_range(c, from, to);
+	labdaq_sweep_config_set_points(c, 11);
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), 0);
 	assert_int_equal(labdaq_run_wait(run, 10000), 0);
 	labdaq_run_progress(run, &p);
 	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
@@ -90,21 +122,25 @@ static void test_sweep_completes(void **state)
 
 static void test_sweep_returns_at_once_and_stops(void **state)
 {
-	struct labdaq_sweep_config c;
+	labdaq_sweep_config *c = sweep_cfg();
+	double from = 0, to = 0;
+	char path[256] = "";
 	struct labdaq_progress p;
 	labdaq_device *dev;
 	labdaq_run *run;
 	int ok, rows;
 
 	assert_int_equal(labdaq_device_open("sim:ohm", &dev), 0);
-	labdaq_sweep_config_init(&c);
-	c.path = in_dir("b.csv");
-	c.set = "voltage0";
-	c.from = 0;
-	c.to = 1;
-	c.points = 1000;
-	c.delay_ns = 20000000; /* 20 s in all */
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	snprintf(path, sizeof(path), "%s", in_dir("b.csv"));
+	labdaq_sweep_config_set_path(c, path);
+	labdaq_sweep_config_set_output(c, "voltage0");
+	from = 0;
+	labdaq_sweep_config_set_range(c, from, to);
+	to = 1;
+	labdaq_sweep_config_set_range(c, from, to);
+	labdaq_sweep_config_set_points(c, 1000);
+	labdaq_sweep_config_set_delay_ns(c, 20000000); /* 20 s in all */
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), 0);
 	/* Running, not finished: the call did not wait for the sweep. */
 	assert_int_equal(labdaq_run_wait(run, 0), -ETIMEDOUT);
 	do {
@@ -126,47 +162,58 @@ static void test_sweep_returns_at_once_and_stops(void **state)
 
 static void test_sweep_errors(void **state)
 {
-	struct labdaq_sweep_config c;
+	labdaq_sweep_config *c = sweep_cfg();
+	double from = 0, to = 0;
+	char path[256] = "";
 	labdaq_device *dev, *cam;
 	labdaq_run *run = (labdaq_run *)&c;
 
 	assert_int_equal(labdaq_device_open("sim:ohm", &dev), 0);
-	labdaq_sweep_config_init(&c);
-	c.path = in_dir("e.csv");
-	c.set = "current0"; /* an input, not an output */
-	c.from = 0;
-	c.to = 1;
-	c.points = 3;
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EINVAL);
+	snprintf(path, sizeof(path), "%s", in_dir("e.csv"));
+	labdaq_sweep_config_set_path(c, path);
+	labdaq_sweep_config_set_output(c, "current0"); /* an input, not an output */
+	from = 0;
+	labdaq_sweep_config_set_range(c, from, to);
+	to = 1;
+	labdaq_sweep_config_set_range(c, from, to);
+	labdaq_sweep_config_set_points(c, 3);
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), -EINVAL);
 	assert_null(run);
-	c.set = "voltage0";
-	c.read = "nope";
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EINVAL);
-	c.read = NULL;
-	c.points = 0;
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EINVAL);
+	labdaq_sweep_config_set_output(c, "voltage0");
+	labdaq_sweep_config_set_inputs(c, "nope");
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), -EINVAL);
+	labdaq_sweep_config_set_inputs(c, NULL);
+	assert_int_equal(labdaq_sweep_config_set_points(c, 0), -EINVAL);
+	assert_int_equal(labdaq_sweep_config_set_repeat(c, 0), -EINVAL);
+	assert_int_equal(labdaq_sweep_config_set_range(c, 0, NAN), -EINVAL);
 	assert_int_equal(access(in_dir("e.csv"), F_OK), -1);
-	c.points = 3;
-	c.to = 50; /* the rig's output is +-10 V: refused, nothing set */
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -ERANGE);
+	labdaq_sweep_config_set_points(c, 3);
+	to = 50;
+	labdaq_sweep_config_set_range(c, from, to); /* the rig's output is +-10 V: refused, nothing set */
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), -ERANGE);
 	assert_null(run);
 	assert_int_equal(access(in_dir("e.csv"), F_OK), -1);
-	c.from = -10;
-	c.to = 10; /* both ends included */
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	from = -10;
+	labdaq_sweep_config_set_range(c, from, to);
+	to = 10;
+	labdaq_sweep_config_set_range(c, from, to); /* both ends included */
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), 0);
 	assert_int_equal(labdaq_run_wait(run, 10000), 0);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
 	/* Existing file. */
-	c.from = 0;
-	c.to = 1;
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EEXIST);
+	from = 0;
+	labdaq_sweep_config_set_range(c, from, to);
+	to = 1;
+	labdaq_sweep_config_set_range(c, from, to);
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), -EEXIST);
 	labdaq_device_close(dev);
 
 	assert_int_equal(labdaq_device_open("sim:camera?width=8&height=8", &cam), 0);
-	c.path = in_dir("cam.csv");
+	snprintf(path, sizeof(path), "%s", in_dir("cam.csv"));
+	labdaq_sweep_config_set_path(c, path);
 	/* No output channel to set. */
-	assert_int_equal(labdaq_sweep_start(cam, &c, &run), -EINVAL);
+	assert_int_equal(labdaq_sweep_start(cam, c, &run), -EINVAL);
 	labdaq_device_close(cam);
 }
 
@@ -198,7 +245,9 @@ static void assert_text(const char *path, const char *text)
 static void test_sweep_overwrite_restores_on_failed_start(void **state)
 {
 	static const char old[] = "precious,data\n1,2\n";
-	struct labdaq_sweep_config c;
+	labdaq_sweep_config *c = sweep_cfg();
+	double from = 0, to = 0;
+	char path[256] = "";
 	struct rlimit lim, small;
 	labdaq_device *dev;
 	labdaq_run *run = NULL;
@@ -207,31 +256,33 @@ static void test_sweep_overwrite_restores_on_failed_start(void **state)
 
 	(void)state;
 	assert_int_equal(labdaq_device_open("sim:ohm", &dev), 0);
-	labdaq_sweep_config_init(&c);
-	c.path = in_dir("keep.csv");
-	c.set = "voltage0";
-	c.from = 0;
-	c.to = 1;
-	c.points = 3;
-	write_text(c.path, old);
+	snprintf(path, sizeof(path), "%s", in_dir("keep.csv"));
+	labdaq_sweep_config_set_path(c, path);
+	labdaq_sweep_config_set_output(c, "voltage0");
+	from = 0;
+	labdaq_sweep_config_set_range(c, from, to);
+	to = 1;
+	labdaq_sweep_config_set_range(c, from, to);
+	labdaq_sweep_config_set_points(c, 3);
+	write_text(path, old);
 	/* Without overwrite: refused, untouched. */
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), -EEXIST);
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), -EEXIST);
 	assert_null(run);
-	assert_text(c.path, old);
+	assert_text(path, old);
 
-	c.overwrite = 1;
+	labdaq_sweep_config_set_overwrite(c, 1);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &lim), 0);
 	small = lim;
 	small.rlim_cur = 16;
 	prev = signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-	ret = labdaq_sweep_start(dev, &c, &run);
+	ret = labdaq_sweep_start(dev, c, &run);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	signal(SIGXFSZ, prev);
 	assert_int_equal(ret, -EFBIG);
 	assert_null(run);
 	/* The old file is back, and nothing else is left beside it. */
-	assert_text(c.path, old);
+	assert_text(path, old);
 	{
 		char cmd[512];
 
@@ -240,11 +291,11 @@ static void test_sweep_overwrite_restores_on_failed_start(void **state)
 	}
 
 	/* A start that succeeds replaces it. */
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), 0);
 	assert_int_equal(labdaq_run_wait(run, 10000), 0);
 	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(run);
-	assert_int_equal(count_rows(c.path, "complete", &ok), 3);
+	assert_int_equal(count_rows(path, "complete", &ok), 3);
 	assert_true(ok);
 	labdaq_device_close(dev);
 }
@@ -253,34 +304,37 @@ static void test_sweep_overwrite_restores_on_failed_start(void **state)
  * device handles (the lock is per device, not per handle). */
 static void test_sweep_exclusive_with_stream(void **state)
 {
-	struct labdaq_run_config rc;
-	struct labdaq_sweep_config c;
-	struct labdaq_holder h;
+	labdaq_run_config *rc = run_cfg();
+	labdaq_sweep_config *c = sweep_cfg();
+	double from = 0, to = 0;
+	char path[256] = "";
+	struct labdaq_holder h = { .size = sizeof(h) };
 	labdaq_device *d1, *d2;
 	labdaq_run *stream, *sweep;
 
 	assert_int_equal(labdaq_device_open("sim:ohm", &d1), 0);
 	assert_int_equal(labdaq_device_open("sim:ohm?r=50", &d2), 0);
-	labdaq_run_config_init(&rc);
-	rc.path = in_dir("s.npy");
-	rc.rate_hz = 100;
-	rc.ring_bytes = 65536;
-	assert_int_equal(labdaq_run_start(d1, &rc, &stream), 0);
+	labdaq_run_config_set_path(rc, in_dir("s.npy"));
+	labdaq_run_config_set_rate_hz(rc, 100);
+	labdaq_run_config_set_ring_bytes(rc, 65536);
+	assert_int_equal(labdaq_run_start(d1, rc, &stream), 0);
 	assert_int_equal(labdaq_device_holder("sim:ohm?r=7", &h), 1);
 	assert_int_equal(h.pid, getpid());
-	labdaq_sweep_config_init(&c);
-	c.path = in_dir("x.csv");
-	c.set = "voltage0";
-	c.from = 0;
-	c.to = 1;
-	c.points = 2;
-	assert_int_equal(labdaq_sweep_start(d2, &c, &sweep), -EBUSY);
+	snprintf(path, sizeof(path), "%s", in_dir("x.csv"));
+	labdaq_sweep_config_set_path(c, path);
+	labdaq_sweep_config_set_output(c, "voltage0");
+	from = 0;
+	labdaq_sweep_config_set_range(c, from, to);
+	to = 1;
+	labdaq_sweep_config_set_range(c, from, to);
+	labdaq_sweep_config_set_points(c, 2);
+	assert_int_equal(labdaq_sweep_start(d2, c, &sweep), -EBUSY);
 	assert_int_equal(access(in_dir("x.csv"), F_OK), -1);
 	labdaq_run_stop(stream);
 	assert_int_equal(labdaq_run_wait(stream, 5000), 0);
 	labdaq_run_free(stream);
 	assert_int_equal(labdaq_device_holder("sim:ohm", &h), 0);
-	assert_int_equal(labdaq_sweep_start(d2, &c, &sweep), 0);
+	assert_int_equal(labdaq_sweep_start(d2, c, &sweep), 0);
 	assert_int_equal(labdaq_run_wait(sweep, 5000), 0);
 	assert_int_equal(labdaq_run_state(sweep), LABDAQ_STATE_COMPLETE);
 	labdaq_run_free(sweep);
@@ -292,20 +346,24 @@ static void test_sweep_exclusive_with_stream(void **state)
  * ended, for an event loop. */
 static void test_run_fd(void **state)
 {
-	struct labdaq_sweep_config c;
+	labdaq_sweep_config *c = sweep_cfg();
+	double from = 0, to = 0;
+	char path[256] = "";
 	struct pollfd pfd;
 	labdaq_device *dev;
 	labdaq_run *run;
 
 	assert_int_equal(labdaq_device_open("sim:ohm", &dev), 0);
-	labdaq_sweep_config_init(&c);
-	c.path = in_dir("fd.csv");
-	c.set = "voltage0";
-	c.from = 0;
-	c.to = 1;
-	c.points = 100;
-	c.delay_ns = 100000000; /* 10 s in all */
-	assert_int_equal(labdaq_sweep_start(dev, &c, &run), 0);
+	snprintf(path, sizeof(path), "%s", in_dir("fd.csv"));
+	labdaq_sweep_config_set_path(c, path);
+	labdaq_sweep_config_set_output(c, "voltage0");
+	from = 0;
+	labdaq_sweep_config_set_range(c, from, to);
+	to = 1;
+	labdaq_sweep_config_set_range(c, from, to);
+	labdaq_sweep_config_set_points(c, 100);
+	labdaq_sweep_config_set_delay_ns(c, 100000000); /* 10 s in all */
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), 0);
 	pfd.fd = labdaq_run_fd(run);
 	pfd.events = POLLIN;
 	assert_true(pfd.fd >= 0);
@@ -335,6 +393,7 @@ static int teardown(void **state)
 {
 	char cmd[300];
 
+	cfgs_free();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) ? -1 : 0;
 }

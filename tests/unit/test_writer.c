@@ -376,20 +376,21 @@ static const char *need_direct_dir(struct fixture *fx)
 static struct labdaq_progress run_to_end(const char *uri, const char *path, uint64_t count,
 					 double rate, size_t ring, unsigned int ckpt_ms)
 {
-	struct labdaq_run_config cfg;
+	labdaq_run_config *cfg = NULL;
 	struct labdaq_progress p;
 	labdaq_device *dev = NULL;
 	labdaq_run *run = NULL;
 	int ret;
 
 	assert_int_equal(labdaq_device_open(uri, &dev), 0);
-	labdaq_run_config_init(&cfg);
-	cfg.path = path;
-	cfg.count = count;
-	cfg.rate_hz = rate;
-	cfg.ring_bytes = ring;
-	cfg.checkpoint_ms = ckpt_ms;
-	ret = labdaq_run_start(dev, &cfg, &run);
+	assert_int_equal(labdaq_run_config_new(&cfg), 0);
+	assert_int_equal(labdaq_run_config_set_path(cfg, path), 0);
+	assert_int_equal(labdaq_run_config_set_count(cfg, count), 0);
+	assert_int_equal(labdaq_run_config_set_rate_hz(cfg, rate), 0);
+	assert_int_equal(labdaq_run_config_set_ring_bytes(cfg, ring), 0);
+	assert_int_equal(labdaq_run_config_set_checkpoint_ms(cfg, ckpt_ms), 0);
+	ret = labdaq_run_start(dev, cfg, &run);
+	labdaq_run_config_free(cfg);
 	if (ret)
 		fail_msg("start %s: %s", path, labdaq_strerror(ret));
 	if (labdaq_run_wait(run, 30000)) {

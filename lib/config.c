@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * config.c - the run and sweep configuration objects: allocated here, set
+ * through setters that copy and check, so that the ABI can grow.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "internal.h"
+
+/* Replace the string *@dst by a copy of @s (NULL allowed). */
+static int set_string(char **dst, const char *s)
+{
+	char *copy = NULL;
+
+	if (s) {
+		copy = strdup(s);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+LABDAQ_API uint64_t labdaq_default_ring_bytes(void)
+{
+	return LDQ_DEFAULT_RING_BYTES;
+}
+
+LABDAQ_API int labdaq_run_config_new(labdaq_run_config **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	(*out)->on_full = LABDAQ_ON_FULL_BLOCK;
+	return 0;
+}
+
+LABDAQ_API void labdaq_run_config_free(labdaq_run_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	free(cfg->channels);
+	free(cfg->command);
+	free(cfg);
+}
+
+LABDAQ_API int labdaq_run_config_set_path(labdaq_run_config *cfg, const char *path)
+{
+	return path ? set_string(&cfg->path, path) : -EINVAL;
+}
+
+LABDAQ_API int labdaq_run_config_set_count(labdaq_run_config *cfg, uint64_t items)
+{
+	cfg->count = items;
+	return 0;
+}
+
+LABDAQ_API int labdaq_run_config_set_duration_ns(labdaq_run_config *cfg, uint64_t ns)
+{
+	cfg->duration_ns = ns;
+	return 0;
+}
+
+LABDAQ_API int labdaq_run_config_set_rate_hz(labdaq_run_config *cfg, double hz)
+{
+	if (!isfinite(hz) || hz < 0)
+		return -EINVAL;
+	cfg->rate_hz = hz;
+	return 0;
+}
+
+LABDAQ_API int labdaq_run_config_set_channels(labdaq_run_config *cfg, const char *list)
+{
+	return set_string(&cfg->channels, list);
+}
+
+LABDAQ_API int labdaq_run_config_set_ring_bytes(labdaq_run_config *cfg, uint64_t bytes)
+{
+	if (bytes && bytes < 4096)
+		return -EINVAL;
+	cfg->ring_bytes = bytes;
+	return 0;
+}
+
+LABDAQ_API uint64_t labdaq_run_config_get_ring_bytes(const labdaq_run_config *cfg)
+{
+	return cfg->ring_bytes ? cfg->ring_bytes : LDQ_DEFAULT_RING_BYTES;
+}
+
+LABDAQ_API int labdaq_run_config_set_on_full(labdaq_run_config *cfg, int policy)
+{
+	if (policy != LABDAQ_ON_FULL_BLOCK && policy != LABDAQ_ON_FULL_DROP)
+		return -EINVAL;
+	cfg->on_full = policy;
+	return 0;
+}
+
+LABDAQ_API int labdaq_run_config_set_overwrite(labdaq_run_config *cfg, int overwrite)
+{
+	cfg->overwrite = !!overwrite;
+	return 0;
+}
+
+LABDAQ_API int labdaq_run_config_set_command(labdaq_run_config *cfg, const char *command)
+{
+	return set_string(&cfg->command, command);
+}
+
+LABDAQ_API int labdaq_run_config_set_checkpoint_ms(labdaq_run_config *cfg, uint32_t ms)
+{
+	cfg->checkpoint_ms = ms;
+	return 0;
+}
+
+LABDAQ_API int labdaq_sweep_config_new(labdaq_sweep_config **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	(*out)->points = 1;
+	(*out)->repeat = 1;
+	return 0;
+}
+
+LABDAQ_API void labdaq_sweep_config_free(labdaq_sweep_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	free(cfg->set);
+	free(cfg->read);
+	free(cfg->command);
+	free(cfg);
+}
+
+LABDAQ_API int labdaq_sweep_config_set_path(labdaq_sweep_config *cfg, const char *path)
+{
+	return path ? set_string(&cfg->path, path) : -EINVAL;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_output(labdaq_sweep_config *cfg, const char *channel)
+{
+	return channel ? set_string(&cfg->set, channel) : -EINVAL;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_inputs(labdaq_sweep_config *cfg, const char *list)
+{
+	return set_string(&cfg->read, list);
+}
+
+LABDAQ_API int labdaq_sweep_config_set_range(labdaq_sweep_config *cfg, double from, double to)
+{
+	if (!isfinite(from) || !isfinite(to))
+		return -EINVAL;
+	cfg->from = from;
+	cfg->to = to;
+	return 0;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_points(labdaq_sweep_config *cfg, uint32_t points)
+{
+	if (!points)
+		return -EINVAL;
+	cfg->points = points;
+	return 0;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_repeat(labdaq_sweep_config *cfg, uint32_t repeat)
+{
+	if (!repeat)
+		return -EINVAL;
+	cfg->repeat = repeat;
+	return 0;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_delay_ns(labdaq_sweep_config *cfg, uint64_t ns)
+{
+	cfg->delay_ns = ns;
+	return 0;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_overwrite(labdaq_sweep_config *cfg, int overwrite)
+{
+	cfg->overwrite = !!overwrite;
+	return 0;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_command(labdaq_sweep_config *cfg, const char *command)
+{
+	return set_string(&cfg->command, command);
+}
+
+int ldq_has_suffix(const char *path, const char *suffix)
+{
+	size_t n = strlen(path), m = strlen(suffix);
+
+	return n > m && !strcmp(path + n - m, suffix);
+}
+
+/* The directory of @path must exist and be writable. */
+static int check_dir(const char *path)
+{
+	char *copy = strdup(path), *dir;
+	struct stat st;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	dir = dirname(copy);
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+		ldq_err("the directory '%s' does not exist; create it first", dir);
+		ret = -ENOENT;
+	} else if (access(dir, W_OK | X_OK)) {
+		ret = -errno;
+		ldq_err("cannot write in the directory '%s': %s", dir, labdaq_strerror(ret));
+	}
+	free(copy);
+	return ret;
+}
+
+int ldq_check_output(const char *path, const char *suffix, const char *sidecar, int overwrite)
+{
+	struct stat st;
+
+	if (!path || !*path) {
+		ldq_err("no output file given");
+		return -EINVAL;
+	}
+	if (!ldq_has_suffix(path, suffix)) {
+		ldq_err("the output file '%s' must end in %s", path, suffix);
+		return -EINVAL;
+	}
+	if (!overwrite && !lstat(path, &st)) {
+		ldq_err("'%s' exists; choose another name, or replace it (overwrite)", path);
+		return -EEXIST;
+	}
+	if (sidecar && !overwrite && !lstat(sidecar, &st)) {
+		ldq_err("'%s' exists (the metadata of another run); choose another name, or "
+			"replace it (overwrite)", sidecar);
+		return -EEXIST;
+	}
+	return check_dir(path);
+}

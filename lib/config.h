@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * config.h - the run and sweep configurations behind the opaque public
+ * types (config.c has the setters).  Not installed: fields may be added
+ * here at will, the ABI only sees the setters.
+ */
+#ifndef LDQ_CONFIG_H
+#define LDQ_CONFIG_H
+
+#include <stdint.h>
+
+#include "labdaq.h"
+
+#define LDQ_DEFAULT_RING_BYTES (64u << 20)
+#define LDQ_DEFAULT_CHECKPOINT_MS 1000u
+
+struct labdaq_run_config {
+	char *path;            /* the .npy file */
+	uint64_t count;        /* items; 0: no limit */
+	uint64_t duration_ns;  /* 0: no limit */
+	double rate_hz;        /* 0: as fast as possible */
+	char *channels;        /* NULL: every input */
+	uint64_t ring_bytes;   /* 0: LDQ_DEFAULT_RING_BYTES */
+	int on_full;           /* enum labdaq_on_full */
+	int overwrite;
+	char *command;         /* may be NULL */
+	uint32_t checkpoint_ms; /* 0: LDQ_DEFAULT_CHECKPOINT_MS */
+};
+
+struct labdaq_sweep_config {
+	char *path;            /* the .csv file */
+	char *set;             /* the output channel */
+	char *read;            /* input channels; NULL: every input */
+	double from, to;
+	uint32_t points;
+	uint32_t repeat;       /* 0 counts as 1 */
+	uint64_t delay_ns;
+	int overwrite;
+	char *command;
+};
+
+/* The path ends in @suffix (and is more than it). */
+int ldq_has_suffix(const char *path, const char *suffix);
+/* Checks shared by labdaq_run_check() and labdaq_sweep_check() for a file
+ * about to be created: @path set and ending in @suffix, @path and @sidecar
+ * (may be NULL) not existing unless @overwrite, the directory writable.
+ * 0, or -EINVAL/-EEXIST/-ENOENT/-EACCES with the reason logged. */
+int ldq_check_output(const char *path, const char *suffix, const char *sidecar,
+		     int overwrite);
+
+#endif

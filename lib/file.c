@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * file.c - reading what a run left on disk: a stream's .npy header and its
+ * JSON sidecar, or a sweep's CSV and its '#' lines.  The public face of
+ * npy.c and the sidecar format for inspect, stop, the queue, and any
+ * program of the user's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "npy.h"
+#include "sidecar.h"
+
+struct labdaq_file {
+	int type;                 /* enum labdaq_file_type */
+	struct ldq_npy_layout layout;
+	uint64_t items;           /* in the header; a CSV's data rows */
+	uint64_t item_bytes;
+	uint64_t header_len;
+	uint64_t size;            /* bytes on disk */
+	json_t *meta;             /* NULL if meta_err */
+	char *meta_text;
+	int meta_err;
+	char meta_msg[200];
+	struct labdaq_channel *chans;
+	unsigned int nchans;
+};
+
+LABDAQ_API int labdaq_file_sidecar_path(const char *path, char *buf, size_t len)
+{
+	char *p = path ? ldq_meta_path(path) : NULL;
+	size_t n;
+
+	if (!p)
+		return path ? -ENOMEM : -EINVAL;
+	n = strlen(p);
+	if (n >= len) {
+		free(p);
+		return -ENAMETOOLONG;
+	}
+	memcpy(buf, p, n + 1);
+	free(p);
+	return (int)n;
+}
+
+static int read_npy(labdaq_file *f, const char *path)
+{
+	struct stat st;
+	size_t hlen;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = fstat(fd, &st) ? -errno : 0;
+	if (!ret)
+		ret = ldq_npy_read_header(fd, &f->layout, &f->items, &hlen);
+	close(fd);
+	if (ret)
+		return ret;
+	f->item_bytes = ldq_npy_item_bytes(&f->layout);
+	if (!f->item_bytes)
+		return -EBADMSG;
+	f->header_len = hlen;
+	f->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* The sidecar's channels as struct labdaq_channel, strings owned by f->meta. */
+static int sidecar_channels(labdaq_file *f)
+{
+	json_t *chans = json_object_get(f->meta, "channels"), *c;
+	int dtype = -1;
+	size_t i;
+
+	for (int d = 0; labdaq_dtype_numpy(d); d++)
+		if (!strcmp(labdaq_dtype_numpy(d), f->layout.descr))
+			dtype = d;
+	if (!json_array_size(chans))
+		return 0;
+	f->chans = calloc(json_array_size(chans), sizeof(*f->chans));
+	if (!f->chans)
+		return -ENOMEM;
+	json_array_foreach(chans, i, c) {
+		struct labdaq_channel *ch = &f->chans[f->nchans++];
+		const char *unit = json_string_value(json_object_get(c, "unit"));
+
+		ch->name = json_string_value(json_object_get(c, "name"));
+		ch->unit = unit ? unit : "";
+		ch->scale = json_number_value(json_object_get(c, "scale"));
+		ch->dtype = dtype;
+		ch->min = NAN;
+		ch->max = NAN;
+		if (!ch->name)
+			ch->name = "";
+	}
+	return 0;
+}
+
+static int read_sidecar(labdaq_file *f, const char *path)
+{
+	json_error_t jerr;
+	char *jpath = ldq_meta_path(path);
+
+	if (!jpath)
+		return -ENOMEM;
+	f->meta = json_load_file(jpath, JSON_DECODE_ANY, &jerr);
+	if (!f->meta) {
+		struct stat st;
+
+		f->meta_err = stat(jpath, &st) ? -errno : -EBADMSG;
+		snprintf(f->meta_msg, sizeof(f->meta_msg), "%s", jerr.text);
+	} else if (!json_is_object(f->meta)) {
+		f->meta_err = -EBADMSG;
+		snprintf(f->meta_msg, sizeof(f->meta_msg), "%s is not a JSON object", jpath);
+		json_decref(f->meta);
+		f->meta = NULL;
+	}
+	free(jpath);
+	return f->meta ? sidecar_channels(f) : 0;
+}
+
+/* "# key: value" of a sweep's CSV into f->meta (the last one of a key
+ * wins: the status is written at the start and at the end). */
+static int csv_meta_line(json_t *meta, const char *line)
+{
+	size_t klen = strcspn(line + 2, ":");
+	char key[64], *end;
+	const char *value;
+	unsigned long long n;
+	json_t *v;
+
+	if (strncmp(line, "# ", 2) || line[2 + klen] != ':' || klen >= sizeof(key))
+		return 0;
+	snprintf(key, sizeof(key), "%.*s", (int)klen, line + 2);
+	value = line + 2 + klen + 1 + (line[3 + klen] == ' ');
+	errno = 0;
+	n = strtoull(value, &end, 10);
+	if (*value >= '0' && *value <= '9' && !*end && !errno)
+		v = json_integer((json_int_t)n);
+	else if (!strcmp(key, "error"))
+		v = json_pack("{s:s}", "message", value);
+	else
+		v = json_string(value);
+	return v && !json_object_set_new(meta, key, v) ? 0 : -ENOMEM;
+}
+
+static int read_csv(labdaq_file *f, const char *path)
+{
+	FILE *in = fopen(path, "re");
+	char line[4096];
+	int ret = 0, first = 1;
+
+	if (!in)
+		return -errno;
+	f->meta = json_object();
+	if (!f->meta) {
+		fclose(in);
+		return -ENOMEM;
+	}
+	while (!ret && fgets(line, sizeof(line), in)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (first && strncmp(line, "# labdaq sweep", 14))
+			ret = -EBADMSG;
+		else if (line[0] == '#')
+			ret = csv_meta_line(f->meta, line);
+		else if (line[0] >= '0' && line[0] <= '9')
+			f->items++;
+		first = 0;
+	}
+	fclose(in);
+	return first ? -EBADMSG : ret;
+}
+
+LABDAQ_API int labdaq_file_open(const char *path, labdaq_file **out)
+{
+	labdaq_file *f;
+	int ret;
+
+	if (!path || !out)
+		return -EINVAL;
+	*out = NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	if (ldq_has_suffix(path, ".csv")) {
+		f->type = LABDAQ_FILE_CSV;
+		ret = read_csv(f, path);
+	} else {
+		ret = read_npy(f, path);
+		if (!ret)
+			ret = read_sidecar(f, path);
+	}
+	if (!ret && f->meta)
+		f->meta_text = json_dumps(f->meta, JSON_COMPACT);
+	if (!ret && f->meta && !f->meta_text)
+		ret = -ENOMEM;
+	if (ret) {
+		labdaq_file_close(f);
+		return ret;
+	}
+	*out = f;
+	return 0;
+}
+
+LABDAQ_API void labdaq_file_close(labdaq_file *f)
+{
+	if (!f)
+		return;
+	json_decref(f->meta);
+	free(f->meta_text);
+	free(f->chans);
+	free(f);
+}
+
+LABDAQ_API int labdaq_file_type(const labdaq_file *f)
+{
+	return f->type;
+}
+
+LABDAQ_API const char *labdaq_file_dtype(const labdaq_file *f)
+{
+	return f->layout.descr;
+}
+
+LABDAQ_API uint64_t labdaq_file_items(const labdaq_file *f)
+{
+	return f->items;
+}
+
+LABDAQ_API unsigned int labdaq_file_item_ndim(const labdaq_file *f)
+{
+	return f->layout.ndim;
+}
+
+LABDAQ_API uint64_t labdaq_file_item_dim(const labdaq_file *f, unsigned int i)
+{
+	return i < f->layout.ndim ? f->layout.dims[i] : 0;
+}
+
+LABDAQ_API uint64_t labdaq_file_item_bytes(const labdaq_file *f)
+{
+	return f->item_bytes;
+}
+
+LABDAQ_API uint64_t labdaq_file_data_offset(const labdaq_file *f)
+{
+	return f->header_len;
+}
+
+LABDAQ_API uint64_t labdaq_file_items_on_disk(const labdaq_file *f)
+{
+	if (!f->item_bytes || f->size < f->header_len)
+		return f->type == LABDAQ_FILE_CSV ? f->items : 0;
+	return (f->size - f->header_len) / f->item_bytes;
+}
+
+LABDAQ_API uint64_t labdaq_file_trailing_bytes(const labdaq_file *f)
+{
+	if (!f->item_bytes || f->size < f->header_len)
+		return 0;
+	return (f->size - f->header_len) % f->item_bytes;
+}
+
+LABDAQ_API int labdaq_file_meta_error(const labdaq_file *f, const char **msg)
+{
+	if (msg)
+		*msg = f->meta_err ? f->meta_msg : NULL;
+	return f->meta_err;
+}
+
+LABDAQ_API const char *labdaq_file_meta_json(const labdaq_file *f)
+{
+	return f->meta_text;
+}
+
+/* "error.message": the member of a member. */
+static json_t *meta_get(const labdaq_file *f, const char *key)
+{
+	const char *dot = strchr(key, '.');
+	char outer[64];
+
+	if (!f->meta)
+		return NULL;
+	if (!dot)
+		return json_object_get(f->meta, key);
+	snprintf(outer, sizeof(outer), "%.*s", (int)(dot - key), key);
+	return json_object_get(json_object_get(f->meta, outer), dot + 1);
+}
+
+LABDAQ_API const char *labdaq_file_meta_string(const labdaq_file *f, const char *key)
+{
+	return json_string_value(meta_get(f, key));
+}
+
+LABDAQ_API int labdaq_file_meta_number(const labdaq_file *f, const char *key, double *out)
+{
+	json_t *v = meta_get(f, key);
+
+	if (!json_is_number(v))
+		return -ENOENT;
+	*out = json_number_value(v);
+	return 0;
+}
+
+LABDAQ_API int labdaq_file_meta_u64(const labdaq_file *f, const char *key, uint64_t *out)
+{
+	json_t *v = meta_get(f, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -ENOENT;
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+LABDAQ_API uint64_t labdaq_file_gap_count(const labdaq_file *f)
+{
+	return json_array_size(meta_get(f, "gaps"));
+}
+
+LABDAQ_API int labdaq_file_gap(const labdaq_file *f, uint64_t i, uint64_t *index,
+			       uint64_t *count)
+{
+	json_t *g = json_array_get(meta_get(f, "gaps"), (size_t)i);
+
+	if (!g)
+		return -ERANGE;
+	*index = (uint64_t)json_integer_value(json_object_get(g, "index"));
+	*count = (uint64_t)json_integer_value(json_object_get(g, "count"));
+	return 0;
+}
+
+LABDAQ_API unsigned int labdaq_file_channel_count(const labdaq_file *f)
+{
+	return f->nchans;
+}
+
+LABDAQ_API int labdaq_file_channel(const labdaq_file *f, unsigned int index,
+				   struct labdaq_channel *out)
+{
+	if (index >= f->nchans)
+		return -ERANGE;
+	*out = f->chans[index];
+	return 0;
+}
