@@ -13,8 +13,7 @@
 #include "common.h"
 
 struct config {
-	const char *device;
-	const char *output;
+	struct run_opts ro;  /* DEVICE, -o, --progress, --force, --dry-run */
 	uint64_t count;
 	int count_is_frames; /* --frames (1), --samples (0), neither (-1) */
 	uint64_t duration_ns;
@@ -23,9 +22,7 @@ struct config {
 	const char *channels;
 	uint64_t ring_bytes;
 	int on_full;
-	int progress;
-	int force;
-	int dry_run;
+	int have_count;
 	char *command;
 };
 
@@ -75,6 +72,49 @@ static const char acquire_usage[] =
 	"  4    the device is busy with another run\n"
 	"  130  aborted\n";
 
+/* One of acquire's own options: 0 or the usage error. */
+static int acquire_option(const struct command *cmd, int opt, const char *arg, void *ctx)
+{
+	struct config *c = ctx;
+
+	switch (opt) {
+	case 'n':
+	case 'f':
+		if (c->have_count)
+			return usage_error(cmd, "give --samples or --frames once");
+		if (parse_count(arg, &c->count) || !c->count)
+			return usage_error(cmd, "bad count '%s': a positive whole number, "
+					   "optionally with k, M or G (3k = 3000)", arg);
+		c->count_is_frames = opt == 'f';
+		c->have_count = 1;
+		return 0;
+	case 't':
+		if (parse_duration(arg, &c->duration_ns) || !c->duration_ns)
+			return usage_error(cmd, "bad duration '%s': e.g. 500ms, 2s, 5min, 1h", arg);
+		return 0;
+	case 'c':
+		c->continuous = 1;
+		return 0;
+	case 'r':
+		if (parse_rate(arg, &c->rate_hz))
+			return usage_error(cmd, "bad rate '%s': items per second, e.g. 1000, 2.5k, "
+					   "1M; 0 for as fast as possible", arg);
+		return 0;
+	case 'C':
+		c->channels = arg;
+		return 0;
+	case 'R':
+		if (parse_size(arg, &c->ring_bytes) || !c->ring_bytes)
+			return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, 1G", arg);
+		return 0;
+	default: /* 'F' */
+		if (strcmp(arg, "block") && strcmp(arg, "drop"))
+			return usage_error(cmd, "bad --on-full '%s': block or drop", arg);
+		c->on_full = strcmp(arg, "block") ? LABDAQ_ON_FULL_DROP : LABDAQ_ON_FULL_BLOCK;
+		return 0;
+	}
+}
+
 static int parse_args(int argc, char **argv, struct config *c)
 {
 	static const struct option opts[] = {
@@ -93,77 +133,20 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_acquire;
-	int opt, ret, have_count = 0;
+	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->count_is_frames = -1;
-	c->rate_hz = -1;
 	c->on_full = LABDAQ_ON_FULL_BLOCK;
-	c->progress = PROGRESS_AUTO;
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":o:n:f:t:cr:C:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'n':
-		case 'f':
-			if (have_count)
-				return usage_error(cmd, "give --samples or --frames once");
-			if (parse_count(optarg, &c->count) || !c->count)
-				return usage_error(cmd, "bad count '%s': a positive whole number, "
-						   "optionally with k, M or G (3k = 3000)", optarg);
-			c->count_is_frames = opt == 'f';
-			have_count = 1;
-			break;
-		case 't':
-			if (parse_duration(optarg, &c->duration_ns) || !c->duration_ns)
-				return usage_error(cmd, "bad duration '%s': e.g. 500ms, 2s, 5min, 1h",
-						   optarg);
-			break;
-		case 'c':
-			c->continuous = 1;
-			break;
-		case 'r':
-			if (parse_rate(optarg, &c->rate_hz))
-				return usage_error(cmd, "bad rate '%s': items per second, e.g. 1000, "
-						   "2.5k, 1M; 0 for as fast as possible", optarg);
-			break;
-		case 'C':
-			c->channels = optarg;
-			break;
-		case 'R':
-			if (parse_size(optarg, &c->ring_bytes) || !c->ring_bytes)
-				return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, "
-						   "1G", optarg);
-			break;
-		case 'F':
-			if (!strcmp(optarg, "block"))
-				c->on_full = LABDAQ_ON_FULL_BLOCK;
-			else if (!strcmp(optarg, "drop"))
-				c->on_full = LABDAQ_ON_FULL_DROP;
-			else
-				return usage_error(cmd, "bad --on-full '%s': block or drop", optarg);
-			break;
-		default:
-			ret = common_option(cmd, opt, argv, &c->output, &c->progress, &c->force,
-					    &c->dry_run);
-			if (ret)
-				return ret;
-			break;
-		}
-	}
-	if (take_device(cmd, argc, argv, "sim:camera", &c->device))
-		return EXIT_USAGE;
-	if (!c->output)
-		return usage_error(cmd, "no output file: add -o FILE.npy");
-	if (c->continuous && (have_count || c->duration_ns))
+	ret = parse_run_args(cmd, argc, argv, ":o:n:f:t:cr:C:", opts, acquire_option, c,
+			     "sim:camera", "FILE.npy", &c->ro);
+	if (ret)
+		return ret;
+	if (c->continuous && (c->have_count || c->duration_ns))
 		return usage_error(cmd, "--continuous cannot be combined with a count or --time");
-	if (!c->continuous && !have_count && !c->duration_ns)
+	if (!c->continuous && !c->have_count && !c->duration_ns)
 		return usage_error(cmd, "say how much to acquire: --samples N, --frames N, "
 				   "--time DURATION or --continuous");
-	if (c->progress == PROGRESS_AUTO)
-		c->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
-	if (c->rate_hz < 0)
-		c->rate_hz = 0;
 	return 0;
 }
 
@@ -176,14 +159,14 @@ static int make_config(const struct config *c, labdaq_run_config **out)
 	if (labdaq_run_config_new(&rc))
 		return EXIT_FAILURE_IO;
 	*out = rc;
-	if (labdaq_run_config_set_path(rc, c->output) ||
+	if (labdaq_run_config_set_path(rc, c->ro.output) ||
 	    labdaq_run_config_set_channels(rc, c->channels) ||
 	    labdaq_run_config_set_command(rc, c->command))
 		return EXIT_FAILURE_IO;
 	labdaq_run_config_set_count(rc, c->count);
 	labdaq_run_config_set_duration_ns(rc, c->duration_ns);
 	labdaq_run_config_set_on_full(rc, c->on_full);
-	labdaq_run_config_set_overwrite(rc, c->force);
+	labdaq_run_config_set_overwrite(rc, c->ro.force);
 	if (labdaq_run_config_set_rate_hz(rc, c->rate_hz))
 		return usage_error(cmd, "bad rate %g", c->rate_hz);
 	if (labdaq_run_config_set_ring_bytes(rc, c->ring_bytes))
@@ -197,10 +180,10 @@ static int check_kind(const struct config *c, int kind)
 {
 	if (c->count_is_frames == 1 && kind != LABDAQ_KIND_FRAMES)
 		return usage_error(&cmd_acquire, "'%s' streams samples: use --samples, not "
-				   "--frames", c->device);
+				   "--frames", c->ro.device);
 	if (c->count_is_frames == 0 && kind == LABDAQ_KIND_FRAMES)
 		return usage_error(&cmd_acquire, "'%s' streams frames: use --frames, not "
-				   "--samples", c->device);
+				   "--samples", c->ro.device);
 	return 0;
 }
 
@@ -214,7 +197,7 @@ static void show_progress(const struct config *c, const struct labdaq_progress *
 			      100.0 * (double)p->ring_fill_bytes / (double)p->ring_capacity_bytes : 0;
 	char eta[32] = "", t1[32], t2[32];
 
-	if (c->progress == PROGRESS_JSON) {
+	if (c->ro.progress == PROGRESS_JSON) {
 		fprintf(stderr,
 			"{\"state\":\"%s\",\"elapsed_s\":%.3f,\"acquired\":%llu,\"written\":%llu,"
 			"\"dropped\":%llu,\"gaps\":%llu,\"target\":%llu,\"rate_hz\":%.1f,"
@@ -229,7 +212,7 @@ static void show_progress(const struct config *c, const struct labdaq_progress *
 		fflush(stderr);
 		return;
 	}
-	if (c->progress != PROGRESS_LIVE)
+	if (c->ro.progress != PROGRESS_LIVE)
 		return;
 	if (p->target && p->rate_hz > 0 && p->acquired < p->target)
 		snprintf(eta, sizeof(eta), "  ETA %s",
@@ -263,55 +246,38 @@ static void show(labdaq_run *run, void *ctx, int final)
 	show_progress(sc->c, &p, sc->kind, final);
 }
 
-static int acquire_main(int argc, char **argv)
+/* Parse, open the device, make and check the configuration: 0 or the
+ * exit status (said); *@dev and *@rc are the caller's to free. */
+static int prepare(int argc, char **argv, struct config *c, labdaq_device **dev,
+		   labdaq_run_config **rc)
 {
-	labdaq_run_config *rc = NULL;
+	char *command = NULL;
+	int status;
+
+	memset(c, 0, sizeof(*c));
+	/* The command line as given, before getopt permutes @argv. */
+	status = join_command(argc, argv, &command) ? EXIT_FAILURE_IO : 0;
+	if (!status)
+		status = parse_args(argc, argv, c);
+	c->command = command;
+	if (!status)
+		status = open_device(c->ro.device, dev);
+	if (!status)
+		status = check_kind(c, labdaq_device_kind(*dev));
+	if (!status)
+		status = make_config(c, rc);
+	if (!status)
+		status = check_config(&cmd_acquire, *dev, *rc, NULL);
+	return status;
+}
+
+/* How the run ended, on stderr; the exit status. */
+static int report(labdaq_run *run, const struct config *c)
+{
 	struct labdaq_progress p;
-	labdaq_device *dev = NULL;
-	labdaq_run *run = NULL;
-	struct show_ctx sc;
-	struct config c;
-	int ret, kind, sfd = -1, status;
-	char b1[32], b2[32], *command = NULL;
+	char b1[32], b2[32];
 
-	if (join_command(argc, argv, &command))
-		return EXIT_FAILURE_IO;
-	ret = parse_args(argc, argv, &c);
-	if (ret) {
-		free(command);
-		return ret;
-	}
-	c.command = command;
-	ret = open_device(c.device, &dev);
-	if (ret) {
-		free(command);
-		return ret;
-	}
-	kind = labdaq_device_kind(dev);
-	status = check_kind(&c, kind);
-	if (!status)
-		status = make_config(&c, &rc);
-	if (!status)
-		status = check_config(&cmd_acquire, dev, rc, NULL);
-	if (status || c.dry_run)
-		goto out;
-
-	sfd = signals_take();
-	if (sfd < 0) {
-		status = EXIT_FAILURE_IO;
-		goto out;
-	}
-	ret = labdaq_run_start(dev, rc, &run);
-	if (ret) {
-		status = start_error(&cmd_acquire, c.device, c.output, ret);
-		goto out;
-	}
-	sc.c = &c;
-	sc.kind = kind;
-	run_loop(run, sfd, c.progress == PROGRESS_JSON ? 500 : 200, c.progress == PROGRESS_JSON,
-		 show, &sc);
 	labdaq_run_progress(run, &p);
-	status = exit_status_of(p.state, p.dropped);
 	if (p.state == LABDAQ_STATE_FAILED) {
 		const char *why = NULL;
 
@@ -323,13 +289,42 @@ static int acquire_main(int argc, char **argv)
 		(unsigned long long)p.acquired, (unsigned long long)p.written,
 		fmt_bytes((double)p.written * (double)p.item_bytes, b1, sizeof(b1)),
 		(unsigned long long)p.dropped, (unsigned long long)p.gaps,
-		fmt_duration((double)p.elapsed_ns / 1e9, b2, sizeof(b2)), c.output);
-out:
+		fmt_duration((double)p.elapsed_ns / 1e9, b2, sizeof(b2)), c->ro.output);
+	return exit_status_of(p.state, p.dropped);
+}
+
+/* Start the run, follow it until it ends, report. */
+static int acquire(const struct config *c, labdaq_device *dev, const labdaq_run_config *rc)
+{
+	struct show_ctx sc = { .c = c, .kind = labdaq_device_kind(dev) };
+	int json = c->ro.progress == PROGRESS_JSON, sfd = signals_take(), ret, status;
+	labdaq_run *run = NULL;
+
+	if (sfd < 0)
+		return EXIT_FAILURE_IO;
+	ret = labdaq_run_start(dev, rc, &run);
+	if (ret) {
+		status = start_error(&cmd_acquire, c->ro.device, c->ro.output, ret);
+	} else {
+		run_loop(run, sfd, json ? 500 : 200, json, show, &sc);
+		status = report(run, c);
+	}
 	labdaq_run_free(run);
+	close(sfd);
+	return status;
+}
+
+static int acquire_main(int argc, char **argv)
+{
+	labdaq_run_config *rc = NULL;
+	labdaq_device *dev = NULL;
+	struct config c;
+	int status = prepare(argc, argv, &c, &dev, &rc);
+
+	if (!status && !c.ro.dry_run)
+		status = acquire(&c, dev, rc);
 	labdaq_run_config_free(rc);
 	labdaq_device_close(dev);
-	if (sfd >= 0)
-		close(sfd);
 	free(c.command);
 	return status;
 }

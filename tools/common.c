@@ -194,20 +194,20 @@ int parse_progress(const struct command *cmd, const char *arg, int *mode)
 	return 0;
 }
 
-int common_option(const struct command *cmd, int opt, char **argv, const char **output,
-		  int *progress, int *force, int *dry_run)
+/* One of the shared options, or getopt's complaint: 0 or the usage error. */
+static int shared_option(const struct command *cmd, int opt, char **argv, struct run_opts *ro)
 {
 	switch (opt) {
 	case 'o':
-		*output = optarg;
+		ro->output = optarg;
 		return 0;
 	case 'P':
-		return parse_progress(cmd, optarg, progress) ? EXIT_USAGE : 0;
+		return parse_progress(cmd, optarg, &ro->progress) ? EXIT_USAGE : 0;
 	case 'y':
-		*force = 1;
+		ro->force = 1;
 		return 0;
 	case 'D':
-		*dry_run = 1;
+		ro->dry_run = 1;
 		return 0;
 	case ':':
 		return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
@@ -216,14 +216,33 @@ int common_option(const struct command *cmd, int opt, char **argv, const char **
 	}
 }
 
-int take_device(const struct command *cmd, int argc, char **argv, const char *example,
-		const char **device)
+int parse_run_args(const struct command *cmd, int argc, char **argv, const char *short_opts,
+		   const struct option *opts, option_fn own, void *ctx, const char *example,
+		   const char *output_hint, struct run_opts *ro)
 {
+	int opt, ret = 0;
+
+	memset(ro, 0, sizeof(*ro));
+	ro->progress = PROGRESS_AUTO;
+	optind = 1;
+	opterr = 0;
+	while (!ret && (opt = getopt_long(argc, argv, short_opts, opts, NULL)) != -1) {
+		if (opt && strchr("oPyD:?", opt))
+			ret = shared_option(cmd, opt, argv, ro);
+		else
+			ret = own(cmd, opt, optarg, ctx);
+	}
+	if (ret)
+		return ret;
 	if (optind >= argc)
 		return usage_error(cmd, "no DEVICE given (e.g. '%s'; see 'labdaq list')", example);
-	*device = argv[optind++];
+	ro->device = argv[optind++];
 	if (optind < argc)
 		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!ro->output)
+		return usage_error(cmd, "no output file: add -o %s", output_hint);
+	if (ro->progress == PROGRESS_AUTO)
+		ro->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
 	return 0;
 }
 

@@ -51,13 +51,25 @@ enum progress_mode { PROGRESS_AUTO, PROGRESS_LIVE, PROGRESS_JSON, PROGRESS_NONE 
 /* Parse --progress @arg into *@mode; 0 or the usage error. */
 int parse_progress(const struct command *cmd, const char *arg, int *mode);
 /* The options acquire and sweep share (-o, --progress, --force, --dry-run)
- * and the option errors: 0 if handled, or the usage error. */
-int common_option(const struct command *cmd, int opt, char **argv, const char **output,
-		  int *progress, int *force, int *dry_run);
-/* The one positional DEVICE after the options at @optind; 0 or the usage
- * error (@example names a device of the right kind). */
-int take_device(const struct command *cmd, int argc, char **argv, const char *example,
-		const char **device);
+ * and their one DEVICE. */
+struct run_opts {
+	const char *device;
+	const char *output;
+	int progress;        /* enum progress_mode, AUTO resolved */
+	int force;
+	int dry_run;
+};
+/* A command's own option @opt with its argument: 0, or the exit status of
+ * the usage error it printed. */
+struct option;
+typedef int (*option_fn)(const struct command *cmd, int opt, const char *arg, void *ctx);
+/* Parse @argv with getopt_long(@short_opts, @opts): the shared options
+ * into @ro, the others through @own(ctx); then the DEVICE (@example names
+ * one of the right kind) and the output (@output_hint: "FILE.npy").  0, or
+ * the exit status of the usage error printed. */
+int parse_run_args(const struct command *cmd, int argc, char **argv, const char *short_opts,
+		   const struct option *opts, option_fn own, void *ctx, const char *example,
+		   const char *output_hint, struct run_opts *ro);
 
 /* Human formatting into @buf. */
 const char *fmt_bytes(double bytes, char *buf, size_t len);

@@ -159,7 +159,9 @@ static int collect(const struct labdaq_holder *h, void *user)
 	return 0;
 }
 
-static int stop_main(int argc, char **argv)
+/* The options into @c, the DEVICE into *@device (NULL with --all): 0 or
+ * the usage error. */
+static int parse_args(int argc, char **argv, struct stop_cfg *c, const char **device)
 {
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, 'a' },
@@ -168,70 +170,80 @@ static int stop_main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct stop_cfg c = { .wait = 1 };
-	struct all_ctx all = { 0 };
-	int opt, want_all = 0, ret, status = EXIT_OK;
+	int opt, want_all = 0;
 
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":at:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'a':
+		if (opt == 'a')
 			want_all = 1;
-			break;
-		case 'A':
-			c.abort = 1;
-			break;
-		case 'N':
-			c.wait = 0;
-			break;
-		case 't':
-			if (parse_duration(optarg, &c.timeout_ns) || !c.timeout_ns)
-				return usage_error(&cmd_stop, "bad --timeout '%s': e.g. 10s, 2min",
-						   optarg);
-			break;
-		case ':':
+		else if (opt == 'A')
+			c->abort = 1;
+		else if (opt == 'N')
+			c->wait = 0;
+		else if (opt == 't' && (parse_duration(optarg, &c->timeout_ns) || !c->timeout_ns))
+			return usage_error(&cmd_stop, "bad --timeout '%s': e.g. 10s, 2min", optarg);
+		else if (opt == ':')
 			return usage_error(&cmd_stop, "option '%s' needs a value", argv[optind - 1]);
-		default:
+		else if (opt != 't')
 			return usage_error(&cmd_stop, "unknown option '%s'", argv[optind - 1]);
-		}
 	}
 	if (want_all == (optind < argc))
 		return usage_error(&cmd_stop, "give one DEVICE, or --all");
 	if (!want_all && optind + 1 < argc)
 		return usage_error(&cmd_stop, "unexpected argument '%s'", argv[optind + 1]);
+	*device = want_all ? NULL : argv[optind];
+	return 0;
+}
 
-	if (want_all) {
-		ret = labdaq_holders(collect, &all);
+/* The runs to stop: every held device's, or @device's.  0 or the exit
+ * status (said). */
+static int find_holders(const char *device, struct all_ctx *all)
+{
+	int ret;
+
+	if (!device) {
+		ret = labdaq_holders(collect, all);
 	} else {
-		all.list = calloc(1, sizeof(*all.list));
-		if (!all.list)
+		all->list = calloc(1, sizeof(*all->list));
+		if (!all->list)
 			return EXIT_FAILURE_IO;
-		all.list->size = sizeof(*all.list);
-		ret = labdaq_device_holder(argv[optind], all.list);
-		all.n = ret == 1;
+		all->list->size = sizeof(*all->list);
+		ret = labdaq_device_holder(device, all->list);
+		all->n = ret == 1;
 	}
 	if (ret < 0) {
 		msg("cannot read the device locks: %s", labdaq_strerror(ret));
-		free(all.list);
 		return EXIT_FAILURE_IO;
 	}
-	if (!all.n) {
-		if (want_all)
+	if (!all->n) {
+		if (!device)
 			msg("no run is active");
 		else
-			msg("no run holds '%s'", argv[optind]);
-		free(all.list);
+			msg("no run holds '%s'", device);
 		return EXIT_NOTHING;
 	}
-	for (size_t i = 0; i < all.n; i++) {
+	return 0;
+}
+
+static int stop_main(int argc, char **argv)
+{
+	struct stop_cfg c = { .wait = 1 };
+	struct all_ctx all = { 0 };
+	const char *device = NULL;
+	int ret, status;
+
+	status = parse_args(argc, argv, &c, &device);
+	if (!status)
+		status = find_holders(device, &all);
+	for (size_t i = 0; i < all.n && status != EXIT_NOTHING; i++) {
 		ret = ask(&all.list[i], &c);
 		if (ret) {
 			status = ret;
 			all.list[i].pid = -1;
 		}
 	}
-	for (size_t i = 0; c.wait && i < all.n; i++) {
+	for (size_t i = 0; c.wait && i < all.n && status != EXIT_NOTHING; i++) {
 		if (all.list[i].pid < 0)
 			continue;
 		ret = wait_end(&all.list[i], &c);

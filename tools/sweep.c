@@ -12,17 +12,14 @@
 #include "common.h"
 
 struct sweep_cfg {
-	const char *device;
-	const char *output;
+	struct run_opts ro;    /* DEVICE, -o, --progress, --force, --dry-run */
 	const char *set;
 	const char *read;
 	double from, to;
 	uint64_t points, repeat;
 	uint64_t delay_ns;
 	int have_from, have_to;
-	int progress;
-	int force;
-	int dry_run;
+	int progress;          /* ro.progress, or NONE if rows cannot be shown */
 	char *command;
 	/* while running */
 	labdaq_device *dev;
@@ -77,6 +74,41 @@ static int parse_value(const char *s, double *v)
 	return !*s || *end || errno || !isfinite(*v) ? -EINVAL : 0;
 }
 
+/* One of sweep's own options: 0 or the usage error. */
+static int sweep_option(const struct command *cmd, int opt, const char *arg, void *ctx)
+{
+	struct sweep_cfg *c = ctx;
+
+	switch (opt) {
+	case 's':
+		c->set = arg;
+		return 0;
+	case 'R':
+		c->read = arg;
+		return 0;
+	case 'F':
+	case 'T':
+		if (parse_value(arg, opt == 'F' ? &c->from : &c->to))
+			return usage_error(cmd, "bad --%s '%s': a number, e.g. -1.5 or 2e-3",
+					   opt == 'F' ? "from" : "to", arg);
+		*(opt == 'F' ? &c->have_from : &c->have_to) = 1;
+		return 0;
+	case 'n':
+		if (parse_count(arg, &c->points) || !c->points || c->points > 100000000)
+			return usage_error(cmd, "bad --points '%s': a whole number from 1 to 100M",
+					   arg);
+		return 0;
+	case 'd':
+		if (parse_duration(arg, &c->delay_ns))
+			return usage_error(cmd, "bad --delay '%s': e.g. 10ms, 0.5s, 2s", arg);
+		return 0;
+	default: /* 'r' */
+		if (parse_count(arg, &c->repeat) || !c->repeat || c->repeat > 1000000)
+			return usage_error(cmd, "bad --repeat '%s': a whole number from 1 to 1M", arg);
+		return 0;
+	}
+}
+
 static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 {
 	static const struct option opts[] = {
@@ -94,63 +126,22 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_sweep;
-	int opt, ret;
+	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->repeat = 1;
-	c->progress = PROGRESS_AUTO;
 	c->last_shown = -1;
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":s:R:n:d:o:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 's':
-			c->set = optarg;
-			break;
-		case 'R':
-			c->read = optarg;
-			break;
-		case 'F':
-		case 'T':
-			if (parse_value(optarg, opt == 'F' ? &c->from : &c->to))
-				return usage_error(cmd, "bad --%s '%s': a number, e.g. -1.5 or 2e-3",
-						   opt == 'F' ? "from" : "to", optarg);
-			*(opt == 'F' ? &c->have_from : &c->have_to) = 1;
-			break;
-		case 'n':
-			if (parse_count(optarg, &c->points) || !c->points || c->points > 100000000)
-				return usage_error(cmd, "bad --points '%s': a whole number from 1 to "
-						   "100M", optarg);
-			break;
-		case 'd':
-			if (parse_duration(optarg, &c->delay_ns))
-				return usage_error(cmd, "bad --delay '%s': e.g. 10ms, 0.5s, 2s", optarg);
-			break;
-		case 'r':
-			if (parse_count(optarg, &c->repeat) || !c->repeat || c->repeat > 1000000)
-				return usage_error(cmd, "bad --repeat '%s': a whole number from 1 to 1M",
-						   optarg);
-			break;
-		default:
-			ret = common_option(cmd, opt, argv, &c->output, &c->progress, &c->force,
-					    &c->dry_run);
-			if (ret)
-				return ret;
-			break;
-		}
-	}
-	if (take_device(cmd, argc, argv, "sim:ohm", &c->device))
-		return EXIT_USAGE;
+	ret = parse_run_args(cmd, argc, argv, ":s:R:n:d:o:", opts, sweep_option, c, "sim:ohm",
+			     "FILE.csv", &c->ro);
+	if (ret)
+		return ret;
+	c->progress = c->ro.progress;
 	if (!c->set)
 		return usage_error(cmd, "no output channel: add --set CHANNEL (e.g. voltage0)");
 	if (!c->have_from || !c->have_to)
 		return usage_error(cmd, "give the range with --from V --to V");
 	if (!c->points)
 		return usage_error(cmd, "give the number of points with --points N");
-	if (!c->output)
-		return usage_error(cmd, "no output file: add -o FILE.csv");
-	if (c->progress == PROGRESS_AUTO)
-		c->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
 	return 0;
 }
 
@@ -220,7 +211,7 @@ static int make_config(const struct sweep_cfg *c, labdaq_sweep_config **out)
 	if (labdaq_sweep_config_new(&sc))
 		return EXIT_FAILURE_IO;
 	*out = sc;
-	if (labdaq_sweep_config_set_path(sc, c->output) ||
+	if (labdaq_sweep_config_set_path(sc, c->ro.output) ||
 	    labdaq_sweep_config_set_output(sc, c->set) ||
 	    labdaq_sweep_config_set_inputs(sc, c->read) ||
 	    labdaq_sweep_config_set_command(sc, c->command) ||
@@ -229,57 +220,39 @@ static int make_config(const struct sweep_cfg *c, labdaq_sweep_config **out)
 	    labdaq_sweep_config_set_repeat(sc, (uint32_t)c->repeat))
 		return EXIT_FAILURE_IO;
 	labdaq_sweep_config_set_delay_ns(sc, c->delay_ns);
-	labdaq_sweep_config_set_overwrite(sc, c->force);
+	labdaq_sweep_config_set_overwrite(sc, c->ro.force);
 	return 0;
 }
 
-static int sweep_main(int argc, char **argv)
+/* Parse, open the device, make and check the configuration: 0 or the
+ * exit status (said); c->dev and *@sc are the caller's to free. */
+static int prepare(int argc, char **argv, struct sweep_cfg *c, labdaq_sweep_config **sc)
 {
-	labdaq_sweep_config *sc = NULL;
-	struct labdaq_progress p;
-	labdaq_run *run = NULL;
-	struct sweep_cfg c;
-	int ret, sfd = -1, status;
-	char *command = NULL, b[32];
+	char *command = NULL;
+	int status;
 
-	if (join_command(argc, argv, &command))
-		return EXIT_FAILURE_IO;
-	ret = parse_args(argc, argv, &c);
-	if (ret) {
-		free(command);
-		return ret;
-	}
-	c.command = command;
-	ret = open_device(c.device, &c.dev);
-	if (ret) {
-		free(command);
-		return ret;
-	}
-	status = make_config(&c, &sc);
+	memset(c, 0, sizeof(*c));
+	/* The command line as given, before getopt permutes @argv. */
+	status = join_command(argc, argv, &command) ? EXIT_FAILURE_IO : 0;
 	if (!status)
-		status = check_config(&cmd_sweep, c.dev, NULL, sc);
-	if (status || c.dry_run)
-		goto out;
+		status = parse_args(argc, argv, c);
+	c->command = command;
+	if (!status)
+		status = open_device(c->ro.device, &c->dev);
+	if (!status)
+		status = make_config(c, sc);
+	if (!status)
+		status = check_config(&cmd_sweep, c->dev, NULL, *sc);
+	return status;
+}
 
-	sfd = signals_take();
-	if (sfd < 0) {
-		status = EXIT_FAILURE_IO;
-		goto out;
-	}
-	ret = labdaq_sweep_start(c.dev, sc, &run);
-	if (ret) {
-		status = start_error(&cmd_sweep, c.device, c.output, ret);
-		goto out;
-	}
-	c.ncols = labdaq_run_channel_count(run);
-	c.row = calloc(c.ncols ? c.ncols : 1, sizeof(double));
-	if (!c.row) {
-		labdaq_run_stop(run);
-		c.progress = PROGRESS_NONE;
-	}
-	run_loop(run, sfd, 50, c.progress == PROGRESS_JSON, show, &c);
+/* How the sweep ended, on stderr; the exit status. */
+static int report(labdaq_run *run, const struct sweep_cfg *c)
+{
+	struct labdaq_progress p;
+	char b[32];
+
 	labdaq_run_progress(run, &p);
-	status = exit_status_of(p.state, 0);
 	if (p.state == LABDAQ_STATE_FAILED) {
 		const char *why = NULL;
 
@@ -289,14 +262,45 @@ static int sweep_main(int argc, char **argv)
 	fprintf(stderr, "%s: %s: %llu of %llu points in %s -> %s\n", progname,
 		labdaq_state_name(p.state), (unsigned long long)p.written,
 		(unsigned long long)p.target, fmt_duration((double)p.elapsed_ns / 1e9, b, sizeof(b)),
-		c.output);
-out:
+		c->ro.output);
+	return exit_status_of(p.state, 0);
+}
+
+/* Start the sweep, show its points until it ends, report. */
+static int sweep(struct sweep_cfg *c, const labdaq_sweep_config *sc)
+{
+	int sfd = signals_take(), ret, status;
+	labdaq_run *run = NULL;
+
+	if (sfd < 0)
+		return EXIT_FAILURE_IO;
+	ret = labdaq_sweep_start(c->dev, sc, &run);
+	if (ret) {
+		close(sfd);
+		return start_error(&cmd_sweep, c->ro.device, c->ro.output, ret);
+	}
+	c->ncols = labdaq_run_channel_count(run);
+	c->row = calloc(c->ncols ? c->ncols : 1, sizeof(double));
+	if (!c->row)
+		c->progress = PROGRESS_NONE;
+	run_loop(run, sfd, 50, c->progress == PROGRESS_JSON, show, c);
+	status = report(run, c);
 	labdaq_run_free(run);
+	close(sfd);
+	return status;
+}
+
+static int sweep_main(int argc, char **argv)
+{
+	labdaq_sweep_config *sc = NULL;
+	struct sweep_cfg c;
+	int status = prepare(argc, argv, &c, &sc);
+
+	if (!status && !c.ro.dry_run)
+		status = sweep(&c, sc);
 	labdaq_sweep_config_free(sc);
 	labdaq_device_close(c.dev);
 	free(c.row);
-	if (sfd >= 0)
-		close(sfd);
 	free(c.command);
 	return status;
 }
