@@ -85,16 +85,45 @@ static int set_int(json_t *o, const char *key, uint64_t v)
 	return json_object_set_new(o, key, json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v));
 }
 
+/* Mark the sidecar's JSON @root recovered, with @info's counts. */
+static int mark_recovered(json_t *root, struct labdaq_recover_info *info)
+{
+	const char *status = json_string_value(json_object_get(root, "status"));
+	char now[40];
+	uint64_t acquired;
+	json_t *v;
+	int bad = 0;
+
+	info->previous_status = state_from_name(status);
+	/* Recovering twice keeps the first recovery's origin. */
+	if (!status || strcmp(status, "recovered"))
+		bad |= json_object_set_new(root, "recovered_from", status ? json_string(status) :
+										json_null());
+	ldq_utc_now(now, sizeof(now));
+	bad |= json_object_set_new(root, "status", json_string("recovered"));
+	bad |= set_int(root, "written", info->items);
+	v = json_object_get(root, "acquired");
+	acquired = json_is_integer(v) && json_integer_value(v) > 0 ?
+			   (uint64_t)json_integer_value(v) :
+			   0;
+	if (acquired < info->items)
+		acquired = info->items;
+	bad |= set_int(root, "acquired", acquired);
+	v = json_object_get(root, "ended_utc");
+	if (!json_is_string(v))
+		bad |= json_object_set_new(root, "ended_utc", json_string(now));
+	bad |= json_object_set_new(root, "recovered_utc", json_string(now));
+	return bad ? -ENOMEM : 0;
+}
+
 /* Mark the sidecar of @npy_path recovered, if there is one. */
 static int recover_meta(const char *npy_path, struct labdaq_recover_info *info)
 {
 	struct ldq_meta_file *mf = NULL;
-	char *path, now[40];
-	json_t *root, *v;
 	json_error_t jerr;
-	const char *status;
-	uint64_t acquired;
-	int fd, ret = 0, bad = 0;
+	json_t *root;
+	char *path;
+	int fd, ret;
 
 	path = ldq_meta_path(npy_path);
 	if (!path)
@@ -114,44 +143,14 @@ static int recover_meta(const char *npy_path, struct labdaq_recover_info *info)
 	close(fd);
 	if (!root)
 		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : -EBADMSG;
-	if (!json_is_object(root)) {
-		ret = -EBADMSG;
-		goto out;
-	}
-
-	status = json_string_value(json_object_get(root, "status"));
-	info->previous_status = state_from_name(status);
-	/* Recovering twice keeps the first recovery's origin. */
-	if (!status || strcmp(status, "recovered"))
-		bad |= json_object_set_new(root, "recovered_from", status ? json_string(status) :
-										json_null());
-
-	ldq_utc_now(now, sizeof(now));
-	bad |= json_object_set_new(root, "status", json_string("recovered"));
-	bad |= set_int(root, "written", info->items);
-	v = json_object_get(root, "acquired");
-	acquired = json_is_integer(v) && json_integer_value(v) > 0 ?
-			   (uint64_t)json_integer_value(v) :
-			   0;
-	if (acquired < info->items)
-		acquired = info->items;
-	bad |= set_int(root, "acquired", acquired);
-	v = json_object_get(root, "ended_utc");
-	if (!json_is_string(v))
-		bad |= json_object_set_new(root, "ended_utc", json_string(now));
-	bad |= json_object_set_new(root, "recovered_utc", json_string(now));
-	if (bad) {
-		ret = -ENOMEM;
-		goto out;
-	}
-
+	ret = json_is_object(root) ? mark_recovered(root, info) : -EBADMSG;
 	/* Opening removes a stale spare, closing removes the new one. */
-	ret = ldq_meta_open(npy_path, &mf);
-	if (ret)
-		goto out;
-	ret = ldq_meta_write_json(mf, root);
-	ldq_meta_close(mf);
-out:
+	if (!ret)
+		ret = ldq_meta_open(npy_path, &mf);
+	if (!ret) {
+		ret = ldq_meta_write_json(mf, root);
+		ldq_meta_close(mf);
+	}
 	json_decref(root);
 	return ret;
 }

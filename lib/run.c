@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gaps.h"
+#include "outfile.h"
 #include "run.h"
 
 /* Record the first failure of @run; later ones only go to the log. */
@@ -172,6 +173,20 @@ int ldq_run_wait_request(struct labdaq_run *run, uint64_t deadline_ns)
 		pthread_cond_timedwait(&run->wake_cond, &run->lock, &ts);
 	pthread_mutex_unlock(&run->lock);
 	return req;
+}
+
+int ldq_run_start_end(struct labdaq_run *run, struct ldq_outfile *of, int ret,
+		      struct labdaq_run **out)
+{
+	if (ret) {
+		ldq_outfile_undo(of); /* the replaced files come back */
+		atomic_store(&run->dev->busy, 0);
+		ldq_run_destroy(run);
+		return ret;
+	}
+	ldq_outfile_keep(of);
+	*out = run;
+	return 0;
 }
 
 void ldq_run_destroy(struct labdaq_run *run)

@@ -119,6 +119,13 @@ void ldq_run_set_error(struct labdaq_run *run, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The run thread's last act: release the device, publish @state. */
 void ldq_run_finish(struct labdaq_run *run, int state);
+struct ldq_outfile;
+/* The end of labdaq_run_start() or labdaq_sweep_start(): with @ret 0 the
+ * old files set aside in @of are dropped and *@out is @run; otherwise the
+ * files created are removed, the old ones come back and @run is destroyed
+ * (its threads must not be running).  Returns @ret. */
+int ldq_run_start_end(struct labdaq_run *run, struct ldq_outfile *of, int ret,
+		      struct labdaq_run **out);
 /* Undo ldq_run_new() (and the lock); the threads must have ended. */
 void ldq_run_destroy(struct labdaq_run *run);
 /* Wait until a stop/abort request or @deadline_ns (CLOCK_MONOTONIC);

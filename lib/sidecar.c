@@ -95,14 +95,85 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+static json_t *shape_json(const struct ldq_meta *m, int *bad)
+{
+	json_t *a = json_array();
+
+	for (unsigned int i = 0; a && i < m->layout.ndim && i < 2; i++)
+		jappend(a, ju64(m->layout.dims[i]), bad);
+	return a;
+}
+
+static json_t *channels_json(const struct ldq_meta *m, int *bad)
+{
+	json_t *a = json_array(), *o;
+
+	for (unsigned int i = 0; a && i < m->nchannels; i++) {
+		const struct labdaq_channel *ch = &m->channels[i];
+
+		o = json_object();
+		if (o) {
+			jset(o, "name", jstr(ch->name), bad);
+			jset(o, "unit", jstr(ch->unit), bad);
+			jset(o, "scale", jreal(ch->scale), bad);
+		}
+		jappend(a, o, bad);
+	}
+	return a;
+}
+
+static json_t *gaps_json(const struct ldq_meta *m, int *bad)
+{
+	json_t *a = json_array(), *o;
+
+	for (size_t g = 0; a && g < m->ngaps; g++) {
+		o = json_object();
+		if (o) {
+			jset(o, "index", ju64(m->gaps[g].index), bad);
+			jset(o, "count", ju64(m->gaps[g].count), bad);
+		}
+		jappend(a, o, bad);
+	}
+	return a;
+}
+
+static json_t *ring_json(const struct ldq_meta *m, int *bad)
+{
+	json_t *o = json_object();
+
+	if (o) {
+		jset(o, "capacity_bytes", ju64(m->ring_capacity_bytes), bad);
+		jset(o, "policy", jstr(m->ring_policy), bad);
+		jset(o, "high_water_bytes", ju64(m->ring_high_water_bytes), bad);
+	}
+	return o;
+}
+
+/* {"code": errno, "message": ...}, or null for no error. */
+static json_t *error_json(const struct ldq_meta *m, int *bad)
+{
+	int code = m->error_code < 0 ? -m->error_code : m->error_code;
+	const char *msg = m->error;
+	char ebuf[128];
+	json_t *o;
+
+	if (!m->error_code && !m->error)
+		return json_null();
+	if (!msg)
+		msg = code ? strerror_r(code, ebuf, sizeof(ebuf)) : "unknown error";
+	o = json_object();
+	if (o) {
+		jset(o, "code", json_integer(code), bad);
+		jset(o, "message", json_string(msg), bad);
+	}
+	return o;
+}
+
 static json_t *meta_to_json(const struct ldq_meta *m, const char *npy_name)
 {
-	json_t *root, *a, *o;
-	unsigned int i;
-	size_t g;
+	json_t *root = json_object();
 	int bad = 0;
 
-	root = json_object();
 	if (!root)
 		return NULL;
 	jset(root, "format", json_string("labdaq-1"), &bad);
@@ -113,70 +184,18 @@ static json_t *meta_to_json(const struct ldq_meta *m, const char *npy_name)
 	jset(root, "kind", jstr(m->kind), &bad);
 	jset(root, "run_id", jstr(m->run_id), &bad);
 	jset(root, "dtype", json_string(m->layout.descr), &bad);
-
-	a = json_array();
-	for (i = 0; a && i < m->layout.ndim && i < 2; i++)
-		jappend(a, ju64(m->layout.dims[i]), &bad);
-	jset(root, "shape", a, &bad);
-
-	a = json_array();
-	for (i = 0; a && i < m->nchannels; i++) {
-		const struct labdaq_channel *ch = &m->channels[i];
-
-		o = json_object();
-		if (o) {
-			jset(o, "name", jstr(ch->name), &bad);
-			jset(o, "unit", jstr(ch->unit), &bad);
-			jset(o, "scale", jreal(ch->scale), &bad);
-		}
-		jappend(a, o, &bad);
-	}
-	jset(root, "channels", a, &bad);
-
+	jset(root, "shape", shape_json(m, &bad), &bad);
+	jset(root, "channels", channels_json(m, &bad), &bad);
 	jset(root, "rate_hz", jreal(m->rate_hz), &bad);
 	jset(root, "started_utc", jstr(m->started_utc), &bad);
 	jset(root, "ended_utc", jstr(m->ended_utc), &bad);
 	jset(root, "acquired", ju64(m->acquired), &bad);
 	jset(root, "written", ju64(m->written), &bad);
 	jset(root, "dropped", ju64(m->dropped), &bad);
-
-	a = json_array();
-	for (g = 0; a && g < m->ngaps; g++) {
-		o = json_object();
-		if (o) {
-			jset(o, "index", ju64(m->gaps[g].index), &bad);
-			jset(o, "count", ju64(m->gaps[g].count), &bad);
-		}
-		jappend(a, o, &bad);
-	}
-	jset(root, "gaps", a, &bad);
-
-	o = json_object();
-	if (o) {
-		jset(o, "capacity_bytes", ju64(m->ring_capacity_bytes), &bad);
-		jset(o, "policy", jstr(m->ring_policy), &bad);
-		jset(o, "high_water_bytes", ju64(m->ring_high_water_bytes), &bad);
-	}
-	jset(root, "ring", o, &bad);
-
-	if (m->error_code || m->error) {
-		int code = m->error_code < 0 ? -m->error_code : m->error_code;
-		char ebuf[128];
-		const char *msg = m->error;
-
-		if (!msg)
-			msg = code ? strerror_r(code, ebuf, sizeof(ebuf)) : "unknown error";
-		o = json_object();
-		if (o) {
-			jset(o, "code", json_integer(code), &bad);
-			jset(o, "message", json_string(msg), &bad);
-		}
-		jset(root, "error", o, &bad);
-	} else {
-		jset(root, "error", json_null(), &bad);
-	}
+	jset(root, "gaps", gaps_json(m, &bad), &bad);
+	jset(root, "ring", ring_json(m, &bad), &bad);
+	jset(root, "error", error_json(m, &bad), &bad);
 	jset(root, "command", jstr(m->command), &bad);
-
 	if (bad) {
 		json_decref(root);
 		return NULL;

@@ -469,13 +469,5 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg
 		ret = open_files(run, cfg->overwrite, &of);
 	if (!ret)
 		ret = start_threads(run);
-	if (ret) {
-		ldq_outfile_undo(&of); /* the replaced files come back */
-		atomic_store(&dev->busy, 0);
-		ldq_run_destroy(run);
-		return ret;
-	}
-	ldq_outfile_keep(&of);
-	*out = run;
-	return 0;
+	return ldq_run_start_end(run, &of, ret, out);
 }

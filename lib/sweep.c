@@ -336,18 +336,11 @@ LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const labdaq_sweep_config 
 		atomic_store(&run->state, LABDAQ_STATE_RUNNING);
 		ret = -pthread_create(&run->producer, NULL, sweep_main, run);
 	}
-	if (ret) {
-		if (run->sweep && run->sweep->csv) {
-			fclose(run->sweep->csv);
-			run->fd = -1;
-		}
-		ldq_outfile_undo(&of); /* an old file comes back */
-		atomic_store(&dev->busy, 0);
-		ldq_run_destroy(run);
-		return ret;
+	if (!ret)
+		run->producer_started = 1;
+	else if (run->sweep && run->sweep->csv) {
+		fclose(run->sweep->csv);
+		run->fd = -1;
 	}
-	run->producer_started = 1;
-	ldq_outfile_keep(&of);
-	*out = run;
-	return 0;
+	return ldq_run_start_end(run, &of, ret, out);
 }
