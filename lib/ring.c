@@ -215,39 +215,25 @@ static int populate(unsigned char *p, size_t n, size_t page)
 	return 0;
 }
 
-int ldq_ring_new(size_t capacity, struct ldq_ring **out)
+/*
+ * Map @cap bytes of storage followed by a @cap-byte overhang at an address
+ * aligned to @huge; the storage committed, on huge pages where the system
+ * gives them, and populated.  0 and *@out, or -errno with nothing mapped.
+ */
+static int map_storage(size_t cap, size_t huge, size_t page, unsigned char **out)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	struct ldq_ring *r;
 	unsigned char *map, *base, *end;
-	size_t cap, len, huge;
+	size_t len = 2 * cap + huge;
 	int err;
-
-	*out = NULL;
-	if (page <= 0)
-		page = 4096;
-	/* The storage and its overhang must fit in the address space. */
-	if (!capacity || capacity > SIZE_MAX / 4 || capacity > (uint64_t)INT64_MAX / 4)
-		return -EINVAL;
-	cap = (capacity + (size_t)page - 1) & ~((size_t)page - 1);
-	huge = huge_page_size((size_t)page);
-
-	r = aligned_alloc(LDQ_RING_CACHELINE, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	memset(r, 0, sizeof(*r));
 
 	/* Address space for the storage and the overhang, aligned to a huge
 	 * page; what the alignment leaves over on either side is returned.
 	 * MAP_NORESERVE: the overhang gets memory only where regions cross
 	 * the end. */
-	len = 2 * cap + huge;
 	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		   -1, 0);
-	if (map == MAP_FAILED) {
-		err = -errno;
-		goto fail_free;
-	}
+	if (map == MAP_FAILED)
+		return -errno;
 	base = (unsigned char *)(((uintptr_t)map + huge - 1) & ~(uintptr_t)(huge - 1));
 	end = base + 2 * cap;
 	if (base > map)
@@ -259,7 +245,8 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 	if (mmap(base, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
 		 0) == MAP_FAILED) {
 		err = -errno;
-		goto fail_unmap;
+		munmap(base, 2 * cap);
+		return err;
 	}
 	/* A child forked while a run streams gets no copy of the ring, and
 	 * the parent's next writes to it no copy-on-write faults. */
@@ -275,21 +262,42 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 	prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)base, 2 * cap,
 	      (unsigned long)"labdaq-ring");
 #endif
-	err = populate(base, cap, (size_t)page);
-	if (err)
-		goto fail_unmap;
+	err = populate(base, cap, page);
+	if (err) {
+		munmap(base, 2 * cap);
+		return err;
+	}
+	*out = base;
+	return 0;
+}
 
-	r->base = base;
+int ldq_ring_new(size_t capacity, struct ldq_ring **out)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct ldq_ring *r;
+	size_t cap;
+	int err;
+
+	*out = NULL;
+	if (page <= 0)
+		page = 4096;
+	/* The storage and its overhang must fit in the address space. */
+	if (!capacity || capacity > SIZE_MAX / 4 || capacity > (uint64_t)INT64_MAX / 4)
+		return -EINVAL;
+	cap = (capacity + (size_t)page - 1) & ~((size_t)page - 1);
+	r = aligned_alloc(LDQ_RING_CACHELINE, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	err = map_storage(cap, huge_page_size((size_t)page), (size_t)page, &r->base);
+	if (err) {
+		free(r);
+		return err;
+	}
 	r->cap = cap;
 	r->heavy_fence = heavy_fence_init();
 	*out = r;
 	return 0;
-
-fail_unmap:
-	munmap(base, 2 * cap);
-fail_free:
-	free(r);
-	return err;
 }
 
 void ldq_ring_free(struct ldq_ring *r)
@@ -390,35 +398,13 @@ static bool ring_woken(struct ldq_ring *r, enum ring_dir dir)
 	return true;
 }
 
-static int ring_wait(struct ldq_ring *r, enum ring_dir dir, size_t n, int64_t timeout_ns)
+/* Sleep on the futex until ready, woken or @deadline (CLOCK_MONOTONIC ns,
+ * UINT64_MAX: none): the wait protocol's waiting half. */
+static int ring_sleep(struct ldq_ring *r, enum ring_dir dir, size_t n, uint64_t deadline)
 {
 	_Atomic uint32_t *seq = dir == RING_DATA ? &r->data_seq : &r->space_seq;
 	_Atomic uint64_t *waiters = dir == RING_DATA ? &r->data_waiters : &r->space_waiters;
-	uint64_t deadline = UINT64_MAX;
 	int ret;
-	int i;
-
-	if (n > r->cap)
-		return -EINVAL;
-	if (ring_ready(r, dir, n))
-		return 0;
-	if (ring_woken(r, dir))
-		return -EINTR;
-	if (timeout_ns == 0)
-		return -ETIMEDOUT;
-	if (timeout_ns > 0) {
-		uint64_t now = mono_ns();
-
-		deadline = (uint64_t)timeout_ns < UINT64_MAX - now ? now + (uint64_t)timeout_ns
-								     : UINT64_MAX;
-	}
-
-	/* The other side is often a few microseconds away: spin first. */
-	for (i = 0; i < RING_SPIN; i++) {
-		cpu_relax();
-		if (ring_ready(r, dir, n))
-			return 0;
-	}
 
 	for (;;) {
 		struct timespec rel, *relp = NULL;
@@ -458,6 +444,34 @@ static int ring_wait(struct ldq_ring *r, enum ring_dir dir, size_t n, int64_t ti
 	 * makes one useless FUTEX_WAKE, nothing worse. */
 	atomic_store_explicit(waiters, 0, memory_order_relaxed);
 	return ret;
+}
+
+
+static int ring_wait(struct ldq_ring *r, enum ring_dir dir, size_t n, int64_t timeout_ns)
+{
+	uint64_t deadline = UINT64_MAX;
+
+	if (n > r->cap)
+		return -EINVAL;
+	if (ring_ready(r, dir, n))
+		return 0;
+	if (ring_woken(r, dir))
+		return -EINTR;
+	if (timeout_ns == 0)
+		return -ETIMEDOUT;
+	if (timeout_ns > 0) {
+		uint64_t now = mono_ns();
+
+		deadline = (uint64_t)timeout_ns < UINT64_MAX - now ? now + (uint64_t)timeout_ns
+								     : UINT64_MAX;
+	}
+	/* The other side is often a few microseconds away: spin first. */
+	for (int i = 0; i < RING_SPIN; i++) {
+		cpu_relax();
+		if (ring_ready(r, dir, n))
+			return 0;
+	}
+	return ring_sleep(r, dir, n, deadline);
 }
 
 int ldq_ring_wait_space(struct ldq_ring *r, size_t n, int64_t timeout_ns)
