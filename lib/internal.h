@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * internal.h - what the library's files share: logging, URIs, the device
- * object and the backend contract.  Not installed.
+ * internal.h - what the library's files share: logging (log.c), time and
+ * fsync (util.c), URIs (uri.c), device locks (lock.c) and the device object
+ * (device.c); it pulls in the backend contract (backends/backend.h) and the
+ * configurations (config.h).  Not installed: docs/architecture.md has the
+ * whole file map.
  */
 #ifndef LDQ_INTERNAL_H
 #define LDQ_INTERNAL_H
