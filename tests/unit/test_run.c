@@ -1568,7 +1568,7 @@ static void test_busy(void **state)
 	/* the same device through another handle (the lock is per device) */
 	{
 		labdaq_device *other = open_dev("sim:camera?width=16&height=16");
-		struct labdaq_holder h;
+		struct labdaq_holder h = { .size = sizeof(h) };
 
 		assert_int_equal(labdaq_run_start(other, cfg2, &run2), -EBUSY);
 		assert_int_equal(labdaq_device_holder("sim:camera", &h), 1);
@@ -1589,7 +1589,7 @@ static void test_busy(void **state)
 	labdaq_run_stop(run);
 	wait_end(run, END_MS);
 	{
-		struct labdaq_holder h;
+		struct labdaq_holder h = { .size = sizeof(h) };
 
 		/* Free now, whatever was cached. */
 		assert_int_equal(labdaq_device_holder("sim:camera?width=32&height=32", &h), 0);

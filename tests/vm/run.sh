@@ -211,6 +211,9 @@ stage_module() {
 stage_extra() {
 	if [ -x "$top/build/labdaq" ]; then
 		stage_binary "$top/build/labdaq" /usr/local/bin/labdaq
+		# Its run path finds liblabdaq in $ORIGIN/../lib.
+		install -D -m 0755 "$(readlink -f "$top/build/liblabdaq.so")" \
+			"$root/usr/local/lib/liblabdaq.so.1"
 	fi
 }
 
