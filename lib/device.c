@@ -68,6 +68,7 @@ static void free_channels(struct labdaq_device *dev)
 	for (unsigned int i = 0; i < dev->nchans; i++) {
 		free(dev->chans[i].name);
 		free(dev->chans[i].unit);
+		free(dev->chans[i].meta);
 	}
 	free(dev->chans);
 	dev->chans = NULL;
@@ -90,6 +91,8 @@ int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const ch
 	c->output = output;
 	c->min = NAN;
 	c->max = NAN;
+	c->offset = 0;
+	c->meta = NULL;
 	if (!c->name || !c->unit) {
 		free(c->name);
 		free(c->unit);

@@ -84,6 +84,11 @@ struct ldq_channel {
 	int output;
 	double min, max;          /* the physical range, NAN if unknown; a
 				   * backend's open may set it */
+	double offset;            /* physical = (raw + offset) * scale; 0
+				   * unless a backend's open sets it */
+	char *meta;               /* NULL, or a JSON object (malloc'd by the
+				   * backend's open, freed by the core) whose
+				   * members the sidecar adds to the channel's */
 };
 
 struct ldq_backend;

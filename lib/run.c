@@ -208,6 +208,8 @@ void ldq_run_destroy(struct labdaq_run *run)
 	free(run->command);
 	free(run->chans);
 	free(run->file_chans);
+	free(run->file_offsets);
+	free(run->file_meta);
 	ldq_gaplist_free(&run->gaps);
 	ldq_gaplist_free(&run->ckpt_gaps);
 	free(run->scratch);

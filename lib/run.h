@@ -50,6 +50,11 @@ struct labdaq_run {
 	unsigned int nchans;
 	struct labdaq_channel *file_chans;
 	unsigned int nfile_chans;
+	double *file_offsets;      /* per file channel (ldq_channel.offset) */
+	const char **file_meta;    /* per file channel (ldq_channel.meta,
+				    * owned by the device) */
+	uint64_t count_asked;      /* the configuration's count and duration */
+	uint64_t duration_asked_ns;
 	struct ldq_npy_layout layout;
 	size_t item_bytes;
 	size_t block_items;

@@ -104,6 +104,16 @@ static json_t *shape_json(const struct ldq_meta *m, int *bad)
 	return a;
 }
 
+/* A backend's details of a channel (a JSON object) into @o. */
+static void merge_meta(json_t *o, const char *text, int *bad)
+{
+	json_t *extra = json_loads(text, 0, NULL);
+
+	if (!json_is_object(extra) || json_object_update_missing(o, extra))
+		*bad = 1;
+	json_decref(extra);
+}
+
 static json_t *channels_json(const struct ldq_meta *m, int *bad)
 {
 	json_t *a = json_array(), *o;
@@ -116,6 +126,10 @@ static json_t *channels_json(const struct ldq_meta *m, int *bad)
 			jset(o, "name", jstr(ch->name), bad);
 			jset(o, "unit", jstr(ch->unit), bad);
 			jset(o, "scale", jreal(ch->scale), bad);
+			if (m->channel_offsets && m->channel_offsets[i] != 0)
+				jset(o, "offset", jreal(m->channel_offsets[i]), bad);
+			if (m->channel_meta && m->channel_meta[i])
+				merge_meta(o, m->channel_meta[i], bad);
 		}
 		jappend(a, o, bad);
 	}

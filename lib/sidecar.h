@@ -34,6 +34,11 @@ struct ldq_meta {
 	struct ldq_npy_layout layout;
 	const struct labdaq_channel *channels; /* the channels in the file */
 	unsigned int nchannels;
+	const double *channel_offsets;  /* NULL, or per channel: written when
+					 * not 0 (physical = (raw + offset) *
+					 * scale) */
+	const char *const *channel_meta; /* NULL, or per channel: NULL or a
+					  * JSON object merged into it */
 	uint64_t acquired, written, dropped;
 	const struct ldq_gap *gaps;
 	size_t ngaps;

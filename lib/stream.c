@@ -195,6 +195,15 @@ static int resolve_inputs(const struct labdaq_device *dev, const char *list,
 	return ret;
 }
 
+static void add_file_channel(struct labdaq_run *run, unsigned int i)
+{
+	const struct ldq_channel *c = &run->dev->chans[i];
+
+	run->file_offsets[run->nfile_chans] = c->offset;
+	run->file_meta[run->nfile_chans] = c->meta;
+	labdaq_device_channel(run->dev, i, &run->file_chans[run->nfile_chans++]);
+}
+
 /* The run's channels, and the file's: a frames file lists the inputs. */
 static int select_channels(struct labdaq_run *run, const char *list)
 {
@@ -204,16 +213,18 @@ static int select_channels(struct labdaq_run *run, const char *list)
 	if (ret)
 		return ret;
 	run->file_chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_chans));
-	if (!run->file_chans)
+	run->file_offsets = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_offsets));
+	run->file_meta = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_meta));
+	if (!run->file_chans || !run->file_offsets || !run->file_meta)
 		return -ENOMEM;
 	if (dev->kind == LABDAQ_KIND_FRAMES) {
 		for (unsigned int i = 0; i < dev->nchans; i++)
 			if (!dev->chans[i].output)
-				labdaq_device_channel(dev, i, &run->file_chans[run->nfile_chans++]);
+				add_file_channel(run, i);
 		return 0;
 	}
 	for (unsigned int j = 0; j < run->nchans; j++)
-		labdaq_device_channel(dev, run->chans[j], &run->file_chans[run->nfile_chans++]);
+		add_file_channel(run, run->chans[j]);
 	return 0;
 }
 
@@ -318,25 +329,34 @@ LABDAQ_API int labdaq_run_check(labdaq_device *dev, const labdaq_run_config *cfg
 	return dev && cfg ? check_config(dev, cfg) : -EINVAL;
 }
 
-static void apply_config(struct labdaq_run *run, const struct labdaq_run_config *cfg)
+/* The count and duration at @rate_hz (the asked rate, then the one the
+ * device runs at). */
+static void set_limits(struct labdaq_run *run, double rate_hz)
 {
-	const char *delay = getenv("LABDAQ_TEST_WRITE_DELAY_US");
-
-	run->count = cfg->count;
-	run->duration_ns = cfg->duration_ns;
-	run->rate_hz = cfg->rate_hz;
-	if (cfg->rate_hz > 0 && cfg->duration_ns) {
+	run->count = run->count_asked;
+	run->duration_ns = run->duration_asked_ns;
+	run->rate_hz = rate_hz;
+	if (rate_hz > 0 && run->duration_ns) {
 		/* Paced: the duration is the items due within it, exactly (a
 		 * device's schedule starts a little before the run's clock);
 		 * the clock still ends a run whose device stalls, a second
 		 * late. */
-		double due = ceil(cfg->rate_hz * (double)cfg->duration_ns / 1e9 - 1e-6);
+		double due = ceil(rate_hz * (double)run->duration_ns / 1e9 - 1e-6);
 		uint64_t n = due < 1 ? 1 : (uint64_t)due;
 
 		if (!run->count || n < run->count)
 			run->count = n;
 		run->duration_ns += 1000000000u;
 	}
+}
+
+static void apply_config(struct labdaq_run *run, const struct labdaq_run_config *cfg)
+{
+	const char *delay = getenv("LABDAQ_TEST_WRITE_DELAY_US");
+
+	run->count_asked = cfg->count;
+	run->duration_asked_ns = cfg->duration_ns;
+	set_limits(run, cfg->rate_hz);
 	run->on_full = cfg->on_full;
 	/* A test knob: a slow disk, to exercise a full ring deterministically. */
 	if (delay)
@@ -417,6 +437,13 @@ static int start_threads(struct labdaq_run *run)
 	if (ret) {
 		ldq_err("%s: cannot start streaming: %s", dev->uri, labdaq_strerror(ret));
 		return ret;
+	}
+	/* The rate the device settled on is the run's (metadata, limits). */
+	if (dev->backend->stream_rate_hz) {
+		double hz = dev->backend->stream_rate_hz(dev);
+
+		if (hz > 0 && isfinite(hz))
+			set_limits(run, hz);
 	}
 	run->t0_ns = ldq_now_ns();
 	atomic_store(&run->state, LABDAQ_STATE_RUNNING);

@@ -114,6 +114,8 @@ static void fill_meta(struct labdaq_run *run, struct ldq_meta *m, const char *st
 	m->layout = run->layout;
 	m->channels = run->file_chans;
 	m->nchannels = run->nfile_chans;
+	m->channel_offsets = run->file_offsets;
+	m->channel_meta = run->file_meta;
 	m->acquired = atomic_load(&run->acquired);
 	m->written = atomic_load(&run->written);
 	m->dropped = atomic_load(&run->dropped);

@@ -53,7 +53,10 @@ struct ldq_backend {
 	const char *keys_help;
 
 	/*
-	 * open - fill @dev from @uri: kind, channels (ldq_device_add_channel),
+	 * open - fill @dev from @uri: kind, channels (ldq_device_add_channel;
+	 * then, optionally, a channel's min/max, its offset when physical =
+	 * (raw + offset) * scale, and its meta: a JSON object of the
+	 * backend's own details that the sidecar adds to the channel's entry),
 	 * frame geometry, description, priv, and lock_key if two URIs can name
 	 * the same device (otherwise the core uses the URI without its
 	 * parameters).  Must look up every key it accepts through
@@ -90,6 +93,15 @@ struct ldq_backend {
 	 * files are removed.
 	 */
 	int (*stream_start)(struct labdaq_device *dev, const struct ldq_stream_params *p);
+	/*
+	 * stream_rate_hz - the rate the device really runs at, after a
+	 * successful stream_start (a board rounds the period it is asked
+	 * for): items per second, or 0 if unknown.  Optional.  The run then
+	 * records this rate in its metadata, and a run limited by a duration
+	 * acquires the items due at this rate.  Called from stream_start's
+	 * thread, right after it.
+	 */
+	double (*stream_rate_hz)(struct labdaq_device *dev);
 	/*
 	 * stream_read - read up to @items items (item_bytes each, packed in
 	 * the order of p->chans) into @dst, a region of the ring reserved for
