@@ -154,10 +154,11 @@ static int range_for(const char *spec, unsigned int chan)
 {
 	const char *p = spec;
 	unsigned int k = 0;
-	long last = 0;
+	long mine = 0;
 
 	if (!spec)
 		return 0;
+	/* The whole list is checked, whichever channel is asked for. */
 	for (;;) {
 		char *end;
 		long v;
@@ -168,16 +169,16 @@ static int range_for(const char *spec, unsigned int chan)
 		if (v > 1000 || (*end && *end != ','))
 			return -EINVAL;
 		if (k == chan)
-			return (int)v;
-		last = v;
+			mine = v;
+		if (k == 0 && !*end)
+			return (int)v; /* one value: every channel */
 		k++;
 		if (!*end)
 			break;
 		p = end + 1;
 	}
-	/* One value: every channel; a list: the channels it does not name
-	 * take range 0. */
-	return k == 1 ? (int)last : 0;
+	/* A list: the channels it does not name take range 0. */
+	return chan < k ? (int)mine : 0;
 }
 
 /* "4096", "64k", "2M" (powers of 1024) -> bytes; -EINVAL. */
@@ -751,7 +752,26 @@ static int build_command(struct labdaq_device *dev, const struct ldq_stream_para
 		chanlist[i] = CR_PACK(c->chan, c->range, c->aref);
 	}
 	memset(cmd, 0, sizeof(*cmd));
-	if (comedi_get_cmd_generic_timed(p->dev, sd, cmd, sp->nchans, period_ns(sp->rate_hz)) < 0) {
+	if (comedi_get_cmd_src_mask(p->dev, sd, cmd) >= 0 && (cmd->start_src & TRIG_NOW) &&
+	    (cmd->scan_begin_src & TRIG_TIMER) && (cmd->convert_src & (TRIG_NOW | TRIG_TIMER)) &&
+	    (cmd->scan_end_src & TRIG_COUNT) && (cmd->stop_src & TRIG_NONE)) {
+		/* The scan clock at the rate asked for; the conversions of a
+		 * scan at once, or as fast as the board goes (the command
+		 * test raises a convert period of 1 ns to its minimum), so
+		 * that the scan period is exactly what was asked for when the
+		 * board's clock has it. */
+		unsigned int convert = cmd->convert_src & TRIG_NOW ? TRIG_NOW : TRIG_TIMER;
+
+		memset(cmd, 0, sizeof(*cmd));
+		cmd->subdev = sd;
+		cmd->start_src = TRIG_NOW;
+		cmd->scan_begin_src = TRIG_TIMER;
+		cmd->scan_begin_arg = period_ns(sp->rate_hz);
+		cmd->convert_src = convert;
+		cmd->convert_arg = convert == TRIG_TIMER ? 1 : 0;
+		cmd->scan_end_src = TRIG_COUNT;
+	} else if (comedi_get_cmd_generic_timed(p->dev, sd, cmd, sp->nchans,
+					       period_ns(sp->rate_hz)) < 0) {
 		int e = comedi_errno();
 
 		ldq_err("%s: subdevice %u cannot run a timed command: %s", dev->uri, sd,
@@ -859,12 +879,18 @@ static int ldq_comedi_stream_start(struct labdaq_device *dev, const struct ldq_s
 	unsigned int chanlist[MAX_CHANS];
 	comedi_cmd cmd;
 	uint64_t v;
-	int fd, ret;
+	int fd, ret, flags;
 
 	if (p->ai < 0 || !(comedi_get_subdevice_flags(p->dev, (unsigned int)p->ai) & SDF_CMD_READ)) {
 		ldq_err("%s: %s", dev->uri, p->ai < 0 ? "the board has no analog input" :
 			"its analog input cannot stream (no commands): read it in a sweep");
 		return -EOPNOTSUPP;
+	}
+	flags = comedi_get_subdevice_flags(p->dev, (unsigned int)p->ai);
+	if (flags >= 0 && (flags & SDF_BUSY) && !(flags & SDF_BUSY_OWNER)) {
+		ldq_err("%s: subdevice %d is busy: another program runs a command on it", dev->uri,
+			p->ai);
+		return -EBUSY;
 	}
 	if (!sp->nchans || sp->nchans > MAX_CHANS ||
 	    sp->item_bytes != sp->nchans * labdaq_dtype_size(dev->chans[sp->chans[0]].dtype))

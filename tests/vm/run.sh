@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/vm/run.sh - boot Debian's own kernel in qemu with labdaq_sim and the
-# real libiio stack inside, run the guest tests, and report TAP.
+# tests/vm/run.sh - boot Debian's own kernel in qemu with labdaq_sim, the
+# real libiio stack and comedi (comedi_test, comedilib's tools) inside, run
+# the guest tests, and report TAP.
 #
 #   host: install what is missing (scripts/install-deps.sh vm, the kernel
 #         headers), download Debian's kernel package (never installed: it is
@@ -179,8 +180,8 @@ step "labdaq_sim.ko builds against linux-headers-$kver" \
 root="$vm/initramfs"
 initrd="$vm/initramfs.cpio"
 # Modules the guest needs, with their dependencies (from modules.dep).
-# Add the comedi or USB gadget stacks here when their tests come.
-guest_modules="industrialio kfifo_buf virtio_pci 9pnet_virtio 9p"
+# Add the USB gadget stack here when its tests come.
+guest_modules="industrialio kfifo_buf virtio_pci 9pnet_virtio 9p comedi comedi_test"
 
 # stage_binary SRC [DEST]: copy a program and the shared libraries it loads
 stage_binary() {
@@ -230,7 +231,10 @@ build_initramfs() {
 	for a in $(busybox --list); do
 		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
 	done
-	for a in iio_info iio_readdev iio_writedev iio_attr iiod; do
+	# comedilib's tools (libcomedi0) for the comedi tests: comedi_config
+	# attaches and detaches legacy minors, comedi_test is its self-test.
+	for a in iio_info iio_readdev iio_writedev iio_attr iiod comedi_config \
+		comedi_board_info comedi_test; do
 		if command -v "$a" >/dev/null; then
 			stage_binary "$(command -v "$a")" "/bin/$a"
 		fi
@@ -264,7 +268,7 @@ build_initramfs() {
 		mv "$initrd.tmp" "$initrd"
 	[ -n "${VM_KEEP:-}" ] || rm -rf "$root"
 }
-what="busybox, libiio tools, modules, labdaq_sim.ko"
+what="busybox, libiio and comedilib tools, modules, labdaq_sim.ko"
 [ -x "$top/build/labdaq" ] && what="$what, build/labdaq"
 step "initramfs: $what" build_initramfs
 
@@ -319,6 +323,19 @@ if [ -d "$share/out/iio" ]; then
 		"# "*) echo "$line" ;;
 		esac
 	done < <("$py" "$here/check_iio.py" "$share/out/iio" 2>&1)
+fi
+
+# The comedi backend's files, checked the same way (tests/vm/check_comedi.py:
+# the waveforms of comedi_test.c, in volts through the recorded conversion).
+if [ -d "$share/out/comedi" ]; then
+	py=${PYTHON:-/usr/bin/python3}
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap_ok "${line#ok - }" ;;
+		"not ok - "*) tap_fail "${line#not ok - }" ;;
+		"# "*) echo "$line" ;;
+		esac
+	done < <("$py" "$here/check_comedi.py" "$share/out/comedi" 2>&1)
 fi
 
 case $qrc in
