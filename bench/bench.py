@@ -10,6 +10,9 @@
 4 idle        a paced 1 MB/s run: CPU of one core
 5 stop        SIGINT to exit, file finalized, in a paced run
 6 sweep       a 10,000-point sweep of sim:ohm: microseconds per point
+7 comedi      labdaq acquire vs a minimal comedi_command + read() loop
+              (build/bench/comedi_loop) on comedi_test, in the VM
+              (tests/vm/run.sh with VM_BENCH): sustained rate, CPU per sample
 
 Contenders run interleaved (A B C, then C B A, ...) in one process or this
 script; every table gives the median, min and max over the repetitions and
@@ -523,6 +526,117 @@ def bench_sweep(q, res, datadir):
                     "walls": {str(k): v for k, v in walls.items()}}
 
 
+def bench_comedi(q, res):
+    """labdaq against bench/comedi_loop.c on comedi_test, in the VM
+    (tests/vm/run.sh with VM_BENCH: tests/vm/guest/bench-comedi.sh runs
+    both, interleaved, at each rate comedi_test can run, highest first)."""
+    secs, reps = (1, 2) if q else (5, 8)
+    loop = os.path.join(BIN, "comedi_loop")
+    if not os.path.exists(loop):
+        print("7. comedi: skipped (bench/comedi_loop not built: no comedilib)\n")
+        return
+    # The guest's clock on the TSC: under TCG the kernel finds the TSCs
+    # unsynchronized and falls back to the HPET, where every
+    # clock_gettime() is a system call and an emulated MMIO read, a cost a
+    # lab PC does not have (labdaq reads the clock a few times a block, the
+    # minimal loop never).
+    env = dict(os.environ, VM_BENCH=f"{secs} {reps}", VM_TESTS="60", VM_TIMEOUT="1200",
+               VM_APPEND="clocksource=tsc tsc=reliable")
+    env.pop("LABDAQ_LOCK_DIR", None)
+    r = subprocess.run([os.path.join(TOP, "tests", "vm", "run.sh")], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = os.path.join(BUILD, "vm", "share", "out", "bench-comedi.txt")
+    runs, starts, pairs_at = {}, {}, {}
+    try:
+        with open(out) as f:
+            for line in f:
+                w = line.split()
+                if len(w) == 5 and w[0] == "start":
+                    starts.setdefault(w[1], []).append(float(w[3]))
+                if len(w) == 7 and w[0] == "pair":
+                    pairs_at.setdefault(w[1], []).append(
+                        {"rate": int(w[2]), "ok": w[3] == "ok", "samples": int(w[4]),
+                         "cpu_s": float(w[5]), "wall_s": float(w[6])})
+                if len(w) == 7 and w[0] == "run":
+                    runs.setdefault(w[1], []).append(
+                        {"rate": int(w[2]), "ok": w[3] == "ok", "samples": int(w[4]),
+                         "cpu_s": float(w[5]), "wall_s": float(w[6])})
+    except OSError:
+        pass
+    if not runs:
+        print("7. comedi: the VM run gave no results (build/vm/console.log)")
+        print("\n".join(r.stdout.splitlines()[-15:]) + "\n")
+        return
+    names = ("comedi_loop", "labdaq")
+    # Sustained: the highest rate at which every run of the contender
+    # ended without an overflow, its samples all there.
+    best = {}
+    for n in names:
+        for rate in sorted({x["rate"] for x in runs.get(n, [])}, reverse=True):
+            rs = [x for x in runs[n] if x["rate"] == rate]
+            if all(x["ok"] and x["samples"] >= rate * secs * 0.99 for x in rs):
+                best[n] = rate
+                break
+    rows = []
+    for rate in sorted({x["rate"] for v in runs.values() for x in v}, reverse=True):
+        row = [f"{rate / 1e3:.0f} kHz"]
+        for n in names:
+            rs = [x for x in runs.get(n, []) if x["rate"] == rate]
+            ok = sum(x["ok"] for x in rs)
+            cpu = [x["cpu_s"] / x["samples"] * 1e9 for x in rs if x["ok"] and x["samples"]]
+            row.append(f"{ok}/{len(rs)} ok" + (f", {statistics.median(cpu):.0f} ns" if cpu
+                                                else ""))
+        rows.append(row)
+    table("7. comedi: labdaq acquire vs a minimal comedi_command + read() loop "
+          "(bench/comedi_loop.c),\n   comedi_test in the VM (TCG), 2 channels, "
+          f"{secs} s per run, labdaq with a 4 MiB ring: runs without overflow, CPU per "
+          "sample\n   (one run each: indicative; the pairs below give the ratio)",
+          ["scan rate", "comedi_loop", "labdaq"], rows)
+    common = pairs_at["labdaq"][0]["rate"] if pairs_at.get("labdaq") else None
+    # The fixed cost of each: a run of one sample (process start, the
+    # libraries, the device, the files); the marginal CPU per sample is
+    # what a run costs beyond it.
+    fixed = {n: statistics.median(starts[f"{n}-1-sample"]) if starts.get(f"{n}-1-sample")
+             else 0.0 for n in names}
+    cpu_ratio = marginal_ratio = None
+    if common:
+        # Pair i: the i-th run of each, next to each other in time.
+        per = {n: [x["cpu_s"] / x["samples"] if x["ok"] and x["samples"] else 0
+                   for x in pairs_at.get(n, [])] for n in names}
+        marg = {n: [max(x["cpu_s"] - fixed[n], 0) / x["samples"] if x["ok"] and x["samples"]
+                    else 0 for x in pairs_at.get(n, [])] for n in names}
+        pairs = ratios(per["labdaq"], per["comedi_loop"])
+        if pairs:
+            cpu_ratio = summary(pairs)
+        pairs = ratios(marg["labdaq"], marg["comedi_loop"])
+        if pairs:
+            marginal_ratio = summary(pairs)
+    res["comedi"] = {"runs": runs, "pairs": pairs_at, "starts": starts, "sustained_hz": best,
+                     "common_hz": common, "cpu_ratio": cpu_ratio,
+                     "marginal_cpu_ratio": marginal_ratio, "fixed_cpu_s": fixed,
+                     "seconds": secs}
+    rate_ratio = (best.get("labdaq", 0) / best["comedi_loop"]
+                  if best.get("comedi_loop") else None)
+    table("   comedi: sustained rates and ratios",
+          ["", "value"],
+          [["comedi_loop sustains", f"{best.get('comedi_loop', 0) / 1e3:.0f} kHz"],
+           ["labdaq sustains", f"{best.get('labdaq', 0) / 1e3:.0f} kHz"],
+           ["rate ratio labdaq / loop", f"{rate_ratio:.2f}" if rate_ratio else "-"],
+           [f"CPU/sample, {len(pairs_at.get('labdaq', []))} pairs at {common or 0} Hz: "
+            "labdaq", f"{statistics.median(per['labdaq']) * 1e9:.0f} ns" if common else "-"],
+           ["CPU/sample, the same pairs: comedi_loop",
+            f"{statistics.median(per['comedi_loop']) * 1e9:.0f} ns" if common else "-"],
+           [f"CPU/sample labdaq / loop at {common or 0} Hz, whole process",
+            f"{cpu_ratio['median']:.2f} (min {cpu_ratio['min']:.2f}, max "
+            f"{cpu_ratio['max']:.2f})" if cpu_ratio else "-"],
+           ["fixed CPU, a 1-sample run: labdaq / loop",
+            f"{fixed['labdaq'] * 1e3:.0f} ms / {fixed['comedi_loop'] * 1e3:.0f} ms"],
+           [f"CPU/sample labdaq / loop at {common or 0} Hz, beyond the fixed cost",
+            f"{marginal_ratio['median']:.2f} (min {marginal_ratio['min']:.2f}, max "
+            f"{marginal_ratio['max']:.2f})" if marginal_ratio else "-"]])
+    res["comedi"]["rate_ratio"] = rate_ratio
+
+
 # ---- the marks ------------------------------------------------------------
 
 def marks(res):
@@ -575,6 +689,17 @@ def marks(res):
         m = max(statistics.median(res["sweep"]["us_per_point"]),
                 statistics.median(res["sweep"]["us_per_point_in_run"]))
         add("sweep overhead (the larger of the two)", "< 20 µs/point", f"{m:.2f} µs", m < 20)
+    if "comedi" in res:
+        c = res["comedi"]
+        rr = c.get("rate_ratio")
+        add("comedi: sustained rate labdaq / minimal loop", ">= 1.0",
+            f"{rr:.2f}" if rr else "-", bool(rr) and rr >= 1.0)
+        cr = c.get("cpu_ratio")
+        add(f"comedi: CPU per sample labdaq / loop ({c['seconds']} s runs, whole process)",
+            "<= 1.2", f"{cr['median']:.2f}" if cr else "-", bool(cr) and cr["median"] <= 1.2)
+        cr = c.get("marginal_cpu_ratio")
+        add("comedi: CPU per sample labdaq / loop, beyond a 1-sample run", "<= 1.2",
+            f"{cr['median']:.2f}" if cr else "-", bool(cr) and cr["median"] <= 1.2)
     title = "Marks (issue 5; medians of the ratios)"
     if res.get("quick"):
         title += ": QUICK run, indicative only (short idle runs count their start-up)"
@@ -633,7 +758,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     default=os.environ.get("BENCH_QUICK", "0") not in ("", "0"))
-    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "1,2,3,4,5,6"))
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7"))
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR") or
                     os.path.join(BUILD, "bench-data"))
     ap.add_argument("--json", default=os.path.join(BIN, "results.json"))
@@ -674,6 +799,8 @@ def main():
             bench_stop(q, res, datadir)
         if 6 in only:
             bench_sweep(q, res, datadir)
+        if 7 in only:
+            bench_comedi(q, res)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
     marks(res)

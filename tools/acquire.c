@@ -24,12 +24,16 @@ struct config {
 	int on_full;
 	int have_count;
 	char *command;
+	const char *range;      /* --range: the URI's range= */
+	uint64_t kbuf_bytes;    /* --kernel-buffer: the URI's buffer= */
+	char *device;           /* DEVICE with those keys added, or NULL */
 };
 
 static const char acquire_usage[] =
 	"Usage: labdaq acquire DEVICE -o FILE.npy\n"
 	"           [--samples N | --frames N | --time DURATION | --continuous]\n"
 	"           [--rate HZ] [--channels LIST] [--ring SIZE] [--on-full block|drop]\n"
+	"           [--range R[,R...]] [--kernel-buffer SIZE]\n"
 	"           [--progress auto|bar|json|none] [--force] [--dry-run]\n"
 	"\n"
 	"Stream DEVICE into FILE.npy (a NumPy array, shape (samples, channels) or\n"
@@ -50,6 +54,12 @@ static const char acquire_usage[] =
 	"      --ring SIZE         ring capacity: 16M, 1G (default 64M)\n"
 	"      --on-full POLICY    when the ring is full: block (wait for the disk;\n"
 	"                          default) or drop (discard blocks, record gaps)\n"
+	"      --range R[,R...]    comedi boards: the range index of every input, or\n"
+	"                          one per channel ('labdaq info' lists them); the\n"
+	"                          device's range= key\n"
+	"      --kernel-buffer SIZE  comedi boards: the kernel's buffer for the\n"
+	"                          stream, 1M, 16M (default about 2 s of samples);\n"
+	"                          the device's buffer= key\n"
 	"      --progress MODE     auto (a live line on a terminal), bar, json (one\n"
 	"                          JSON object per line on stderr), none\n"
 	"      --force             replace FILE.npy and FILE.json if they exist\n"
@@ -107,12 +117,41 @@ static int acquire_option(const struct command *cmd, int opt, const char *arg, v
 		if (parse_size(arg, &c->ring_bytes) || !c->ring_bytes)
 			return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, 1G", arg);
 		return 0;
+	case 'G':
+		c->range = arg;
+		return 0;
+	case 'K':
+		if (parse_size(arg, &c->kbuf_bytes) || !c->kbuf_bytes)
+			return usage_error(cmd, "bad kernel buffer size '%s': e.g. 1M, 16M", arg);
+		return 0;
 	default: /* 'F' */
 		if (strcmp(arg, "block") && strcmp(arg, "drop"))
 			return usage_error(cmd, "bad --on-full '%s': block or drop", arg);
 		c->on_full = strcmp(arg, "block") ? LABDAQ_ON_FULL_DROP : LABDAQ_ON_FULL_BLOCK;
 		return 0;
 	}
+}
+
+/* --range and --kernel-buffer are the device URI's range= and buffer= keys
+ * (the backend checks them): DEVICE with them added, in c->device. */
+static int add_device_keys(struct config *c)
+{
+	const char *d = c->ro.device;
+	size_t len;
+
+	if (!c->range && !c->kbuf_bytes)
+		return 0;
+	len = strlen(d) + (c->range ? strlen(c->range) : 0) + 64;
+	c->device = malloc(len);
+	if (!c->device)
+		return EXIT_FAILURE_IO;
+	snprintf(c->device, len, "%s%s%s%s", d, strchr(d, '?') ? "&" : "?",
+		 c->range ? "range=" : "", c->range ? c->range : "");
+	if (c->kbuf_bytes)
+		snprintf(c->device + strlen(c->device), len - strlen(c->device), "%sbuffer=%llu",
+			 c->range ? "&" : "", (unsigned long long)c->kbuf_bytes);
+	c->ro.device = c->device;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct config *c)
@@ -127,6 +166,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "channels", required_argument, NULL, 'C' },
 		{ "ring", required_argument, NULL, 'R' },
 		{ "on-full", required_argument, NULL, 'F' },
+		{ "range", required_argument, NULL, 'G' },
+		{ "kernel-buffer", required_argument, NULL, 'K' },
 		{ "progress", required_argument, NULL, 'P' },
 		{ "force", no_argument, NULL, 'y' },
 		{ "dry-run", no_argument, NULL, 'D' },
@@ -147,7 +188,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	if (!c->continuous && !c->have_count && !c->duration_ns)
 		return usage_error(cmd, "say how much to acquire: --samples N, --frames N, "
 				   "--time DURATION or --continuous");
-	return 0;
+	return add_device_keys(c);
 }
 
 /* The library's configuration of @c: 0, or an exit status (said). */
@@ -283,6 +324,8 @@ static int report(labdaq_run *run, const struct config *c)
 
 		labdaq_run_error(run, &why);
 		msg("run FAILED: %s", why ? why : "unknown error");
+		if (p.error == -EPIPE)
+			msg("--kernel-buffer SIZE raises the kernel's buffer (comedi boards)");
 	}
 	fprintf(stderr, "%s: %s: %llu acquired, %llu written (%s), %llu dropped in %llu gaps, "
 		"%s -> %s\n", progname, labdaq_state_name(p.state),
@@ -326,6 +369,7 @@ static int acquire_main(int argc, char **argv)
 	labdaq_run_config_free(rc);
 	labdaq_device_close(dev);
 	free(c.command);
+	free(c.device);
 	return status;
 }
 

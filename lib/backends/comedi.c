@@ -96,6 +96,7 @@ struct comedi_priv {
 	double rate_hz;         /* after the command test */
 	uint64_t delivered;
 	uint64_t t0_ns, last_data_ns;
+	int got_data;           /* since last_data_ns was last refreshed */
 	unsigned int stall_ms;
 	int kbuf;               /* the kernel buffer's size, bytes */
 };
@@ -925,6 +926,7 @@ static int ldq_comedi_stream_start(struct labdaq_device *dev, const struct ldq_s
 	}
 	p->streaming = 1;
 	p->t0_ns = p->last_data_ns = now_ns();
+	p->got_data = 0;
 	ldq_dbg("%s: command on subdevice %d: %u channel(s) at %.9g Hz, kernel buffer %d bytes",
 		dev->uri, p->ai, sp->nchans, p->rate_hz, p->kbuf);
 	return 0;
@@ -990,8 +992,11 @@ static long ldq_comedi_stream_read(struct labdaq_device *dev, void *dst, size_t 
 			return -ECANCELED;
 		r = read(fd, (char *)dst + have, want - have);
 		if (r > 0) {
+			/* The clock is read only when the buffer runs dry: a
+			 * clock_gettime() is a system call where the TSC is not
+			 * usable (virtual machines). */
 			have += (size_t)r;
-			p->last_data_ns = now_ns();
+			p->got_data = 1;
 			continue;
 		}
 		if (r == 0)
@@ -1007,8 +1012,12 @@ static long ldq_comedi_stream_read(struct labdaq_device *dev, void *dst, size_t 
 			ldq_err("%s: reading the kernel buffer: %s", dev->uri, strerror(errno));
 			return -errno;
 		}
-		if (now_ns() - p->last_data_ns > (uint64_t)p->stall_ms * 1000000u)
+		if (p->got_data) {
+			p->last_data_ns = now_ns();
+			p->got_data = 0;
+		} else if (now_ns() - p->last_data_ns > (uint64_t)p->stall_ms * 1000000u) {
 			return gone_error(dev, p, "no data for too long");
+		}
 		if (wait_data(p))
 			return -ECANCELED;
 	}

@@ -21,7 +21,10 @@
 # Environment: VM_TIMEOUT (s, qemu's hard limit, default 240), VM_KVER (use
 # this kernel ABI instead of the one apt names), VM_KEEP=1 (keep the
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
-# these guest scripts, by number: "53 56"; 10-load.sh always runs).
+# these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
+# ("SECONDS PAIRS": the guest also runs the comedi benchmark, see
+# bench/bench.py; build/bench/comedi_loop staged), VM_APPEND (more kernel
+# command line).
 # Files: build/vm/ (downloads, kernel, initramfs, console.log, share/out/).
 set -u
 
@@ -216,6 +219,10 @@ stage_extra() {
 		install -D -m 0755 "$(readlink -f "$top/build/liblabdaq.so")" \
 			"$root/usr/local/lib/liblabdaq.so.1"
 	fi
+	# VM_BENCH (bench.py): the minimal comedi loop labdaq is compared with.
+	if [ -n "${VM_BENCH:-}" ] && [ -x "$top/build/bench/comedi_loop" ]; then
+		stage_binary "$top/build/bench/comedi_loop" /usr/local/bin/comedi_loop
+	fi
 }
 
 build_initramfs() {
@@ -276,6 +283,8 @@ step "initramfs: $what" build_initramfs
 share="$vm/share"
 rm -rf "$share"
 mkdir -p "$share/out"
+# VM_BENCH=SECONDS: the guest also runs tests/vm/guest/bench-comedi.sh.
+[ -n "${VM_BENCH:-}" ] && echo "$VM_BENCH" >"$share/bench-comedi"
 # The guest's /share: files copied into "$share" here are readable inside
 # (large inputs that need not be in the initramfs); the guest writes its
 # results to /share/out.
@@ -287,7 +296,7 @@ boot0=$(date +%s)
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-m 512 -smp "${VM_SMP:-2}" -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 quiet log_buf_len=1M" \
+	-append "console=ttyS0 panic=-1 quiet log_buf_len=1M${VM_APPEND:+ $VM_APPEND}" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-virtfs "local,path=$share,mount_tag=share,security_model=none" \
 	-nic none </dev/null >"$console" 2>&1

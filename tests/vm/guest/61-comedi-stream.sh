@@ -40,5 +40,13 @@ stream s50k1 $DEV1 50k 50000 ai1,ai0,ai3 3 wave 2.0 0.05
 stream r5v "$DEV0?range=1" 20k 20000 ai0,ai1 2 wave 1.0 0.1
 check "  ... ?range=1: the sidecar records range 1, -5..5 V, its conversion" \
 	sh -c "tr -d ' \n' <$W/r5v.json | grep -q '\"range\":{\"index\":1,\"min\":-5,\"max\":5,\"unit\":\"V\"},\"maxdata\":65535'"
+labdaq acquire $DEV0 --range 0,1 --rate 10k --samples 1000 -C ai0,ai1 --progress none \
+	-o "$W/opt.npy" >"$W/opt.out" 2>&1
+rc=$?
+opt_ok() {
+	[ $rc -eq 0 ] && [ "$(json_str "$W/opt.json" device)" = "comedi:0?range=0,1" ] &&
+		tr -d ' \n' <"$W/opt.json" | grep -q '"name":"ai1".*"range":{"index":1,"min":-5,"max":5'
+}
+check "--range 0,1: the device's range=0,1, ai1 in -5..5 V in the sidecar" opt_ok
 check "the kernel log stays clean" kernel_clean
 exit 0
