@@ -27,6 +27,12 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 CC ?= cc
 CFLAGS ?= -O2 -g
 PYTHON ?= /usr/bin/python3
+# The Python package goes where Debian's python3 finds it: /usr/lib/python3/
+# dist-packages for PREFIX=/usr, PREFIX/lib/python3.X/dist-packages otherwise
+# (/usr/local/lib/python3.11/dist-packages is on Debian 12's sys.path).
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
+PY_SRCS := $(wildcard python/labdaq/*.py) python/labdaq/py.typed
 
 B := build
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
@@ -219,6 +225,10 @@ install: all
 		> $(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service \
 		$(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
+	install -d $(DESTDIR)$(PYTHONDIR)/labdaq
+	install -m 0644 $(PY_SRCS) $(DESTDIR)$(PYTHONDIR)/labdaq/
+	printf '# written by make install: the library this package was installed with\nLIBRARY = "%s"\n' \
+		'$(LIBDIR)/$(SONAME)' > $(DESTDIR)$(PYTHONDIR)/labdaq/_libpath.py
 
 # The udev rules and their hook (as root; not part of install: they change
 # who may use the lab's devices).
@@ -246,6 +256,8 @@ uninstall:
 		$(DESTDIR)$(PKGCONFIGDIR)/labdaq.pc $(DESTDIR)$(MANDIR)/man1/labdaq.1 \
 		$(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service \
 		$(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
+	rm -rf $(DESTDIR)$(PYTHONDIR)/labdaq
+	rmdir -p $(DESTDIR)$(PYTHONDIR) 2>/dev/null || true
 
 clean:
 	rm -rf $(B)
