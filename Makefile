@@ -189,7 +189,7 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory $(TEST_BINS)
 	$(Q)PYTHON=$(PYTHON) tests/run-tests.sh $(TEST_BINS) $(wildcard tests/cli/test_*.sh) \
-		$(wildcard tests/kernel/test_*.sh) \
+		$(wildcard tests/kernel/test_*.sh) tests/python/run.sh \
 		$(if $(wildcard tests/vm/run.sh),tests/vm/run.sh)
 
 check-vm: deps all

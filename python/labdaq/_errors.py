@@ -50,6 +50,14 @@ class OutputExistsError(LabdaqError, FileExistsError):
     """The output file exists and overwrite was not asked for (EEXIST)."""
 
 
+class FileNotFoundLabdaqError(LabdaqError, FileNotFoundError):
+    """A file to read or write cannot be found (ENOENT)."""
+
+
+class PermissionLabdaqError(LabdaqError, PermissionError):
+    """Permission denied (EACCES, EPERM)."""
+
+
 class NoDeviceError(LabdaqError, LookupError):
     """No such device (ENODEV) or backend (EPROTONOSUPPORT)."""
 
@@ -102,6 +110,10 @@ def error(ret: int, what: str, uri: Optional[str] = None) -> LabdaqError:
         return InvalidArgumentError(code, msg)
     if code == _errno.EEXIST:
         return OutputExistsError(code, msg)
+    if code == _errno.ENOENT:
+        return FileNotFoundLabdaqError(code, msg)
+    if code in (_errno.EACCES, _errno.EPERM):
+        return PermissionLabdaqError(code, msg)
     if code in (_errno.ENODEV, _errno.EPROTONOSUPPORT):
         return NoDeviceError(code, msg)
     return LabdaqError(code, msg)
