@@ -97,7 +97,7 @@ def test_sweep_repeat_and_load(tmp_path):
         check_point(p, np.linspace(0, 2, 5)[p.index % 5], r=4700)
     d = labdaq.load(tmp_path / "r.csv")
     assert d.array.shape == (15, 6)
-    assert d.meta  # the '#' lines as an object
+    assert d.meta["status"] == "complete" and d.meta["points"] == 15
 
 
 def test_sweep_bad_arguments_raise_valueerror(tmp_path):
