@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+import numpy.typing as npt
 
 from ._errors import check, clear
 from ._lib import Channel_, RecoverInfo_, lib, s
@@ -40,7 +41,7 @@ class Data:
     path: str
     kind: str
     """``"npy"`` (a stream) or ``"csv"`` (a sweep)."""
-    array: np.ndarray
+    array: npt.NDArray[Any]
     meta: Dict[str, Any]
     channels: List[Channel]
     gaps: List[Gap]
@@ -95,7 +96,7 @@ class Data:
         r = self.meta.get("rate_hz")
         return float(r) if r else None
 
-    def physical(self) -> np.ndarray:
+    def physical(self) -> npt.NDArray[Any]:
         """The data in physical units (float64): raw x each channel's scale
         as the metadata records it (physical = raw x scale, in the channel's
         unit; labdaq records no offset).  A sweep's rows are already
@@ -111,7 +112,7 @@ class Data:
 
     volts = physical
 
-    def indexes(self) -> np.ndarray:
+    def indexes(self) -> npt.NDArray[Any]:
         """The acquisition index of each row: its position in the sequence
         of items the device produced, gaps skipped (docs/file-format.md)."""
         if self.kind == "csv":
@@ -121,7 +122,7 @@ class Data:
             index[index >= g.index] += g.count
         return index
 
-    def times(self) -> Optional[np.ndarray]:
+    def times(self) -> Optional[npt.NDArray[Any]]:
         """Seconds from the start of each row: a sweep's ``time_s`` column,
         or a stream's acquisition index / rate; None if the rate is unknown
         (a run at full speed)."""

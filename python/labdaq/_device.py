@@ -218,6 +218,7 @@ class Device:
                 check(lib.labdaq_run_start(h, cfg, ctypes.byref(run)),
                       f"acquire on {self.uri!r}", self.uri)
                 self._live += 1
+                assert run.value is not None
                 r = Run(self, run.value, str(path))
                 self._runs.add(r)
                 return r
@@ -262,6 +263,7 @@ class Device:
                 check(lib.labdaq_sweep_start(h, cfg, ctypes.byref(run)),
                       f"sweep on {self.uri!r}", self.uri)
                 self._live += 1
+                assert run.value is not None
                 r = Sweep(self, run.value, str(path))
                 self._runs.add(r)
                 return r

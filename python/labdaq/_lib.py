@@ -13,6 +13,7 @@ symbol check at load time.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
 from ctypes import (POINTER, c_char, c_char_p, c_double, c_int, c_size_t, c_uint,
                     c_uint32, c_uint64, c_ulonglong, c_void_p)
@@ -139,9 +140,9 @@ def _candidates() -> List[Tuple[str, str]]:
         # An explicit choice is never replaced by another library.
         return [(env, "$LABDAQ_LIBRARY")]
     out = []
-    try:
-        from . import _libpath  # written by `make install`
-        out.append((_libpath.LIBRARY, "the library `make install` installed with it"))
+    try:  # written by `make install` (or pip install from a built tree)
+        recorded = importlib.import_module("._libpath", __package__)
+        out.append((str(recorded.LIBRARY), "the library `make install` installed with it"))
     except ImportError:
         pass
     here = os.path.dirname(os.path.abspath(__file__))

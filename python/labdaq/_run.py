@@ -14,9 +14,10 @@ import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Dict, Generator, Iterator, List,
-                    NamedTuple, Optional, Tuple)
+                    Optional, Tuple)
 
 import numpy as np
+import numpy.typing as npt
 
 from ._errors import LabdaqError, RunFailedError
 from ._lib import Channel_, Progress_, lib, s
@@ -102,7 +103,8 @@ def channel_of(c: Channel_) -> Channel:
                    min=c.min, max=c.max)
 
 
-class SweepPoint(NamedTuple):
+@dataclass(frozen=True)
+class SweepPoint:
     """One point of a sweep, as its CSV row says."""
 
     index: int
@@ -147,7 +149,7 @@ class Run:
         self._h: Optional[int] = handle
         self._users = 0
         self._cv = threading.Condition()
-        self._buf: Optional[np.ndarray] = None
+        self._buf: Optional[npt.NDArray[Any]] = None
         self._end_futures: Dict[int, "asyncio.Future[None]"] = {}
         self._fd = lib.labdaq_run_fd(handle)
         self._channels = self._read_channels()
@@ -179,7 +181,7 @@ class Run:
                 out.append(channel_of(c))
         return out
 
-    def _item_layout(self) -> Tuple[np.dtype, Tuple[int, ...]]:
+    def _item_layout(self) -> Tuple["np.dtype[Any]", Tuple[int, ...]]:
         info = self.device.info
         if info.kind == "frames":
             assert info.frame_shape is not None
@@ -215,7 +217,7 @@ class Run:
     def done(self) -> bool:
         """True once the run has ended and finalized its file."""
         with self._use() as h:
-            return lib.labdaq_run_wait(h, 0) == 0
+            return bool(lib.labdaq_run_wait(h, 0) == 0)
 
     @property
     def error(self) -> Optional[RunFailedError]:
@@ -230,7 +232,7 @@ class Run:
             return None
         return RunFailedError(-code, s(msg.value) or s(lib.labdaq_strerror(code)))
 
-    def latest_block(self) -> Optional[Tuple[int, np.ndarray]]:
+    def latest_block(self) -> Optional[Tuple[int, npt.NDArray[Any]]]:
         """The newest block the run acquired, for a live view: (acquisition
         index of its first item, array of shape (items, *item_shape)), or
         None if nothing was acquired yet.  A copy; refreshed by the library
@@ -255,7 +257,7 @@ class Run:
             a = buf[:n * item].copy().view(self._item_dtype).reshape((n,) + self._item_shape)
             return index.value, a
 
-    def latest(self) -> Optional[np.ndarray]:
+    def latest(self) -> Optional[npt.NDArray[Any]]:
         """The newest item: a row of channel values (raw, the file's dtype), a
         frame (height, width), or for a sweep the newest point as doubles
         (the value set, then each input's physical value); None if nothing
@@ -264,7 +266,8 @@ class Run:
         return None if b is None else b[1][-1]
 
     def latest_index(self) -> Optional[int]:
-        """The acquisition index of the item :meth:`latest` returns now."""
+        """The acquisition index of the newest item now (a later snapshot than
+        a previous :meth:`latest`: use :meth:`latest_block` for both at once)."""
         b = self.latest_block()
         return None if b is None else b[0] + len(b[1]) - 1
 
@@ -300,7 +303,7 @@ class Run:
     def fileno(self) -> int:
         """A descriptor that becomes readable when the run has ended (for
         select/poll/an event loop).  Owned by the run: never read or close it."""
-        return self._fd
+        return int(self._fd)
 
     def raise_for_error(self) -> None:
         """Raise :class:`RunFailedError` if the run ended FAILED."""
@@ -364,9 +367,9 @@ class Run:
     # ---- asyncio ------------------------------------------------------------
     def _end_future(self) -> "asyncio.Future[None]":
         loop = asyncio.get_running_loop()
-        fut = self._end_futures.get(id(loop))
-        if fut is None or fut.cancelled():
-            fut = loop.create_future()
+        old = self._end_futures.get(id(loop))
+        if old is None or old.cancelled():
+            fut: "asyncio.Future[None]" = loop.create_future()
             self._end_futures[id(loop)] = fut
 
             def ready() -> None:
@@ -376,7 +379,8 @@ class Run:
 
             # The run's eventfd stays readable once the run has ended.
             loop.add_reader(self._fd, ready)
-        return fut
+            return fut
+        return old
 
     async def ended(self) -> Progress:
         """Wait in asyncio (no thread, no polling: the run's descriptor) until

@@ -131,8 +131,10 @@ def test_camera_frames_and_latest_frame(tmp_path):
     run = dev.acquire(tmp_path / "c.npy", frames=300, rate=500)
     frames = 0
     while not run.wait(0.05):
-        f, i = run.latest(), run.latest_index()
-        if f is not None:
+        b = run.latest_block()          # one snapshot: its index and its frames
+        if b is not None:
+            f, i = b[1][-1], b[0] + len(b[1]) - 1
+            assert run.latest().shape == (48, 64)
             assert f.shape == (48, 64) and f.dtype == np.dtype("<u2")
             assert int(camera_indexes(f[None])[0]) == i
             assert (f == camera_frame(i, 48, 64)).all()

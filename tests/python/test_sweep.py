@@ -54,8 +54,10 @@ def test_sweep_latest_is_the_newest_point(tmp_path):
     sw = dev.sweep(tmp_path / "l.csv", set="voltage0", start=0, stop=2, points=11, delay=0.02)
     seen = 0
     while not sw.wait(0.03):
-        row, k = sw.latest(), sw.latest_index()
-        if row is not None:
+        b = sw.latest_block()           # one snapshot: its index and its row
+        if b is not None:
+            row, k = b[1][-1], b[0] + len(b[1]) - 1
+            assert sw.latest().shape == (3,)
             assert row.dtype == np.float64 and row.shape == (3,)
             assert row[0] == pytest.approx(np.linspace(0, 2, 11)[k])
             v, i = expected(k, row[0])
