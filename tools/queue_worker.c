@@ -127,7 +127,10 @@ static void recover_orphans(struct worker *w)
 	long *ids;
 	size_t n;
 
-	if (job_ids(&w->q, &ids, &n) || queue_lock(&w->q)) {
+	if (job_ids(&w->q, &ids, &n))
+		return;
+	if (queue_lock(&w->q)) {
+		w->stopping = w->error = 1; /* no job can change state: cannot go on */
 		free(ids);
 		return;
 	}
@@ -329,13 +332,17 @@ static void take_signals(struct worker *w, pid_t child, long id)
 }
 
 /* Under queue.lock: the job @id if it is still queued and is a job (one
- * that is not is marked failed); NULL otherwise, with the lock released. */
+ * that is not is marked failed); NULL otherwise, with the lock released.
+ * Without queue.lock the worker cannot go on (else it would find the same
+ * job queued again, at once, for ever). */
 static json_t *job_claim(struct worker *w, long id)
 {
 	json_t *job;
 
-	if (queue_lock(&w->q))
+	if (queue_lock(&w->q)) {
+		w->stopping = w->error = 1;
 		return NULL;
+	}
 	job = job_get(&w->q, id);
 	if (!job || !job_str(job, "state") || strcmp(job_str(job, "state"), "queued")) {
 		queue_unlock(&w->q);
