@@ -502,90 +502,78 @@ static int parse_id(const char *s, long *id)
 	return errno || end == s || *end || *id <= 0 ? -EINVAL : 0;
 }
 
-static int cancel_one(struct queue *q, long id, int wait, int abort_it)
+/* Cancel the queued @job (queue.lock held, and released here): the exit
+ * status. */
+static int cancel_queued(struct queue *q, long id, json_t *job, const char *who)
 {
-	char who[64], u[64], nb[300], *why = NULL;
-	const char *st;
-	json_t *job;
-	int err, ret;
+	char nb[300], *why;
+	int err, ret = EXIT_OK;
 
-	ret = queue_lock(q);
-	if (ret)
-		return ret;
-	err = job_load(q, id, &job);
-	if (err) {
-		queue_unlock(q);
-		if (err == -ENOENT)
-			return usage_error(&cmd_queue, "cancel: no job %ld in the queue %s", id,
-					   q->dir);
-		return queue_access_error(q->dir, -err, "reading a job");
-	}
-	st = job_str(job, "state") ? job_str(job, "state") : "?";
-	snprintf(who, sizeof(who), "%s", user_name(getuid(), u, sizeof(u)));
-	if (!strcmp(st, "queued")) {
-		job_set_str(job, "state", "cancelled");
-		job_set_now(job, "ended_utc");
-		why = str_printf("cancelled by %s before it ran", who);
-		job_set_str(job, "note", why);
-		err = job_store(q, id, job);
-		queue_unlock(q);
-		if (err)
-			ret = queue_access_error(q->dir, -err, "cancelling a job");
-		else
-			msg("job %ld%s: cancelled (it had not started)", id,
-			    job_name_of(job, nb, sizeof(nb)));
-		free(why);
-		json_decref(job);
-		return ret;
-	}
-	if (strcmp(st, "running")) {
-		queue_unlock(q);
-		msg("job %ld%s has already ended (%s): nothing to cancel", id,
-		    job_name_of(job, nb, sizeof(nb)), st);
-		json_decref(job);
-		return EXIT_FAILURE_IO;
-	}
-	if (!worker_lock_held(q)) {
-		/* Its worker died: nobody else will stop its run or record it. */
-		long long child = job_int(job, "child_pid", 0), cst = job_int(job, "child_start", -1);
+	job_set_str(job, "state", "cancelled");
+	job_set_now(job, "ended_utc");
+	why = str_printf("cancelled by %s before it ran", who);
+	job_set_str(job, "note", why);
+	err = job_store(q, id, job);
+	queue_unlock(q);
+	if (err)
+		ret = queue_access_error(q->dir, -err, "cancelling a job");
+	else
+		msg("job %ld%s: cancelled (it had not started)", id,
+		    job_name_of(job, nb, sizeof(nb)));
+	free(why);
+	return ret;
+}
 
-		if (same_process(child, cst) && kill((pid_t)child, SIGTERM) == 0)
-			wait_gone(child, cst, ORPHAN_STOP_S);
-		job_set_str(job, "state", "cancelled");
-		job_set_now(job, "ended_utc");
-		why = str_printf("cancelled by %s after its worker (pid %lld) had died; its "
-				 "file may need: labdaq recover %s", who,
-				 job_int(job, "worker_pid", 0),
-				 job_str(job, "output") ? job_str(job, "output") : "FILE");
-		job_set_str(job, "note", why);
-		err = job_store(q, id, job);
-		queue_unlock(q);
-		msg("job %ld: %s", id, why ? why : "cancelled");
-		free(why);
-		json_decref(job);
-		return err ? queue_access_error(q->dir, -err, "cancelling a job") : EXIT_OK;
-	}
-	{
-		char t[64];
+/* Cancel the running @job whose worker died (queue.lock held, and released
+ * here): nobody else will stop its run or record it.  The exit status. */
+static int cancel_orphan(struct queue *q, long id, json_t *job, const char *who)
+{
+	long long child = job_int(job, "child_pid", 0), cst = job_int(job, "child_start", -1);
+	char *why;
+	int err;
 
-		utc_now(t, sizeof(t));
-		why = str_printf("by %s at %s", who, t);
-	}
+	if (same_process(child, cst) && kill((pid_t)child, SIGTERM) == 0)
+		wait_gone(child, cst, ORPHAN_STOP_S);
+	job_set_str(job, "state", "cancelled");
+	job_set_now(job, "ended_utc");
+	why = str_printf("cancelled by %s after its worker (pid %lld) had died; its "
+			 "file may need: labdaq recover %s", who,
+			 job_int(job, "worker_pid", 0),
+			 job_str(job, "output") ? job_str(job, "output") : "FILE");
+	job_set_str(job, "note", why);
+	err = job_store(q, id, job);
+	queue_unlock(q);
+	msg("job %ld: %s", id, why ? why : "cancelled");
+	free(why);
+	return err ? queue_access_error(q->dir, -err, "cancelling a job") : EXIT_OK;
+}
+
+/* Ask the worker to stop (or abort) the running @job, through its file
+ * (queue.lock held, and released here): 0 or the exit status. */
+static int request_stop(struct queue *q, long id, json_t *job, const char *who, int abort_it)
+{
+	char t[64], *why;
+	int err;
+
+	utc_now(t, sizeof(t));
+	why = str_printf("by %s at %s", who, t);
 	job_set_str(job, "stop_requested", why);
 	if (abort_it)
 		json_object_set_new(job, "abort_requested", json_true());
 	free(why);
 	err = job_store(q, id, job);
 	queue_unlock(q);
-	json_decref(job);
-	if (err)
-		return queue_access_error(q->dir, -err, "cancelling a job");
-	if (!wait) {
-		msg("job %ld: %s requested; its worker will stop it", id,
-		    abort_it ? "abort" : "stop");
-		return EXIT_OK;
-	}
-	/* Until the worker records how it ended. */
+	return err ? queue_access_error(q->dir, -err, "cancelling a job") : 0;
+}
+
+/* Until the worker records how the job ended: the exit status. */
+static int wait_end(const struct queue *q, long id)
+{
+	char nb[300], ex[32];
+	const char *st;
+	json_t *job;
+	int err;
+
 	for (;;) {
 		usleep(100000);
 		err = job_load(q, id, &job);
@@ -596,8 +584,6 @@ static int cancel_one(struct queue *q, long id, int wait, int abort_it)
 		}
 		st = job_str(job, "state");
 		if (st && is_final(st)) {
-			char ex[32];
-
 			msg("job %ld%s: %s (exit status %s)", id, job_name_of(job, nb, sizeof(nb)),
 			    st, exit_text(job, ex, sizeof(ex)));
 			json_decref(job);
@@ -611,6 +597,50 @@ static int cancel_one(struct queue *q, long id, int wait, int abort_it)
 		}
 		json_decref(job);
 	}
+}
+
+static int cancel_one(struct queue *q, long id, int wait, int abort_it)
+{
+	char who[64], nb[300];
+	const char *st;
+	int err, ret, asked = 0;
+	json_t *job;
+
+	ret = queue_lock(q);
+	if (ret)
+		return ret;
+	err = job_load(q, id, &job);
+	if (err) {
+		queue_unlock(q);
+		if (err == -ENOENT)
+			return usage_error(&cmd_queue, "cancel: no job %ld in the queue %s", id,
+					   q->dir);
+		return queue_access_error(q->dir, -err, "reading a job");
+	}
+	st = job_str(job, "state") ? job_str(job, "state") : "?";
+	user_name(getuid(), who, sizeof(who));
+	if (!strcmp(st, "queued")) {
+		ret = cancel_queued(q, id, job, who);
+	} else if (strcmp(st, "running")) {
+		queue_unlock(q);
+		msg("job %ld%s has already ended (%s): nothing to cancel", id,
+		    job_name_of(job, nb, sizeof(nb)), st);
+		ret = EXIT_FAILURE_IO;
+	} else if (!worker_lock_held(q)) {
+		ret = cancel_orphan(q, id, job, who);
+	} else {
+		ret = request_stop(q, id, job, who, abort_it);
+		asked = !ret;
+	}
+	json_decref(job);
+	if (!asked)
+		return ret;
+	if (!wait) {
+		msg("job %ld: %s requested; its worker will stop it", id,
+		    abort_it ? "abort" : "stop");
+		return EXIT_OK;
+	}
+	return wait_end(q, id);
 }
 
 static int cancel_main(int argc, char **argv, const char *qdir)
