@@ -55,6 +55,7 @@ struct worker {
 	int error;      /* the worker cannot go on: exit 1 */
 	int nsig;       /* terminating signals received */
 	long floor;     /* every job up to this id has ended */
+	int lockfd;     /* worker.lock, held while the worker lives */
 };
 
 /* Append a line from the worker to a job's log. */
@@ -533,6 +534,79 @@ static void run_job(struct worker *w, long id)
 	free(line);
 }
 
+/* The worker's signalfd (SIGCHLD too: the job's end) and inotify on jobs/
+ * (new jobs are link()ed, changed ones rename()d into it; without it the
+ * queue is re-read every RESCAN_MS): 0 or the exit status. */
+static int worker_setup(struct worker *w)
+{
+	static const int wsigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
+	uint32_t events = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR;
+	char *jobs;
+
+	w->sfd = signalfd_for(wsigs, sizeof(wsigs) / sizeof(wsigs[0]), SFD_NONBLOCK);
+	if (w->sfd < 0)
+		return EXIT_FAILURE_IO;
+	w->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (w->ifd >= 0) {
+		jobs = str_printf("%s/jobs", w->q.dir);
+		if (!jobs || inotify_add_watch(w->ifd, jobs, events) < 0) {
+			close(w->ifd);
+			w->ifd = -1;
+		}
+		free(jobs);
+	}
+	if (w->ifd < 0)
+		msg("warning: no inotify (%s): new jobs are seen within %d s", strerror(errno),
+		    RESCAN_MS / 1000);
+	return 0;
+}
+
+/* Idle: until a signal, a change in jobs/ or RESCAN_MS. */
+static void worker_idle(struct worker *w)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = w->sfd, .events = POLLIN },
+		{ .fd = w->ifd, .events = POLLIN },
+	};
+
+	if (poll(pfd, w->ifd >= 0 ? 2 : 1, RESCAN_MS) > 0) {
+		if (pfd[0].revents & POLLIN)
+			take_signals(w, 0, 0);
+		drain_inotify(w->ifd);
+	}
+}
+
+/* The queued jobs in id order, until a signal or an error stops the worker
+ * (or, with @until_empty, none is queued). */
+static void worker_loop(struct worker *w, int until_empty)
+{
+	recover_orphans(w);
+	while (!w->stopping) {
+		long id = next_queued(w);
+
+		if (id)
+			run_job(w, id);
+		else if (until_empty)
+			break;
+		else
+			worker_idle(w);
+	}
+}
+
+/* Say why the worker ends, release the queue: the exit status. */
+static int worker_end(struct worker *w)
+{
+	msg("worker pid %d: %s", (int)getpid(), w->error ? "cannot go on" :
+	    w->stopping ? "stopped by a signal" : "the queue is empty");
+	if (w->sfd >= 0)
+		close(w->sfd);
+	if (w->ifd >= 0)
+		close(w->ifd);
+	close(w->lockfd);
+	queue_close(&w->q);
+	return w->error ? EXIT_FAILURE_IO : EXIT_OK;
+}
+
 int queue_run(int argc, char **argv, const char *qdir)
 {
 	static const struct option opts[] = {
@@ -540,9 +614,8 @@ int queue_run(int argc, char **argv, const char *qdir)
 		{ "queue", required_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct worker w = { .sfd = -1, .ifd = -1 };
-	int opt, until_empty = 0, ret, lockfd = -1;
-	static const int wsigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
+	struct worker w = { .sfd = -1, .ifd = -1, .lockfd = -1 };
+	int opt, until_empty = 0, ret;
 
 	optind = 1;
 	opterr = 0;
@@ -559,67 +632,19 @@ int queue_run(int argc, char **argv, const char *qdir)
 	ret = queue_open(&w.q, qdir, 1, 1);
 	if (ret)
 		return ret;
-	ret = worker_lock_take(&w.q, &lockfd);
+	ret = worker_lock_take(&w.q, &w.lockfd);
 	if (ret) {
 		queue_close(&w.q);
 		return ret;
 	}
-
-	/* Signals through a signalfd (SIGCHLD too: the job's end). */
-	w.sfd = signalfd_for(wsigs, sizeof(wsigs) / sizeof(wsigs[0]), SFD_NONBLOCK);
-	if (w.sfd < 0) {
-		close(lockfd);
+	ret = worker_setup(&w);
+	if (ret) {
+		close(w.lockfd);
 		queue_close(&w.q);
-		return EXIT_FAILURE_IO;
+		return ret;
 	}
-	/* New jobs are link()ed, changed ones rename()d into jobs/. */
-	w.ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (w.ifd >= 0) {
-		char *jobs = str_printf("%s/jobs", w.q.dir);
-
-		uint32_t events = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR;
-
-		if (!jobs || inotify_add_watch(w.ifd, jobs, events) < 0) {
-			close(w.ifd);
-			w.ifd = -1;
-		}
-		free(jobs);
-	}
-	if (w.ifd < 0)
-		msg("warning: no inotify (%s): new jobs are seen within %d s", strerror(errno),
-		    RESCAN_MS / 1000);
 	msg("worker pid %d: queue %s%s", (int)getpid(), w.q.dir,
 	    until_empty ? " (until it is empty)" : "");
-
-	recover_orphans(&w);
-	while (!w.stopping) {
-		long id = next_queued(&w);
-
-		if (id) {
-			run_job(&w, id);
-			continue;
-		}
-		if (until_empty)
-			break;
-		{
-			struct pollfd pfd[2] = {
-				{ .fd = w.sfd, .events = POLLIN },
-				{ .fd = w.ifd, .events = POLLIN },
-			};
-
-			if (poll(pfd, w.ifd >= 0 ? 2 : 1, RESCAN_MS) > 0) {
-				if (pfd[0].revents & POLLIN)
-					take_signals(&w, 0, 0);
-				drain_inotify(w.ifd);
-			}
-		}
-	}
-	msg("worker pid %d: %s", (int)getpid(), w.error ? "cannot go on" :
-	    w.stopping ? "stopped by a signal" : "the queue is empty");
-	close(w.sfd);
-	if (w.ifd >= 0)
-		close(w.ifd);
-	close(lockfd);
-	queue_close(&w.q);
-	return w.error ? EXIT_FAILURE_IO : EXIT_OK;
+	worker_loop(&w, until_empty);
+	return worker_end(&w);
 }
