@@ -24,25 +24,36 @@
 
 #define RUNNING_CHECK_MS 1000 /* and the running job's file for a stop request */
 
-/* The status an output file's metadata ends with ("complete", "stopped",
- * "running"...; malloc'd), or NULL if it cannot be read. */
-static char *output_status(const char *output)
+/*
+ * The status word an output file's metadata ends with ("complete",
+ * "stopped", "running"...) in @buf: 0, or -errno if there is none
+ * (-ENODATA: the file says no status).  A stream's is in its .json
+ * sidecar, a sweep's in its CSV's last "# status: X" line.
+ *
+ * The signature and meaning of sidecar_status() in common.h, which is to
+ * replace load_sidecar() and csv_footer() there: then this body becomes
+ * one call to it.
+ */
+static int output_status_word(const char *output, char *buf, size_t len)
 {
-	char word[32] = "";
 	json_t *meta;
-	char *status = NULL;
+	int ret = 0;
 
-	if (!output)
-		return NULL;
+	buf[0] = '\0';
 	if (has_suffix(output, ".npy")) {
+		errno = 0;
 		meta = load_sidecar(output);
+		if (!meta)
+			return errno ? -errno : -EBADMSG;
 		if (job_str(meta, "status"))
-			status = strdup(job_str(meta, "status"));
+			snprintf(buf, len, "%s", job_str(meta, "status"));
 		json_decref(meta);
-	} else if (!csv_footer(output, word, sizeof(word), NULL, 0) && word[0]) {
-		status = strdup(word); /* a sweep's CSV: the last "# status: X" line */
+	} else if (csv_footer(output, buf, len, NULL, 0)) {
+		return -errno;
 	}
-	return status;
+	if (!buf[0])
+		ret = -ENODATA;
+	return ret;
 }
 
 /* ---- the worker ------------------------------------------------------------ */
@@ -87,7 +98,7 @@ static void mark_interrupted(struct worker *w, long id, json_t *job, const char 
 {
 	long long child = job_int(job, "child_pid", 0), start = job_int(job, "child_start", -1);
 	const char *output = job_str(job, "output");
-	char *status = NULL, *note = NULL, nb[300];
+	char status[32], *note = NULL, nb[300];
 	int ret;
 
 	if (same_process(child, start)) {
@@ -100,8 +111,8 @@ static void mark_interrupted(struct worker *w, long id, json_t *job, const char 
 			wait_gone(child, start, 5);
 		}
 	}
-	status = output_status(output);
-	if (status && strcmp(status, "running"))
+	if (output && !output_status_word(output, status, sizeof(status)) &&
+	    strcmp(status, "running"))
 		note = str_printf("%s; its run ended '%s' and its file %s is finalized", why,
 				  status, output);
 	else if (!output || access(output, F_OK))
@@ -120,7 +131,6 @@ static void mark_interrupted(struct worker *w, long id, json_t *job, const char 
 	log_line(&w->q, id, "job %ld interrupted: %s", id, note ? note : why);
 	msg("job %ld%s: interrupted: %s", id, job_name_of(job, nb, sizeof(nb)), note ? note : why);
 	free(note);
-	free(status);
 }
 
 static void recover_orphans(struct worker *w)
@@ -192,7 +202,7 @@ static void drain_inotify(int ifd)
 /* The job's end, from how its process ended. */
 static const char *job_outcome(int status, const char *output, int stop_asked, const char **why)
 {
-	char *meta;
+	char word[32];
 	const char *state;
 
 	*why = NULL;
@@ -209,12 +219,10 @@ static const char *job_outcome(int status, const char *output, int stop_asked, c
 	case EXIT_DROPPED:
 		/* The file's metadata tells a stop (cancel, labdaq stop, the worker
 		 * stopping) from a run that reached its end. */
-		meta = output_status(output);
-		if (meta)
-			state = !strcmp(meta, "stopped") ? "stopped" : "complete";
+		if (output && !output_status_word(output, word, sizeof(word)))
+			state = !strcmp(word, "stopped") ? "stopped" : "complete";
 		else
 			state = stop_asked ? "stopped" : "complete";
-		free(meta);
 		if (WEXITSTATUS(status) == EXIT_DROPPED)
 			*why = "data was dropped: see the gaps in its metadata";
 		return state;
