@@ -203,6 +203,14 @@ LABDAQ_API int labdaq_sweep_config_set_command(labdaq_sweep_config *cfg, const c
 	return set_string(&cfg->command, command);
 }
 
+LABDAQ_API int labdaq_sweep_config_set_feed(labdaq_sweep_config *cfg, uint32_t points)
+{
+	if (!cfg || points > (1u << 20))
+		return -EINVAL;
+	cfg->feed = points;
+	return 0;
+}
+
 int ldq_has_suffix(const char *path, const char *suffix)
 {
 	size_t n = strlen(path), m = strlen(suffix);

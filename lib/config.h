@@ -37,6 +37,7 @@ struct labdaq_sweep_config {
 	uint64_t delay_ns;
 	int overwrite;
 	char *command;
+	uint32_t feed;         /* points kept for labdaq_run_next_point(); 0: none */
 };
 
 /* The path ends in @suffix (and is more than it). */

@@ -152,31 +152,50 @@ static int csv_meta_line(json_t *meta, const char *line)
 	return v && !json_object_set_new(meta, key, v) ? 0 : -ENOMEM;
 }
 
+/* A sweep of labdaq 0.2 and earlier: '#' lines with the metadata. */
+static int read_old_csv(labdaq_file *f, FILE *in)
+{
+	char line[4096];
+	int ret = 0;
+
+	f->meta = json_object();
+	if (!f->meta)
+		return -ENOMEM;
+	while (!ret && fgets(line, sizeof(line), in)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '#')
+			ret = csv_meta_line(f->meta, line);
+		else if (line[0] >= '0' && line[0] <= '9')
+			f->items++;
+	}
+	return ret;
+}
+
+/* A sweep's CSV: the header row "index,repeat,time_s,...", then one
+ * whole line per point (a last line without its newline is a point in
+ * progress, or cut by a crash: not counted); the metadata in the sidecar. */
 static int read_csv(labdaq_file *f, const char *path)
 {
 	FILE *in = fopen(path, "re");
 	char line[4096];
-	int ret = 0, first = 1;
+	int ret = 0;
 
 	if (!in)
 		return -errno;
-	f->meta = json_object();
-	if (!f->meta) {
-		fclose(in);
-		return -ENOMEM;
-	}
-	while (!ret && fgets(line, sizeof(line), in)) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if (first && strncmp(line, "# labdaq sweep", 14))
-			ret = -EBADMSG;
-		else if (line[0] == '#')
-			ret = csv_meta_line(f->meta, line);
-		else if (line[0] >= '0' && line[0] <= '9')
-			f->items++;
-		first = 0;
+	if (!fgets(line, sizeof(line), in)) {
+		ret = -EBADMSG;
+	} else if (!strncmp(line, "# labdaq sweep", 14)) {
+		ret = read_old_csv(f, in);
+	} else if (strncmp(line, "index,repeat,time_s,", 20)) {
+		ret = -EBADMSG;
+	} else {
+		while (fgets(line, sizeof(line), in))
+			if (line[0] && line[strlen(line) - 1] == '\n')
+				f->items++;
+		ret = read_sidecar(f, path);
 	}
 	fclose(in);
-	return first ? -EBADMSG : ret;
+	return ret;
 }
 
 LABDAQ_API int labdaq_file_open(const char *path, labdaq_file **out)

@@ -212,7 +212,7 @@ void ldq_run_destroy(struct labdaq_run *run)
 	ldq_gaplist_free(&run->ckpt_gaps);
 	free(run->scratch);
 	free(run->tap);
-	free(run->sweep);
+	ldq_sweep_free(run->sweep);
 	free(run);
 }
 

@@ -137,5 +137,7 @@ int ldq_run_wait_request(struct labdaq_run *run, uint64_t deadline_ns);
 void ldq_run_cancel_device(struct labdaq_run *run);
 void ldq_run_tap(struct labdaq_run *run, const void *p, size_t items, uint64_t index,
 		 uint64_t now);
+/* sweep.c: free a sweep's part of a run; NULL is accepted. */
+void ldq_sweep_free(struct ldq_sweep *sw);
 
 #endif

@@ -116,6 +116,8 @@ static json_t *channels_json(const struct ldq_meta *m, int *bad)
 			jset(o, "name", jstr(ch->name), bad);
 			jset(o, "unit", jstr(ch->unit), bad);
 			jset(o, "scale", jreal(ch->scale), bad);
+			if (ch->output)
+				jset(o, "output", json_true(), bad);
 		}
 		jappend(a, o, bad);
 	}
@@ -169,6 +171,32 @@ static json_t *error_json(const struct ldq_meta *m, int *bad)
 	return o;
 }
 
+/* A sweep's CSV columns and its parameters. */
+static void sweep_json(json_t *root, const struct ldq_meta_sweep *sw, int *bad)
+{
+	json_t *cols = json_array(), *o = json_object(), *c;
+
+	for (unsigned int i = 0; cols && i < sw->ncolumns; i++) {
+		c = json_object();
+		if (c) {
+			jset(c, "name", jstr(sw->columns[i]), bad);
+			jset(c, "unit", jstr(sw->units[i]), bad);
+		}
+		jappend(cols, c, bad);
+	}
+	jset(root, "columns", cols, bad);
+	if (o) {
+		jset(o, "set", jstr(sw->set), bad);
+		jset(o, "unit", jstr(sw->unit), bad);
+		jset(o, "from", jreal(sw->from), bad);
+		jset(o, "to", jreal(sw->to), bad);
+		jset(o, "points", json_integer(sw->points), bad);
+		jset(o, "repeat", json_integer(sw->repeat), bad);
+		jset(o, "delay_s", jreal(sw->delay_s), bad);
+	}
+	jset(root, "sweep", o, bad);
+}
+
 static json_t *meta_to_json(const struct ldq_meta *m, const char *npy_name)
 {
 	json_t *root = json_object();
@@ -183,17 +211,25 @@ static json_t *meta_to_json(const struct ldq_meta *m, const char *npy_name)
 	jset(root, "backend", jstr(m->backend), &bad);
 	jset(root, "kind", jstr(m->kind), &bad);
 	jset(root, "run_id", jstr(m->run_id), &bad);
-	jset(root, "dtype", json_string(m->layout.descr), &bad);
-	jset(root, "shape", shape_json(m, &bad), &bad);
+	if (m->sweep) {
+		sweep_json(root, m->sweep, &bad);
+	} else {
+		jset(root, "dtype", json_string(m->layout.descr), &bad);
+		jset(root, "shape", shape_json(m, &bad), &bad);
+	}
 	jset(root, "channels", channels_json(m, &bad), &bad);
-	jset(root, "rate_hz", jreal(m->rate_hz), &bad);
+	if (!m->sweep)
+		jset(root, "rate_hz", jreal(m->rate_hz), &bad);
 	jset(root, "started_utc", jstr(m->started_utc), &bad);
 	jset(root, "ended_utc", jstr(m->ended_utc), &bad);
+	if (m->sweep)
+		jset(root, "points", ju64(m->written), &bad);
 	jset(root, "acquired", ju64(m->acquired), &bad);
 	jset(root, "written", ju64(m->written), &bad);
 	jset(root, "dropped", ju64(m->dropped), &bad);
 	jset(root, "gaps", gaps_json(m, &bad), &bad);
-	jset(root, "ring", ring_json(m, &bad), &bad);
+	if (!m->sweep)
+		jset(root, "ring", ring_json(m, &bad), &bad);
 	jset(root, "error", error_json(m, &bad), &bad);
 	jset(root, "command", jstr(m->command), &bad);
 	if (bad) {
@@ -289,7 +325,7 @@ char *ldq_meta_path(const char *npy_path)
 	if (!s)
 		return NULL;
 	memcpy(s, npy_path, n + 1);
-	if (n >= 4 && !strcmp(npy_path + n - 4, ".npy"))
+	if (n >= 4 && (!strcmp(npy_path + n - 4, ".npy") || !strcmp(npy_path + n - 4, ".csv")))
 		n -= 4;
 	memcpy(s + n, ".json", 6);
 	return s;

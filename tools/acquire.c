@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common.h"
 
 struct config {
@@ -198,18 +200,14 @@ static void show_progress(const struct config *c, const struct labdaq_progress *
 	char eta[32] = "", t1[32], t2[32];
 
 	if (c->ro.progress == PROGRESS_JSON) {
-		fprintf(stderr,
-			"{\"state\":\"%s\",\"elapsed_s\":%.3f,\"acquired\":%llu,\"written\":%llu,"
-			"\"dropped\":%llu,\"gaps\":%llu,\"target\":%llu,\"rate_hz\":%.1f,"
-			"\"mb_per_s\":%.3f,\"ring_fill_bytes\":%llu,\"ring_high_water_bytes\":%llu,"
-			"\"ring_capacity_bytes\":%llu,\"final\":%s}\n",
-			labdaq_state_name(p->state), el, (unsigned long long)p->acquired,
-			(unsigned long long)p->written, (unsigned long long)p->dropped,
-			(unsigned long long)p->gaps, (unsigned long long)p->target, p->rate_hz,
-			mbps, (unsigned long long)p->ring_fill_bytes,
-			(unsigned long long)p->ring_high_water_bytes,
-			(unsigned long long)p->ring_capacity_bytes, final ? "true" : "false");
-		fflush(stderr);
+		/* The final object is the report's. */
+		if (!final) {
+			json_t *o = json_counts("progress", p);
+
+			if (o)
+				json_object_set_new(o, "final", json_false());
+			json_emit(o);
+		}
 		return;
 	}
 	if (c->ro.progress != PROGRESS_LIVE)
@@ -278,6 +276,10 @@ static int report(labdaq_run *run, const struct config *c)
 	char b1[32], b2[32];
 
 	labdaq_run_progress(run, &p);
+	if (json_mode) {
+		json_final("stream", run, c->ro.output, exit_status_of(p.state, p.dropped));
+		return exit_status_of(p.state, p.dropped);
+	}
 	if (p.state == LABDAQ_STATE_FAILED) {
 		const char *why = NULL;
 

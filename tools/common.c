@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common.h"
 
 const char *progname = "labdaq";
@@ -21,6 +23,12 @@ void msg(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (json_mode) {
+		va_start(ap, fmt);
+		json_message("error", fmt, ap);
+		va_end(ap);
+		return;
+	}
 	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -32,6 +40,12 @@ int usage_error(const struct command *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (json_mode) {
+		va_start(ap, fmt);
+		json_message("error", fmt, ap);
+		va_end(ap);
+		return EXIT_USAGE;
+	}
 	fprintf(stderr, "%s %s: ", progname, cmd->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -55,6 +69,12 @@ static void log_to_stderr(int level, const char *m, void *user)
 
 	if (hold_errors && level == LABDAQ_LOG_ERROR)
 		return;
+	if (json_mode) {
+		static const char *const names[] = { "error", "warning", "info", "debug" };
+
+		json_message_text(names[level & 3], m);
+		return;
+	}
 	fprintf(stderr, "%s: %s%s\n", progname, prefix[level & 3], m);
 }
 

@@ -88,6 +88,27 @@ int check_config(const struct command *cmd, labdaq_device *dev, const labdaq_run
 /* The command line, shell-quoted, for the metadata; malloc'd. */
 int join_command(int argc, char **argv, char **out);
 
+/* progress.c: --progress json, the contract of docs/progress.md. */
+#include <stdarg.h>
+struct json_t;
+extern int json_mode;          /* every line on stderr is a JSON object */
+/* Whether @argv asks for --progress json. */
+int json_scan_args(int argc, char **argv);
+/* Print a JSON object (freed) as one line of stderr. */
+void json_emit(struct json_t *o);
+/* A "message" object. */
+void json_message(const char *level, const char *fmt, va_list ap);
+void json_message_text(const char *level, const char *text);
+/* An object of @type with @p's counts, to complete and emit. */
+struct json_t *json_counts(const char *type, const struct labdaq_progress *p);
+/* The "final" object of a run that started. */
+void json_final(const char *kind, labdaq_run *run, const char *file, int exit_status);
+/* The "final" object when no run started (refused, or a dry run), unless
+ * one was printed. */
+void json_final_not_run(const char *kind, int exit_status);
+/* Columns of the terminal on stderr ($COLUMNS, else 80). */
+int terminal_width(void);
+
 /* Route the library's log to stderr. */
 void setup_log(void);
 

@@ -9,22 +9,22 @@
 #include "common.h"
 
 static const char inspect_usage[] =
-	"Usage: labdaq inspect FILE.npy\n"
+	"Usage: labdaq inspect FILE.npy|FILE.csv\n"
 	"\n"
 	"Show what a run left: its status, the counts (acquired, written, dropped),\n"
-	"the gaps, the rate, the channels, from FILE.npy and its FILE.json, and\n"
-	"check that the data on disk matches the header.\n"
+	"the gaps, the rate, the channels, from FILE.npy (or a sweep's FILE.csv) and\n"
+	"its FILE.json, and check that the data on disk matches the header.\n"
 	"\n"
 	"Exit status: 0 the file is consistent; 1 it is not (run 'labdaq recover')\n"
 	"or cannot be read; 2 bad usage.\n";
 
 static const char recover_usage[] =
-	"Usage: labdaq recover FILE.npy\n"
+	"Usage: labdaq recover FILE.npy|FILE.csv\n"
 	"\n"
 	"Complete a data file after a crash, kill -9 or power loss: the header is\n"
-	"made to match the whole items on disk, a partial item at the end is cut,\n"
-	"and FILE.json is marked \"recovered\".  Do not run it on a file that a run\n"
-	"is still writing.\n"
+	"made to match the whole items on disk, a partial item at the end is cut\n"
+	"(a sweep's last line, if cut short), and FILE.json is marked \"recovered\".\n"
+	"Do not run it on a file that a run is still writing.\n"
 	"\n"
 	"Exit status: 0 recovered; 1 the file cannot be read or is not a labdaq\n"
 	"file; 2 bad usage.\n";
@@ -48,8 +48,20 @@ static unsigned long long mu64(const labdaq_file *f, const char *key)
 static void print_array(const labdaq_file *f, const char *path)
 {
 	unsigned long long ib = (unsigned long long)labdaq_file_item_bytes(f);
+	double from = 0, to = 0, delay = 0;
 
 	printf("file:      %s\n", path);
+	if (labdaq_file_type(f) == LABDAQ_FILE_CSV) {
+		printf("table:     CSV, %llu points\n", (unsigned long long)labdaq_file_items(f));
+		if (!labdaq_file_meta_number(f, "sweep.from", &from) &&
+		    !labdaq_file_meta_number(f, "sweep.to", &to)) {
+			labdaq_file_meta_number(f, "sweep.delay_s", &delay);
+			printf("sweep:     %s from %g to %g %s, %llu points, %llu passes, delay %g s\n",
+			       mstr(f, "sweep.set"), from, to, mstr(f, "sweep.unit"),
+			       mu64(f, "sweep.points"), mu64(f, "sweep.repeat"), delay);
+		}
+		return;
+	}
 	printf("array:     dtype %s, shape (%llu", labdaq_file_dtype(f),
 	       (unsigned long long)labdaq_file_items(f));
 	for (unsigned int d = 0; d < labdaq_file_item_ndim(f); d++)
@@ -85,11 +97,13 @@ static void print_meta(const labdaq_file *f)
 	printf("device:    %s (%s backend)\n", mstr(f, "device"), mstr(f, "backend"));
 	printf("started:   %s\n", mstr(f, "started_utc"));
 	printf("ended:     %s\n", mstr(f, "ended_utc"));
-	labdaq_file_meta_number(f, "rate_hz", &rate);
-	if (rate > 0)
-		printf("rate:      %g items/s\n", rate);
-	else
-		printf("rate:      as fast as possible\n");
+	if (labdaq_file_type(f) == LABDAQ_FILE_NPY) {
+		labdaq_file_meta_number(f, "rate_hz", &rate);
+		if (rate > 0)
+			printf("rate:      %g items/s\n", rate);
+		else
+			printf("rate:      as fast as possible\n");
+	}
 	printf("counts:    %llu acquired, %llu written, %llu dropped\n", mu64(f, "acquired"),
 	       mu64(f, "written"), mu64(f, "dropped"));
 	for (unsigned int i = 0; !labdaq_file_channel(f, i, &ch); i++)
@@ -111,10 +125,6 @@ static int inspect_main(int argc, char **argv)
 	if (argc != 2)
 		return usage_error(&cmd_inspect, argc < 2 ? "no FILE given" : "one FILE only");
 	ret = labdaq_file_open(argv[1], &f);
-	if (!ret && labdaq_file_type(f) != LABDAQ_FILE_NPY) {
-		labdaq_file_close(f);
-		ret = -EBADMSG;
-	}
 	if (ret) {
 		msg("cannot read '%s': %s", argv[1], labdaq_strerror(ret));
 		return EXIT_FAILURE_IO;

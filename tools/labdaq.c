@@ -96,5 +96,13 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		}
 	}
+	if (cmd == &cmd_acquire || cmd == &cmd_sweep) {
+		int status;
+
+		json_mode = json_scan_args(argc - i, argv + i);
+		status = cmd->main(argc - i, argv + i);
+		json_final_not_run(cmd == &cmd_sweep ? "sweep" : "stream", status);
+		return status;
+	}
 	return cmd->main(argc - i, argv + i);
 }

@@ -771,6 +771,12 @@ static int sim_read_inputs(struct labdaq_device *dev, const unsigned int *chans,
 			return -EINVAL;
 		}
 	}
+	/* fail_after counts a sweep's reads as it counts a stream's blocks. */
+	if (s->step >= s->fail_after) {
+		ldq_err("sim:%s: device lost after %llu reads (fail_after)", s->model->name,
+			(unsigned long long)s->step);
+		return -ENODEV;
+	}
 	for (unsigned int j = 0; j < n; j++)
 		values[j] = s->model->sample(s, dev, chans[j], s->step);
 	s->step++;

@@ -47,7 +47,7 @@ extern "C" {
 /* The one source of the version: the Makefile, the .pc file and
  * labdaq_version() take it from these three lines. */
 #define LABDAQ_VERSION_MAJOR 0
-#define LABDAQ_VERSION_MINOR 2
+#define LABDAQ_VERSION_MINOR 3
 #define LABDAQ_VERSION_PATCH 0
 
 /** The library's version as "MAJOR.MINOR.PATCH". Thread-safe. */
@@ -520,6 +520,15 @@ LABDAQ_API int labdaq_sweep_config_set_delay_ns(labdaq_sweep_config *cfg, uint64
 LABDAQ_API int labdaq_sweep_config_set_overwrite(labdaq_sweep_config *cfg, int overwrite);
 /** Recorded in the file; may be NULL. */
 LABDAQ_API int labdaq_sweep_config_set_command(labdaq_sweep_config *cfg, const char *command);
+/**
+ * labdaq_sweep_config_set_feed() - keep the points for the caller: a
+ * sweep started with a feed of @points (1 to 1048576; 0, the default: no
+ * feed) hands every point, in order, to labdaq_run_next_point(), none
+ * skipped.  When @points of them wait untaken, the sweep waits for the
+ * caller before it sets the next value (a stop or abort still ends it).
+ * -EINVAL beyond 1048576.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_sweep_config_set_feed(labdaq_sweep_config *cfg, uint32_t points);
 
 /**
  * labdaq_sweep_check() - check @cfg against @dev as labdaq_sweep_start()
@@ -541,6 +550,19 @@ LABDAQ_API int labdaq_sweep_check(labdaq_device *dev, const labdaq_sweep_config 
  */
 LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const labdaq_sweep_config *cfg,
 				  labdaq_run **out);
+
+/**
+ * labdaq_run_next_point() - take the oldest point of a sweep's feed (see
+ * labdaq_sweep_config_set_feed()): its values as labdaq_run_latest()'s
+ * row (the value set, then each input), up to @len bytes into @row, and
+ * its index (from 0, across passes) into @index (may be NULL).
+ * Returns the bytes copied; -EAGAIN if no point is waiting yet; -ENODATA
+ * once the sweep has ended and every point was taken; -EOPNOTSUPP for a
+ * stream or a sweep without a feed.  Any thread, one taker at a time.
+ * Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_run_next_point(labdaq_run *run, double *row, size_t len,
+				     uint64_t *index);
 
 /* ------------------------------------------------------------------------
  * Files
