@@ -46,7 +46,7 @@ static const char acquire_usage[] =
 	"  -t, --time DURATION     acquire for DURATION: 500ms, 2s, 5min, 1h; with\n"
 	"                          --rate, exactly rate x DURATION items\n"
 	"  -c, --continuous        acquire until stopped (Ctrl-C, labdaq stop)\n"
-	"  -r, --rate HZ           items per second (1000, 2.5k, 1M); 0 (the default):\n"
+	"  -r, --rate HZ           items per second (1000, 2.5k, 1M, 10mHz); 0 (the default):\n"
 	"                          as fast as the device goes\n"
 	"  -C, --channels LIST     comma-separated input channels (default: all)\n"
 	"      --ring SIZE         ring capacity: 16M, 1G (default 64M)\n"
@@ -60,7 +60,9 @@ static const char acquire_usage[] =
 	"                          busy device is not an error: it may be free later)\n"
 	"  -h, --help              this help\n"
 	"\n"
-	"Counts take suffixes k, M, G (3k = 3000); sizes K, M, G (powers of 1024).\n"
+	"Units are case-sensitive (m milli, M mega): counts take k, M, G (3k = 3000);\n"
+	"rates Hz, mHz, kHz, MHz, GHz or k, M, G; durations ns, us, ms, s, min, h (a\n"
+	"bare number is seconds; 'm' alone is refused); sizes K, M, G (powers of 1024).\n"
 	"Ctrl-C once: stop (drain the ring, finalize; nothing acquired is lost).\n"
 	"Twice: abort (the unwritten rest is discarded and counted).  SIGTERM: stop\n"
 	"(what 'labdaq stop' sends); SIGUSR1: abort ('labdaq stop --abort').\n"
@@ -86,13 +88,14 @@ static int acquire_option(const struct command *cmd, int opt, const char *arg, v
 			return usage_error(cmd, "give --samples or --frames once");
 		if (parse_count(arg, &c->count) || !c->count)
 			return usage_error(cmd, "bad count '%s': a positive whole number, "
-					   "optionally with k, M or G (3k = 3000)", arg);
+					   "optionally with k, M or G (3k = 3000)%s", arg, parse_hint());
 		c->count_is_frames = opt == 'f';
 		c->have_count = 1;
 		return 0;
 	case 't':
 		if (parse_duration(arg, &c->duration_ns) || !c->duration_ns)
-			return usage_error(cmd, "bad duration '%s': e.g. 500ms, 2s, 5min, 1h", arg);
+			return usage_error(cmd, "bad duration '%s': e.g. 500ms, 2s, 5min, 1h%s", arg,
+					   parse_hint());
 		return 0;
 	case 'c':
 		c->continuous = 1;
@@ -100,14 +103,15 @@ static int acquire_option(const struct command *cmd, int opt, const char *arg, v
 	case 'r':
 		if (parse_rate(arg, &c->rate_hz))
 			return usage_error(cmd, "bad rate '%s': items per second, e.g. 1000, 2.5k, "
-					   "1M; 0 for as fast as possible", arg);
+					   "1M, 10mHz; 0 for as fast as possible%s", arg, parse_hint());
 		return 0;
 	case 'C':
 		c->channels = arg;
 		return 0;
 	case 'R':
 		if (parse_size(arg, &c->ring_bytes) || !c->ring_bytes)
-			return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, 1G", arg);
+			return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, 1G%s", arg,
+					   parse_hint());
 		return 0;
 	default: /* 'F' */
 		if (strcmp(arg, "block") && strcmp(arg, "drop"))

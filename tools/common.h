@@ -44,7 +44,10 @@ void print_help(const struct command *cmd, FILE *f);
 int parse_size(const char *s, uint64_t *out);     /* bytes: 16M = 16 MiB */
 int parse_count(const char *s, uint64_t *out);    /* items: 3k = 3000 */
 int parse_duration(const char *s, uint64_t *ns);  /* 500ms, 2s, 5min, 1h */
-int parse_rate(const char *s, double *hz);        /* 1000, 2.5k, 1M */
+int parse_rate(const char *s, double *hz);        /* 1000, 2.5k, 1M, 10mHz */
+/* Why the last parse failed when a unit was written in the wrong case or
+ * is ambiguous: " (units are case-sensitive: mHz (millihertz) or ...)", or "". */
+const char *parse_hint(void);
 
 /* --progress: auto (live on a terminal), bar/lines (live), json, none. */
 enum progress_mode { PROGRESS_AUTO, PROGRESS_LIVE, PROGRESS_JSON, PROGRESS_NONE };

@@ -98,16 +98,18 @@ static int sweep_option(const struct command *cmd, int opt, const char *arg, voi
 		return 0;
 	case 'n':
 		if (parse_count(arg, &c->points) || !c->points || c->points > 100000000)
-			return usage_error(cmd, "bad --points '%s': a whole number from 1 to 100M",
-					   arg);
+			return usage_error(cmd, "bad --points '%s': a whole number from 1 to 100M%s",
+					   arg, parse_hint());
 		return 0;
 	case 'd':
 		if (parse_duration(arg, &c->delay_ns))
-			return usage_error(cmd, "bad --delay '%s': e.g. 10ms, 0.5s, 2s", arg);
+			return usage_error(cmd, "bad --delay '%s': e.g. 10ms, 0.5s, 2s%s", arg,
+					   parse_hint());
 		return 0;
 	default: /* 'r' */
 		if (parse_count(arg, &c->repeat) || !c->repeat || c->repeat > 1000000)
-			return usage_error(cmd, "bad --repeat '%s': a whole number from 1 to 1M", arg);
+			return usage_error(cmd, "bad --repeat '%s': a whole number from 1 to 1M%s", arg,
+					   parse_hint());
 		return 0;
 	}
 }
