@@ -90,6 +90,8 @@ int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const ch
 	c->output = output;
 	c->min = NAN;
 	c->max = NAN;
+	c->offset = 0;
+	c->optional = 0;
 	if (!c->name || !c->unit) {
 		free(c->name);
 		free(c->unit);
@@ -129,7 +131,7 @@ static int all_channels(const struct labdaq_device *dev, int output, unsigned in
 	unsigned int n = 0;
 
 	for (unsigned int i = 0; i < dev->nchans; i++)
-		if (!!dev->chans[i].output == !!output)
+		if (!!dev->chans[i].output == !!output && !dev->chans[i].optional)
 			idx[n++] = i;
 	if (!n) {
 		ldq_err("'%s' has no %s channel", dev->uri, output ? "output" : "input");
@@ -329,6 +331,15 @@ LABDAQ_API int labdaq_device_channel(const labdaq_device *dev, unsigned int inde
 	out->output = c->output;
 	out->min = c->min;
 	out->max = c->max;
+	return 0;
+}
+
+LABDAQ_API int labdaq_device_channel_offset(const labdaq_device *dev, unsigned int index,
+					    double *offset)
+{
+	if (!dev || !offset || index >= dev->nchans)
+		return -ERANGE;
+	*offset = dev->chans[index].offset;
 	return 0;
 }
 

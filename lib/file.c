@@ -31,6 +31,7 @@ struct labdaq_file {
 	int meta_err;
 	char meta_msg[200];
 	struct labdaq_channel *chans;
+	double *offsets;
 	unsigned int nchans;
 };
 
@@ -86,7 +87,8 @@ static int sidecar_channels(labdaq_file *f)
 	if (!json_array_size(chans))
 		return 0;
 	f->chans = calloc(json_array_size(chans), sizeof(*f->chans));
-	if (!f->chans)
+	f->offsets = calloc(json_array_size(chans), sizeof(*f->offsets));
+	if (!f->chans || !f->offsets)
 		return -ENOMEM;
 	json_array_foreach(chans, i, c) {
 		struct labdaq_channel *ch = &f->chans[f->nchans++];
@@ -95,6 +97,8 @@ static int sidecar_channels(labdaq_file *f)
 		ch->name = json_string_value(json_object_get(c, "name"));
 		ch->unit = unit ? unit : "";
 		ch->scale = json_number_value(json_object_get(c, "scale"));
+		ch->output = json_is_true(json_object_get(c, "output"));
+		f->offsets[i] = json_number_value(json_object_get(c, "offset"));
 		ch->dtype = dtype;
 		ch->min = NAN;
 		ch->max = NAN;
@@ -236,6 +240,7 @@ LABDAQ_API void labdaq_file_close(labdaq_file *f)
 	json_decref(f->meta);
 	free(f->meta_text);
 	free(f->chans);
+	free(f->offsets);
 	free(f);
 }
 
@@ -367,5 +372,14 @@ LABDAQ_API int labdaq_file_channel(const labdaq_file *f, unsigned int index,
 	if (index >= f->nchans)
 		return -ERANGE;
 	*out = f->chans[index];
+	return 0;
+}
+
+LABDAQ_API int labdaq_file_channel_offset(const labdaq_file *f, unsigned int index,
+					  double *offset)
+{
+	if (!f || !offset || index >= f->nchans)
+		return -ERANGE;
+	*offset = f->offsets[index];
 	return 0;
 }

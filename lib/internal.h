@@ -84,6 +84,10 @@ struct ldq_channel {
 	int output;
 	double min, max;          /* the physical range, NAN if unknown; a
 				   * backend's open may set it */
+	double offset;            /* physical = (raw + offset) * scale; 0 unless
+				   * the backend's open sets it */
+	int optional;             /* not in the default selection (NULL list):
+				   * iio's timestamp, which widens the file */
 };
 
 struct ldq_backend;

@@ -54,6 +54,13 @@ struct ldq_meta {
 	int error_code;             /* -errno, 0 for none */
 	const char *error;          /* NULL for none */
 	const struct ldq_meta_sweep *sweep; /* a sweep's: no dtype, shape, ring */
+	const double *offsets;      /* per channel, raw units; NULL: 0 */
+	double measured_rate_hz;    /* acquired / elapsed; 0 before the first */
+	double elapsed_s;           /* since the start, to the end or now */
+	const char *const *user_meta; /* the caller's key, value pairs */
+	unsigned int nuser_meta;
+	const char *const *attrs;   /* device attributes set for the run: name, value */
+	unsigned int nattrs;
 };
 
 struct ldq_meta_file;

@@ -108,22 +108,10 @@ static double point_value(const struct ldq_sweep *sw, uint32_t k)
 /* The sidecar's content now, with @status. */
 static int write_meta(struct labdaq_run *run, const char *status)
 {
-	struct labdaq_device *dev = run->dev;
 	struct ldq_meta m;
 
-	memset(&m, 0, sizeof(m));
-	m.status = status;
-	m.device = dev->uri;
-	m.backend = dev->backend->name;
+	ldq_run_fill_meta(run, &m, status);
 	m.kind = "sweep";
-	m.command = run->command;
-	m.run_id = run->run_id;
-	m.started_utc = run->started_utc;
-	m.ended_utc = run->ended_utc[0] ? run->ended_utc : NULL;
-	m.channels = run->file_chans;
-	m.nchannels = run->nfile_chans;
-	m.acquired = atomic_load(&run->acquired);
-	m.written = atomic_load(&run->written);
 	pthread_mutex_lock(&run->lock);
 	snprintf(run->ckpt_errmsg, sizeof(run->ckpt_errmsg), "%s", run->errmsg);
 	m.error_code = run->error;
@@ -335,8 +323,7 @@ static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 	if (ret)
 		return ret;
 	sw = calloc(1, sizeof(*sw) + n * sizeof(unsigned int) + (1 + n) * sizeof(double) + 8);
-	run->file_chans = calloc(1 + n, sizeof(*run->file_chans));
-	if (!sw || !run->file_chans) {
+	if (!sw || ldq_run_alloc_chans(run, 1 + n) || ldq_run_copy_meta(run, cfg->meta, cfg->nmeta)) {
 		free(sw);
 		free(inputs);
 		return -ENOMEM;
@@ -354,10 +341,9 @@ static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 	sw->points = cfg->points;
 	sw->repeat = cfg->repeat ? cfg->repeat : 1;
 	sw->delay_ns = cfg->delay_ns;
-	labdaq_device_channel(run->dev, set, &run->file_chans[run->nfile_chans++]);
+	ldq_run_add_file_chan(run, set);
 	for (unsigned int i = 0; i < n; i++)
-		labdaq_device_channel(run->dev, sw->read_chans[i],
-				      &run->file_chans[run->nfile_chans++]);
+		ldq_run_add_file_chan(run, sw->read_chans[i]);
 	run->count = (uint64_t)sw->points * sw->repeat;
 	run->item_bytes = sizeof(double) * (1 + sw->nread);
 	run->tap_cap = run->item_bytes;

@@ -32,7 +32,8 @@ static const char acquire_usage[] =
 	"Usage: labdaq acquire DEVICE -o FILE.npy\n"
 	"           [--samples N | --frames N | --time DURATION | --continuous]\n"
 	"           [--rate HZ] [--channels LIST] [--ring SIZE] [--on-full block|drop]\n"
-	"           [--progress auto|bar|json|none] [--force] [--dry-run]\n"
+	"           [--progress auto|bar|json|none] [--meta KEY=VALUE]... [--force]\n"
+	"           [--dry-run]\n"
 	"\n"
 	"Stream DEVICE into FILE.npy (a NumPy array, shape (samples, channels) or\n"
 	"(frames, height, width)) with its metadata in FILE.json.  The acquisition\n"
@@ -54,6 +55,8 @@ static const char acquire_usage[] =
 	"                          default) or drop (discard blocks, record gaps)\n"
 	"      --progress MODE     auto (a live line on a terminal), bar, json (one\n"
 	"                          JSON object per line on stderr), none\n"
+	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
+	"                          under \"user\" in FILE.json; repeatable\n"
 	"      --force             replace FILE.npy and FILE.json if they exist\n"
 	"      --dry-run           check the arguments, the device, the channels and\n"
 	"                          the output path; start nothing, create no file (a\n"
@@ -136,6 +139,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "progress", required_argument, NULL, 'P' },
 		{ "force", no_argument, NULL, 'y' },
 		{ "dry-run", no_argument, NULL, 'D' },
+		{ "meta", required_argument, NULL, OPT_META },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_acquire;
@@ -173,6 +177,16 @@ static int make_config(const struct config *c, labdaq_run_config **out)
 	labdaq_run_config_set_duration_ns(rc, c->duration_ns);
 	labdaq_run_config_set_on_full(rc, c->on_full);
 	labdaq_run_config_set_overwrite(rc, c->ro.force);
+	for (unsigned int i = 0; i < c->ro.nmeta; i++) {
+		char key[256];
+		const char *value;
+
+		split_pair(c->ro.meta[i], key, sizeof(key), &value);
+		if (labdaq_run_config_set_meta(rc, key, value))
+			return usage_error(cmd, "bad --meta '%s': the name takes letters, digits "
+					   "and _-.:/ (at most 128), the value at most 4096 bytes",
+					   c->ro.meta[i]);
+	}
 	if (labdaq_run_config_set_rate_hz(rc, c->rate_hz))
 		return usage_error(cmd, "bad rate %g", c->rate_hz);
 	if (labdaq_run_config_set_ring_bytes(rc, c->ring_bytes))

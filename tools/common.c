@@ -259,9 +259,42 @@ int parse_progress(const struct command *cmd, const char *arg, int *mode)
 }
 
 /* One of the shared options, or getopt's complaint: 0 or the usage error. */
+int split_pair(const char *arg, char *key, size_t len, const char **value)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= len)
+		return -EINVAL;
+	memcpy(key, arg, (size_t)(eq - arg));
+	key[eq - arg] = '\0';
+	*value = eq + 1;
+	return 0;
+}
+
+/* --meta or --attr: NAME=VALUE, kept in @list (at most 64). */
+static int pair_option(const struct command *cmd, const char *what, const char **list,
+		       unsigned int *n)
+{
+	char key[256];
+	const char *value;
+
+	if (split_pair(optarg, key, sizeof(key), &value))
+		return usage_error(cmd, "bad --%s '%s': NAME=VALUE, e.g. --%s %s", what, optarg,
+				   what, strcmp(what, "meta") ? "sampling_frequency=1000" :
+				   "sample=GaAs-17");
+	if (*n >= 64)
+		return usage_error(cmd, "at most 64 --%s options", what);
+	list[(*n)++] = optarg;
+	return 0;
+}
+
 static int shared_option(const struct command *cmd, int opt, char **argv, struct run_opts *ro)
 {
 	switch (opt) {
+	case OPT_META:
+		return pair_option(cmd, "meta", ro->meta, &ro->nmeta);
+	case OPT_ATTR:
+		return pair_option(cmd, "attr", ro->attr, &ro->nattr);
 	case 'o':
 		ro->output = optarg;
 		return 0;
@@ -291,7 +324,7 @@ int parse_run_args(const struct command *cmd, int argc, char **argv, const char 
 	optind = 1;
 	opterr = 0;
 	while (!ret && (opt = getopt_long(argc, argv, short_opts, opts, NULL)) != -1) {
-		if (opt && strchr("oPyD:?", opt))
+		if (opt == OPT_META || opt == OPT_ATTR || (opt > 0 && opt < 256 && strchr("oPyD:?", opt)))
 			ret = shared_option(cmd, opt, argv, ro);
 		else
 			ret = own(cmd, opt, optarg, ctx);

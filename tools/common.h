@@ -61,7 +61,16 @@ struct run_opts {
 	int progress;        /* enum progress_mode, AUTO resolved */
 	int force;
 	int dry_run;
+	const char *meta[64]; /* --meta KEY=VALUE, as given */
+	unsigned int nmeta;
+	const char *attr[64]; /* --attr NAME=VALUE, as given */
+	unsigned int nattr;
 };
+/* The long options acquire and sweep share beyond their letters. */
+enum { OPT_META = 0x100, OPT_ATTR, OPT_META_FILE };
+/* Split "KEY=VALUE" into @key (at most @len bytes) and *@value: 0, or
+ * -EINVAL without '=' or with an empty or too long key. */
+int split_pair(const char *arg, char *key, size_t len, const char **value);
 /* A command's own option @opt with its argument: 0, or the exit status of
  * the usage error it printed. */
 struct option;

@@ -20,7 +20,8 @@ static const char info_usage[] =
 	"Usage: labdaq info DEVICE\n"
 	"\n"
 	"Describe DEVICE: its backend, whether it streams samples or frames, the\n"
-	"frame shape, and every channel with its direction, unit, scale and type.\n"
+	"frame shape, and every channel with its direction, unit, scale, type and\n"
+	"offset when it has one (physical value = (raw + offset) x scale).\n"
 	"\n"
 	"Exit status: 0 success; 1 device failure; 2 bad usage or unknown device.\n";
 
@@ -48,6 +49,7 @@ static int info_main(int argc, char **argv)
 {
 	labdaq_device *dev;
 	uint32_t w, h;
+	double offset;
 	int ret;
 
 	if (argc < 2)
@@ -75,6 +77,8 @@ static int info_main(int argc, char **argv)
 		       *ch.unit ? ch.unit : "-", ch.scale, labdaq_dtype_numpy(ch.dtype));
 		if (!isnan(ch.min))
 			printf("  range %g..%g", ch.min, ch.max);
+		if (!labdaq_device_channel_offset(dev, i, &offset) && offset != 0)
+			printf("  offset %g: value = (raw + offset) x scale", offset);
 		putchar('\n');
 	}
 	labdaq_device_close(dev);

@@ -3,6 +3,7 @@
  * files.c - labdaq inspect and labdaq recover.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,10 +89,46 @@ static void print_gaps(const labdaq_file *f)
 	}
 }
 
+/* The members of object @key of the metadata, "name: value" each. */
+static void print_pairs(json_t *meta, const char *key, const char *label)
+{
+	json_t *o = json_object_get(meta, key), *v;
+	const char *k;
+
+	json_object_foreach(o, k, v) {
+		if (json_is_string(v))
+			printf("%-10s %s = %s\n", label, k, json_string_value(v));
+	}
+}
+
+/* What only the JSON text has: each channel's conversion in words, the
+ * time axis, the device attributes and the user's metadata. */
+static void print_extra(const labdaq_file *f)
+{
+	json_t *meta = labdaq_file_meta_json(f) ?
+			       json_loads(labdaq_file_meta_json(f), 0, NULL) : NULL;
+	json_t *c;
+	size_t i;
+
+	if (!meta)
+		return;
+	json_array_foreach(json_object_get(meta, "channels"), i, c) {
+		const char *conv = json_string_value(json_object_get(c, "conversion"));
+
+		if (conv)
+			printf("physical:  %s\n", conv);
+	}
+	if (json_is_string(json_object_get(meta, "time_axis")))
+		printf("time axis: %s\n", json_string_value(json_object_get(meta, "time_axis")));
+	print_pairs(meta, "attributes", "attribute:");
+	print_pairs(meta, "user", "user:");
+	json_decref(meta);
+}
+
 static void print_meta(const labdaq_file *f)
 {
 	struct labdaq_channel ch;
-	double rate = 0;
+	double rate = 0, measured = 0, offset = 0;
 
 	printf("status:    %s\n", mstr(f, "status"));
 	printf("device:    %s (%s backend)\n", mstr(f, "device"), mstr(f, "backend"));
@@ -100,14 +137,21 @@ static void print_meta(const labdaq_file *f)
 	if (labdaq_file_type(f) == LABDAQ_FILE_NPY) {
 		labdaq_file_meta_number(f, "rate_hz", &rate);
 		if (rate > 0)
-			printf("rate:      %g items/s\n", rate);
+			printf("rate:      %g items/s requested", rate);
 		else
-			printf("rate:      as fast as possible\n");
+			printf("rate:      as fast as possible");
+		if (!labdaq_file_meta_number(f, "measured_rate_hz", &measured) && measured > 0)
+			printf(", %.6g items/s measured", measured);
+		printf("\n");
 	}
 	printf("counts:    %llu acquired, %llu written, %llu dropped\n", mu64(f, "acquired"),
 	       mu64(f, "written"), mu64(f, "dropped"));
-	for (unsigned int i = 0; !labdaq_file_channel(f, i, &ch); i++)
-		printf("channel:   %s [%s] scale %g\n", ch.name, ch.unit, ch.scale);
+	for (unsigned int i = 0; !labdaq_file_channel(f, i, &ch); i++) {
+		labdaq_file_channel_offset(f, i, &offset);
+		printf("channel:   %s [%s] scale %g offset %g%s\n", ch.name, ch.unit, ch.scale,
+		       offset, ch.output ? " (output)" : "");
+	}
+	print_extra(f);
 	print_gaps(f);
 	if (labdaq_file_meta_string(f, "error.message"))
 		printf("error:     %s\n", mstr(f, "error.message"));

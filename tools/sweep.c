@@ -32,7 +32,8 @@ struct sweep_cfg {
 static const char sweep_usage[] =
 	"Usage: labdaq sweep DEVICE --set CHANNEL [--read CH[,CH...]] --from V --to V\n"
 	"           --points N [--delay DURATION] [--repeat N] -o FILE.csv\n"
-	"           [--progress auto|lines|json|none] [--force] [--dry-run]\n"
+	"           [--progress auto|lines|json|none] [--meta KEY=VALUE]... [--force]\n"
+	"           [--dry-run]\n"
 	"\n"
 	"A step scan: for each of N evenly spaced values from --from to --to (both\n"
 	"included), set the output CHANNEL, wait --delay, read the input channels, and\n"
@@ -53,6 +54,8 @@ static const char sweep_usage[] =
 	"      --progress MODE     auto (one line per point on a terminal), lines, json\n"
 	"                          (one JSON object per point on stderr, then a final\n"
 	"                          one: docs/progress.md), none\n"
+	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
+	"                          under \"user\" in FILE.json; repeatable\n"
 	"      --force             replace FILE.csv and FILE.json if they exist\n"
 	"      --dry-run           check everything, start nothing, create no file\n"
 	"  -h, --help              this help\n"
@@ -128,6 +131,7 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 		{ "progress", required_argument, NULL, 'P' },
 		{ "force", no_argument, NULL, 'y' },
 		{ "dry-run", no_argument, NULL, 'D' },
+		{ "meta", required_argument, NULL, OPT_META },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_sweep;
@@ -226,6 +230,16 @@ static int make_config(const struct sweep_cfg *c, labdaq_sweep_config **out)
 	    labdaq_sweep_config_set_points(sc, (uint32_t)c->points) ||
 	    labdaq_sweep_config_set_repeat(sc, (uint32_t)c->repeat))
 		return EXIT_FAILURE_IO;
+	for (unsigned int i = 0; i < c->ro.nmeta; i++) {
+		char key[256];
+		const char *value;
+
+		split_pair(c->ro.meta[i], key, sizeof(key), &value);
+		if (labdaq_sweep_config_set_meta(sc, key, value))
+			return usage_error(&cmd_sweep, "bad --meta '%s': the name takes letters, "
+					   "digits and _-.:/ (at most 128), the value at most 4096 "
+					   "bytes", c->ro.meta[i]);
+	}
 	labdaq_sweep_config_set_delay_ns(sc, c->delay_ns);
 	/* Every point is shown: the sweep waits for this process if it is
 	 * 4096 points ahead. */

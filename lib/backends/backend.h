@@ -41,6 +41,8 @@ struct ldq_stream_params {
 	unsigned int nchans;
 	size_t item_bytes;           /* bytes of one item as stored */
 	size_t block_items;          /* the most items one stream_read asks for */
+	int dtype;                   /* enum labdaq_dtype of the stored values:
+				      * the widest of the channels' */
 };
 
 struct ldq_backend {

@@ -10,11 +10,15 @@
  *   iio:ip:192.168.1.5/labdaq-sim      through iiod on another machine
  *   iio:ip:[::1]/labdaq-sim
  *
- * Channels keep the kernel's names (voltage0, current0); the timestamp
- * channel is left out.  Their scale is converted to SI units (IIO reports
- * voltages and currents in milli-units).  Every input channel of a device
- * gets one common type, wide enough for all of its scan elements, so that
- * any selection of them fits one file.
+ * Channels keep the kernel's names (voltage0, current0).  Their scale is
+ * converted to SI units (IIO reports voltages and currents in milli-units)
+ * and their offset is kept: physical value = (raw + offset) * scale; the
+ * files keep the raw values and record both.  Every input channel of a
+ * device gets one common type, wide enough for all of its scan elements,
+ * so that any selection of them fits one file.  The kernel's timestamp
+ * scan element is the channel "timestamp" (int64 nanoseconds, scale 1e-9
+ * s), recorded only when named in the channel list: it makes the whole
+ * file int64.
  *
  * Streaming: a libiio buffer of about 100 ms of scans (the kernel's FIFO
  * holds about 2 s of them, at most 1 MiB), read whole by
@@ -430,8 +434,18 @@ static int ldq_iio_add_channel(struct labdaq_device *dev, struct iio_priv *p,
 	int out = iio_channel_is_output(ch), exp10;
 	double off;
 
-	if (!id || is_timestamp(ch))
+	if (!id)
 		return 0;
+	if (is_timestamp(ch)) {
+		/* Streamed only, on request: see the top of this file. */
+		if (!streamable(ch))
+			return 0;
+		p->chan[dev->nchans] = ch;
+		if (ldq_device_add_channel(dev, "timestamp", "s", 1e-9, LABDAQ_DTYPE_INT64, 0))
+			return -ENOMEM;
+		dev->chans[dev->nchans - 1].optional = 1;
+		return 0;
+	}
 	/* Inputs must be streamable or readable; outputs writable. */
 	if (!iio_channel_find_attr(ch, "raw") && (out || !streamable(ch)))
 		return 0;
@@ -439,11 +453,11 @@ static int ldq_iio_add_channel(struct labdaq_device *dev, struct iio_priv *p,
 	unit = si_unit(iio_channel_get_type(ch), &exp10);
 	p->chan[dev->nchans] = ch;
 	p->offset[dev->nchans] = off;
-	if (off != 0 && !out)
-		ldq_warn("%s: channel %s has an offset of %g: physical value = (raw + "
-			 "offset) x scale; files keep the raw values", dev->uri, id, off);
-	return ldq_device_add_channel(dev, id, unit, si_scale(ch, exp10),
-				      out ? LABDAQ_DTYPE_INT32 : in_dtype, out);
+	if (ldq_device_add_channel(dev, id, unit, si_scale(ch, exp10),
+				   out ? LABDAQ_DTYPE_INT32 : in_dtype, out))
+		return -ENOMEM;
+	dev->chans[dev->nchans - 1].offset = off;
+	return 0;
 }
 
 /* Allocate the per-channel tables and add the device's channels. */
@@ -587,7 +601,7 @@ static int ldq_iio_select_channels(struct labdaq_device *dev, struct iio_priv *p
 
 	if (!sp->nchans || sp->nchans > LDQ_ARRAY_SIZE(p->sel))
 		return -EINVAL;
-	p->dtype = dev->chans[sp->chans[0]].dtype;
+	p->dtype = sp->dtype;
 	p->vbytes = labdaq_dtype_size(p->dtype);
 	if (!p->vbytes || sp->item_bytes != p->vbytes * sp->nchans)
 		return -EINVAL;

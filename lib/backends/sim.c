@@ -246,16 +246,20 @@ static double adc_sample(const struct sim *s, const struct labdaq_device *dev,
 {
 	(void)s;
 	(void)dev;
-	return (int16_t)adc_raw(k, chan) * SIM_ADC_SCALE;
+	return ((int16_t)adc_raw(k, chan) + dev->chans[chan].offset) * SIM_ADC_SCALE;
 }
 
 static int adc_open(struct labdaq_device *dev, struct sim *s, struct ldq_uri *u)
 {
 	uint64_t n = 4;
+	double offset = 0;
 	int ret;
 
 	(void)s;
 	ret = ldq_uri_get_u64(u, "channels", 1, SIM_ADC_MAX_CHANNELS, &n);
+	/* An offset in raw units, as IIO devices have: the data stay raw. */
+	if (!ret)
+		ret = ldq_uri_get_double(u, "offset", -32768, 32767, &offset);
 	if (ret)
 		return ret;
 	dev->kind = LABDAQ_KIND_SAMPLES;
@@ -266,6 +270,7 @@ static int adc_open(struct labdaq_device *dev, struct sim *s, struct ldq_uri *u)
 		ret = ldq_device_add_channel(dev, name, "V", SIM_ADC_SCALE, LABDAQ_DTYPE_INT16, 0);
 		if (ret)
 			return ret;
+		dev->chans[c].offset = offset;
 	}
 	snprintf(dev->description, sizeof(dev->description),
 		 "simulated ADC, %llu int16 channels of sawtooth patterns, 1 mV/LSB",
@@ -406,7 +411,7 @@ static const struct sim_model sim_models[] = {
 
 #define SIM_KNOWN "camera, adc, ohm"
 #define SIM_KEYS_HELP \
-	"camera: width, height; adc: channels; ohm: r, noise; every device: " \
+	"camera: width, height; adc: channels, offset; ohm: r, noise; every device: " \
 	"seed, stall_after, stall_ms, fail_after, fail_start, overrun_after, overrun_items"
 
 /* ---- open, close, list ---- */

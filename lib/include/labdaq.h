@@ -152,7 +152,8 @@ LABDAQ_API const char *labdaq_dtype_numpy(int dtype);
 struct labdaq_channel {
 	const char *name;  /* as the kernel's IIO names it: "voltage0" */
 	const char *unit;  /* SI unit of the scaled value: "V", "A", "" */
-	double scale;      /* physical value = raw * scale */
+	double scale;      /* physical value = (raw + offset) * scale: see
+			    * labdaq_device_channel_offset() */
 	int dtype;         /* enum labdaq_dtype of the raw value */
 	int output;        /* 1 for an output (a DAC), 0 for an input */
 	double min, max;   /* the physical range, when known; NAN otherwise */
@@ -190,6 +191,15 @@ LABDAQ_API unsigned int labdaq_device_channel_count(const labdaq_device *dev);
  */
 LABDAQ_API int labdaq_device_channel(const labdaq_device *dev, unsigned int index,
 				     struct labdaq_channel *out);
+
+/**
+ * labdaq_device_channel_offset() - the offset of channel @index, in raw
+ * units: physical value = (raw + offset) * scale (IIO's convention; 0 for
+ * most devices).  Files keep the raw values and record the offset.
+ * Returns 0 and sets *@offset, or -ERANGE.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_device_channel_offset(const labdaq_device *dev, unsigned int index,
+					    double *offset);
 
 /**
  * labdaq_device_parse_channels() - resolve a channel list of @dev.
@@ -361,6 +371,14 @@ LABDAQ_API int labdaq_run_config_set_overwrite(labdaq_run_config *cfg, int overw
 LABDAQ_API int labdaq_run_config_set_command(labdaq_run_config *cfg, const char *command);
 /** Header and metadata refresh period; 0: 1000 ms. */
 LABDAQ_API int labdaq_run_config_set_checkpoint_ms(labdaq_run_config *cfg, uint32_t ms);
+/**
+ * labdaq_run_config_set_meta() - the caller's own metadata (sample,
+ * operator, notes...), recorded under "user" in the sidecar.  @key: 1 to
+ * 128 of letters, digits and _-.:/; @value: any text up to 4096 bytes.  A
+ * key set again gets the new value.  0, -EINVAL, -ENOMEM.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_run_config_set_meta(labdaq_run_config *cfg, const char *key,
+					  const char *value);
 
 /**
  * labdaq_run_check() - check @cfg against @dev as labdaq_run_start() would,
@@ -473,6 +491,9 @@ LABDAQ_API unsigned int labdaq_run_channel_count(labdaq_run *run);
 /** Describe channel @index of @run (strings owned by @run); 0 or -ERANGE. */
 LABDAQ_API int labdaq_run_channel(labdaq_run *run, unsigned int index,
 				  struct labdaq_channel *out);
+/** The offset of @run's channel @index (see labdaq_device_channel_offset());
+ * 0 or -ERANGE.  Any thread.  Since LABDAQ_0.3. */
+LABDAQ_API int labdaq_run_channel_offset(labdaq_run *run, unsigned int index, double *offset);
 
 /**
  * labdaq_run_free() - stop (as labdaq_run_abort() if still running), wait,
@@ -520,6 +541,9 @@ LABDAQ_API int labdaq_sweep_config_set_delay_ns(labdaq_sweep_config *cfg, uint64
 LABDAQ_API int labdaq_sweep_config_set_overwrite(labdaq_sweep_config *cfg, int overwrite);
 /** Recorded in the file; may be NULL. */
 LABDAQ_API int labdaq_sweep_config_set_command(labdaq_sweep_config *cfg, const char *command);
+/** Like labdaq_run_config_set_meta(). Since LABDAQ_0.3. */
+LABDAQ_API int labdaq_sweep_config_set_meta(labdaq_sweep_config *cfg, const char *key,
+					    const char *value);
 /**
  * labdaq_sweep_config_set_feed() - keep the points for the caller: a
  * sweep started with a feed of @points (1 to 1048576; 0, the default: no
@@ -653,6 +677,10 @@ LABDAQ_API unsigned int labdaq_file_channel_count(const labdaq_file *f);
 /** Describe channel @index (strings owned by @f); 0 or -ERANGE. */
 LABDAQ_API int labdaq_file_channel(const labdaq_file *f, unsigned int index,
 				   struct labdaq_channel *out);
+/** The offset the metadata records for channel @index (0 if none: files of
+ * labdaq 0.2); 0 or -ERANGE.  Since LABDAQ_0.3. */
+LABDAQ_API int labdaq_file_channel_offset(const labdaq_file *f, unsigned int index,
+					  double *offset);
 
 struct labdaq_recover_info {
 	uint64_t items;        /* whole items now described by the header */
