@@ -17,7 +17,7 @@ static const struct command *const commands[] = {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: labdaq [-v] COMMAND [ARGS...]\n"
+		"Usage: labdaq [-v] COMMAND [ARGS...]   (-v, verbose, may also follow COMMAND)\n"
 		"       labdaq help COMMAND | labdaq COMMAND --help | labdaq --version\n"
 		"\n"
 		"Acquire data from DAQ devices into NumPy files, without blocking, with\n"
@@ -32,8 +32,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\n"
 		"Exit status: 0 success; 1 device or I/O failure; 2 bad usage; 3 finished\n"
-		"but data was dropped; 4 device busy; 130 aborted (each command's --help\n"
-		"has its own list).\n"
+		"but data was dropped; 4 device busy; 5 nothing to stop (stop); 130\n"
+		"aborted (each command's --help has its own list).\n"
 		"The manual: man labdaq (or man ./man/labdaq.1 in the source tree).\n");
 }
 
@@ -90,6 +90,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "labdaq: no command '%s'; 'labdaq help' lists them\n", argv[i]);
 		return EXIT_USAGE;
 	}
+	/* The global -v is taken after the command too (up to a "--"). */
+	for (int j = i + 1; j < argc && strcmp(argv[j], "--"); j++) {
+		if (strcmp(argv[j], "-v") && strcmp(argv[j], "--verbose"))
+			continue;
+		verbose = 1;
+		memmove(&argv[j], &argv[j + 1], (size_t)(argc - j) * sizeof(*argv));
+		argc--;
+		j--;
+	}
+	setup_log();
 	for (int j = i + 1; j < argc && strcmp(argv[j], "--"); j++) {
 		if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
 			print_help(cmd, stdout);
