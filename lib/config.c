@@ -114,6 +114,18 @@ LABDAQ_API int labdaq_run_config_set_meta(labdaq_run_config *cfg, const char *ke
 	return cfg ? ldq_kv_set(&cfg->meta, &cfg->nmeta, key, value) : -EINVAL;
 }
 
+LABDAQ_API int labdaq_run_config_set_attr(labdaq_run_config *cfg, const char *name,
+					  const char *value)
+{
+	return cfg ? ldq_kv_set(&cfg->attrs, &cfg->nattrs, name, value) : -EINVAL;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_attr(labdaq_sweep_config *cfg, const char *name,
+					    const char *value)
+{
+	return cfg ? ldq_kv_set(&cfg->attrs, &cfg->nattrs, name, value) : -EINVAL;
+}
+
 LABDAQ_API int labdaq_sweep_config_set_meta(labdaq_sweep_config *cfg, const char *key,
 					    const char *value)
 {

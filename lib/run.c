@@ -145,6 +145,14 @@ int ldq_run_lock_device(struct labdaq_run *run)
 			h.user, h.pid, h.since_utc, h.what);
 	else if (ret == -EBUSY)
 		ldq_info("%s is busy: another run holds it", run->dev->uri);
+	/* The device is ours: its attributes, before anything else. */
+	if (!ret)
+		ret = ldq_device_apply_attrs(run->dev, run->set_attrs, run->nset_attrs, &run->attrs);
+	/* An attribute may have changed a channel's scale or offset. */
+	for (unsigned int i = 0; !ret && run->nset_attrs && i < run->nfile_chans; i++) {
+		labdaq_device_channel(run->dev, run->file_idx[i], &run->file_chans[i]);
+		run->file_offsets[i] = run->dev->chans[run->file_idx[i]].offset;
+	}
 	return ret;
 }
 
@@ -209,6 +217,9 @@ void ldq_run_destroy(struct labdaq_run *run)
 	free(run->chans);
 	free(run->file_chans);
 	free(run->file_offsets);
+	free(run->file_idx);
+	ldq_kv_free(run->set_attrs, run->nset_attrs);
+	ldq_kv_free(run->attrs, run->nset_attrs);
 	for (unsigned int i = 0; i < 2 * run->nuser_meta; i++)
 		free(run->user_meta[i]);
 	free(run->user_meta);
@@ -246,13 +257,26 @@ int ldq_run_alloc_chans(struct labdaq_run *run, unsigned int n)
 {
 	run->file_chans = calloc(n ? n : 1, sizeof(*run->file_chans));
 	run->file_offsets = calloc(n ? n : 1, sizeof(*run->file_offsets));
-	return run->file_chans && run->file_offsets ? 0 : -ENOMEM;
+	run->file_idx = calloc(n ? n : 1, sizeof(*run->file_idx));
+	return run->file_chans && run->file_offsets && run->file_idx ? 0 : -ENOMEM;
 }
 
 void ldq_run_add_file_chan(struct labdaq_run *run, unsigned int index)
 {
 	labdaq_device_channel(run->dev, index, &run->file_chans[run->nfile_chans]);
+	run->file_idx[run->nfile_chans] = index;
 	run->file_offsets[run->nfile_chans++] = run->dev->chans[index].offset;
+}
+
+int ldq_run_copy_attrs(struct labdaq_run *run, char *const *kv, unsigned int n_kv)
+{
+	for (unsigned int i = 0; i < n_kv; i++) {
+		int ret = ldq_kv_set(&run->set_attrs, &run->nset_attrs, kv[2 * i], kv[2 * i + 1]);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 int ldq_run_copy_meta(struct labdaq_run *run, char *const *kv, unsigned int n_kv)
@@ -299,6 +323,8 @@ void ldq_run_fill_meta(struct labdaq_run *run, struct ldq_meta *m, const char *s
 	m->nchannels = run->nfile_chans;
 	m->user_meta = (const char *const *)run->user_meta;
 	m->nuser_meta = run->nuser_meta;
+	m->attrs = (const char *const *)run->attrs;
+	m->nattrs = run->attrs ? run->nset_attrs : 0;
 	m->acquired = atomic_load(&run->acquired);
 	m->written = atomic_load(&run->written);
 	m->dropped = atomic_load(&run->dropped);

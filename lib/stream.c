@@ -317,6 +317,8 @@ static int check_config(struct labdaq_device *dev, const struct labdaq_run_confi
 		ret = resolve_inputs(dev, cfg->channels, &idx, &n);
 	if (!ret)
 		free(idx);
+	if (!ret)
+		ret = ldq_device_check_attrs(dev, cfg->attrs, cfg->nattrs);
 	return ret ? ret : check_ring(labdaq_run_config_get_ring_bytes(cfg));
 }
 
@@ -468,6 +470,8 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg
 		return ret;
 	apply_config(run, cfg);
 	ret = ldq_run_copy_meta(run, cfg->meta, cfg->nmeta);
+	if (!ret)
+		ret = ldq_run_copy_attrs(run, cfg->attrs, cfg->nattrs);
 	if (!ret)
 		ret = select_channels(run, cfg->channels);
 	if (!ret)

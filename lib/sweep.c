@@ -323,7 +323,8 @@ static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 	if (ret)
 		return ret;
 	sw = calloc(1, sizeof(*sw) + n * sizeof(unsigned int) + (1 + n) * sizeof(double) + 8);
-	if (!sw || ldq_run_alloc_chans(run, 1 + n) || ldq_run_copy_meta(run, cfg->meta, cfg->nmeta)) {
+	if (!sw || ldq_run_alloc_chans(run, 1 + n) || ldq_run_copy_meta(run, cfg->meta, cfg->nmeta) ||
+	    ldq_run_copy_attrs(run, cfg->attrs, cfg->nattrs)) {
 		free(sw);
 		free(inputs);
 		return -ENOMEM;
@@ -406,6 +407,8 @@ LABDAQ_API int labdaq_sweep_check(labdaq_device *dev, const labdaq_sweep_config 
 	if (!ret)
 		ret = resolve(dev, cfg, &set, &inputs, &n);
 	free(inputs);
+	if (!ret)
+		ret = ldq_device_check_attrs(dev, cfg->attrs, cfg->nattrs);
 	return ret;
 }
 

@@ -32,7 +32,8 @@ static const char acquire_usage[] =
 	"Usage: labdaq acquire DEVICE -o FILE.npy\n"
 	"           [--samples N | --frames N | --time DURATION | --continuous]\n"
 	"           [--rate HZ] [--channels LIST] [--ring SIZE] [--on-full block|drop]\n"
-	"           [--progress auto|bar|json|none] [--meta KEY=VALUE]... [--force]\n"
+	"           [--progress auto|bar|json|none] [--attr NAME=VALUE]...\n"
+	"           [--meta KEY=VALUE]... [--force]\n"
 	"           [--dry-run]\n"
 	"\n"
 	"Stream DEVICE into FILE.npy (a NumPy array, shape (samples, channels) or\n"
@@ -55,6 +56,8 @@ static const char acquire_usage[] =
 	"                          default) or drop (discard blocks, record gaps)\n"
 	"      --progress MODE     auto (a live line on a terminal), bar, json (one\n"
 	"                          JSON object per line on stderr), none\n"
+	"      --attr NAME=VALUE   set a device attribute first (labdaq attr DEVICE lists\n"
+	"                          them); recorded in FILE.json; repeatable\n"
 	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
 	"                          under \"user\" in FILE.json; repeatable\n"
 	"      --force             replace FILE.npy and FILE.json if they exist\n"
@@ -140,6 +143,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "force", no_argument, NULL, 'y' },
 		{ "dry-run", no_argument, NULL, 'D' },
 		{ "meta", required_argument, NULL, OPT_META },
+		{ "attr", required_argument, NULL, OPT_ATTR },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_acquire;
@@ -177,6 +181,15 @@ static int make_config(const struct config *c, labdaq_run_config **out)
 	labdaq_run_config_set_duration_ns(rc, c->duration_ns);
 	labdaq_run_config_set_on_full(rc, c->on_full);
 	labdaq_run_config_set_overwrite(rc, c->ro.force);
+	for (unsigned int i = 0; i < c->ro.nattr; i++) {
+		char key[256];
+		const char *value;
+
+		split_pair(c->ro.attr[i], key, sizeof(key), &value);
+		if (labdaq_run_config_set_attr(rc, key, value))
+			return usage_error(cmd, "bad --attr '%s': NAME=VALUE, the name as "
+					   "'labdaq attr DEVICE' lists it", c->ro.attr[i]);
+	}
 	for (unsigned int i = 0; i < c->ro.nmeta; i++) {
 		char key[256];
 		const char *value;

@@ -28,8 +28,8 @@ struct command {
 	const char *usage; /* the whole help page */
 };
 
-extern const struct command cmd_acquire, cmd_sweep, cmd_stop, cmd_queue, cmd_list, cmd_info, cmd_inspect,
-	cmd_recover;
+extern const struct command cmd_acquire, cmd_sweep, cmd_stop, cmd_queue, cmd_list, cmd_info, cmd_attr,
+	cmd_inspect, cmd_recover;
 
 extern const char *progname;
 extern int verbose;

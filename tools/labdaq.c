@@ -8,8 +8,8 @@
 #include "common.h"
 
 static const struct command *const commands[] = {
-	&cmd_acquire, &cmd_sweep, &cmd_stop, &cmd_queue, &cmd_list, &cmd_info, &cmd_inspect,
-	&cmd_recover,
+	&cmd_acquire, &cmd_sweep, &cmd_stop, &cmd_queue, &cmd_list, &cmd_info, &cmd_attr,
+	&cmd_inspect, &cmd_recover,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -32,7 +32,8 @@ struct sweep_cfg {
 static const char sweep_usage[] =
 	"Usage: labdaq sweep DEVICE --set CHANNEL [--read CH[,CH...]] --from V --to V\n"
 	"           --points N [--delay DURATION] [--repeat N] -o FILE.csv\n"
-	"           [--progress auto|lines|json|none] [--meta KEY=VALUE]... [--force]\n"
+	"           [--progress auto|lines|json|none] [--attr NAME=VALUE]...\n"
+	"           [--meta KEY=VALUE]... [--force]\n"
 	"           [--dry-run]\n"
 	"\n"
 	"A step scan: for each of N evenly spaced values from --from to --to (both\n"
@@ -54,6 +55,8 @@ static const char sweep_usage[] =
 	"      --progress MODE     auto (one line per point on a terminal), lines, json\n"
 	"                          (one JSON object per point on stderr, then a final\n"
 	"                          one: docs/progress.md), none\n"
+	"      --attr NAME=VALUE   set a device attribute first (labdaq attr DEVICE lists\n"
+	"                          them); recorded in FILE.json; repeatable\n"
 	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
 	"                          under \"user\" in FILE.json; repeatable\n"
 	"      --force             replace FILE.csv and FILE.json if they exist\n"
@@ -132,6 +135,7 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 		{ "force", no_argument, NULL, 'y' },
 		{ "dry-run", no_argument, NULL, 'D' },
 		{ "meta", required_argument, NULL, OPT_META },
+		{ "attr", required_argument, NULL, OPT_ATTR },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_sweep;
@@ -230,6 +234,15 @@ static int make_config(const struct sweep_cfg *c, labdaq_sweep_config **out)
 	    labdaq_sweep_config_set_points(sc, (uint32_t)c->points) ||
 	    labdaq_sweep_config_set_repeat(sc, (uint32_t)c->repeat))
 		return EXIT_FAILURE_IO;
+	for (unsigned int i = 0; i < c->ro.nattr; i++) {
+		char key[256];
+		const char *value;
+
+		split_pair(c->ro.attr[i], key, sizeof(key), &value);
+		if (labdaq_sweep_config_set_attr(sc, key, value))
+			return usage_error(&cmd_sweep, "bad --attr '%s': NAME=VALUE, the name as "
+					   "'labdaq attr DEVICE' lists it", c->ro.attr[i]);
+	}
 	for (unsigned int i = 0; i < c->ro.nmeta; i++) {
 		char key[256];
 		const char *value;

@@ -226,6 +226,50 @@ LABDAQ_API int labdaq_device_parse_channels(const labdaq_device *dev, const char
 LABDAQ_API int labdaq_device_frame_shape(const labdaq_device *dev, uint32_t *width,
 					 uint32_t *height);
 
+/* ------------------------------------------------------------------------
+ * Device attributes (since LABDAQ_0.3)
+ *
+ * A device's settings beyond its channels: an IIO device's and its
+ * channels' attributes, named as in sysfs ("sampling_frequency",
+ * "in_voltage0_scale"); the simulated devices' parameters ("r", "noise",
+ * ...).  Values are text, as the device reads and writes them.  A backend
+ * without attributes answers -EOPNOTSUPP.  Same thread rules as @dev; not
+ * while a run is active on it.
+ */
+
+struct labdaq_attr {
+	const char *name;      /* "sampling_frequency" */
+	const char *value;     /* its value now, or NULL if it cannot be read */
+	const char *available; /* what it takes, as the device says ("[1 1 100000]",
+				* "ohm counter"), or NULL */
+};
+
+/** Called once per attribute by labdaq_device_attrs(); the strings are
+ * valid during the call.  Return non-zero to stop. */
+typedef int (*labdaq_attr_fn)(const struct labdaq_attr *attr, void *user);
+
+/**
+ * labdaq_device_attrs() - list @dev's attributes with their values.
+ * Returns how many were reported, -EOPNOTSUPP, or -errno.
+ */
+LABDAQ_API int labdaq_device_attrs(labdaq_device *dev, labdaq_attr_fn fn, void *user);
+/**
+ * labdaq_device_attr_read() - the value of attribute @name as text into
+ * @buf (@len bytes, NUL-terminated; cut if longer).  Returns its length,
+ * -ENOENT if @dev has no such attribute (the log names the device), -EBUSY
+ * during a run, -EOPNOTSUPP, or -errno.
+ */
+LABDAQ_API int labdaq_device_attr_read(labdaq_device *dev, const char *name, char *buf,
+				       size_t len);
+/**
+ * labdaq_device_attr_write() - set attribute @name to the text @value.
+ * Returns 0, -ENOENT, -EINVAL or -ERANGE for a value the device refuses
+ * (the log says what it takes when the device tells), -EACCES (read-only,
+ * or no permission), -EBUSY during a run, -EOPNOTSUPP, or -errno.
+ */
+LABDAQ_API int labdaq_device_attr_write(labdaq_device *dev, const char *name,
+					const char *value);
+
 /**
  * typedef labdaq_list_fn - called once per device found by labdaq_list().
  * @uri: the URI to open it with; @description: one line. Both valid during
@@ -378,6 +422,15 @@ LABDAQ_API int labdaq_run_config_set_checkpoint_ms(labdaq_run_config *cfg, uint3
  * key set again gets the new value.  0, -EINVAL, -ENOMEM.  Since LABDAQ_0.3.
  */
 LABDAQ_API int labdaq_run_config_set_meta(labdaq_run_config *cfg, const char *key,
+					  const char *value);
+/**
+ * labdaq_run_config_set_attr() - set device attribute @name to @value
+ * before the run starts (the device lock held); the value the device then
+ * reads back is recorded under "attributes" in the sidecar.  A name given
+ * again takes the new value.  labdaq_run_check() checks that the device
+ * has it.  0, -EINVAL, -ENOMEM.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_run_config_set_attr(labdaq_run_config *cfg, const char *name,
 					  const char *value);
 
 /**
@@ -543,6 +596,9 @@ LABDAQ_API int labdaq_sweep_config_set_overwrite(labdaq_sweep_config *cfg, int o
 LABDAQ_API int labdaq_sweep_config_set_command(labdaq_sweep_config *cfg, const char *command);
 /** Like labdaq_run_config_set_meta(). Since LABDAQ_0.3. */
 LABDAQ_API int labdaq_sweep_config_set_meta(labdaq_sweep_config *cfg, const char *key,
+					    const char *value);
+/** Like labdaq_run_config_set_attr(). Since LABDAQ_0.3. */
+LABDAQ_API int labdaq_sweep_config_set_attr(labdaq_sweep_config *cfg, const char *name,
 					    const char *value);
 /**
  * labdaq_sweep_config_set_feed() - keep the points for the caller: a
