@@ -43,6 +43,18 @@ LABDAQ_API const char *labdaq_backend_help(unsigned int index)
 	return index < LDQ_ARRAY_SIZE(backends) ? backends[index]->uris : NULL;
 }
 
+LABDAQ_API int labdaq_backend_version(unsigned int index, char *buf, size_t len)
+{
+	int n;
+
+	if (index >= LDQ_ARRAY_SIZE(backends) || !buf || !len)
+		return -EINVAL;
+	if (backends[index]->lib_version)
+		return backends[index]->lib_version(buf, len);
+	n = snprintf(buf, len, "built into liblabdaq %s", labdaq_version());
+	return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
+}
+
 /* "sim, iio, ..." into @buf. */
 static const char *backend_names(char *buf, size_t len)
 {

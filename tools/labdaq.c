@@ -37,6 +37,21 @@ static void usage(FILE *f)
 		"The manual: man labdaq (or man ./man/labdaq.1 in the source tree).\n");
 }
 
+/* The command's version, then the library's and each backend's library. */
+static void print_version(void)
+{
+	char buf[256];
+
+	printf("labdaq %d.%d.%d\n", LABDAQ_VERSION_MAJOR, LABDAQ_VERSION_MINOR,
+	       LABDAQ_VERSION_PATCH);
+	printf("liblabdaq %s\n", labdaq_version());
+	for (unsigned int i = 0; i < labdaq_backend_count(); i++) {
+		if (labdaq_backend_version(i, buf, sizeof(buf)) < 0)
+			snprintf(buf, sizeof(buf), "unknown");
+		printf("  %-7s %s\n", labdaq_backend_name(i), buf);
+	}
+}
+
 static const struct command *find(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -57,7 +72,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		} else if (!strcmp(argv[i], "--version")) {
-			printf("labdaq %s\n", labdaq_version());
+			print_version();
 			return EXIT_OK;
 		} else {
 			fprintf(stderr, "labdaq: unknown option '%s'\n", argv[i]);

@@ -53,6 +53,13 @@ struct ldq_backend {
 	const char *uris;
 	/* The keys its URIs take, for the "unknown parameter" message. */
 	const char *keys_help;
+	/*
+	 * lib_version - the library it is built on and that library's
+	 * version as found at run time ("libiio 0.24 (v0.24)") into @buf;
+	 * its length, or -errno.  Any thread.  Optional: NULL for a backend
+	 * that needs no library.
+	 */
+	int (*lib_version)(char *buf, size_t len);
 
 	/*
 	 * open - fill @dev from @uri: kind, channels (ldq_device_add_channel),

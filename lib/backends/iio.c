@@ -963,6 +963,18 @@ static int ldq_iio_read_inputs(struct labdaq_device *dev, const unsigned int *ch
 	return 0;
 }
 
+static int ldq_iio_lib_version(char *buf, size_t len)
+{
+	unsigned int major = 0, minor = 0;
+	char tag[8] = "";
+	int n;
+
+	iio_library_get_version(&major, &minor, tag);
+	tag[sizeof(tag) - 1] = '\0';
+	n = snprintf(buf, len, "libiio %u.%u (%s)", major, minor, tag);
+	return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
+}
+
 /* ---- attributes: the device's and its channels', by sysfs file name ---- */
 
 /* The IIO channel and attribute behind @name (a channel attribute's sysfs
@@ -1111,6 +1123,7 @@ const struct ldq_backend ldq_backend_iio = {
 	.uris = "iio:local:DEVICE, iio:ip:HOST/DEVICE (the kernel's IIO devices, through "
 		"libiio)",
 	.keys_help = "none (iio:local:DEVICE, iio:ip:HOST/DEVICE)",
+	.lib_version = ldq_iio_lib_version,
 	.open = ldq_iio_open,
 	.close = ldq_iio_close,
 	.list = ldq_iio_list,

@@ -119,6 +119,13 @@ LABDAQ_API unsigned int labdaq_backend_count(void);
 LABDAQ_API const char *labdaq_backend_name(unsigned int index);
 /** One line on backend @index's URIs and keys, or NULL. Thread-safe. */
 LABDAQ_API const char *labdaq_backend_help(unsigned int index);
+/**
+ * labdaq_backend_version() - the library backend @index is built on and
+ * its version as loaded ("libiio 0.24 (v0.24)"), or "built into liblabdaq
+ * X.Y.Z", into @buf (@len bytes).  Returns the length, -EINVAL, or
+ * -ENAMETOOLONG.  Thread-safe.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_backend_version(unsigned int index, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------
  * Devices

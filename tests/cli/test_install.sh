@@ -41,10 +41,12 @@ is "make install DESTDIR=... PREFIX=/usr: exit 0" "$rc" 0 || tail -n 20 "$T/inst
 
 missing=
 for f in usr/bin/labdaq usr/lib/liblabdaq.so.$V usr/lib/liblabdaq.a usr/include/labdaq.h \
-	usr/lib/pkgconfig/labdaq.pc usr/share/man/man1/labdaq.1; do
+	usr/lib/pkgconfig/labdaq.pc usr/share/man/man1/labdaq.1 \
+	usr/share/bash-completion/completions/labdaq; do
 	[ -f "$D/$f" ] || missing="$missing $f"
 done
-is "installed: bin/labdaq, the .so, the .a, labdaq.h, labdaq.pc, labdaq.1" "${missing:-none}" none
+is "installed: bin/labdaq, the .so, the .a, labdaq.h, labdaq.pc, labdaq.1, the bash completion" \
+	"${missing:-none}" none
 is "liblabdaq.so.$SOV -> liblabdaq.so.$V" "$(readlink "$D/usr/lib/liblabdaq.so.$SOV")" \
 	liblabdaq.so.$V
 is "liblabdaq.so resolves to liblabdaq.so.$V" \

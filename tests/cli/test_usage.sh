@@ -231,6 +231,13 @@ is "an unknown command: exit 2" "$RC" 2
 check_grep "an unknown command: the message names it" "$T/nocmd.err" frobnicate
 run version labdaq --version
 check_grep "--version prints the version" "$T/version.out" '^labdaq [0-9]+\.[0-9]+\.[0-9]+$'
+check_grep "--version names the library" "$T/version.out" '^liblabdaq [0-9]+\.[0-9]+\.[0-9]+$'
+check_grep "--version: the sim backend is built in" "$T/version.out" '^  sim +built into liblabdaq '
+if labdaq --help | grep -qE '^  iio '; then
+	v=$(pkg-config --modversion libiio 2>/dev/null | cut -d. -f1,2)
+	check_grep "--version: the iio backend's libiio, as loaded ($v)" "$T/version.out" \
+		"^  iio +libiio ${v:-[0-9.]+} "
+fi
 
 # ---- list, info ------------------------------------------------------------------
 run list labdaq list

@@ -69,6 +69,7 @@ labdaq acquire "$DEV" --samples 1000 --rate 1k --channels voltage0,current0,time
 	-o "$W/ts.npy" >"$W/ts.out" 2>&1
 rc=$?
 summary ts
+note "timestamp run: exit $rc: $(head -c 400 "$W/ts.out" | tr '\n' ' ')"
 ts_ok() {
 	[ $rc -eq 0 ] && run_ok ts complete && [ "$(json_str "$W/ts.json" dtype)" = '<i8' ] &&
 		grep -q '"time_axis": "t_s = (a\[:, 2\] - a\[0, 2\]) \* 1e-9' "$W/ts.json" &&
