@@ -70,7 +70,7 @@ pc() {
 }
 if command -v pkg-config >/dev/null; then
 	is "labdaq.pc: the version is the library's" "$(pc --modversion 2>&1)" \
-		"$("$LABDAQ" --version | awk '{print $2}')"
+		"$("$LABDAQ" --version | awk 'NR == 1 {print $2}')"
 	# The installed .pc must describe where it was installed: PREFIX=/usr.
 	is "labdaq.pc: libdir is /usr/lib (PREFIX=/usr)" \
 		"$(PKG_CONFIG_PATH=$D/usr/lib/pkgconfig pkg-config --variable=libdir labdaq 2>&1)" /usr/lib
@@ -108,7 +108,7 @@ EOF
 		diag <"$T/pc.err"
 		diag <"$T/cc.err"
 	fi
-	want_version=$("$LABDAQ" --version | awk '{print $2}')
+	want_version=$("$LABDAQ" --version | awk 'NR == 1 {print $2}')
 	if [ -x "$T/t" ]; then
 		out=$(LD_LIBRARY_PATH=$D/usr/lib "$T/t" 2>&1)
 		is "it runs against the installed .so and prints labdaq_version()" "$out" "$want_version"
