@@ -183,8 +183,12 @@ static int resolve_inputs(const struct labdaq_device *dev, const char *list,
 		return -EINVAL;
 	}
 	ret = ldq_device_channels(dev, list, 0, idx, n);
+	/* One file type: the channels' own, or int64 for integers of mixed
+	 * widths (iio's timestamp with 32-bit samples: every value exact). */
 	for (unsigned int j = 1; !ret && j < *n; j++)
-		if (dev->chans[(*idx)[j]].dtype != dev->chans[(*idx)[0]].dtype) {
+		if (dev->chans[(*idx)[j]].dtype != dev->chans[(*idx)[0]].dtype &&
+		    (dev->chans[(*idx)[j]].dtype == LABDAQ_DTYPE_FLOAT64 ||
+		     dev->chans[(*idx)[0]].dtype == LABDAQ_DTYPE_FLOAT64)) {
 			ldq_err("%s: channels of different types cannot share one file", dev->uri);
 			ret = -EINVAL;
 		}
@@ -226,8 +230,8 @@ static int setup_layout(struct labdaq_run *run)
 	/* One type for the file: the widest of the channels (iio's 64-bit
 	 * timestamp widens every column; the values are kept exactly). */
 	for (unsigned int j = 1; dev->kind != LABDAQ_KIND_FRAMES && j < run->nchans; j++)
-		if (labdaq_dtype_size(dev->chans[run->chans[j]].dtype) > labdaq_dtype_size(dtype))
-			dtype = dev->chans[run->chans[j]].dtype;
+		if (dev->chans[run->chans[j]].dtype != dtype)
+			dtype = LABDAQ_DTYPE_INT64;
 	run->dtype = dtype;
 	descr = labdaq_dtype_numpy(dtype);
 

@@ -42,7 +42,8 @@ static const char acquire_usage[] =
 	"fixed size: memory never grows.  The file can be opened with\n"
 	"numpy.load(FILE, mmap_mode='r') at any moment, during the run too.\n"
 	"\n"
-	"  -o, --output FILE.npy   the data file (required; never replaced unless --force)\n"
+	"  -o, --output FILE.npy   the data file (required; never replaced unless --force;\n"
+	"                          not '-': the message says how to pipe it instead)\n"
 	"  -n, --samples N         acquire N samples (a samples device: sim:adc, sim:ohm)\n"
 	"  -f, --frames N          acquire N frames (a frames device: sim:camera)\n"
 	"  -t, --time DURATION     acquire for DURATION: 500ms, 2s, 5min, 1h; with\n"
@@ -54,8 +55,10 @@ static const char acquire_usage[] =
 	"      --ring SIZE         ring capacity: 16M, 1G (default 64M)\n"
 	"      --on-full POLICY    when the ring is full: block (wait for the disk;\n"
 	"                          default) or drop (discard blocks, record gaps)\n"
-	"      --progress MODE     auto (a live line on a terminal), bar, json (one\n"
-	"                          JSON object per line on stderr), none\n"
+	"      --progress MODE     auto (bar on a terminal, else none), bar (a live line\n"
+	"                          with a bar, fitted to the terminal), json (only JSON\n"
+	"                          objects on stderr, a final one last: docs/progress.md),\n"
+	"                          none\n"
 	"      --attr NAME=VALUE   set a device attribute first (labdaq attr DEVICE lists\n"
 	"                          them); recorded in FILE.json; repeatable\n"
 	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
@@ -220,16 +223,104 @@ static int check_kind(const struct config *c, int kind)
 	return 0;
 }
 
-static void show_progress(const struct config *c, const struct labdaq_progress *p,
-			  int kind, int final)
+/* Append @piece to the line @line (@len bytes) if it fits in @width
+ * columns; 1 if it did. */
+static int fit(char *line, size_t len, int width, const char *piece)
 {
-	double el = (double)p->elapsed_ns / 1e9;
+	size_t n = strlen(line), m = strlen(piece);
+
+	if ((int)(n + m) > width || n + m >= len)
+		return 0;
+	memcpy(line + n, piece, m + 1);
+	return 1;
+}
+
+/* "[#########---------]  47%" in @cols columns, or "" if too narrow. */
+static void make_bar(char *buf, size_t len, double frac, int cols)
+{
+	int inner = cols - 7, full;
+
+	buf[0] = '\0';
+	if (inner < 5 || (size_t)cols >= len)
+		return;
+	frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
+	full = (int)(frac * inner + 0.5);
+	buf[0] = '[';
+	memset(buf + 1, '#', (size_t)full);
+	memset(buf + 1 + full, '-', (size_t)(inner - full));
+	snprintf(buf + 1 + inner, len - 1 - (size_t)inner, "] %3.0f%%", frac * 100);
+}
+
+/*
+ * The live line: it fits the terminal (its width read at each refresh, the
+ * last column left free so that it never wraps), the most useful parts
+ * first: time and count, a bar when the end is known, rate, ring, drops,
+ * ETA; what does not fit is left out.
+ */
+static void live_line(const struct config *c, const struct labdaq_progress *p, int kind,
+		      int final)
+{
+	double el = (double)p->elapsed_ns / 1e9, frac = -1;
 	const char *unit = kind == LABDAQ_KIND_FRAMES ? "frames" : "samples";
 	double mbps = p->rate_hz * (double)p->item_bytes / 1e6;
 	double fill = p->ring_capacity_bytes ?
 			      100.0 * (double)p->ring_fill_bytes / (double)p->ring_capacity_bytes : 0;
-	char eta[32] = "", t1[32], t2[32];
+	int width = terminal_width() - 1;
+	char line[512] = "", piece[256], t1[32], t2[32], bar[256];
+	double left = -1;
 
+	if (width < 8)
+		width = 8;
+	if (p->target) {
+		frac = (double)p->acquired / (double)p->target;
+		if (p->rate_hz > 0 && p->acquired < p->target)
+			left = (double)(p->target - p->acquired) / p->rate_hz;
+	} else if (c->duration_ns) {
+		frac = el / ((double)c->duration_ns / 1e9);
+		left = (double)c->duration_ns / 1e9 - el;
+	}
+	snprintf(piece, sizeof(piece), "%s %llu", fmt_duration(el, t1, sizeof(t1)),
+		 (unsigned long long)p->acquired);
+	if (!fit(line, sizeof(line), width, piece))
+		snprintf(line, (size_t)width + 1 < sizeof(line) ? (size_t)width + 1 : sizeof(line),
+			 "%s", piece);
+	if (p->target) {
+		snprintf(piece, sizeof(piece), "/%llu", (unsigned long long)p->target);
+		fit(line, sizeof(line), width, piece);
+	}
+	snprintf(piece, sizeof(piece), " %s", unit);
+	fit(line, sizeof(line), width, piece);
+	if (frac >= 0 && c->ro.progress == PROGRESS_LIVE) {
+		/* After the numbers, 12 to 40 columns, leaving room for the rate,
+		 * the ring and the drops when there is some. */
+		int room = width - (int)strlen(line) - 2, cols = room - 34;
+
+		if (cols < 12)
+			cols = room;
+		make_bar(bar, sizeof(bar), final && p->state == LABDAQ_STATE_COMPLETE ? 1 : frac,
+			 cols > 40 ? 40 : cols < 12 ? 0 : cols);
+		if (bar[0]) {
+			snprintf(piece, sizeof(piece), "  %s", bar);
+			fit(line, sizeof(line), width, piece);
+		}
+	}
+	snprintf(piece, sizeof(piece), "  %.1f MB/s", mbps);
+	fit(line, sizeof(line), width, piece);
+	snprintf(piece, sizeof(piece), "  ring %.0f%%", fill);
+	fit(line, sizeof(line), width, piece);
+	snprintf(piece, sizeof(piece), "  dropped %llu", (unsigned long long)p->dropped);
+	fit(line, sizeof(line), width, piece);
+	if (!final && left >= 0) {
+		snprintf(piece, sizeof(piece), "  ETA %s", fmt_duration(left, t2, sizeof(t2)));
+		fit(line, sizeof(line), width, piece);
+	}
+	fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
+	fflush(stderr);
+}
+
+static void show_progress(const struct config *c, const struct labdaq_progress *p,
+			  int kind, int final)
+{
 	if (c->ro.progress == PROGRESS_JSON) {
 		/* The final object is the report's. */
 		if (!final) {
@@ -241,24 +332,8 @@ static void show_progress(const struct config *c, const struct labdaq_progress *
 		}
 		return;
 	}
-	if (c->ro.progress != PROGRESS_LIVE)
-		return;
-	if (p->target && p->rate_hz > 0 && p->acquired < p->target)
-		snprintf(eta, sizeof(eta), "  ETA %s",
-			 fmt_duration((double)(p->target - p->acquired) / p->rate_hz, t1,
-				      sizeof(t1)));
-	else if (c->duration_ns && el < (double)c->duration_ns / 1e9)
-		snprintf(eta, sizeof(eta), "  ETA %s",
-			 fmt_duration((double)c->duration_ns / 1e9 - el, t1, sizeof(t1)));
-	fprintf(stderr, "\r\033[K%8s  %llu", fmt_duration(el, t2, sizeof(t2)),
-		(unsigned long long)p->acquired);
-	if (p->target)
-		fprintf(stderr, "/%llu", (unsigned long long)p->target);
-	fprintf(stderr, " %s  %.1f MB/s  ring %.0f%%  dropped %llu%s", unit, mbps, fill,
-		(unsigned long long)p->dropped, final ? "" : eta);
-	if (final)
-		fputc('\n', stderr);
-	fflush(stderr);
+	if (c->ro.progress == PROGRESS_LIVE)
+		live_line(c, p, kind, final);
 }
 
 struct show_ctx {

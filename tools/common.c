@@ -338,6 +338,18 @@ int parse_run_args(const struct command *cmd, int argc, char **argv, const char 
 		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!ro->output)
 		return usage_error(cmd, "no output file: add -o %s", output_hint);
+	if (!strcmp(ro->output, "-"))
+		return usage_error(cmd, "'-o -' is not supported: a run writes a file that stays "
+				   "valid during the run and after a crash (its header is rewritten "
+				   "in place, the metadata beside it), which a pipe cannot be. To pipe "
+				   "what is written, as it is written: labdaq %s DEVICE ... -o %s & "
+				   "until [ -e run.json ]; do sleep 0.1; done; "
+				   "tail --pid=$! %s -f %s | PROGRAM%s", cmd->name,
+				   cmd == &cmd_sweep ? "run.csv" : "run.npy",
+				   cmd == &cmd_sweep ? "-n +1" : "-c +4097",
+				   cmd == &cmd_sweep ? "run.csv" : "run.npy",
+				   cmd == &cmd_sweep ? "" : " (the raw items from byte 4096 on; their "
+				   "dtype and shape are in run.json as soon as the run starts)");
 	if (ro->progress == PROGRESS_AUTO)
 		ro->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
 	return 0;
