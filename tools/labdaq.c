@@ -52,6 +52,21 @@ static void print_version(void)
 	}
 }
 
+/* The global -v is taken after the command too (from @from, up to a
+ * "--"): removed from @argv; returns the new argc. */
+static int take_verbose(int argc, char **argv, int from)
+{
+	for (int j = from; j < argc && strcmp(argv[j], "--"); j++) {
+		if (strcmp(argv[j], "-v") && strcmp(argv[j], "--verbose"))
+			continue;
+		verbose = 1;
+		memmove(&argv[j], &argv[j + 1], (size_t)(argc - j) * sizeof(*argv));
+		argc--;
+		j--;
+	}
+	return argc;
+}
+
 static const struct command *find(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -85,7 +100,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	setup_log();
 	if (!strcmp(argv[i], "help")) {
 		if (i + 1 >= argc) {
 			usage(stdout);
@@ -105,15 +119,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "labdaq: no command '%s'; 'labdaq help' lists them\n", argv[i]);
 		return EXIT_USAGE;
 	}
-	/* The global -v is taken after the command too (up to a "--"). */
-	for (int j = i + 1; j < argc && strcmp(argv[j], "--"); j++) {
-		if (strcmp(argv[j], "-v") && strcmp(argv[j], "--verbose"))
-			continue;
-		verbose = 1;
-		memmove(&argv[j], &argv[j + 1], (size_t)(argc - j) * sizeof(*argv));
-		argc--;
-		j--;
-	}
+	argc = take_verbose(argc, argv, i + 1);
 	setup_log();
 	for (int j = i + 1; j < argc && strcmp(argv[j], "--"); j++) {
 		if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {

@@ -571,8 +571,10 @@ LABDAQ_API void labdaq_run_free(labdaq_run *run);
  * labdaq_run like a stream: labdaq_run_progress() counts points (acquired
  * == written == points done, target == points * repeat),
  * labdaq_run_latest() gives the newest row as doubles (the value set, then
- * each input's physical value), stop keeps the points done.  The CSV format
- * is in docs/file-format.md.
+ * each input's physical value), stop keeps the points done.  The CSV is
+ * plain (a header row, one row per point); its metadata is in NAME.json
+ * beside it, the same sidecar as a stream's.  The format is in
+ * docs/file-format.md.
  */
 
 /* A sweep's configuration: allocated by the library, like a run's. */
@@ -656,7 +658,8 @@ LABDAQ_API int labdaq_run_next_point(labdaq_run *run, double *row, size_t len,
  *
  * What a run left on disk, read the way `labdaq inspect`, `labdaq stop`
  * and the queue read it: a stream's NAME.npy (its header) with its sidecar
- * NAME.json, or a sweep's NAME.csv (its '#' lines).  Opening reads
+ * NAME.json, or a sweep's NAME.csv with its NAME.json (a sweep of labdaq
+ * 0.2: its '#' lines).  Opening reads
  * everything once; the object is a snapshot.  A labdaq_file may be used by
  * one thread at a time; its strings live as long as it does.
  */
@@ -716,7 +719,7 @@ LABDAQ_API uint64_t labdaq_file_trailing_bytes(const labdaq_file *f);
  * valid (then @msg, if non-NULL, says where), or another -errno.
  */
 LABDAQ_API int labdaq_file_meta_error(const labdaq_file *f, const char **msg);
-/** The metadata as JSON text (a sweep's '#' lines as an object), or NULL. */
+/** The metadata as JSON text (a 0.2 sweep's '#' lines as an object), or NULL. */
 LABDAQ_API const char *labdaq_file_meta_json(const labdaq_file *f);
 /**
  * labdaq_file_meta_string() - a top-level string of the metadata: "status",
@@ -753,8 +756,8 @@ struct labdaq_recover_info {
 
 /**
  * labdaq_file_recover() - complete @path after a crash or kill -9: rewrite
- * the .npy header to the whole items on disk, cut a partial item, and mark
- * the sidecar "recovered".  Returns 0, -EBADMSG for a file that is not a
+ * the .npy header to the whole items on disk, cut a partial item (a
+ * sweep's .csv: a line cut short), and mark the sidecar "recovered".  Returns 0, -EBADMSG for a file that is not a
  * labdaq .npy, or -errno.  Must not run while a run writes @path.
  */
 LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info *info);

@@ -69,9 +69,13 @@ labdaq acquire "$DEV" --samples 1000 --rate 1k --channels voltage0,current0,time
 	-o "$W/ts.npy" >"$W/ts.out" 2>&1
 rc=$?
 summary ts
-note "timestamp run: exit $rc: $(head -c 400 "$W/ts.out" | tr '\n' ' ')"
+note "timestamp run: exit $rc; first rows: $(tail -c +4097 "$W/ts.npy" | od -An -v -td8 -w24 |
+	head -n 2 | tr -s ' \n' ' ')"
 ts_ok() {
-	[ $rc -eq 0 ] && run_ok ts complete && [ "$(json_str "$W/ts.json" dtype)" = '<i8' ] &&
+	[ $rc -eq 0 ] && [ "$(json_str "$W/ts.json" status)" = complete ] &&
+		[ "$(json_num "$W/ts.json" written)" = 1000 ] && [ "$(npy_rows "$W/ts.npy")" = 1000 ] &&
+		[ "$(wc -c <"$W/ts.npy")" -eq $((4096 + 24 * 1000)) ] &&
+		[ "$(json_str "$W/ts.json" dtype)" = '<i8' ] &&
 		grep -q '"time_axis": "t_s = (a\[:, 2\] - a\[0, 2\]) \* 1e-9' "$W/ts.json" &&
 		tail -c +4097 "$W/ts.npy" | od -An -v -td8 -w24 |
 		awk 'NR > 1 && $3 <= t { bad++ }
