@@ -17,6 +17,9 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+# Where bash-completion looks for a command's completion (it searches
+# $XDG_DATA_DIRS, /usr/local/share and /usr/share by default).
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUSERDIR ?= $(PREFIX)/lib/systemd/user
 SYSTEMDSYSTEMDIR ?= $(PREFIX)/lib/systemd/system
@@ -218,6 +221,8 @@ install: all
 	install -m 0644 lib/include/labdaq.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 $(B)/labdaq.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 0644 man/labdaq.1 $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completion/labdaq $(DESTDIR)$(BASHCOMPDIR)/labdaq
 	install -d $(DESTDIR)$(SYSTEMDUSERDIR) $(DESTDIR)$(SYSTEMDSYSTEMDIR)
 	sed 's|@BINDIR@|$(BINDIR)|' systemd/labdaq-queue.service \
 		> $(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service
@@ -254,6 +259,7 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/liblabdaq.so \
 		$(DESTDIR)$(LIBDIR)/liblabdaq.a $(DESTDIR)$(INCLUDEDIR)/labdaq.h \
 		$(DESTDIR)$(PKGCONFIGDIR)/labdaq.pc $(DESTDIR)$(MANDIR)/man1/labdaq.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/labdaq \
 		$(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service \
 		$(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
 	rm -rf $(DESTDIR)$(PYTHONDIR)/labdaq

@@ -183,8 +183,12 @@ static int resolve_inputs(const struct labdaq_device *dev, const char *list,
 		return -EINVAL;
 	}
 	ret = ldq_device_channels(dev, list, 0, idx, n);
+	/* One file type: the channels' own, or int64 for integers of mixed
+	 * widths (iio's timestamp with 32-bit samples: every value exact). */
 	for (unsigned int j = 1; !ret && j < *n; j++)
-		if (dev->chans[(*idx)[j]].dtype != dev->chans[(*idx)[0]].dtype) {
+		if (dev->chans[(*idx)[j]].dtype != dev->chans[(*idx)[0]].dtype &&
+		    (dev->chans[(*idx)[j]].dtype == LABDAQ_DTYPE_FLOAT64 ||
+		     dev->chans[(*idx)[0]].dtype == LABDAQ_DTYPE_FLOAT64)) {
 			ldq_err("%s: channels of different types cannot share one file", dev->uri);
 			ret = -EINVAL;
 		}
@@ -203,17 +207,16 @@ static int select_channels(struct labdaq_run *run, const char *list)
 
 	if (ret)
 		return ret;
-	run->file_chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_chans));
-	if (!run->file_chans)
+	if (ldq_run_alloc_chans(run, dev->nchans))
 		return -ENOMEM;
 	if (dev->kind == LABDAQ_KIND_FRAMES) {
 		for (unsigned int i = 0; i < dev->nchans; i++)
 			if (!dev->chans[i].output)
-				labdaq_device_channel(dev, i, &run->file_chans[run->nfile_chans++]);
+				ldq_run_add_file_chan(run, i);
 		return 0;
 	}
 	for (unsigned int j = 0; j < run->nchans; j++)
-		labdaq_device_channel(dev, run->chans[j], &run->file_chans[run->nfile_chans++]);
+		ldq_run_add_file_chan(run, run->chans[j]);
 	return 0;
 }
 
@@ -222,7 +225,15 @@ static int setup_layout(struct labdaq_run *run)
 	struct labdaq_device *dev = run->dev;
 	int dtype = dev->kind == LABDAQ_KIND_FRAMES ? dev->frame_dtype
 						    : dev->chans[run->chans[0]].dtype;
-	const char *descr = labdaq_dtype_numpy(dtype);
+	const char *descr;
+
+	/* One type for the file: the widest of the channels (iio's 64-bit
+	 * timestamp widens every column; the values are kept exactly). */
+	for (unsigned int j = 1; dev->kind != LABDAQ_KIND_FRAMES && j < run->nchans; j++)
+		if (dev->chans[run->chans[j]].dtype != dtype)
+			dtype = LABDAQ_DTYPE_INT64;
+	run->dtype = dtype;
+	descr = labdaq_dtype_numpy(dtype);
 
 	if (!descr || !labdaq_dtype_size(dtype))
 		return -EINVAL;
@@ -310,6 +321,8 @@ static int check_config(struct labdaq_device *dev, const struct labdaq_run_confi
 		ret = resolve_inputs(dev, cfg->channels, &idx, &n);
 	if (!ret)
 		free(idx);
+	if (!ret)
+		ret = ldq_device_check_attrs(dev, cfg->attrs, cfg->nattrs);
 	return ret ? ret : check_ring(labdaq_run_config_get_ring_bytes(cfg));
 }
 
@@ -411,6 +424,7 @@ static int start_threads(struct labdaq_run *run)
 	struct ldq_stream_params sp = {
 		.rate_hz = run->rate_hz, .chans = run->chans, .nchans = run->nchans,
 		.item_bytes = run->item_bytes, .block_items = run->block_items,
+		.dtype = run->dtype,
 	};
 	int ret = dev->backend->stream_start(dev, &sp);
 
@@ -459,7 +473,11 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg
 	if (ret)
 		return ret;
 	apply_config(run, cfg);
-	ret = select_channels(run, cfg->channels);
+	ret = ldq_run_copy_meta(run, cfg->meta, cfg->nmeta);
+	if (!ret)
+		ret = ldq_run_copy_attrs(run, cfg->attrs, cfg->nattrs);
+	if (!ret)
+		ret = select_channels(run, cfg->channels);
 	if (!ret)
 		ret = setup_layout(run);
 	if (!ret)

@@ -10,11 +10,15 @@
  *   iio:ip:192.168.1.5/labdaq-sim      through iiod on another machine
  *   iio:ip:[::1]/labdaq-sim
  *
- * Channels keep the kernel's names (voltage0, current0); the timestamp
- * channel is left out.  Their scale is converted to SI units (IIO reports
- * voltages and currents in milli-units).  Every input channel of a device
- * gets one common type, wide enough for all of its scan elements, so that
- * any selection of them fits one file.
+ * Channels keep the kernel's names (voltage0, current0).  Their scale is
+ * converted to SI units (IIO reports voltages and currents in milli-units)
+ * and their offset is kept: physical value = (raw + offset) * scale; the
+ * files keep the raw values and record both.  Every input channel of a
+ * device gets one common type, wide enough for all of its scan elements,
+ * so that any selection of them fits one file.  The kernel's timestamp
+ * scan element is the channel "timestamp" (int64 nanoseconds, scale 1e-9
+ * s), recorded only when named in the channel list: it makes the whole
+ * file int64.
  *
  * Streaming: a libiio buffer of about 100 ms of scans (the kernel's FIFO
  * holds about 2 s of them, at most 1 MiB), read whole by
@@ -430,8 +434,18 @@ static int ldq_iio_add_channel(struct labdaq_device *dev, struct iio_priv *p,
 	int out = iio_channel_is_output(ch), exp10;
 	double off;
 
-	if (!id || is_timestamp(ch))
+	if (!id)
 		return 0;
+	if (is_timestamp(ch)) {
+		/* Streamed only, on request: see the top of this file. */
+		if (!streamable(ch))
+			return 0;
+		p->chan[dev->nchans] = ch;
+		if (ldq_device_add_channel(dev, "timestamp", "s", 1e-9, LABDAQ_DTYPE_INT64, 0))
+			return -ENOMEM;
+		dev->chans[dev->nchans - 1].optional = 1;
+		return 0;
+	}
 	/* Inputs must be streamable or readable; outputs writable. */
 	if (!iio_channel_find_attr(ch, "raw") && (out || !streamable(ch)))
 		return 0;
@@ -439,11 +453,11 @@ static int ldq_iio_add_channel(struct labdaq_device *dev, struct iio_priv *p,
 	unit = si_unit(iio_channel_get_type(ch), &exp10);
 	p->chan[dev->nchans] = ch;
 	p->offset[dev->nchans] = off;
-	if (off != 0 && !out)
-		ldq_warn("%s: channel %s has an offset of %g: physical value = (raw + "
-			 "offset) x scale; files keep the raw values", dev->uri, id, off);
-	return ldq_device_add_channel(dev, id, unit, si_scale(ch, exp10),
-				      out ? LABDAQ_DTYPE_INT32 : in_dtype, out);
+	if (ldq_device_add_channel(dev, id, unit, si_scale(ch, exp10),
+				   out ? LABDAQ_DTYPE_INT32 : in_dtype, out))
+		return -ENOMEM;
+	dev->chans[dev->nchans - 1].offset = off;
+	return 0;
 }
 
 /* Allocate the per-channel tables and add the device's channels. */
@@ -587,7 +601,7 @@ static int ldq_iio_select_channels(struct labdaq_device *dev, struct iio_priv *p
 
 	if (!sp->nchans || sp->nchans > LDQ_ARRAY_SIZE(p->sel))
 		return -EINVAL;
-	p->dtype = dev->chans[sp->chans[0]].dtype;
+	p->dtype = sp->dtype;
 	p->vbytes = labdaq_dtype_size(p->dtype);
 	if (!p->vbytes || sp->item_bytes != p->vbytes * sp->nchans)
 		return -EINVAL;
@@ -949,11 +963,167 @@ static int ldq_iio_read_inputs(struct labdaq_device *dev, const unsigned int *ch
 	return 0;
 }
 
+static int ldq_iio_lib_version(char *buf, size_t len)
+{
+	unsigned int major = 0, minor = 0;
+	char tag[8] = "";
+	int n;
+
+	iio_library_get_version(&major, &minor, tag);
+	tag[sizeof(tag) - 1] = '\0';
+	n = snprintf(buf, len, "libiio %u.%u (%s)", major, minor, tag);
+	return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
+}
+
+/* ---- attributes: the device's and its channels', by sysfs file name ---- */
+
+/* The IIO channel and attribute behind @name (a channel attribute's sysfs
+ * file name, "in_voltage0_scale"), or *@ch NULL and the device attribute;
+ * NULL if none. */
+static const char *find_attr(const struct iio_priv *p, const char *name,
+			     const struct iio_channel **ch)
+{
+	unsigned int nch = iio_device_get_channels_count(p->idev);
+
+	*ch = NULL;
+	if (iio_device_find_attr(p->idev, name))
+		return iio_device_find_attr(p->idev, name);
+	for (unsigned int i = 0; i < nch; i++) {
+		const struct iio_channel *c = iio_device_get_channel(p->idev, i);
+
+		for (unsigned int k = 0; k < iio_channel_get_attrs_count(c); k++) {
+			const char *a = iio_channel_get_attr(c, k);
+			const char *file = iio_channel_attr_get_filename(c, a);
+
+			if (file && !strcmp(file, name)) {
+				*ch = c;
+				return a;
+			}
+		}
+	}
+	return NULL;
+}
+
+static ssize_t attr_read_raw(const struct iio_priv *p, const struct iio_channel *ch,
+			     const char *attr, char *buf, size_t len)
+{
+	ssize_t n = ch ? iio_channel_attr_read(ch, attr, buf, len) :
+			 iio_device_attr_read(p->idev, attr, buf, len);
+
+	if (n >= 0) {
+		buf[len - 1] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		n = (ssize_t)strlen(buf);
+	}
+	return n;
+}
+
+/* What @attr takes: its "_available" sibling's text into @buf, or NULL. */
+static const char *available(const struct iio_priv *p, const struct iio_channel *ch,
+			     const char *attr, char *buf, size_t len)
+{
+	char name[256];
+
+	snprintf(name, sizeof(name), "%s_available", attr);
+	if (!(ch ? iio_channel_find_attr(ch, name) : iio_device_find_attr(p->idev, name)))
+		return NULL;
+	return attr_read_raw(p, ch, name, buf, len) >= 0 ? buf : NULL;
+}
+
+static int report_attr(const struct iio_priv *p, const struct iio_channel *ch, const char *attr,
+		       labdaq_attr_fn fn, void *user)
+{
+	char value[512], avail[512];
+	struct labdaq_attr la = {
+		.name = ch ? iio_channel_attr_get_filename(ch, attr) : attr,
+		.value = attr_read_raw(p, ch, attr, value, sizeof(value)) >= 0 ? value : NULL,
+		.available = available(p, ch, attr, avail, sizeof(avail)),
+	};
+
+	return la.name ? fn(&la, user) : 0;
+}
+
+static int ldq_iio_attr_list(struct labdaq_device *dev, labdaq_attr_fn fn, void *user)
+{
+	struct iio_priv *p = dev->priv;
+	unsigned int nch = iio_device_get_channels_count(p->idev);
+	int n = 0;
+
+	for (unsigned int k = 0; k < iio_device_get_attrs_count(p->idev); k++) {
+		n++;
+		if (report_attr(p, NULL, iio_device_get_attr(p->idev, k), fn, user))
+			return n;
+	}
+	for (unsigned int i = 0; i < nch; i++) {
+		const struct iio_channel *c = iio_device_get_channel(p->idev, i);
+
+		for (unsigned int k = 0; k < iio_channel_get_attrs_count(c); k++) {
+			n++;
+			if (report_attr(p, c, iio_channel_get_attr(c, k), fn, user))
+				return n;
+		}
+	}
+	return n;
+}
+
+static int ldq_iio_attr_read(struct labdaq_device *dev, const char *name, char *buf, size_t len)
+{
+	struct iio_priv *p = dev->priv;
+	const struct iio_channel *ch;
+	const char *attr = find_attr(p, name, &ch);
+	ssize_t n;
+
+	if (!attr) {
+		ldq_err("%s has no attribute '%s' ('labdaq attr %s' lists them)", dev->uri, name,
+			dev->uri);
+		return -ENOENT;
+	}
+	n = attr_read_raw(p, ch, attr, buf, len);
+	if (n < 0)
+		ldq_err("%s: reading %s: %s%s", dev->uri, name, labdaq_strerror((int)n),
+			is_perm((int)n) ? udev_hint() : "");
+	return (int)n;
+}
+
+static int ldq_iio_attr_write(struct labdaq_device *dev, const char *name, const char *value)
+{
+	struct iio_priv *p = dev->priv;
+	const struct iio_channel *ch;
+	const char *attr = find_attr(p, name, &ch);
+	char avail[512];
+	const char *takes;
+	ssize_t n;
+
+	if (!attr)
+		return ldq_iio_attr_read(dev, name, avail, sizeof(avail));
+	n = ch ? iio_channel_attr_write(ch, attr, value) :
+		 iio_device_attr_write(p->idev, attr, value);
+	if (n >= 0) {
+		/* A scale or an offset may have changed: the channels follow. */
+		for (unsigned int k = 0; k < dev->nchans; k++) {
+			int exp10;
+
+			if (is_timestamp(p->chan[k]))
+				continue;
+			si_unit(iio_channel_get_type(p->chan[k]), &exp10);
+			dev->chans[k].scale = si_scale(p->chan[k], exp10);
+			dev->chans[k].offset = p->offset[k] = channel_offset(p->chan[k]);
+		}
+		return 0;
+	}
+	takes = available(p, ch, attr, avail, sizeof(avail));
+	ldq_err("%s: setting %s to '%s': %s%s%s%s", dev->uri, name, value,
+		labdaq_strerror((int)n), takes ? " (it takes " : "", takes ? takes : "",
+		takes ? ")" : is_perm((int)n) ? udev_hint() : "");
+	return (int)n;
+}
+
 const struct ldq_backend ldq_backend_iio = {
 	.name = "iio",
 	.uris = "iio:local:DEVICE, iio:ip:HOST/DEVICE (the kernel's IIO devices, through "
 		"libiio)",
 	.keys_help = "none (iio:local:DEVICE, iio:ip:HOST/DEVICE)",
+	.lib_version = ldq_iio_lib_version,
 	.open = ldq_iio_open,
 	.close = ldq_iio_close,
 	.list = ldq_iio_list,
@@ -963,4 +1133,7 @@ const struct ldq_backend ldq_backend_iio = {
 	.stream_stop = ldq_iio_stream_stop,
 	.write_output = ldq_iio_write_output,
 	.read_inputs = ldq_iio_read_inputs,
+	.attr_list = ldq_iio_attr_list,
+	.attr_read = ldq_iio_attr_read,
+	.attr_write = ldq_iio_attr_write,
 };

@@ -162,13 +162,12 @@ assert json.load(open(f"{d}/lost.json"))["status"] == "failed"
 print("ok", lost.shape)
 EOF
 if [ "$have_sweep" = 1 ]; then
-	check "the sweep job's CSV: 11 points, status complete" "$PY" - "$D/sweep.csv" <<'EOF'
-import sys
+	check "the sweep job's CSV: 11 points, status complete" "$PY" - "$D/sweep" <<'EOF'
+import json, sys
 import numpy as np
-rows = np.loadtxt(sys.argv[1], delimiter=",", comments="#", ndmin=2)
+rows = np.loadtxt(sys.argv[1] + ".csv", delimiter=",", skiprows=1, ndmin=2)
 assert rows.shape[0] == 11, rows.shape
-status = [l.split(":", 1)[1].strip() for l in open(sys.argv[1]) if l.startswith("# status:")]
-assert status[-1] == "complete", status
+assert json.load(open(sys.argv[1] + ".json"))["status"] == "complete"
 EOF
 fi
 run log3 labdaq queue log "$id3"
