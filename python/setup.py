@@ -5,6 +5,7 @@ the path of ../build/liblabdaq.so.1 (or $LABDAQ_LIBRARY) into the installed
 package's _libpath.py, so that the installed package loads that library."""
 
 import os
+import re
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -24,4 +25,21 @@ class BuildPy(build_py):
                         f"LIBRARY = {os.path.abspath(lib)!r}\n")
 
 
-setup(cmdclass={"build_py": BuildPy})
+def library_version() -> str:
+    """MAJOR.MINOR.PATCH of the library: from its header in the source tree,
+    the version's one source, or else from the built library itself."""
+    header = os.path.join(os.path.dirname(HERE), "lib", "include", "labdaq.h")
+    if os.path.exists(header):
+        with open(header) as f:
+            text = f.read()
+        return ".".join(re.search(r"#define LABDAQ_VERSION_%s (\d+)" % p, text).group(1)
+                        for p in ("MAJOR", "MINOR", "PATCH"))
+    import ctypes
+
+    lib = ctypes.CDLL(os.environ.get("LABDAQ_LIBRARY") or os.path.join(
+        os.path.dirname(HERE), "build", "liblabdaq.so.1"))
+    lib.labdaq_version.restype = ctypes.c_char_p
+    return lib.labdaq_version().decode()
+
+
+setup(version=library_version(), cmdclass={"build_py": BuildPy})

@@ -36,7 +36,9 @@ from ._run import Channel, Progress, Run, State, Sweep, SweepPoint
 from ._device import Device, DeviceEntry, DeviceInfo, devices, open
 from ._data import Data, Gap, Recovered, load, recover
 
-__version__ = "0.2.0"
+#: The version of the loaded liblabdaq, which is the package's own: both come
+#: from lib/include/labdaq.h (setup.py reads it there when it builds).
+__version__ = _s(_lib.labdaq_version())
 
 
 def version() -> str:

@@ -32,9 +32,9 @@ class Data:
     ``.npy`` (shape ``(samples, channels)`` or ``(frames, height, width)``,
     the device's raw dtype); for a sweep the CSV's rows as floats
     (columns ``index, repeat, time_s, set_OUT, inputs...``, already in
-    physical units).  ``meta`` is the sidecar (a sweep's ``#`` lines) as a
-    dict.  :meth:`physical` (alias :meth:`volts`) applies each channel's
-    scale; :meth:`times` and :meth:`indexes` place the rows in time, gaps
+    physical units).  ``meta`` is the sidecar as a dict.  :meth:`physical`
+    (alias :meth:`volts`) applies each channel's offset and scale;
+    :meth:`times` and :meth:`indexes` place the rows in time, gaps
     included.
     """
 
@@ -60,8 +60,10 @@ class Data:
             self.channels = []
             for i in range(lib.labdaq_file_channel_count(f)):
                 c = Channel_()
+                coff = ctypes.c_double(0.0)
                 if lib.labdaq_file_channel(f, i, c) == 0:
-                    self.channels.append(channel_of(c))
+                    lib.labdaq_file_channel_offset(f, i, ctypes.byref(coff))
+                    self.channels.append(channel_of(c, coff.value))
             self.gaps = []
             a, n = ctypes.c_uint64(), ctypes.c_uint64()
             for i in range(lib.labdaq_file_gap_count(f)):
@@ -80,7 +82,9 @@ class Data:
                 else:
                     self.array = np.zeros((0,) + shape, dtype)
             else:
-                self.array = np.loadtxt(self.path, delimiter=",", comments="#", ndmin=2)
+                # The header row first (files of 0.2 had '#' lines instead).
+                self.array = np.loadtxt(self.path, delimiter=",", comments="#", skiprows=1,
+                                        ndmin=2)
         finally:
             lib.labdaq_file_close(f)
 
@@ -97,18 +101,19 @@ class Data:
         return float(r) if r else None
 
     def physical(self) -> npt.NDArray[Any]:
-        """The data in physical units (float64): raw x each channel's scale
-        as the metadata records it (physical = raw x scale, in the channel's
-        unit; labdaq records no offset).  A sweep's rows are already
-        physical and are returned as they are."""
+        """The data in physical units (float64): (raw + offset) x scale of
+        each channel, as the metadata records them, in the channel's unit.
+        A sweep's rows are already physical and are returned as they are."""
         if self.kind == "csv":
             return self.array
         if not self.channels:
             return np.asarray(self.array, dtype=np.float64)
         if self.array.ndim == 2:
             scale = np.array([c.scale for c in self.channels], dtype=np.float64)
-            return self.array * scale
-        return self.array * np.float64(self.channels[0].scale)
+            offset = np.array([c.offset for c in self.channels], dtype=np.float64)
+            return (self.array + offset) * scale
+        c0 = self.channels[0]
+        return (self.array + np.float64(c0.offset)) * np.float64(c0.scale)
 
     volts = physical
 

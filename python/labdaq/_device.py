@@ -139,7 +139,9 @@ class Device:
         for i in range(lib.labdaq_device_channel_count(h)):
             c = Channel_()
             check(lib.labdaq_device_channel(h, i, c), "labdaq_device_channel")
-            chans.append(channel_of(c))
+            off = ctypes.c_double(0.0)
+            lib.labdaq_device_channel_offset(h, i, ctypes.byref(off))
+            chans.append(channel_of(c, off.value))
         kind = "frames" if lib.labdaq_device_kind(h) == 1 else "samples"
         shape = None
         w, hh = ctypes.c_uint32(), ctypes.c_uint32()

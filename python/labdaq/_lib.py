@@ -129,6 +129,9 @@ _PROTOS = {
     "labdaq_file_gap": (c_int, [vp, c_uint64, POINTER(c_uint64), POINTER(c_uint64)]),
     "labdaq_file_channel_count": (c_uint, [vp]),
     "labdaq_file_channel": (c_int, [vp, c_uint, POINTER(Channel_)]),
+    "labdaq_file_channel_offset": (c_int, [vp, c_uint, POINTER(c_double)]),
+    "labdaq_device_channel_offset": (c_int, [vp, c_uint, POINTER(c_double)]),
+    "labdaq_run_channel_offset": (c_int, [vp, c_uint, POINTER(c_double)]),
     "labdaq_file_recover": (c_int, [c_char_p, POINTER(RecoverInfo_)]),
 }
 

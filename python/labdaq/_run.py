@@ -84,7 +84,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class Channel:
-    """A channel: physical value = raw * scale, in ``unit``."""
+    """A channel: physical value = (raw + offset) * scale, in ``unit``."""
 
     name: str
     unit: str
@@ -95,12 +95,15 @@ class Channel:
     min: float
     """Physical range, NaN when unknown."""
     max: float
+    offset: float = 0.0
+    """Added to the raw value before the scale (IIO's convention; 0 for most
+    devices)."""
 
 
-def channel_of(c: Channel_) -> Channel:
+def channel_of(c: Channel_, offset: float = 0.0) -> Channel:
     return Channel(name=s(c.name), unit=s(c.unit), scale=c.scale,
                    dtype=s(lib.labdaq_dtype_numpy(c.dtype)), output=bool(c.output),
-                   min=c.min, max=c.max)
+                   min=c.min, max=c.max, offset=offset)
 
 
 @dataclass(frozen=True)
@@ -177,8 +180,10 @@ class Run:
         out = []
         for i in range(lib.labdaq_run_channel_count(self._h)):
             c = Channel_()
+            off = ctypes.c_double(0.0)
             if lib.labdaq_run_channel(self._h, i, c) == 0:
-                out.append(channel_of(c))
+                lib.labdaq_run_channel_offset(self._h, i, ctypes.byref(off))
+                out.append(channel_of(c, off.value))
         return out
 
     def _item_layout(self) -> Tuple["np.dtype[Any]", Tuple[int, ...]]:
@@ -432,7 +437,8 @@ class Sweep(Run):
         *lines, rest = pending.split(b"\n")
         out = []
         for ln in lines:
-            if not ln or ln.startswith(b"#"):
+            # The header row (index,repeat,...) and, in files of 0.2, '#' lines.
+            if not ln[:1].isdigit():
                 continue
             f = ln.split(b",")
             out.append(SweepPoint(int(f[0]), int(f[1]), float(f[2]), float(f[3]),

@@ -6,6 +6,7 @@ import errno
 import gc
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,7 +32,10 @@ def test_loads_the_build_trees_library():
     top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert os.path.realpath(labdaq.library_path) == os.path.realpath(
         os.path.join(top, "build", "liblabdaq.so.1"))
-    assert labdaq.version() == labdaq.__version__
+    header = open(os.path.join(top, "lib", "include", "labdaq.h")).read()
+    want = ".".join(re.search(r"#define LABDAQ_VERSION_%s (\d+)" % p, header).group(1)
+                    for p in ("MAJOR", "MINOR", "PATCH"))
+    assert labdaq.version() == labdaq.__version__ == want
 
 
 def test_unloadable_library_is_named_with_its_reason(env):
@@ -377,6 +381,19 @@ def test_load_physical_times_and_gaps(tmp_path):
     assert np.allclose(d.times(), idx / 100_000)
     assert [c.name for c in d.channels] == ["voltage0", "voltage1"]
     assert d.meta["acquired"] == 20_000 and d.meta["dropped"] == 1000
+
+
+def test_physical_applies_the_recorded_offset(tmp_path):
+    # docs/sim.md: the file keeps raw values, volts = (raw + offset) * 0.001.
+    dev = labdaq.open("sim:adc?channels=2&offset=-1500")
+    assert [c.offset for c in dev.info.channels] == [-1500.0, -1500.0]
+    with dev.acquire(tmp_path / "o.npy", samples=5000) as run:
+        assert run.wait(10)
+    d = labdaq.load(tmp_path / "o.npy")
+    assert [c.offset for c in d.channels] == [-1500.0, -1500.0]
+    assert (d.array == adc_at(np.arange(5000), [0, 1])).all()
+    want = (d.array.astype(np.float64) - 1500) * 0.001
+    assert np.array_equal(d.physical(), want)
 
 
 def test_load_while_the_file_is_written(tmp_path):
