@@ -17,6 +17,9 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+# Where bash-completion looks for a command's completion (it searches
+# $XDG_DATA_DIRS, /usr/local/share and /usr/share by default).
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUSERDIR ?= $(PREFIX)/lib/systemd/user
 SYSTEMDSYSTEMDIR ?= $(PREFIX)/lib/systemd/system
@@ -27,6 +30,12 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 CC ?= cc
 CFLAGS ?= -O2 -g
 PYTHON ?= /usr/bin/python3
+# The Python package goes where Debian's python3 finds it: /usr/lib/python3/
+# dist-packages for PREFIX=/usr, PREFIX/lib/python3.X/dist-packages otherwise
+# (/usr/local/lib/python3.11/dist-packages is on Debian 12's sys.path).
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
+PY_SRCS := $(wildcard python/labdaq/*.py) python/labdaq/py.typed
 
 B := build
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
@@ -183,7 +192,7 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory $(TEST_BINS)
 	$(Q)PYTHON=$(PYTHON) tests/run-tests.sh $(TEST_BINS) $(wildcard tests/cli/test_*.sh) \
-		$(wildcard tests/kernel/test_*.sh) \
+		$(wildcard tests/kernel/test_*.sh) tests/python/run.sh \
 		$(if $(wildcard tests/vm/run.sh),tests/vm/run.sh)
 
 check-vm: deps all
@@ -212,6 +221,8 @@ install: all
 	install -m 0644 lib/include/labdaq.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 $(B)/labdaq.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 0644 man/labdaq.1 $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completion/labdaq $(DESTDIR)$(BASHCOMPDIR)/labdaq
 	install -d $(DESTDIR)$(SYSTEMDUSERDIR) $(DESTDIR)$(SYSTEMDSYSTEMDIR)
 	sed 's|@BINDIR@|$(BINDIR)|' systemd/labdaq-queue.service \
 		> $(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service
@@ -219,6 +230,10 @@ install: all
 		> $(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service \
 		$(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
+	install -d $(DESTDIR)$(PYTHONDIR)/labdaq
+	install -m 0644 $(PY_SRCS) $(DESTDIR)$(PYTHONDIR)/labdaq/
+	printf '# written by make install: the library this package was installed with\nLIBRARY = "%s"\n' \
+		'$(LIBDIR)/$(SONAME)' > $(DESTDIR)$(PYTHONDIR)/labdaq/_libpath.py
 
 # The udev rules and their hook (as root; not part of install: they change
 # who may use the lab's devices).
@@ -244,8 +259,11 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/liblabdaq.so \
 		$(DESTDIR)$(LIBDIR)/liblabdaq.a $(DESTDIR)$(INCLUDEDIR)/labdaq.h \
 		$(DESTDIR)$(PKGCONFIGDIR)/labdaq.pc $(DESTDIR)$(MANDIR)/man1/labdaq.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/labdaq \
 		$(DESTDIR)$(SYSTEMDUSERDIR)/labdaq-queue.service \
 		$(DESTDIR)$(SYSTEMDSYSTEMDIR)/labdaq-queue@.service
+	rm -rf $(DESTDIR)$(PYTHONDIR)/labdaq
+	rmdir -p $(DESTDIR)$(PYTHONDIR) 2>/dev/null || true
 
 clean:
 	rm -rf $(B)

@@ -52,7 +52,84 @@ LABDAQ_API void labdaq_run_config_free(labdaq_run_config *cfg)
 	free(cfg->path);
 	free(cfg->channels);
 	free(cfg->command);
+	ldq_kv_free(cfg->meta, cfg->nmeta);
+	ldq_kv_free(cfg->attrs, cfg->nattrs);
 	free(cfg);
+}
+
+void ldq_kv_free(char **kv, unsigned int n)
+{
+	for (unsigned int i = 0; kv && i < 2 * n; i++)
+		free(kv[i]);
+	free(kv);
+}
+
+/* A key: letters, digits, '_', '-', '.', ':' and '/', at most 128 of them. */
+static int good_key(const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+
+	if (!n || n > 128)
+		return 0;
+	for (const char *p = key; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("_-.:/", *p)))
+			return 0;
+	return 1;
+}
+
+int ldq_kv_set(char ***kv, unsigned int *n, const char *key, const char *value)
+{
+	char **v, *k, *val;
+
+	if (!good_key(key) || !value || strlen(value) > 4096)
+		return -EINVAL;
+	val = strdup(value);
+	if (!val)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < *n; i++) {
+		if (!strcmp((*kv)[2 * i], key)) {
+			free((*kv)[2 * i + 1]);
+			(*kv)[2 * i + 1] = val;
+			return 0;
+		}
+	}
+	k = strdup(key);
+	v = k ? realloc(*kv, (2 * *n + 2) * sizeof(char *)) : NULL;
+	if (!v) {
+		free(k);
+		free(val);
+		return -ENOMEM;
+	}
+	v[2 * *n] = k;
+	v[2 * *n + 1] = val;
+	*kv = v;
+	(*n)++;
+	return 0;
+}
+
+LABDAQ_API int labdaq_run_config_set_meta(labdaq_run_config *cfg, const char *key,
+					  const char *value)
+{
+	return cfg ? ldq_kv_set(&cfg->meta, &cfg->nmeta, key, value) : -EINVAL;
+}
+
+LABDAQ_API int labdaq_run_config_set_attr(labdaq_run_config *cfg, const char *name,
+					  const char *value)
+{
+	return cfg ? ldq_kv_set(&cfg->attrs, &cfg->nattrs, name, value) : -EINVAL;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_attr(labdaq_sweep_config *cfg, const char *name,
+					    const char *value)
+{
+	return cfg ? ldq_kv_set(&cfg->attrs, &cfg->nattrs, name, value) : -EINVAL;
+}
+
+LABDAQ_API int labdaq_sweep_config_set_meta(labdaq_sweep_config *cfg, const char *key,
+					    const char *value)
+{
+	return cfg ? ldq_kv_set(&cfg->meta, &cfg->nmeta, key, value) : -EINVAL;
 }
 
 LABDAQ_API int labdaq_run_config_set_path(labdaq_run_config *cfg, const char *path)
@@ -143,6 +220,8 @@ LABDAQ_API void labdaq_sweep_config_free(labdaq_sweep_config *cfg)
 	free(cfg->set);
 	free(cfg->read);
 	free(cfg->command);
+	ldq_kv_free(cfg->meta, cfg->nmeta);
+	ldq_kv_free(cfg->attrs, cfg->nattrs);
 	free(cfg);
 }
 
@@ -201,6 +280,14 @@ LABDAQ_API int labdaq_sweep_config_set_overwrite(labdaq_sweep_config *cfg, int o
 LABDAQ_API int labdaq_sweep_config_set_command(labdaq_sweep_config *cfg, const char *command)
 {
 	return set_string(&cfg->command, command);
+}
+
+LABDAQ_API int labdaq_sweep_config_set_feed(labdaq_sweep_config *cfg, uint32_t points)
+{
+	if (!cfg || points > (1u << 20))
+		return -EINVAL;
+	cfg->feed = points;
+	return 0;
 }
 
 int ldq_has_suffix(const char *path, const char *suffix)

@@ -25,6 +25,10 @@ struct labdaq_run_config {
 	int overwrite;
 	char *command;         /* may be NULL */
 	uint32_t checkpoint_ms; /* 0: LDQ_DEFAULT_CHECKPOINT_MS */
+	char **meta;           /* the user's metadata: key, value, key, value... */
+	unsigned int nmeta;
+	char **attrs;          /* device attributes to set: name, value, ... */
+	unsigned int nattrs;
 };
 
 struct labdaq_sweep_config {
@@ -37,7 +41,17 @@ struct labdaq_sweep_config {
 	uint64_t delay_ns;
 	int overwrite;
 	char *command;
+	uint32_t feed;         /* points kept for labdaq_run_next_point(); 0: none */
+	char **meta;
+	unsigned int nmeta;
+	char **attrs;
+	unsigned int nattrs;
 };
+
+/* Set @key to @value in a list of pairs (*@kv, *@n of them): a key given
+ * again replaces its value.  0, -EINVAL for a bad key, -ENOMEM. */
+int ldq_kv_set(char ***kv, unsigned int *n, const char *key, const char *value);
+void ldq_kv_free(char **kv, unsigned int n);
 
 /* The path ends in @suffix (and is more than it). */
 int ldq_has_suffix(const char *path, const char *suffix);

@@ -43,6 +43,18 @@ LABDAQ_API const char *labdaq_backend_help(unsigned int index)
 	return index < LDQ_ARRAY_SIZE(backends) ? backends[index]->uris : NULL;
 }
 
+LABDAQ_API int labdaq_backend_version(unsigned int index, char *buf, size_t len)
+{
+	int n;
+
+	if (index >= LDQ_ARRAY_SIZE(backends) || !buf || !len)
+		return -EINVAL;
+	if (backends[index]->lib_version)
+		return backends[index]->lib_version(buf, len);
+	n = snprintf(buf, len, "built into liblabdaq %s", labdaq_version());
+	return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
+}
+
 /* "sim, iio, ..." into @buf. */
 static const char *backend_names(char *buf, size_t len)
 {
@@ -93,6 +105,7 @@ int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const ch
 	c->max = NAN;
 	c->offset = 0;
 	c->meta = NULL;
+	c->optional = 0;
 	if (!c->name || !c->unit) {
 		free(c->name);
 		free(c->unit);
@@ -132,7 +145,7 @@ static int all_channels(const struct labdaq_device *dev, int output, unsigned in
 	unsigned int n = 0;
 
 	for (unsigned int i = 0; i < dev->nchans; i++)
-		if (!!dev->chans[i].output == !!output)
+		if (!!dev->chans[i].output == !!output && !dev->chans[i].optional)
 			idx[n++] = i;
 	if (!n) {
 		ldq_err("'%s' has no %s channel", dev->uri, output ? "output" : "input");
@@ -335,6 +348,15 @@ LABDAQ_API int labdaq_device_channel(const labdaq_device *dev, unsigned int inde
 	return 0;
 }
 
+LABDAQ_API int labdaq_device_channel_offset(const labdaq_device *dev, unsigned int index,
+					    double *offset)
+{
+	if (!dev || !offset || index >= dev->nchans)
+		return -ERANGE;
+	*offset = dev->chans[index].offset;
+	return 0;
+}
+
 LABDAQ_API int labdaq_device_frame_shape(const labdaq_device *dev, uint32_t *width,
 					 uint32_t *height)
 {
@@ -381,4 +403,100 @@ LABDAQ_API int labdaq_list(labdaq_list_fn fn, void *user)
 			total += n;
 	}
 	return total;
+}
+
+/* ---- attributes ---- */
+
+static int attr_ops(const labdaq_device *dev)
+{
+	if (!dev->backend->attr_list || !dev->backend->attr_read || !dev->backend->attr_write) {
+		ldq_err("%s: the %s backend has no device attributes", dev->uri, dev->backend->name);
+		return -EOPNOTSUPP;
+	}
+	if (atomic_load(&dev->busy)) {
+		ldq_err("%s: a run is active on it: its attributes wait until it ends", dev->uri);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+LABDAQ_API int labdaq_device_attrs(labdaq_device *dev, labdaq_attr_fn fn, void *user)
+{
+	int ret;
+
+	if (!dev || !fn)
+		return -EINVAL;
+	ret = attr_ops(dev);
+	return ret ? ret : dev->backend->attr_list(dev, fn, user);
+}
+
+LABDAQ_API int labdaq_device_attr_read(labdaq_device *dev, const char *name, char *buf,
+				       size_t len)
+{
+	int ret;
+
+	if (!dev || !name || !buf || !len)
+		return -EINVAL;
+	ret = attr_ops(dev);
+	return ret ? ret : dev->backend->attr_read(dev, name, buf, len);
+}
+
+LABDAQ_API int labdaq_device_attr_write(labdaq_device *dev, const char *name, const char *value)
+{
+	int ret;
+
+	if (!dev || !name || !value)
+		return -EINVAL;
+	ret = attr_ops(dev);
+	return ret ? ret : dev->backend->attr_write(dev, name, value);
+}
+
+int ldq_device_check_attrs(labdaq_device *dev, char *const *kv, unsigned int n)
+{
+	char buf[256];
+	int ret;
+
+	if (!n)
+		return 0;
+	if (!dev->backend->attr_read || !dev->backend->attr_write) {
+		ldq_err("%s: the %s backend has no device attributes to set", dev->uri,
+			dev->backend->name);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		ret = dev->backend->attr_read(dev, kv[2 * i], buf, sizeof(buf));
+		if (ret < 0)
+			return ret == -ENOENT ? -EINVAL : ret;
+	}
+	return 0;
+}
+
+int ldq_device_apply_attrs(labdaq_device *dev, char *const *kv, unsigned int n, char ***readback)
+{
+	char buf[4097];
+	char **rb;
+	int ret;
+
+	*readback = NULL;
+	if (!n)
+		return 0;
+	rb = calloc(2 * n, sizeof(char *));
+	if (!rb)
+		return -ENOMEM;
+	*readback = rb;
+	for (unsigned int i = 0; i < n; i++) {
+		ret = dev->backend->attr_write(dev, kv[2 * i], kv[2 * i + 1]);
+		if (!ret)
+			ret = dev->backend->attr_read(dev, kv[2 * i], buf, sizeof(buf));
+		if (ret < 0) {
+			ldq_err("%s: setting %s to '%s' failed: %s", dev->uri, kv[2 * i], kv[2 * i + 1],
+				labdaq_strerror(ret));
+			return ret == -ENOENT ? -EINVAL : ret;
+		}
+		rb[2 * i] = strdup(kv[2 * i]);
+		rb[2 * i + 1] = strdup(buf);
+		if (!rb[2 * i] || !rb[2 * i + 1])
+			return -ENOMEM;
+	}
+	return 0;
 }

@@ -31,6 +31,7 @@ struct labdaq_file {
 	int meta_err;
 	char meta_msg[200];
 	struct labdaq_channel *chans;
+	double *offsets;
 	unsigned int nchans;
 };
 
@@ -86,7 +87,8 @@ static int sidecar_channels(labdaq_file *f)
 	if (!json_array_size(chans))
 		return 0;
 	f->chans = calloc(json_array_size(chans), sizeof(*f->chans));
-	if (!f->chans)
+	f->offsets = calloc(json_array_size(chans), sizeof(*f->offsets));
+	if (!f->chans || !f->offsets)
 		return -ENOMEM;
 	json_array_foreach(chans, i, c) {
 		struct labdaq_channel *ch = &f->chans[f->nchans++];
@@ -95,6 +97,8 @@ static int sidecar_channels(labdaq_file *f)
 		ch->name = json_string_value(json_object_get(c, "name"));
 		ch->unit = unit ? unit : "";
 		ch->scale = json_number_value(json_object_get(c, "scale"));
+		ch->output = json_is_true(json_object_get(c, "output"));
+		f->offsets[i] = json_number_value(json_object_get(c, "offset"));
 		ch->dtype = dtype;
 		ch->min = NAN;
 		ch->max = NAN;
@@ -152,31 +156,50 @@ static int csv_meta_line(json_t *meta, const char *line)
 	return v && !json_object_set_new(meta, key, v) ? 0 : -ENOMEM;
 }
 
+/* A sweep of labdaq 0.2 and earlier: '#' lines with the metadata. */
+static int read_old_csv(labdaq_file *f, FILE *in)
+{
+	char line[4096];
+	int ret = 0;
+
+	f->meta = json_object();
+	if (!f->meta)
+		return -ENOMEM;
+	while (!ret && fgets(line, sizeof(line), in)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '#')
+			ret = csv_meta_line(f->meta, line);
+		else if (line[0] >= '0' && line[0] <= '9')
+			f->items++;
+	}
+	return ret;
+}
+
+/* A sweep's CSV: the header row "index,repeat,time_s,...", then one
+ * whole line per point (a last line without its newline is a point in
+ * progress, or cut by a crash: not counted); the metadata in the sidecar. */
 static int read_csv(labdaq_file *f, const char *path)
 {
 	FILE *in = fopen(path, "re");
 	char line[4096];
-	int ret = 0, first = 1;
+	int ret = 0;
 
 	if (!in)
 		return -errno;
-	f->meta = json_object();
-	if (!f->meta) {
-		fclose(in);
-		return -ENOMEM;
-	}
-	while (!ret && fgets(line, sizeof(line), in)) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if (first && strncmp(line, "# labdaq sweep", 14))
-			ret = -EBADMSG;
-		else if (line[0] == '#')
-			ret = csv_meta_line(f->meta, line);
-		else if (line[0] >= '0' && line[0] <= '9')
-			f->items++;
-		first = 0;
+	if (!fgets(line, sizeof(line), in)) {
+		ret = -EBADMSG;
+	} else if (!strncmp(line, "# labdaq sweep", 14)) {
+		ret = read_old_csv(f, in);
+	} else if (strncmp(line, "index,repeat,time_s,", 20)) {
+		ret = -EBADMSG;
+	} else {
+		while (fgets(line, sizeof(line), in))
+			if (line[0] && line[strlen(line) - 1] == '\n')
+				f->items++;
+		ret = read_sidecar(f, path);
 	}
 	fclose(in);
-	return first ? -EBADMSG : ret;
+	return ret;
 }
 
 LABDAQ_API int labdaq_file_open(const char *path, labdaq_file **out)
@@ -217,6 +240,7 @@ LABDAQ_API void labdaq_file_close(labdaq_file *f)
 	json_decref(f->meta);
 	free(f->meta_text);
 	free(f->chans);
+	free(f->offsets);
 	free(f);
 }
 
@@ -348,5 +372,14 @@ LABDAQ_API int labdaq_file_channel(const labdaq_file *f, unsigned int index,
 	if (index >= f->nchans)
 		return -ERANGE;
 	*out = f->chans[index];
+	return 0;
+}
+
+LABDAQ_API int labdaq_file_channel_offset(const labdaq_file *f, unsigned int index,
+					  double *offset)
+{
+	if (!f || !offset || index >= f->nchans)
+		return -ERANGE;
+	*offset = f->offsets[index];
 	return 0;
 }

@@ -84,8 +84,10 @@ struct ldq_channel {
 	int output;
 	double min, max;          /* the physical range, NAN if unknown; a
 				   * backend's open may set it */
-	double offset;            /* physical = (raw + offset) * scale; 0
-				   * unless a backend's open sets it */
+	double offset;            /* physical = (raw + offset) * scale; 0 unless
+				   * the backend's open sets it */
+	int optional;             /* not in the default selection (NULL list):
+				   * iio's timestamp, which widens the file */
 	char *meta;               /* NULL, or a JSON object (malloc'd by the
 				   * backend's open, freed by the core) whose
 				   * members the sidecar adds to the channel's */
@@ -118,6 +120,14 @@ int ldq_device_find_channel(const struct labdaq_device *dev, const char *name, i
  * logged with the channel and the device's channels; -ENOMEM. */
 int ldq_device_channels(const struct labdaq_device *dev, const char *list, int output,
 			unsigned int **idx, unsigned int *n);
+/* Attributes @kv (@n name, value pairs) for a run: the check that @dev
+ * has each (-EINVAL, logged, if not), and setting them (the device lock
+ * held): *@readback receives name, value pairs as the device reads them
+ * back (malloc'd, freed by the caller with ldq_kv_free(*readback, @n) even
+ * on failure).  0 or -errno, logged. */
+int ldq_device_check_attrs(struct labdaq_device *dev, char *const *kv, unsigned int n);
+int ldq_device_apply_attrs(struct labdaq_device *dev, char *const *kv, unsigned int n,
+			   char ***readback);
 /* For backends' open(): append a channel; 0 or -ENOMEM. */
 int ldq_device_add_channel(struct labdaq_device *dev, const char *name, const char *unit,
 			   double scale, int dtype, int output);

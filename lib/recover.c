@@ -9,6 +9,8 @@
  * spare ".NAME.json.tmp".  Recovery trusts the payload: every whole item
  * on disk is kept and described by the header, a partial item is cut off,
  * and the sidecar is marked "recovered" with the counts of what is kept.
+ * A sweep's CSV is recovered the same way: whole lines are kept, a line cut
+ * short is removed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "config.h"
 #include "internal.h"
 #include "npy.h"
 #include "sidecar.h"
@@ -80,6 +83,48 @@ static int recover_npy(int fd, struct labdaq_recover_info *info)
 	return 0;
 }
 
+/* Bring a sweep's CSV open as @fd to its whole lines: the header row and
+ * one line per point; a last line without its newline is cut. */
+static int recover_csv(int fd, struct labdaq_recover_info *info)
+{
+	static const char head[] = "index,repeat,time_s,";
+	char buf[65536];
+	uint64_t off = 0, last_nl = 0, lines = 0;
+	int have_nl = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = pread(fd, buf, sizeof(buf), (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		if (off == 0 && ((size_t)n < sizeof(head) - 1 || memcmp(buf, head, sizeof(head) - 1)))
+			return -EBADMSG;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				lines++;
+				last_nl = off + (uint64_t)i + 1;
+				have_nl = 1;
+			}
+		}
+		off += (uint64_t)n;
+	}
+	if (!have_nl)
+		return -EBADMSG;
+	if (off > last_nl) {
+		while (ftruncate(fd, (off_t)last_nl) < 0) {
+			if (errno != EINTR)
+				return -errno;
+		}
+	}
+	info->items = lines - 1;
+	info->trailing = off - last_nl;
+	return ldq_fsync(fd);
+}
+
 static int set_int(json_t *o, const char *key, uint64_t v)
 {
 	return json_object_set_new(o, key, json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v));
@@ -102,6 +147,8 @@ static int mark_recovered(json_t *root, struct labdaq_recover_info *info)
 	ldq_utc_now(now, sizeof(now));
 	bad |= json_object_set_new(root, "status", json_string("recovered"));
 	bad |= set_int(root, "written", info->items);
+	if (json_object_get(root, "points"))
+		bad |= set_int(root, "points", info->items);
 	v = json_object_get(root, "acquired");
 	acquired = json_is_integer(v) && json_integer_value(v) > 0 ?
 			   (uint64_t)json_integer_value(v) :
@@ -168,7 +215,7 @@ LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info 
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	ret = recover_npy(fd, &tmp);
+	ret = ldq_has_suffix(path, ".csv") ? recover_csv(fd, &tmp) : recover_npy(fd, &tmp);
 	close(fd);
 	if (!ret)
 		ret = recover_meta(path, &tmp);

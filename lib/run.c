@@ -145,6 +145,14 @@ int ldq_run_lock_device(struct labdaq_run *run)
 			h.user, h.pid, h.since_utc, h.what);
 	else if (ret == -EBUSY)
 		ldq_info("%s is busy: another run holds it", run->dev->uri);
+	/* The device is ours: its attributes, before anything else. */
+	if (!ret)
+		ret = ldq_device_apply_attrs(run->dev, run->set_attrs, run->nset_attrs, &run->attrs);
+	/* An attribute may have changed a channel's scale or offset. */
+	for (unsigned int i = 0; !ret && run->nset_attrs && i < run->nfile_chans; i++) {
+		labdaq_device_channel(run->dev, run->file_idx[i], &run->file_chans[i]);
+		run->file_offsets[i] = run->dev->chans[run->file_idx[i]].offset;
+	}
 	return ret;
 }
 
@@ -210,11 +218,17 @@ void ldq_run_destroy(struct labdaq_run *run)
 	free(run->file_chans);
 	free(run->file_offsets);
 	free(run->file_meta);
+	free(run->file_idx);
+	ldq_kv_free(run->set_attrs, run->nset_attrs);
+	ldq_kv_free(run->attrs, run->nset_attrs);
+	for (unsigned int i = 0; i < 2 * run->nuser_meta; i++)
+		free(run->user_meta[i]);
+	free(run->user_meta);
 	ldq_gaplist_free(&run->gaps);
 	ldq_gaplist_free(&run->ckpt_gaps);
 	free(run->scratch);
 	free(run->tap);
-	free(run->sweep);
+	ldq_sweep_free(run->sweep);
 	free(run);
 }
 
@@ -230,6 +244,105 @@ LABDAQ_API int labdaq_run_channel(labdaq_run *run, unsigned int index,
 		return -ERANGE;
 	*out = run->file_chans[index];
 	return 0;
+}
+
+LABDAQ_API int labdaq_run_channel_offset(labdaq_run *run, unsigned int index, double *offset)
+{
+	if (!run || !offset || index >= labdaq_run_channel_count(run))
+		return -ERANGE;
+	*offset = run->file_offsets[index];
+	return 0;
+}
+
+int ldq_run_alloc_chans(struct labdaq_run *run, unsigned int n)
+{
+	run->file_chans = calloc(n ? n : 1, sizeof(*run->file_chans));
+	run->file_offsets = calloc(n ? n : 1, sizeof(*run->file_offsets));
+	run->file_idx = calloc(n ? n : 1, sizeof(*run->file_idx));
+	run->file_meta = calloc(n ? n : 1, sizeof(*run->file_meta));
+	return run->file_chans && run->file_offsets && run->file_idx && run->file_meta ? 0 :
+											  -ENOMEM;
+}
+
+void ldq_run_add_file_chan(struct labdaq_run *run, unsigned int index)
+{
+	labdaq_device_channel(run->dev, index, &run->file_chans[run->nfile_chans]);
+	run->file_idx[run->nfile_chans] = index;
+	run->file_meta[run->nfile_chans] = run->dev->chans[index].meta;
+	run->file_offsets[run->nfile_chans++] = run->dev->chans[index].offset;
+}
+
+int ldq_run_copy_attrs(struct labdaq_run *run, char *const *kv, unsigned int n_kv)
+{
+	for (unsigned int i = 0; i < n_kv; i++) {
+		int ret = ldq_kv_set(&run->set_attrs, &run->nset_attrs, kv[2 * i], kv[2 * i + 1]);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int ldq_run_copy_meta(struct labdaq_run *run, char *const *kv, unsigned int n_kv)
+{
+	if (!n_kv)
+		return 0;
+	run->user_meta = calloc(2 * n_kv, sizeof(char *));
+	if (!run->user_meta)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < 2 * n_kv; i++) {
+		run->user_meta[i] = strdup(kv[i]);
+		if (!run->user_meta[i])
+			return -ENOMEM;
+		run->nuser_meta = i / 2 + 1;
+	}
+	return 0;
+}
+
+/* @v to 10 significant digits: it then prints back in 15 digits, so that
+ * the sidecar's other reals (a scale of 0.1) keep their short form. */
+static double digits10(double v)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%.10g", v);
+	return strtod(s, NULL);
+}
+
+void ldq_run_fill_meta(struct labdaq_run *run, struct ldq_meta *m, const char *status)
+{
+	struct labdaq_progress p;
+
+	memset(m, 0, sizeof(*m));
+	m->status = status;
+	m->device = run->dev->uri;
+	m->backend = run->dev->backend->name;
+	m->command = run->command;
+	m->run_id = run->run_id;
+	m->started_utc = run->started_utc;
+	m->ended_utc = run->ended_utc[0] ? run->ended_utc : NULL;
+	m->rate_hz = run->rate_hz;
+	m->channels = run->file_chans;
+	m->offsets = run->file_offsets;
+	m->channel_meta = run->file_meta;
+	m->nchannels = run->nfile_chans;
+	m->user_meta = (const char *const *)run->user_meta;
+	m->nuser_meta = run->nuser_meta;
+	m->attrs = (const char *const *)run->attrs;
+	m->nattrs = run->attrs ? run->nset_attrs : 0;
+	m->acquired = atomic_load(&run->acquired);
+	m->written = atomic_load(&run->written);
+	m->dropped = atomic_load(&run->dropped);
+	/* The measured rate: items acquired per second, start to end (now). */
+	if (run->t0_ns) {
+		uint64_t end = atomic_load(&run->t_end_ns);
+
+		p.elapsed_ns = (end ? end : ldq_now_ns()) - run->t0_ns;
+		m->elapsed_s = digits10((double)p.elapsed_ns / 1e9);
+		if (p.elapsed_ns && m->acquired)
+			m->measured_rate_hz = digits10((double)m->acquired * 1e9 /
+						       (double)p.elapsed_ns);
+	}
 }
 
 LABDAQ_API int labdaq_run_progress(labdaq_run *run, struct labdaq_progress *out)

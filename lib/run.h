@@ -49,13 +49,20 @@ struct labdaq_run {
 	unsigned int *chans;
 	unsigned int nchans;
 	struct labdaq_channel *file_chans;
+	double *file_offsets;      /* each file channel's offset (raw units) */
+	unsigned int *file_idx;    /* each file channel's index in dev->chans */
 	unsigned int nfile_chans;
-	double *file_offsets;      /* per file channel (ldq_channel.offset) */
-	const char **file_meta;    /* per file channel (ldq_channel.meta,
-				    * owned by the device) */
+	const char **file_meta;    /* each file channel's backend details
+				    * (ldq_channel.meta, owned by the device) */
 	uint64_t count_asked;      /* the configuration's count and duration */
 	uint64_t duration_asked_ns;
+	char **user_meta;          /* the caller's key, value pairs */
+	unsigned int nuser_meta;
+	char **set_attrs;          /* device attributes to set: name, value pairs */
+	unsigned int nset_attrs;
+	char **attrs;              /* the same names, the values read back once set */
 	struct ldq_npy_layout layout;
+	int dtype;                 /* enum labdaq_dtype of a stream's file */
 	size_t item_bytes;
 	size_t block_items;
 	char started_utc[40];
@@ -118,7 +125,8 @@ struct labdaq_run {
 /* run.c, for stream.c, writer.c and sweep.c */
 int ldq_run_new(struct labdaq_device *dev, int mode, const char *path, const char *command,
 		struct labdaq_run **out);
-/* Take the device's lock; -EBUSY (logged with the holder) if held. */
+/* Take the device's lock (-EBUSY, logged with the holder, if held), then
+ * set the run's device attributes (set_attrs) and read them back (attrs). */
 int ldq_run_lock_device(struct labdaq_run *run);
 void ldq_run_set_error(struct labdaq_run *run, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -142,5 +150,16 @@ int ldq_run_wait_request(struct labdaq_run *run, uint64_t deadline_ns);
 void ldq_run_cancel_device(struct labdaq_run *run);
 void ldq_run_tap(struct labdaq_run *run, const void *p, size_t items, uint64_t index,
 		 uint64_t now);
+/* Allocate room for @n file channels (file_chans, file_offsets) and copy
+ * the configuration's user metadata (@kv: @n_kv pairs); 0 or -ENOMEM. */
+int ldq_run_alloc_chans(struct labdaq_run *run, unsigned int n);
+int ldq_run_copy_meta(struct labdaq_run *run, char *const *kv, unsigned int n_kv);
+int ldq_run_copy_attrs(struct labdaq_run *run, char *const *kv, unsigned int n_kv);
+/* Append device channel @index to the file's channels. */
+void ldq_run_add_file_chan(struct labdaq_run *run, unsigned int index);
+/* The sidecar's members common to streams and sweeps. */
+void ldq_run_fill_meta(struct labdaq_run *run, struct ldq_meta *m, const char *status);
+/* sweep.c: free a sweep's part of a run; NULL is accepted. */
+void ldq_sweep_free(struct ldq_sweep *sw);
 
 #endif

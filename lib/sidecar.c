@@ -114,26 +114,97 @@ static void merge_meta(json_t *o, const char *text, int *bad)
 	json_decref(extra);
 }
 
+/* The shortest "%g" of @v that reads back exactly. */
+static void exact_g(char *buf, size_t len, double v)
+{
+	for (int prec = 6; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* How a stored value becomes a physical one, in words. */
+static json_t *conversion_json(const struct ldq_meta *m, const struct labdaq_channel *ch,
+			       double offset)
+{
+	const char *unit = ch->unit && *ch->unit ? ch->unit : "its unit";
+	char s[256], sc[40], off[40];
+
+	exact_g(sc, sizeof(sc), ch->scale);
+	exact_g(off, sizeof(off), fabs(offset));
+	if (m->sweep)
+		snprintf(s, sizeof(s), "the CSV holds %s in %s, already converted", ch->name, unit);
+	else if (offset != 0)
+		snprintf(s, sizeof(s), "%s in %s = (raw %c %s) * %s", ch->name, unit,
+			 offset < 0 ? '-' : '+', off, sc);
+	else
+		snprintf(s, sizeof(s), "%s in %s = raw * %s", ch->name, unit, sc);
+	return json_string(s);
+}
+
 static json_t *channels_json(const struct ldq_meta *m, int *bad)
 {
 	json_t *a = json_array(), *o;
 
 	for (unsigned int i = 0; a && i < m->nchannels; i++) {
 		const struct labdaq_channel *ch = &m->channels[i];
+		double offset = m->offsets ? m->offsets[i] : 0;
 
 		o = json_object();
 		if (o) {
 			jset(o, "name", jstr(ch->name), bad);
 			jset(o, "unit", jstr(ch->unit), bad);
 			jset(o, "scale", jreal(ch->scale), bad);
-			if (m->channel_offsets && m->channel_offsets[i] != 0)
-				jset(o, "offset", jreal(m->channel_offsets[i]), bad);
+			jset(o, "offset", jreal(offset), bad);
+			jset(o, "conversion", conversion_json(m, ch, offset), bad);
+			if (ch->output)
+				jset(o, "output", json_true(), bad);
 			if (m->channel_meta && m->channel_meta[i])
 				merge_meta(o, m->channel_meta[i], bad);
 		}
 		jappend(a, o, bad);
 	}
 	return a;
+}
+
+/* Pairs @kv (@n of them) as an object of strings. */
+static json_t *pairs_json(const char *const *kv, unsigned int n, int *bad)
+{
+	json_t *o = json_object();
+
+	for (unsigned int i = 0; o && i < n; i++)
+		jset(o, kv[2 * i], jstr(kv[2 * i + 1]), bad);
+	return o;
+}
+
+/* The index of the timestamp channel (iio's), or -1. */
+static int timestamp_column(const struct ldq_meta *m)
+{
+	for (unsigned int i = 0; i < m->nchannels; i++)
+		if (m->channels[i].name && !strcmp(m->channels[i].name, "timestamp") &&
+		    m->channels[i].dtype == LABDAQ_DTYPE_INT64)
+			return (int)i;
+	return -1;
+}
+
+/* How to get each item's time, in seconds from the first: a recipe for
+ * numpy, which works whatever the requested rate. */
+static json_t *time_axis_json(const struct ldq_meta *m)
+{
+	char s[256];
+	int ts = timestamp_column(m);
+
+	if (ts >= 0)
+		snprintf(s, sizeof(s), "t_s = (a[:, %d] - a[0, %d]) * 1e-9 (the device's timestamp "
+			 "column, in ns)", ts, ts);
+	else if (m->rate_hz > 0)
+		snprintf(s, sizeof(s), "t_s = numpy.arange(n) / rate_hz (paced by the clock; gaps "
+			 "keep their indexes)");
+	else
+		snprintf(s, sizeof(s), "t_s = numpy.arange(n) / measured_rate_hz (as fast as "
+			 "possible: the mean rate, approximate)");
+	return json_string(s);
 }
 
 static json_t *gaps_json(const struct ldq_meta *m, int *bad)
@@ -183,6 +254,32 @@ static json_t *error_json(const struct ldq_meta *m, int *bad)
 	return o;
 }
 
+/* A sweep's CSV columns and its parameters. */
+static void sweep_json(json_t *root, const struct ldq_meta_sweep *sw, int *bad)
+{
+	json_t *cols = json_array(), *o = json_object(), *c;
+
+	for (unsigned int i = 0; cols && i < sw->ncolumns; i++) {
+		c = json_object();
+		if (c) {
+			jset(c, "name", jstr(sw->columns[i]), bad);
+			jset(c, "unit", jstr(sw->units[i]), bad);
+		}
+		jappend(cols, c, bad);
+	}
+	jset(root, "columns", cols, bad);
+	if (o) {
+		jset(o, "set", jstr(sw->set), bad);
+		jset(o, "unit", jstr(sw->unit), bad);
+		jset(o, "from", jreal(sw->from), bad);
+		jset(o, "to", jreal(sw->to), bad);
+		jset(o, "points", json_integer(sw->points), bad);
+		jset(o, "repeat", json_integer(sw->repeat), bad);
+		jset(o, "delay_s", jreal(sw->delay_s), bad);
+	}
+	jset(root, "sweep", o, bad);
+}
+
 static json_t *meta_to_json(const struct ldq_meta *m, const char *npy_name)
 {
 	json_t *root = json_object();
@@ -197,17 +294,31 @@ static json_t *meta_to_json(const struct ldq_meta *m, const char *npy_name)
 	jset(root, "backend", jstr(m->backend), &bad);
 	jset(root, "kind", jstr(m->kind), &bad);
 	jset(root, "run_id", jstr(m->run_id), &bad);
-	jset(root, "dtype", json_string(m->layout.descr), &bad);
-	jset(root, "shape", shape_json(m, &bad), &bad);
+	if (m->sweep) {
+		sweep_json(root, m->sweep, &bad);
+	} else {
+		jset(root, "dtype", json_string(m->layout.descr), &bad);
+		jset(root, "shape", shape_json(m, &bad), &bad);
+	}
 	jset(root, "channels", channels_json(m, &bad), &bad);
-	jset(root, "rate_hz", jreal(m->rate_hz), &bad);
+	if (!m->sweep) {
+		jset(root, "rate_hz", jreal(m->rate_hz), &bad);
+		jset(root, "measured_rate_hz", jreal(m->measured_rate_hz), &bad);
+		jset(root, "time_axis", time_axis_json(m), &bad);
+	}
+	jset(root, "elapsed_s", jreal(m->elapsed_s), &bad);
+	jset(root, "attributes", pairs_json(m->attrs, m->nattrs, &bad), &bad);
+	jset(root, "user", pairs_json(m->user_meta, m->nuser_meta, &bad), &bad);
 	jset(root, "started_utc", jstr(m->started_utc), &bad);
 	jset(root, "ended_utc", jstr(m->ended_utc), &bad);
+	if (m->sweep)
+		jset(root, "points", ju64(m->written), &bad);
 	jset(root, "acquired", ju64(m->acquired), &bad);
 	jset(root, "written", ju64(m->written), &bad);
 	jset(root, "dropped", ju64(m->dropped), &bad);
 	jset(root, "gaps", gaps_json(m, &bad), &bad);
-	jset(root, "ring", ring_json(m, &bad), &bad);
+	if (!m->sweep)
+		jset(root, "ring", ring_json(m, &bad), &bad);
 	jset(root, "error", error_json(m, &bad), &bad);
 	jset(root, "command", jstr(m->command), &bad);
 	if (bad) {
@@ -303,7 +414,7 @@ char *ldq_meta_path(const char *npy_path)
 	if (!s)
 		return NULL;
 	memcpy(s, npy_path, n + 1);
-	if (n >= 4 && !strcmp(npy_path + n - 4, ".npy"))
+	if (n >= 4 && (!strcmp(npy_path + n - 4, ".npy") || !strcmp(npy_path + n - 4, ".csv")))
 		n -= 4;
 	memcpy(s + n, ".json", 6);
 	return s;

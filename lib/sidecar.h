@@ -21,6 +21,17 @@ struct ldq_gap {
 	uint64_t count; /* items missing */
 };
 
+/* A sweep's own part of the sidecar (kind "sweep"). */
+struct ldq_meta_sweep {
+	const char *set;            /* the output channel stepped */
+	const char *unit;           /* its unit */
+	double from, to, delay_s;
+	uint32_t points, repeat;    /* per pass; passes */
+	const char *const *columns; /* the CSV's header row, ncolumns names */
+	const char *const *units;   /* and their units ("" for none) */
+	unsigned int ncolumns;
+};
+
 struct ldq_meta {
 	const char *status;         /* "running", "complete", ... */
 	const char *device;         /* the URI */
@@ -34,9 +45,6 @@ struct ldq_meta {
 	struct ldq_npy_layout layout;
 	const struct labdaq_channel *channels; /* the channels in the file */
 	unsigned int nchannels;
-	const double *channel_offsets;  /* NULL, or per channel: written when
-					 * not 0 (physical = (raw + offset) *
-					 * scale) */
 	const char *const *channel_meta; /* NULL, or per channel: NULL or a
 					  * JSON object merged into it */
 	uint64_t acquired, written, dropped;
@@ -47,11 +55,20 @@ struct ldq_meta {
 	uint64_t ring_high_water_bytes;
 	int error_code;             /* -errno, 0 for none */
 	const char *error;          /* NULL for none */
+	const struct ldq_meta_sweep *sweep; /* a sweep's: no dtype, shape, ring */
+	const double *offsets;      /* per channel, raw units; NULL: 0 */
+	double measured_rate_hz;    /* acquired / elapsed; 0 before the first */
+	double elapsed_s;           /* since the start, to the end or now */
+	const char *const *user_meta; /* the caller's key, value pairs */
+	unsigned int nuser_meta;
+	const char *const *attrs;   /* device attributes set for the run: name, value */
+	unsigned int nattrs;
 };
 
 struct ldq_meta_file;
 
-/* Sidecar path of @npy_path: "x.npy" -> "x.json" (else @npy_path + ".json").
+/* Sidecar path of a data file: "x.npy" or "x.csv" -> "x.json" (else
+ * @npy_path + ".json").
  * Returns a malloc'd string or NULL. */
 char *ldq_meta_path(const char *npy_path);
 

@@ -183,8 +183,12 @@ static int resolve_inputs(const struct labdaq_device *dev, const char *list,
 		return -EINVAL;
 	}
 	ret = ldq_device_channels(dev, list, 0, idx, n);
+	/* One file type: the channels' own, or int64 for integers of mixed
+	 * widths (iio's timestamp with 32-bit samples: every value exact). */
 	for (unsigned int j = 1; !ret && j < *n; j++)
-		if (dev->chans[(*idx)[j]].dtype != dev->chans[(*idx)[0]].dtype) {
+		if (dev->chans[(*idx)[j]].dtype != dev->chans[(*idx)[0]].dtype &&
+		    (dev->chans[(*idx)[j]].dtype == LABDAQ_DTYPE_FLOAT64 ||
+		     dev->chans[(*idx)[0]].dtype == LABDAQ_DTYPE_FLOAT64)) {
 			ldq_err("%s: channels of different types cannot share one file", dev->uri);
 			ret = -EINVAL;
 		}
@@ -195,15 +199,6 @@ static int resolve_inputs(const struct labdaq_device *dev, const char *list,
 	return ret;
 }
 
-static void add_file_channel(struct labdaq_run *run, unsigned int i)
-{
-	const struct ldq_channel *c = &run->dev->chans[i];
-
-	run->file_offsets[run->nfile_chans] = c->offset;
-	run->file_meta[run->nfile_chans] = c->meta;
-	labdaq_device_channel(run->dev, i, &run->file_chans[run->nfile_chans++]);
-}
-
 /* The run's channels, and the file's: a frames file lists the inputs. */
 static int select_channels(struct labdaq_run *run, const char *list)
 {
@@ -212,19 +207,16 @@ static int select_channels(struct labdaq_run *run, const char *list)
 
 	if (ret)
 		return ret;
-	run->file_chans = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_chans));
-	run->file_offsets = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_offsets));
-	run->file_meta = calloc(dev->nchans ? dev->nchans : 1, sizeof(*run->file_meta));
-	if (!run->file_chans || !run->file_offsets || !run->file_meta)
+	if (ldq_run_alloc_chans(run, dev->nchans))
 		return -ENOMEM;
 	if (dev->kind == LABDAQ_KIND_FRAMES) {
 		for (unsigned int i = 0; i < dev->nchans; i++)
 			if (!dev->chans[i].output)
-				add_file_channel(run, i);
+				ldq_run_add_file_chan(run, i);
 		return 0;
 	}
 	for (unsigned int j = 0; j < run->nchans; j++)
-		add_file_channel(run, run->chans[j]);
+		ldq_run_add_file_chan(run, run->chans[j]);
 	return 0;
 }
 
@@ -233,7 +225,15 @@ static int setup_layout(struct labdaq_run *run)
 	struct labdaq_device *dev = run->dev;
 	int dtype = dev->kind == LABDAQ_KIND_FRAMES ? dev->frame_dtype
 						    : dev->chans[run->chans[0]].dtype;
-	const char *descr = labdaq_dtype_numpy(dtype);
+	const char *descr;
+
+	/* One type for the file: the widest of the channels (iio's 64-bit
+	 * timestamp widens every column; the values are kept exactly). */
+	for (unsigned int j = 1; dev->kind != LABDAQ_KIND_FRAMES && j < run->nchans; j++)
+		if (dev->chans[run->chans[j]].dtype != dtype)
+			dtype = LABDAQ_DTYPE_INT64;
+	run->dtype = dtype;
+	descr = labdaq_dtype_numpy(dtype);
 
 	if (!descr || !labdaq_dtype_size(dtype))
 		return -EINVAL;
@@ -321,6 +321,8 @@ static int check_config(struct labdaq_device *dev, const struct labdaq_run_confi
 		ret = resolve_inputs(dev, cfg->channels, &idx, &n);
 	if (!ret)
 		free(idx);
+	if (!ret)
+		ret = ldq_device_check_attrs(dev, cfg->attrs, cfg->nattrs);
 	return ret ? ret : check_ring(labdaq_run_config_get_ring_bytes(cfg));
 }
 
@@ -431,6 +433,7 @@ static int start_threads(struct labdaq_run *run)
 	struct ldq_stream_params sp = {
 		.rate_hz = run->rate_hz, .chans = run->chans, .nchans = run->nchans,
 		.item_bytes = run->item_bytes, .block_items = run->block_items,
+		.dtype = run->dtype,
 	};
 	int ret = dev->backend->stream_start(dev, &sp);
 
@@ -486,7 +489,11 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg
 	if (ret)
 		return ret;
 	apply_config(run, cfg);
-	ret = select_channels(run, cfg->channels);
+	ret = ldq_run_copy_meta(run, cfg->meta, cfg->nmeta);
+	if (!ret)
+		ret = ldq_run_copy_attrs(run, cfg->attrs, cfg->nattrs);
+	if (!ret)
+		ret = select_channels(run, cfg->channels);
 	if (!ret)
 		ret = setup_layout(run);
 	if (!ret)

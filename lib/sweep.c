@@ -3,10 +3,11 @@
  * sweep.c - step scans: set an output, wait, read the inputs, one CSV row
  * per point, in a thread of their own.
  *
- * The CSV (docs/file-format.md): '#' lines with the metadata, a
- * "# columns:" line, one row per point flushed as soon as it is read, and
- * '#' lines at the end with the final status.  numpy.loadtxt(path,
- * delimiter=",") reads the rows.
+ * The CSV (docs/file-format.md) is plain: the header row, then one row per
+ * point flushed as soon as it is read, each ending in a newline; nothing
+ * else.  The metadata is in NAME.json beside it, the same sidecar as a
+ * stream's (sidecar.c), replaced atomically at the start, at most once a
+ * second while the sweep runs, and at the end.
  */
 #include <errno.h>
 #include <math.h>
@@ -17,6 +18,9 @@
 
 #include "outfile.h"
 #include "run.h"
+#include "util.h"
+
+#define META_PERIOD_NS 1000000000ull
 
 /* One allocation: the struct, then read_chans[nread], then row[1 + nread]. */
 struct ldq_sweep {
@@ -28,6 +32,16 @@ struct ldq_sweep {
 	uint32_t points, repeat;
 	uint64_t delay_ns;
 	FILE *csv;
+	/* the sidecar's sweep part: the CSV's columns and their units */
+	struct ldq_meta_sweep meta;
+	const char **columns;  /* 3 + 1 + nread names, then as many units */
+	char *set_column;      /* "set_voltage0" */
+	uint64_t meta_next_ns; /* the next sidecar refresh while running */
+	/* the point feed (labdaq_run_next_point()), under run->lock */
+	double *feed;          /* feed_cap rows of 1 + nread values; NULL: none */
+	uint32_t feed_cap;
+	uint64_t feed_head;    /* points put */
+	uint64_t feed_tail;    /* points taken */
 };
 
 /* Points are between the limits: checking these two is enough, and
@@ -72,6 +86,16 @@ static int resolve(const struct labdaq_device *dev, const struct labdaq_sweep_co
 	return ret;
 }
 
+void ldq_sweep_free(struct ldq_sweep *sw)
+{
+	if (!sw)
+		return;
+	free(sw->feed);
+	free(sw->columns);
+	free(sw->set_column);
+	free(sw);
+}
+
 static double point_value(const struct ldq_sweep *sw, uint32_t k)
 {
 	if (sw->points == 1)
@@ -81,39 +105,31 @@ static double point_value(const struct ldq_sweep *sw, uint32_t k)
 	return sw->from + (sw->to - sw->from) * (double)k / (double)(sw->points - 1);
 }
 
-/* The '#' lines before the rows.  0, or -errno if they cannot be written. */
+/* The sidecar's content now, with @status. */
+static int write_meta(struct labdaq_run *run, const char *status)
+{
+	struct ldq_meta m;
+
+	ldq_run_fill_meta(run, &m, status);
+	m.kind = "sweep";
+	pthread_mutex_lock(&run->lock);
+	snprintf(run->ckpt_errmsg, sizeof(run->ckpt_errmsg), "%s", run->errmsg);
+	m.error_code = run->error;
+	pthread_mutex_unlock(&run->lock);
+	m.error = m.error_code ? run->ckpt_errmsg : NULL;
+	m.sweep = &run->sweep->meta;
+	return ldq_meta_write(run->meta, &m);
+}
+
+/* The header row.  0, or -errno if it cannot be written. */
 static int write_header(struct labdaq_run *run)
 {
-	struct labdaq_device *dev = run->dev;
 	struct ldq_sweep *sw = run->sweep;
-	const struct ldq_channel *set = &dev->chans[sw->set_chan];
-	FILE *f = sw->csv;
 
-	fprintf(f, "# labdaq sweep (format labdaq-sweep-1)\n");
-	fprintf(f, "# device: %s\n", dev->uri);
-	fprintf(f, "# backend: %s\n", dev->backend->name);
-	fprintf(f, "# run_id: %s\n", run->run_id);
-	fprintf(f, "# set: %s [%s] from %.10g to %.10g, %u points, delay %.9g s, repeat %u\n",
-		set->name, set->unit, sw->from, sw->to, sw->points, (double)sw->delay_ns / 1e9,
-		sw->repeat);
-	fprintf(f, "# read:");
-	for (unsigned int i = 0; i < sw->nread; i++) {
-		const struct ldq_channel *c = &dev->chans[sw->read_chans[i]];
-
-		fprintf(f, "%s %s [%s] scale %.10g", i ? "," : "", c->name, c->unit, c->scale);
-	}
-	fprintf(f, "\n# started_utc: %s\n", run->started_utc);
-	if (run->command)
-		fprintf(f, "# command: %s\n", run->command);
-	fprintf(f, "# status: running\n");
-	fprintf(f, "# columns: index,repeat,time_s,set_%s", set->name);
-	for (unsigned int i = 0; i < sw->nread; i++)
-		fprintf(f, ",%s", dev->chans[sw->read_chans[i]].name);
-	fprintf(f, "\n# units: ,,s,%s", set->unit);
-	for (unsigned int i = 0; i < sw->nread; i++)
-		fprintf(f, ",%s", dev->chans[sw->read_chans[i]].unit);
-	fprintf(f, "\n");
-	return fflush(f) ? -errno : 0;
+	for (unsigned int i = 0; i < sw->meta.ncolumns; i++)
+		fprintf(sw->csv, "%s%s", i ? "," : "", sw->columns[i]);
+	fputc('\n', sw->csv);
+	return fflush(sw->csv) ? -errno : 0;
 }
 
 static int request_state(int req)
@@ -133,6 +149,16 @@ static int sweep_point(struct labdaq_run *run, uint32_t r, uint32_t k, uint64_t 
 
 	if (req)
 		return request_state(req);
+	if (sw->feed) {
+		/* The reader has not taken the points yet: wait for it. */
+		pthread_mutex_lock(&run->lock);
+		while (!(req = atomic_load(&run->request)) &&
+		       sw->feed_head - sw->feed_tail >= sw->feed_cap)
+			pthread_cond_wait(&run->wake_cond, &run->lock);
+		pthread_mutex_unlock(&run->lock);
+		if (req)
+			return request_state(req);
+	}
 	row[0] = point_value(sw, k);
 	ret = dev->backend->write_output(dev, sw->set_chan, row[0]);
 	if (ret) {
@@ -162,14 +188,28 @@ static int sweep_point(struct labdaq_run *run, uint32_t r, uint32_t k, uint64_t 
 		ldq_run_set_error(run, -errno, "writing %s: %s", run->path, labdaq_strerror(-errno));
 		return LABDAQ_STATE_FAILED;
 	}
+	if (sw->feed) {
+		pthread_mutex_lock(&run->lock);
+		memcpy(sw->feed + (sw->feed_head % sw->feed_cap) * (1 + sw->nread), row,
+		       run->item_bytes);
+		sw->feed_head++;
+		pthread_mutex_unlock(&run->lock);
+	}
 	ldq_run_tap(run, row, 1, done, now);
+	if (now >= sw->meta_next_ns) {
+		sw->meta_next_ns = now + META_PERIOD_NS;
+		/* The counts are published by the caller: this point is not in
+		 * them yet; a refresh that fails is retried at the end. */
+		write_meta(run, "running");
+	}
 	return 0;
 }
 
-/* The last point into the tap, the final '#' lines, the end of the run. */
+/* The last point into the tap, the final sidecar, the end of the run. */
 static void sweep_end(struct labdaq_run *run, int state, uint64_t done, const double *row)
 {
 	struct ldq_sweep *sw = run->sweep;
+	int ret;
 
 	/* Keep the last point in the tap even if it came within 1/30 s. */
 	if (done) {
@@ -182,10 +222,6 @@ static void sweep_end(struct labdaq_run *run, int state, uint64_t done, const do
 	}
 	ldq_utc_now(run->ended_utc, sizeof(run->ended_utc));
 	atomic_store(&run->t_end_ns, ldq_now_ns());
-	fprintf(sw->csv, "# status: %s\n# points: %llu\n# ended_utc: %s\n",
-		labdaq_state_name(state), (unsigned long long)done, run->ended_utc);
-	if (run->error)
-		fprintf(sw->csv, "# error: %s\n", run->errmsg);
 	if (fflush(sw->csv) || fsync(fileno(sw->csv))) {
 		if (state != LABDAQ_STATE_FAILED)
 			ldq_run_set_error(run, -errno, "finalizing %s: %s", run->path,
@@ -195,6 +231,15 @@ static void sweep_end(struct labdaq_run *run, int state, uint64_t done, const do
 	fclose(sw->csv);
 	sw->csv = NULL;
 	run->fd = -1;
+	ret = write_meta(run, labdaq_state_name(state));
+	if (ret && state != LABDAQ_STATE_FAILED) {
+		ldq_run_set_error(run, ret, "finalizing the metadata of %s: %s", run->path,
+				  labdaq_strerror(ret));
+		state = LABDAQ_STATE_FAILED;
+		write_meta(run, labdaq_state_name(state));
+	}
+	ldq_meta_close(run->meta);
+	run->meta = NULL;
 	ldq_run_finish(run, state);
 }
 
@@ -235,6 +280,39 @@ static int check_config(const struct labdaq_device *dev, const struct labdaq_swe
 	return 0;
 }
 
+/* The CSV's columns, named once for the header row and the sidecar:
+ * index, repeat, time_s, set_OUTPUT, then each input. */
+static int setup_columns(struct labdaq_run *run)
+{
+	static const char *const fixed[] = { "index", "repeat", "time_s" };
+	static const char *const fixed_units[] = { "", "", "s" };
+	struct ldq_sweep *sw = run->sweep;
+	const struct ldq_channel *set = &run->dev->chans[sw->set_chan];
+	unsigned int n = 4 + sw->nread;
+
+	sw->columns = calloc(2 * n, sizeof(*sw->columns));
+	if (!sw->columns || asprintf(&sw->set_column, "set_%s", set->name) < 0) {
+		sw->set_column = NULL;
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < 3; i++) {
+		sw->columns[i] = fixed[i];
+		sw->columns[n + i] = fixed_units[i];
+	}
+	sw->columns[3] = sw->set_column;
+	sw->columns[n + 3] = set->unit;
+	for (unsigned int i = 0; i < sw->nread; i++) {
+		sw->columns[4 + i] = run->dev->chans[sw->read_chans[i]].name;
+		sw->columns[n + 4 + i] = run->dev->chans[sw->read_chans[i]].unit;
+	}
+	sw->meta = (struct ldq_meta_sweep){
+		.set = set->name, .unit = set->unit, .from = sw->from, .to = sw->to,
+		.delay_s = (double)sw->delay_ns / 1e9, .points = sw->points, .repeat = sw->repeat,
+		.columns = sw->columns, .units = sw->columns + n, .ncolumns = n,
+	};
+	return 0;
+}
+
 /* The sweep's settings, its channels, the counts and the tap. */
 static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 {
@@ -245,8 +323,8 @@ static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 	if (ret)
 		return ret;
 	sw = calloc(1, sizeof(*sw) + n * sizeof(unsigned int) + (1 + n) * sizeof(double) + 8);
-	run->file_chans = calloc(1 + n, sizeof(*run->file_chans));
-	if (!sw || !run->file_chans) {
+	if (!sw || ldq_run_alloc_chans(run, 1 + n) || ldq_run_copy_meta(run, cfg->meta, cfg->nmeta) ||
+	    ldq_run_copy_attrs(run, cfg->attrs, cfg->nattrs)) {
 		free(sw);
 		free(inputs);
 		return -ENOMEM;
@@ -264,26 +342,35 @@ static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 	sw->points = cfg->points;
 	sw->repeat = cfg->repeat ? cfg->repeat : 1;
 	sw->delay_ns = cfg->delay_ns;
-	labdaq_device_channel(run->dev, set, &run->file_chans[run->nfile_chans++]);
+	ldq_run_add_file_chan(run, set);
 	for (unsigned int i = 0; i < n; i++)
-		labdaq_device_channel(run->dev, sw->read_chans[i],
-				      &run->file_chans[run->nfile_chans++]);
+		ldq_run_add_file_chan(run, sw->read_chans[i]);
 	run->count = (uint64_t)sw->points * sw->repeat;
 	run->item_bytes = sizeof(double) * (1 + sw->nread);
 	run->tap_cap = run->item_bytes;
 	run->tap = malloc(run->tap_cap);
-	return run->tap ? 0 : -ENOMEM;
+	if (!run->tap)
+		return -ENOMEM;
+	if (cfg->feed) {
+		sw->feed_cap = cfg->feed;
+		sw->feed = calloc(sw->feed_cap, run->item_bytes);
+		if (!sw->feed)
+			return -ENOMEM;
+	}
+	return setup_columns(run);
 }
 
-/* The device lock, then the CSV (an old one set aside with overwrite) and
- * its header. */
+/* The device lock, then the CSV and its sidecar (old ones set aside with
+ * overwrite), the header row and the first sidecar. */
 static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
 {
-	const char *paths[1] = { run->path };
-	int ret = ldq_run_lock_device(run);
+	char *json = ldq_meta_path(run->path);
+	const char *paths[2] = { run->path, json };
+	int ret = json ? ldq_run_lock_device(run) : -ENOMEM;
 
 	if (!ret)
-		ret = ldq_outfile_create(of, paths, 1, overwrite);
+		ret = ldq_outfile_create(of, paths, 2, overwrite);
+	free(json);
 	if (ret < 0)
 		return ret;
 	run->fd = ret;
@@ -292,6 +379,10 @@ static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *o
 		return -errno;
 	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
 	ret = write_header(run);
+	if (!ret)
+		ret = ldq_meta_open(run->path, &run->meta);
+	if (!ret)
+		ret = write_meta(run, "running");
 	if (ret)
 		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
 	return ret;
@@ -305,11 +396,19 @@ LABDAQ_API int labdaq_sweep_check(labdaq_device *dev, const labdaq_sweep_config 
 	if (!dev || !cfg)
 		return -EINVAL;
 	ret = check_config(dev, cfg);
-	if (!ret)
-		ret = ldq_check_output(cfg->path, ".csv", NULL, cfg->overwrite);
+	if (!ret) {
+		char *json = cfg->path ? ldq_meta_path(cfg->path) : NULL;
+
+		if (cfg->path && !json)
+			return -ENOMEM;
+		ret = ldq_check_output(cfg->path, ".csv", json, cfg->overwrite);
+		free(json);
+	}
 	if (!ret)
 		ret = resolve(dev, cfg, &set, &inputs, &n);
 	free(inputs);
+	if (!ret)
+		ret = ldq_device_check_attrs(dev, cfg->attrs, cfg->nattrs);
 	return ret;
 }
 
@@ -333,6 +432,7 @@ LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const labdaq_sweep_config 
 		ret = open_csv(run, cfg->overwrite, &of);
 	if (!ret) {
 		run->t0_ns = ldq_now_ns();
+		run->sweep->meta_next_ns = run->t0_ns + META_PERIOD_NS;
 		atomic_store(&run->state, LABDAQ_STATE_RUNNING);
 		ret = -pthread_create(&run->producer, NULL, sweep_main, run);
 	}
@@ -343,4 +443,33 @@ LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const labdaq_sweep_config 
 		run->fd = -1;
 	}
 	return ldq_run_start_end(run, &of, ret, out);
+}
+
+/* The point feed: a sweep started with a feed keeps its points until the
+ * caller takes them here, and waits for the caller when the feed is full. */
+LABDAQ_API int labdaq_run_next_point(labdaq_run *run, double *row, size_t len, uint64_t *index)
+{
+	struct ldq_sweep *sw;
+	size_t n;
+	int ret;
+
+	if (!run || !row)
+		return -EINVAL;
+	sw = run->sweep;
+	if (!sw || !sw->feed)
+		return -EOPNOTSUPP;
+	n = len < run->item_bytes ? len : run->item_bytes;
+	pthread_mutex_lock(&run->lock);
+	if (sw->feed_tail < sw->feed_head) {
+		memcpy(row, sw->feed + (sw->feed_tail % sw->feed_cap) * (1 + sw->nread), n);
+		if (index)
+			*index = sw->feed_tail;
+		sw->feed_tail++;
+		pthread_cond_broadcast(&run->wake_cond);
+		ret = (int)n;
+	} else {
+		ret = atomic_load(&run->state) > LABDAQ_STATE_RUNNING ? -ENODATA : -EAGAIN;
+	}
+	pthread_mutex_unlock(&run->lock);
+	return ret;
 }

@@ -101,24 +101,9 @@ struct ldq_wplan ldq_writer_plan(const struct ldq_wplan_in *in)
 
 static void fill_meta(struct labdaq_run *run, struct ldq_meta *m, const char *status)
 {
-	memset(m, 0, sizeof(*m));
-	m->status = status;
-	m->device = run->dev->uri;
-	m->backend = run->dev->backend->name;
+	ldq_run_fill_meta(run, m, status);
 	m->kind = run->dev->kind == LABDAQ_KIND_FRAMES ? "frames" : "samples";
-	m->command = run->command;
-	m->run_id = run->run_id;
-	m->started_utc = run->started_utc;
-	m->ended_utc = run->ended_utc[0] ? run->ended_utc : NULL;
-	m->rate_hz = run->rate_hz;
 	m->layout = run->layout;
-	m->channels = run->file_chans;
-	m->nchannels = run->nfile_chans;
-	m->channel_offsets = run->file_offsets;
-	m->channel_meta = run->file_meta;
-	m->acquired = atomic_load(&run->acquired);
-	m->written = atomic_load(&run->written);
-	m->dropped = atomic_load(&run->dropped);
 	m->ring_capacity_bytes = ldq_ring_capacity(run->ring);
 	m->ring_policy = run->on_full == LABDAQ_ON_FULL_DROP ? "drop" : "block";
 	m->ring_high_water_bytes = ldq_ring_high_water(run->ring);

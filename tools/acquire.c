@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common.h"
 
 struct config {
@@ -33,8 +35,9 @@ static const char acquire_usage[] =
 	"Usage: labdaq acquire DEVICE -o FILE.npy\n"
 	"           [--samples N | --frames N | --time DURATION | --continuous]\n"
 	"           [--rate HZ] [--channels LIST] [--ring SIZE] [--on-full block|drop]\n"
-	"           [--range R[,R...]] [--kernel-buffer SIZE]\n"
-	"           [--progress auto|bar|json|none] [--force] [--dry-run]\n"
+	"           [--progress auto|bar|json|none] [--attr NAME=VALUE]...\n"
+	"           [--meta KEY=VALUE]... [--range R[,R...]] [--kernel-buffer SIZE]\n"
+	"           [--force] [--dry-run]\n"
 	"\n"
 	"Stream DEVICE into FILE.npy (a NumPy array, shape (samples, channels) or\n"
 	"(frames, height, width)) with its metadata in FILE.json.  The acquisition\n"
@@ -42,13 +45,14 @@ static const char acquire_usage[] =
 	"fixed size: memory never grows.  The file can be opened with\n"
 	"numpy.load(FILE, mmap_mode='r') at any moment, during the run too.\n"
 	"\n"
-	"  -o, --output FILE.npy   the data file (required; never replaced unless --force)\n"
+	"  -o, --output FILE.npy   the data file (required; never replaced unless --force;\n"
+	"                          not '-': the message says how to pipe it instead)\n"
 	"  -n, --samples N         acquire N samples (a samples device: sim:adc, sim:ohm)\n"
 	"  -f, --frames N          acquire N frames (a frames device: sim:camera)\n"
 	"  -t, --time DURATION     acquire for DURATION: 500ms, 2s, 5min, 1h; with\n"
 	"                          --rate, exactly rate x DURATION items\n"
 	"  -c, --continuous        acquire until stopped (Ctrl-C, labdaq stop)\n"
-	"  -r, --rate HZ           items per second (1000, 2.5k, 1M); 0 (the default):\n"
+	"  -r, --rate HZ           items per second (1000, 2.5k, 1M, 10mHz); 0 (the default):\n"
 	"                          as fast as the device goes\n"
 	"  -C, --channels LIST     comma-separated input channels (default: all)\n"
 	"      --ring SIZE         ring capacity: 16M, 1G (default 64M)\n"
@@ -60,15 +64,23 @@ static const char acquire_usage[] =
 	"      --kernel-buffer SIZE  comedi boards: the kernel's buffer for the\n"
 	"                          stream, 1M, 16M (default about 2 s of samples);\n"
 	"                          the device's buffer= key\n"
-	"      --progress MODE     auto (a live line on a terminal), bar, json (one\n"
-	"                          JSON object per line on stderr), none\n"
+	"      --progress MODE     auto (bar on a terminal, else none), bar (a live line\n"
+	"                          with a bar, fitted to the terminal), json (only JSON\n"
+	"                          objects on stderr, a final one last: docs/progress.md),\n"
+	"                          none\n"
+	"      --attr NAME=VALUE   set a device attribute first (labdaq attr DEVICE lists\n"
+	"                          them); recorded in FILE.json; repeatable\n"
+	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
+	"                          under \"user\" in FILE.json; repeatable\n"
 	"      --force             replace FILE.npy and FILE.json if they exist\n"
 	"      --dry-run           check the arguments, the device, the channels and\n"
 	"                          the output path; start nothing, create no file (a\n"
 	"                          busy device is not an error: it may be free later)\n"
 	"  -h, --help              this help\n"
 	"\n"
-	"Counts take suffixes k, M, G (3k = 3000); sizes K, M, G (powers of 1024).\n"
+	"Units are case-sensitive (m milli, M mega): counts take k, M, G (3k = 3000);\n"
+	"rates Hz, mHz, kHz, MHz, GHz or k, M, G; durations ns, us, ms, s, min, h (a\n"
+	"bare number is seconds; 'm' alone is refused); sizes K, M, G (powers of 1024).\n"
 	"Ctrl-C once: stop (drain the ring, finalize; nothing acquired is lost).\n"
 	"Twice: abort (the unwritten rest is discarded and counted).  SIGTERM: stop\n"
 	"(what 'labdaq stop' sends); SIGUSR1: abort ('labdaq stop --abort').\n"
@@ -94,13 +106,14 @@ static int acquire_option(const struct command *cmd, int opt, const char *arg, v
 			return usage_error(cmd, "give --samples or --frames once");
 		if (parse_count(arg, &c->count) || !c->count)
 			return usage_error(cmd, "bad count '%s': a positive whole number, "
-					   "optionally with k, M or G (3k = 3000)", arg);
+					   "optionally with k, M or G (3k = 3000)%s", arg, parse_hint());
 		c->count_is_frames = opt == 'f';
 		c->have_count = 1;
 		return 0;
 	case 't':
 		if (parse_duration(arg, &c->duration_ns) || !c->duration_ns)
-			return usage_error(cmd, "bad duration '%s': e.g. 500ms, 2s, 5min, 1h", arg);
+			return usage_error(cmd, "bad duration '%s': e.g. 500ms, 2s, 5min, 1h%s", arg,
+					   parse_hint());
 		return 0;
 	case 'c':
 		c->continuous = 1;
@@ -108,14 +121,15 @@ static int acquire_option(const struct command *cmd, int opt, const char *arg, v
 	case 'r':
 		if (parse_rate(arg, &c->rate_hz))
 			return usage_error(cmd, "bad rate '%s': items per second, e.g. 1000, 2.5k, "
-					   "1M; 0 for as fast as possible", arg);
+					   "1M, 10mHz; 0 for as fast as possible%s", arg, parse_hint());
 		return 0;
 	case 'C':
 		c->channels = arg;
 		return 0;
 	case 'R':
 		if (parse_size(arg, &c->ring_bytes) || !c->ring_bytes)
-			return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, 1G", arg);
+			return usage_error(cmd, "bad ring size '%s': at least 4k, e.g. 16M, 1G%s", arg,
+					   parse_hint());
 		return 0;
 	case 'G':
 		c->range = arg;
@@ -171,6 +185,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "progress", required_argument, NULL, 'P' },
 		{ "force", no_argument, NULL, 'y' },
 		{ "dry-run", no_argument, NULL, 'D' },
+		{ "meta", required_argument, NULL, OPT_META },
+		{ "attr", required_argument, NULL, OPT_ATTR },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_acquire;
@@ -208,6 +224,25 @@ static int make_config(const struct config *c, labdaq_run_config **out)
 	labdaq_run_config_set_duration_ns(rc, c->duration_ns);
 	labdaq_run_config_set_on_full(rc, c->on_full);
 	labdaq_run_config_set_overwrite(rc, c->ro.force);
+	for (unsigned int i = 0; i < c->ro.nattr; i++) {
+		char key[256];
+		const char *value;
+
+		split_pair(c->ro.attr[i], key, sizeof(key), &value);
+		if (labdaq_run_config_set_attr(rc, key, value))
+			return usage_error(cmd, "bad --attr '%s': NAME=VALUE, the name as "
+					   "'labdaq attr DEVICE' lists it", c->ro.attr[i]);
+	}
+	for (unsigned int i = 0; i < c->ro.nmeta; i++) {
+		char key[256];
+		const char *value;
+
+		split_pair(c->ro.meta[i], key, sizeof(key), &value);
+		if (labdaq_run_config_set_meta(rc, key, value))
+			return usage_error(cmd, "bad --meta '%s': the name takes letters, digits "
+					   "and _-.:/ (at most 128), the value at most 4096 bytes",
+					   c->ro.meta[i]);
+	}
 	if (labdaq_run_config_set_rate_hz(rc, c->rate_hz))
 		return usage_error(cmd, "bad rate %g", c->rate_hz);
 	if (labdaq_run_config_set_ring_bytes(rc, c->ring_bytes))
@@ -228,49 +263,117 @@ static int check_kind(const struct config *c, int kind)
 	return 0;
 }
 
-static void show_progress(const struct config *c, const struct labdaq_progress *p,
-			  int kind, int final)
+/* Append @piece to the line @line (@len bytes) if it fits in @width
+ * columns; 1 if it did. */
+static int fit(char *line, size_t len, int width, const char *piece)
 {
-	double el = (double)p->elapsed_ns / 1e9;
+	size_t n = strlen(line), m = strlen(piece);
+
+	if ((int)(n + m) > width || n + m >= len)
+		return 0;
+	memcpy(line + n, piece, m + 1);
+	return 1;
+}
+
+/* "[#########---------]  47%" in @cols columns, or "" if too narrow. */
+static void make_bar(char *buf, size_t len, double frac, int cols)
+{
+	int inner = cols - 7, full;
+
+	buf[0] = '\0';
+	if (inner < 5 || (size_t)cols >= len)
+		return;
+	frac = frac < 0 ? 0 : frac > 1 ? 1 : frac;
+	full = (int)(frac * inner + 0.5);
+	buf[0] = '[';
+	memset(buf + 1, '#', (size_t)full);
+	memset(buf + 1 + full, '-', (size_t)(inner - full));
+	snprintf(buf + 1 + inner, len - 1 - (size_t)inner, "] %3.0f%%", frac * 100);
+}
+
+/*
+ * The live line: it fits the terminal (its width read at each refresh, the
+ * last column left free so that it never wraps), the most useful parts
+ * first: time and count, a bar when the end is known, rate, ring, drops,
+ * ETA; what does not fit is left out.
+ */
+static void live_line(const struct config *c, const struct labdaq_progress *p, int kind,
+		      int final)
+{
+	double el = (double)p->elapsed_ns / 1e9, frac = -1;
 	const char *unit = kind == LABDAQ_KIND_FRAMES ? "frames" : "samples";
 	double mbps = p->rate_hz * (double)p->item_bytes / 1e6;
 	double fill = p->ring_capacity_bytes ?
 			      100.0 * (double)p->ring_fill_bytes / (double)p->ring_capacity_bytes : 0;
-	char eta[32] = "", t1[32], t2[32];
+	int width = terminal_width() - 1;
+	char line[512] = "", piece[256], t1[32], t2[32], bar[256];
+	double left = -1;
 
+	if (width < 8)
+		width = 8;
+	if (p->target) {
+		frac = (double)p->acquired / (double)p->target;
+		if (p->rate_hz > 0 && p->acquired < p->target)
+			left = (double)(p->target - p->acquired) / p->rate_hz;
+	} else if (c->duration_ns) {
+		frac = el / ((double)c->duration_ns / 1e9);
+		left = (double)c->duration_ns / 1e9 - el;
+	}
+	snprintf(piece, sizeof(piece), "%s %llu", fmt_duration(el, t1, sizeof(t1)),
+		 (unsigned long long)p->acquired);
+	if (!fit(line, sizeof(line), width, piece))
+		snprintf(line, (size_t)width + 1 < sizeof(line) ? (size_t)width + 1 : sizeof(line),
+			 "%s", piece);
+	if (p->target) {
+		snprintf(piece, sizeof(piece), "/%llu", (unsigned long long)p->target);
+		fit(line, sizeof(line), width, piece);
+	}
+	snprintf(piece, sizeof(piece), " %s", unit);
+	fit(line, sizeof(line), width, piece);
+	if (frac >= 0 && c->ro.progress == PROGRESS_LIVE) {
+		/* After the numbers, 12 to 40 columns, leaving room for the rate,
+		 * the ring and the drops when there is some. */
+		int room = width - (int)strlen(line) - 2, cols = room - 34;
+
+		if (cols < 12)
+			cols = room;
+		make_bar(bar, sizeof(bar), final && p->state == LABDAQ_STATE_COMPLETE ? 1 : frac,
+			 cols > 40 ? 40 : cols < 12 ? 0 : cols);
+		if (bar[0]) {
+			snprintf(piece, sizeof(piece), "  %s", bar);
+			fit(line, sizeof(line), width, piece);
+		}
+	}
+	snprintf(piece, sizeof(piece), "  %.1f MB/s", mbps);
+	fit(line, sizeof(line), width, piece);
+	snprintf(piece, sizeof(piece), "  ring %.0f%%", fill);
+	fit(line, sizeof(line), width, piece);
+	snprintf(piece, sizeof(piece), "  dropped %llu", (unsigned long long)p->dropped);
+	fit(line, sizeof(line), width, piece);
+	if (!final && left >= 0) {
+		snprintf(piece, sizeof(piece), "  ETA %s", fmt_duration(left, t2, sizeof(t2)));
+		fit(line, sizeof(line), width, piece);
+	}
+	fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
+	fflush(stderr);
+}
+
+static void show_progress(const struct config *c, const struct labdaq_progress *p,
+			  int kind, int final)
+{
 	if (c->ro.progress == PROGRESS_JSON) {
-		fprintf(stderr,
-			"{\"state\":\"%s\",\"elapsed_s\":%.3f,\"acquired\":%llu,\"written\":%llu,"
-			"\"dropped\":%llu,\"gaps\":%llu,\"target\":%llu,\"rate_hz\":%.1f,"
-			"\"mb_per_s\":%.3f,\"ring_fill_bytes\":%llu,\"ring_high_water_bytes\":%llu,"
-			"\"ring_capacity_bytes\":%llu,\"final\":%s}\n",
-			labdaq_state_name(p->state), el, (unsigned long long)p->acquired,
-			(unsigned long long)p->written, (unsigned long long)p->dropped,
-			(unsigned long long)p->gaps, (unsigned long long)p->target, p->rate_hz,
-			mbps, (unsigned long long)p->ring_fill_bytes,
-			(unsigned long long)p->ring_high_water_bytes,
-			(unsigned long long)p->ring_capacity_bytes, final ? "true" : "false");
-		fflush(stderr);
+		/* The final object is the report's. */
+		if (!final) {
+			json_t *o = json_counts("progress", p);
+
+			if (o)
+				json_object_set_new(o, "final", json_false());
+			json_emit(o);
+		}
 		return;
 	}
-	if (c->ro.progress != PROGRESS_LIVE)
-		return;
-	if (p->target && p->rate_hz > 0 && p->acquired < p->target)
-		snprintf(eta, sizeof(eta), "  ETA %s",
-			 fmt_duration((double)(p->target - p->acquired) / p->rate_hz, t1,
-				      sizeof(t1)));
-	else if (c->duration_ns && el < (double)c->duration_ns / 1e9)
-		snprintf(eta, sizeof(eta), "  ETA %s",
-			 fmt_duration((double)c->duration_ns / 1e9 - el, t1, sizeof(t1)));
-	fprintf(stderr, "\r\033[K%8s  %llu", fmt_duration(el, t2, sizeof(t2)),
-		(unsigned long long)p->acquired);
-	if (p->target)
-		fprintf(stderr, "/%llu", (unsigned long long)p->target);
-	fprintf(stderr, " %s  %.1f MB/s  ring %.0f%%  dropped %llu%s", unit, mbps, fill,
-		(unsigned long long)p->dropped, final ? "" : eta);
-	if (final)
-		fputc('\n', stderr);
-	fflush(stderr);
+	if (c->ro.progress == PROGRESS_LIVE)
+		live_line(c, p, kind, final);
 }
 
 struct show_ctx {
@@ -319,6 +422,10 @@ static int report(labdaq_run *run, const struct config *c)
 	char b1[32], b2[32];
 
 	labdaq_run_progress(run, &p);
+	if (json_mode) {
+		json_final("stream", run, c->ro.output, exit_status_of(p.state, p.dropped));
+		return exit_status_of(p.state, p.dropped);
+	}
 	if (p.state == LABDAQ_STATE_FAILED) {
 		const char *why = NULL;
 

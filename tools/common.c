@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common.h"
 
 const char *progname = "labdaq";
@@ -21,6 +23,12 @@ void msg(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (json_mode) {
+		va_start(ap, fmt);
+		json_message("error", fmt, ap);
+		va_end(ap);
+		return;
+	}
 	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -32,6 +40,12 @@ int usage_error(const struct command *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (json_mode) {
+		va_start(ap, fmt);
+		json_message("error", fmt, ap);
+		va_end(ap);
+		return EXIT_USAGE;
+	}
 	fprintf(stderr, "%s %s: ", progname, cmd->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -55,6 +69,12 @@ static void log_to_stderr(int level, const char *m, void *user)
 
 	if (hold_errors && level == LABDAQ_LOG_ERROR)
 		return;
+	if (json_mode) {
+		static const char *const names[] = { "error", "warning", "info", "debug" };
+
+		json_message_text(names[level & 3], m);
+		return;
+	}
 	fprintf(stderr, "%s: %s%s\n", progname, prefix[level & 3], m);
 }
 
@@ -84,18 +104,50 @@ void setup_log(void)
 	labdaq_set_log(log_to_stderr, verbose ? LABDAQ_LOG_DEBUG : LABDAQ_LOG_WARNING, NULL);
 }
 
-/* A number, then an optional suffix from @sfx (matched case-sensitively
- * first, then case-insensitively). */
+/*
+ * A number, then an optional suffix from a table, matched exactly: SI
+ * prefixes are case-sensitive (m milli, M mega, k kilo).  A suffix that
+ * matches only in another case, or one the table marks ambiguous (mult 0),
+ * is refused, and parse_hint() says what to write instead.
+ */
 struct suffix {
 	const char *s;
-	double mult;
+	double mult;     /* 0: refused, @what says why */
+	const char *what; /* "milli", "minutes", ... or the refusal's hint */
 };
+
+static char hint[256];
+
+const char *parse_hint(void)
+{
+	return hint;
+}
+
+/* The hint for @end, a suffix not in @sfx: the entries it matches but for
+ * the case. */
+static void case_hint(const char *end, const struct suffix *sfx)
+{
+	size_t n = 0;
+	int k = 0;
+
+	for (const struct suffix *x = sfx; x->s; x++) {
+		if (!*x->s || !x->mult || strcasecmp(end, x->s))
+			continue;
+		n += (size_t)snprintf(hint + n, sizeof(hint) - n, "%s%s (%s)",
+				      k++ ? " or " : " (units are case-sensitive: ", x->s, x->what);
+		if (n >= sizeof(hint))
+			break;
+	}
+	if (k && n < sizeof(hint))
+		snprintf(hint + n, sizeof(hint) - n, ")");
+}
 
 static int parse_scaled(const char *s, const struct suffix *sfx, double *out)
 {
 	char *end;
 	double v;
 
+	hint[0] = '\0';
 	/* Plain decimal only: no sign, space, hex, "inf" or "nan". */
 	if (!s || !((*s >= '0' && *s <= '9') || *s == '.') || strpbrk(s, "xX"))
 		return -EINVAL;
@@ -108,27 +160,28 @@ static int parse_scaled(const char *s, const struct suffix *sfx, double *out)
 		return 0;
 	}
 	for (const struct suffix *x = sfx; x->s; x++) {
-		if (!strcmp(end, x->s)) {
-			*out = v * x->mult;
-			return 0;
+		if (strcmp(end, x->s))
+			continue;
+		if (!x->mult) {
+			snprintf(hint, sizeof(hint), " (%s)", x->what);
+			return -EINVAL;
 		}
+		*out = v * x->mult;
+		return 0;
 	}
-	for (const struct suffix *x = sfx; x->s; x++) {
-		if (!strcasecmp(end, x->s)) {
-			*out = v * x->mult;
-			return 0;
-		}
-	}
+	case_hint(end, sfx);
 	return -EINVAL;
 }
 
 int parse_size(const char *s, uint64_t *out)
 {
 	static const struct suffix sfx[] = {
-		{ "B", 1 }, { "k", 1024.0 }, { "K", 1024.0 }, { "KiB", 1024.0 }, { "kB", 1024.0 },
-		{ "M", 1048576.0 }, { "MiB", 1048576.0 }, { "MB", 1048576.0 },
-		{ "G", 1073741824.0 }, { "GiB", 1073741824.0 }, { "GB", 1073741824.0 },
-		{ NULL, 0 },
+		{ "B", 1, "bytes" }, { "k", 1024.0, "KiB" }, { "K", 1024.0, "KiB" },
+		{ "KiB", 1024.0, "KiB" }, { "kB", 1024.0, "KiB" },
+		{ "M", 1048576.0, "MiB" }, { "MiB", 1048576.0, "MiB" }, { "MB", 1048576.0, "MiB" },
+		{ "G", 1073741824.0, "GiB" }, { "GiB", 1073741824.0, "GiB" },
+		{ "GB", 1073741824.0, "GiB" },
+		{ NULL, 0, NULL },
 	};
 	double v;
 
@@ -141,7 +194,9 @@ int parse_size(const char *s, uint64_t *out)
 int parse_count(const char *s, uint64_t *out)
 {
 	static const struct suffix sfx[] = {
-		{ "k", 1e3 }, { "K", 1e3 }, { "M", 1e6 }, { "G", 1e9 }, { NULL, 0 },
+		{ "k", 1e3, "kilo, 1000" }, { "M", 1e6, "mega, 1000000" }, { "G", 1e9, "giga" },
+		{ "K", 0, "K is not an SI prefix: write k for kilo (1000)" },
+		{ NULL, 0, NULL },
 	};
 	double v;
 
@@ -154,9 +209,13 @@ int parse_count(const char *s, uint64_t *out)
 int parse_duration(const char *s, uint64_t *ns)
 {
 	static const struct suffix sfx[] = {
-		{ "", 1e9 }, /* a bare number is seconds */
-		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "sec", 1e9 },
-		{ "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 }, { NULL, 0 },
+		{ "", 1e9, "seconds" }, /* a bare number is seconds */
+		{ "ns", 1, "nanoseconds" }, { "us", 1e3, "microseconds" },
+		{ "\xc2\xb5s", 1e3, "microseconds" }, { "ms", 1e6, "milliseconds" },
+		{ "s", 1e9, "seconds" }, { "sec", 1e9, "seconds" }, { "min", 60e9, "minutes" },
+		{ "h", 3600e9, "hours" },
+		{ "m", 0, "m is ambiguous: write ms for milliseconds or min for minutes" },
+		{ NULL, 0, NULL },
 	};
 	double v;
 
@@ -169,8 +228,13 @@ int parse_duration(const char *s, uint64_t *ns)
 int parse_rate(const char *s, double *hz)
 {
 	static const struct suffix sfx[] = {
-		{ "Hz", 1 }, { "k", 1e3 }, { "kHz", 1e3 }, { "M", 1e6 }, { "MHz", 1e6 },
-		{ NULL, 0 },
+		{ "Hz", 1, "hertz" }, { "mHz", 1e-3, "millihertz" }, { "k", 1e3, "kilo" },
+		{ "kHz", 1e3, "kilohertz" }, { "M", 1e6, "mega" }, { "MHz", 1e6, "megahertz" },
+		{ "G", 1e9, "giga" }, { "GHz", 1e9, "gigahertz" },
+		{ "m", 0, "m is ambiguous: write mHz for millihertz or M for mega" },
+		{ "K", 0, "K is not an SI prefix: write k for kilo" },
+		{ "KHz", 0, "K is not an SI prefix: write kHz for kilohertz" },
+		{ NULL, 0, NULL },
 	};
 
 	if (parse_scaled(s, sfx, hz) || *hz > 1e10)
@@ -195,9 +259,42 @@ int parse_progress(const struct command *cmd, const char *arg, int *mode)
 }
 
 /* One of the shared options, or getopt's complaint: 0 or the usage error. */
+int split_pair(const char *arg, char *key, size_t len, const char **value)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= len)
+		return -EINVAL;
+	memcpy(key, arg, (size_t)(eq - arg));
+	key[eq - arg] = '\0';
+	*value = eq + 1;
+	return 0;
+}
+
+/* --meta or --attr: NAME=VALUE, kept in @list (at most 64). */
+static int pair_option(const struct command *cmd, const char *what, const char **list,
+		       unsigned int *n)
+{
+	char key[256];
+	const char *value;
+
+	if (split_pair(optarg, key, sizeof(key), &value))
+		return usage_error(cmd, "bad --%s '%s': NAME=VALUE, e.g. --%s %s", what, optarg,
+				   what, strcmp(what, "meta") ? "sampling_frequency=1000" :
+				   "sample=GaAs-17");
+	if (*n >= 64)
+		return usage_error(cmd, "at most 64 --%s options", what);
+	list[(*n)++] = optarg;
+	return 0;
+}
+
 static int shared_option(const struct command *cmd, int opt, char **argv, struct run_opts *ro)
 {
 	switch (opt) {
+	case OPT_META:
+		return pair_option(cmd, "meta", ro->meta, &ro->nmeta);
+	case OPT_ATTR:
+		return pair_option(cmd, "attr", ro->attr, &ro->nattr);
 	case 'o':
 		ro->output = optarg;
 		return 0;
@@ -227,7 +324,7 @@ int parse_run_args(const struct command *cmd, int argc, char **argv, const char 
 	optind = 1;
 	opterr = 0;
 	while (!ret && (opt = getopt_long(argc, argv, short_opts, opts, NULL)) != -1) {
-		if (opt && strchr("oPyD:?", opt))
+		if (opt == OPT_META || opt == OPT_ATTR || (opt > 0 && opt < 256 && strchr("oPyD:?", opt)))
 			ret = shared_option(cmd, opt, argv, ro);
 		else
 			ret = own(cmd, opt, optarg, ctx);
@@ -241,6 +338,18 @@ int parse_run_args(const struct command *cmd, int argc, char **argv, const char 
 		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!ro->output)
 		return usage_error(cmd, "no output file: add -o %s", output_hint);
+	if (!strcmp(ro->output, "-"))
+		return usage_error(cmd, "'-o -' is not supported: a run writes a file that stays "
+				   "valid during the run and after a crash (its header is rewritten "
+				   "in place, the metadata beside it), which a pipe cannot be. To pipe "
+				   "what is written, as it is written: labdaq %s DEVICE ... -o %s & "
+				   "until [ -e run.json ]; do sleep 0.1; done; "
+				   "tail --pid=$! %s -f %s | PROGRAM%s", cmd->name,
+				   cmd == &cmd_sweep ? "run.csv" : "run.npy",
+				   cmd == &cmd_sweep ? "-n +1" : "-c +4097",
+				   cmd == &cmd_sweep ? "run.csv" : "run.npy",
+				   cmd == &cmd_sweep ? "" : " (the raw items from byte 4096 on; their "
+				   "dtype and shape are in run.json as soon as the run starts)");
 	if (ro->progress == PROGRESS_AUTO)
 		ro->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
 	return 0;

@@ -28,8 +28,8 @@ struct command {
 	const char *usage; /* the whole help page */
 };
 
-extern const struct command cmd_acquire, cmd_sweep, cmd_stop, cmd_queue, cmd_list, cmd_info, cmd_inspect,
-	cmd_recover;
+extern const struct command cmd_acquire, cmd_sweep, cmd_stop, cmd_queue, cmd_list, cmd_info, cmd_attr,
+	cmd_inspect, cmd_recover;
 
 extern const char *progname;
 extern int verbose;
@@ -44,7 +44,10 @@ void print_help(const struct command *cmd, FILE *f);
 int parse_size(const char *s, uint64_t *out);     /* bytes: 16M = 16 MiB */
 int parse_count(const char *s, uint64_t *out);    /* items: 3k = 3000 */
 int parse_duration(const char *s, uint64_t *ns);  /* 500ms, 2s, 5min, 1h */
-int parse_rate(const char *s, double *hz);        /* 1000, 2.5k, 1M */
+int parse_rate(const char *s, double *hz);        /* 1000, 2.5k, 1M, 10mHz */
+/* Why the last parse failed when a unit was written in the wrong case or
+ * is ambiguous: " (units are case-sensitive: mHz (millihertz) or ...)", or "". */
+const char *parse_hint(void);
 
 /* --progress: auto (live on a terminal), bar/lines (live), json, none. */
 enum progress_mode { PROGRESS_AUTO, PROGRESS_LIVE, PROGRESS_JSON, PROGRESS_NONE };
@@ -58,7 +61,16 @@ struct run_opts {
 	int progress;        /* enum progress_mode, AUTO resolved */
 	int force;
 	int dry_run;
+	const char *meta[64]; /* --meta KEY=VALUE, as given */
+	unsigned int nmeta;
+	const char *attr[64]; /* --attr NAME=VALUE, as given */
+	unsigned int nattr;
 };
+/* The long options acquire and sweep share beyond their letters. */
+enum { OPT_META = 0x100, OPT_ATTR, OPT_META_FILE };
+/* Split "KEY=VALUE" into @key (at most @len bytes) and *@value: 0, or
+ * -EINVAL without '=' or with an empty or too long key. */
+int split_pair(const char *arg, char *key, size_t len, const char **value);
 /* A command's own option @opt with its argument: 0, or the exit status of
  * the usage error it printed. */
 struct option;
@@ -87,6 +99,27 @@ int check_config(const struct command *cmd, labdaq_device *dev, const labdaq_run
 		 const labdaq_sweep_config *sc);
 /* The command line, shell-quoted, for the metadata; malloc'd. */
 int join_command(int argc, char **argv, char **out);
+
+/* progress.c: --progress json, the contract of docs/progress.md. */
+#include <stdarg.h>
+struct json_t;
+extern int json_mode;          /* every line on stderr is a JSON object */
+/* Whether @argv asks for --progress json. */
+int json_scan_args(int argc, char **argv);
+/* Print a JSON object (freed) as one line of stderr. */
+void json_emit(struct json_t *o);
+/* A "message" object. */
+void json_message(const char *level, const char *fmt, va_list ap);
+void json_message_text(const char *level, const char *text);
+/* An object of @type with @p's counts, to complete and emit. */
+struct json_t *json_counts(const char *type, const struct labdaq_progress *p);
+/* The "final" object of a run that started. */
+void json_final(const char *kind, labdaq_run *run, const char *file, int exit_status);
+/* The "final" object when no run started (refused, or a dry run), unless
+ * one was printed. */
+void json_final_not_run(const char *kind, int exit_status);
+/* Columns of the terminal on stderr ($COLUMNS, else 80). */
+int terminal_width(void);
 
 /* Route the library's log to stderr. */
 void setup_log(void);

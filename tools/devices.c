@@ -2,6 +2,7 @@
 /*
  * devices.c - labdaq list and labdaq info.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +21,74 @@ static const char info_usage[] =
 	"Usage: labdaq info DEVICE\n"
 	"\n"
 	"Describe DEVICE: its backend, whether it streams samples or frames, the\n"
-	"frame shape, and every channel with its direction, unit, scale and type.\n"
+	"frame shape, every channel with its direction, unit, scale, type and\n"
+	"offset when it has one (physical value = (raw + offset) x scale), and the\n"
+	"device's attributes with their values and, where the device says, what\n"
+	"they take (labdaq attr sets them).\n"
 	"\n"
 	"Exit status: 0 success; 1 device failure; 2 bad usage or unknown device.\n";
+
+static const char attr_usage[] =
+	"Usage: labdaq attr DEVICE [NAME [VALUE]]\n"
+	"\n"
+	"List DEVICE's attributes with their values (and, where the device says,\n"
+	"what they take), print one (NAME), or set one (NAME VALUE; the value read\n"
+	"back is printed).  IIO devices: the device's and its channels' attributes\n"
+	"by their sysfs names (sampling_frequency, in_voltage0_scale); the sim\n"
+	"devices: their parameters (sim:ohm: r, noise, out_voltage0), which live as\n"
+	"long as the process (acquire and sweep take --attr NAME=VALUE).\n"
+	"\n"
+	"Exit status: 0 success; 1 device failure; 2 bad usage, no such attribute,\n"
+	"or a value the device refuses.\n";
+
+/* One attribute: "  NAME  VALUE  (takes AVAILABLE)". */
+static int print_attr(const struct labdaq_attr *a, void *user)
+{
+	const char *indent = user;
+
+	printf("%s%-28s %s", indent, a->name, a->value ? a->value : "(unreadable)");
+	if (a->available)
+		printf("   (takes %s)", a->available);
+	putchar('\n');
+	return 0;
+}
+
+static int attr_status(int ret)
+{
+	return ret == -ENOENT || ret == -EINVAL || ret == -ERANGE || ret == -EOPNOTSUPP ?
+		       EXIT_USAGE : EXIT_FAILURE_IO;
+}
+
+static int attr_main(int argc, char **argv)
+{
+	labdaq_device *dev;
+	char value[4097];
+	int ret, status = EXIT_OK;
+
+	if (argc < 2)
+		return usage_error(&cmd_attr, "no DEVICE given (see 'labdaq list')");
+	if (argc > 4)
+		return usage_error(&cmd_attr, "unexpected argument '%s'", argv[4]);
+	ret = open_device(argv[1], &dev);
+	if (ret)
+		return ret;
+	if (argc == 2)
+		ret = labdaq_device_attrs(dev, print_attr, "");
+	else if (argc == 4)
+		ret = labdaq_device_attr_write(dev, argv[2], argv[3]);
+	else
+		ret = 0;
+	if (ret >= 0 && argc > 2)
+		ret = labdaq_device_attr_read(dev, argv[2], value, sizeof(value));
+	if (ret >= 0 && argc > 2)
+		printf("%s\n", value);
+	if (ret < 0) {
+		/* The library logged why. */
+		status = attr_status(ret);
+	}
+	labdaq_device_close(dev);
+	return status;
+}
 
 static int print_one(const char *uri, const char *description, void *user)
 {
@@ -48,6 +114,7 @@ static int info_main(int argc, char **argv)
 {
 	labdaq_device *dev;
 	uint32_t w, h;
+	double offset;
 	int ret;
 
 	if (argc < 2)
@@ -75,8 +142,13 @@ static int info_main(int argc, char **argv)
 		       *ch.unit ? ch.unit : "-", ch.scale, labdaq_dtype_numpy(ch.dtype));
 		if (!isnan(ch.min))
 			printf("  range %g..%g", ch.min, ch.max);
+		if (!labdaq_device_channel_offset(dev, i, &offset) && offset != 0)
+			printf("  offset %g: value = (raw + offset) x scale", offset);
 		putchar('\n');
 	}
+	printf("attributes:\n");
+	if (labdaq_device_attrs(dev, print_attr, "  ") <= 0)
+		printf("  (none)\n");
 	labdaq_device_close(dev);
 	return EXIT_OK;
 }
@@ -86,6 +158,13 @@ const struct command cmd_list = {
 	.main = list_main,
 	.summary = "list the devices labdaq can see",
 	.usage = list_usage,
+};
+
+const struct command cmd_attr = {
+	.name = "attr",
+	.main = attr_main,
+	.summary = "list, read or set a device's attributes",
+	.usage = attr_usage,
 };
 
 const struct command cmd_info = {

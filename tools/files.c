@@ -3,28 +3,29 @@
  * files.c - labdaq inspect and labdaq recover.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 
 static const char inspect_usage[] =
-	"Usage: labdaq inspect FILE.npy\n"
+	"Usage: labdaq inspect FILE.npy|FILE.csv\n"
 	"\n"
 	"Show what a run left: its status, the counts (acquired, written, dropped),\n"
-	"the gaps, the rate, the channels, from FILE.npy and its FILE.json, and\n"
-	"check that the data on disk matches the header.\n"
+	"the gaps, the rate, the channels, from FILE.npy (or a sweep's FILE.csv) and\n"
+	"its FILE.json, and check that the data on disk matches the header.\n"
 	"\n"
 	"Exit status: 0 the file is consistent; 1 it is not (run 'labdaq recover')\n"
 	"or cannot be read; 2 bad usage.\n";
 
 static const char recover_usage[] =
-	"Usage: labdaq recover FILE.npy\n"
+	"Usage: labdaq recover FILE.npy|FILE.csv\n"
 	"\n"
 	"Complete a data file after a crash, kill -9 or power loss: the header is\n"
-	"made to match the whole items on disk, a partial item at the end is cut,\n"
-	"and FILE.json is marked \"recovered\".  Do not run it on a file that a run\n"
-	"is still writing.\n"
+	"made to match the whole items on disk, a partial item at the end is cut\n"
+	"(a sweep's last line, if cut short), and FILE.json is marked \"recovered\".\n"
+	"Do not run it on a file that a run is still writing.\n"
 	"\n"
 	"Exit status: 0 recovered; 1 the file cannot be read or is not a labdaq\n"
 	"file; 2 bad usage.\n";
@@ -48,8 +49,20 @@ static unsigned long long mu64(const labdaq_file *f, const char *key)
 static void print_array(const labdaq_file *f, const char *path)
 {
 	unsigned long long ib = (unsigned long long)labdaq_file_item_bytes(f);
+	double from = 0, to = 0, delay = 0;
 
 	printf("file:      %s\n", path);
+	if (labdaq_file_type(f) == LABDAQ_FILE_CSV) {
+		printf("table:     CSV, %llu points\n", (unsigned long long)labdaq_file_items(f));
+		if (!labdaq_file_meta_number(f, "sweep.from", &from) &&
+		    !labdaq_file_meta_number(f, "sweep.to", &to)) {
+			labdaq_file_meta_number(f, "sweep.delay_s", &delay);
+			printf("sweep:     %s from %g to %g %s, %llu points, %llu passes, delay %g s\n",
+			       mstr(f, "sweep.set"), from, to, mstr(f, "sweep.unit"),
+			       mu64(f, "sweep.points"), mu64(f, "sweep.repeat"), delay);
+		}
+		return;
+	}
 	printf("array:     dtype %s, shape (%llu", labdaq_file_dtype(f),
 	       (unsigned long long)labdaq_file_items(f));
 	for (unsigned int d = 0; d < labdaq_file_item_ndim(f); d++)
@@ -76,24 +89,69 @@ static void print_gaps(const labdaq_file *f)
 	}
 }
 
+/* The members of object @key of the metadata, "name: value" each. */
+static void print_pairs(json_t *meta, const char *key, const char *label)
+{
+	json_t *o = json_object_get(meta, key), *v;
+	const char *k;
+
+	json_object_foreach(o, k, v) {
+		if (json_is_string(v))
+			printf("%-10s %s = %s\n", label, k, json_string_value(v));
+	}
+}
+
+/* What only the JSON text has: each channel's conversion in words, the
+ * time axis, the device attributes and the user's metadata. */
+static void print_extra(const labdaq_file *f)
+{
+	json_t *meta = labdaq_file_meta_json(f) ?
+			       json_loads(labdaq_file_meta_json(f), 0, NULL) : NULL;
+	json_t *c;
+	size_t i;
+
+	if (!meta)
+		return;
+	json_array_foreach(json_object_get(meta, "channels"), i, c) {
+		const char *conv = json_string_value(json_object_get(c, "conversion"));
+
+		if (conv)
+			printf("physical:  %s\n", conv);
+	}
+	if (json_is_string(json_object_get(meta, "time_axis")))
+		printf("time axis: %s\n", json_string_value(json_object_get(meta, "time_axis")));
+	print_pairs(meta, "attributes", "attribute:");
+	print_pairs(meta, "user", "user:");
+	json_decref(meta);
+}
+
 static void print_meta(const labdaq_file *f)
 {
 	struct labdaq_channel ch;
-	double rate = 0;
+	double rate = 0, measured = 0, offset = 0;
 
 	printf("status:    %s\n", mstr(f, "status"));
 	printf("device:    %s (%s backend)\n", mstr(f, "device"), mstr(f, "backend"));
 	printf("started:   %s\n", mstr(f, "started_utc"));
 	printf("ended:     %s\n", mstr(f, "ended_utc"));
-	labdaq_file_meta_number(f, "rate_hz", &rate);
-	if (rate > 0)
-		printf("rate:      %g items/s\n", rate);
-	else
-		printf("rate:      as fast as possible\n");
+	if (labdaq_file_type(f) == LABDAQ_FILE_NPY) {
+		labdaq_file_meta_number(f, "rate_hz", &rate);
+		if (rate > 0)
+			printf("rate:      %g items/s requested", rate);
+		else
+			printf("rate:      as fast as possible");
+		if (!labdaq_file_meta_number(f, "measured_rate_hz", &measured) && measured > 0)
+			printf(", %.6g items/s measured", measured);
+		printf("\n");
+	}
 	printf("counts:    %llu acquired, %llu written, %llu dropped\n", mu64(f, "acquired"),
 	       mu64(f, "written"), mu64(f, "dropped"));
-	for (unsigned int i = 0; !labdaq_file_channel(f, i, &ch); i++)
-		printf("channel:   %s [%s] scale %g\n", ch.name, ch.unit, ch.scale);
+	for (unsigned int i = 0; !labdaq_file_channel(f, i, &ch); i++) {
+		labdaq_file_channel_offset(f, i, &offset);
+		printf("channel:   %s [%s] scale %g offset %g%s\n", ch.name, ch.unit, ch.scale,
+		       offset, ch.output ? " (output)" : "");
+	}
+	print_extra(f);
 	print_gaps(f);
 	if (labdaq_file_meta_string(f, "error.message"))
 		printf("error:     %s\n", mstr(f, "error.message"));
@@ -111,10 +169,6 @@ static int inspect_main(int argc, char **argv)
 	if (argc != 2)
 		return usage_error(&cmd_inspect, argc < 2 ? "no FILE given" : "one FILE only");
 	ret = labdaq_file_open(argv[1], &f);
-	if (!ret && labdaq_file_type(f) != LABDAQ_FILE_NPY) {
-		labdaq_file_close(f);
-		ret = -EBADMSG;
-	}
 	if (ret) {
 		msg("cannot read '%s': %s", argv[1], labdaq_strerror(ret));
 		return EXIT_FAILURE_IO;

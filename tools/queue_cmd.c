@@ -299,30 +299,26 @@ static int new_job(const char *name, char **av, int n, const char *cwd, const ch
 	return 0;
 }
 
-static int add_main(int argc, char **argv, const char *qdir)
+/* add's options, up to the job's words (after a "--", if any), which
+ * start at argv[optind]: 0 or the usage error. */
+static int add_options(int argc, char **argv, const char **name, const char **qdir)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "queue", required_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *name = NULL, *device, *output;
-	char *cwd = NULL, *abs_out = NULL, *line = NULL, nb[300];
-	json_t *job = NULL;
-	struct queue q;
-	int opt, n, force, ret;
-	char **av;
-	long id, other;
+	int opt;
 
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:n:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			name = optarg;
+			*name = optarg;
 			break;
 		case 'Q':
-			qdir = optarg;
+			*qdir = optarg;
 			break;
 		default:
 			return queue_bad_option("add", opt, argv);
@@ -330,6 +326,38 @@ static int add_main(int argc, char **argv, const char *qdir)
 	}
 	if (optind < argc && !strcmp(argv[optind], "--"))
 		optind++;
+	return 0;
+}
+
+/* The job checked as it would run (from here, by the same binary): 0, also
+ * for a device busy now, or the exit status of the check. */
+static int check_job_run(char **av, int n)
+{
+	int ret = dry_run(av, n);
+
+	if (ret == EXIT_BUSY) {
+		msg("queue add: the device is busy now; the job is queued all the same, and "
+		    "will fail with status 4 if it is still busy when its turn comes");
+		return 0;
+	}
+	if (ret)
+		msg("queue add: job refused: nothing was queued");
+	return ret;
+}
+
+static int add_main(int argc, char **argv, const char *qdir)
+{
+	const char *name = NULL, *device, *output;
+	char *cwd = NULL, *abs_out = NULL, *line = NULL, nb[300];
+	json_t *job = NULL;
+	struct queue q;
+	int n, force, ret;
+	char **av;
+	long id, other;
+
+	ret = add_options(argc, argv, &name, &qdir);
+	if (ret)
+		return ret;
 	av = argv + optind;
 	n = argc - optind;
 	ret = check_job_words(av, n);
@@ -338,17 +366,9 @@ static int add_main(int argc, char **argv, const char *qdir)
 	ret = queue_open(&q, qdir, 1, 1);
 	if (ret)
 		return ret;
-
-	/* The job is checked as it would run: from here, by the same binary. */
-	ret = dry_run(av, n);
-	if (ret == EXIT_BUSY) {
-		msg("queue add: the device is busy now; the job is queued all the same, and "
-		    "will fail with status 4 if it is still busy when its turn comes");
-	} else if (ret) {
-		msg("queue add: job refused: nothing was queued");
+	ret = check_job_run(av, n);
+	if (ret)
 		goto out;
-	}
-	ret = EXIT_FAILURE_IO;
 	cwd = getcwd(NULL, 0);
 	job_target(av, n, &device, &output, &force);
 	abs_out = absolute(cwd, output);
@@ -403,6 +423,69 @@ static const char *exit_text(json_t *job, char *buf, size_t len)
 	return buf;
 }
 
+/* The jobs @ids (n of them) that can be read, as a JSON array; the widths
+ * of the name and device columns grown to fit them. */
+static json_t *load_jobs(const struct queue *q, const long *ids, size_t n, int *wname,
+			 int *wdev)
+{
+	json_t *all = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *job;
+		int err = job_load(q, ids[i], &job);
+
+		if (err) {
+			if (err != -ENOENT)
+				msg("queue: job %ld: %s", ids[i],
+				    err == -EBADMSG ? "not a job file" : strerror(-err));
+			continue;
+		}
+		json_array_append_new(all, job);
+		if (job_str(job, "name") && (int)strlen(job_str(job, "name")) > *wname)
+			*wname = (int)strlen(job_str(job, "name"));
+		if (job_str(job, "device") && (int)strlen(job_str(job, "device")) > *wdev)
+			*wdev = (int)strlen(job_str(job, "device"));
+	}
+	return all;
+}
+
+/* The jobs as a table, a line each. */
+static void print_table(json_t *all, int wname, int wdev)
+{
+	size_t i;
+	json_t *job;
+
+	printf("%-4s  %-*s  %-11s  %-7s  %-*s  %-14s  %-14s  %-14s  %s\n", "ID", wname,
+	       "NAME", "STATE", "EXIT", wdev, "DEVICE", "CREATED", "STARTED", "ENDED",
+	       "OUTPUT");
+	json_array_foreach(all, i, job) {
+		char t1[32], t2[32], t3[32], ex[32];
+		const char *name = job_str(job, "name");
+
+		printf("%-4lld  %-*s  %-11s  %-7s  %-*s  %-14s  %-14s  %-14s  %s\n",
+		       job_int(job, "id", 0), wname, name && *name ? name : "-",
+		       job_str(job, "state") ? job_str(job, "state") : "?",
+		       exit_text(job, ex, sizeof(ex)), wdev,
+		       job_str(job, "device") ? job_str(job, "device") : "-",
+		       local_time(job_str(job, "created_utc"), t1, sizeof(t1)),
+		       local_time(job_str(job, "started_utc"), t2, sizeof(t2)),
+		       local_time(job_str(job, "ended_utc"), t3, sizeof(t3)),
+		       job_str(job, "output") ? job_str(job, "output") : "-");
+	}
+}
+
+/* Under the table: the notes of the jobs that ended (why, what to do). */
+static void print_notes(json_t *all)
+{
+	size_t i;
+	json_t *job;
+
+	json_array_foreach(all, i, job) {
+		if (job_str(job, "note") && is_final(job_str(job, "state")))
+			printf("job %lld: %s\n", job_int(job, "id", 0), job_str(job, "note"));
+	}
+}
+
 static int list_main(int argc, char **argv, const char *qdir)
 {
 	static const struct option opts[] = {
@@ -438,52 +521,14 @@ static int list_main(int argc, char **argv, const char *qdir)
 		queue_close(&q);
 		return ret;
 	}
-	all = json_array();
-	for (size_t i = 0; i < n; i++) {
-		json_t *job;
-		int err = job_load(&q, ids[i], &job);
-
-		if (err) {
-			if (err != -ENOENT)
-				msg("queue: job %ld: %s", ids[i],
-				    err == -EBADMSG ? "not a job file" : strerror(-err));
-			continue;
-		}
-		json_array_append_new(all, job);
-		if (job_str(job, "name") && (int)strlen(job_str(job, "name")) > wname)
-			wname = (int)strlen(job_str(job, "name"));
-		if (job_str(job, "device") && (int)strlen(job_str(job, "device")) > wdev)
-			wdev = (int)strlen(job_str(job, "device"));
-	}
+	all = load_jobs(&q, ids, n, &wname, &wdev);
 	free(ids);
 	if (as_json) {
 		json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	} else {
-		size_t i;
-		json_t *job;
-
-		printf("%-4s  %-*s  %-11s  %-7s  %-*s  %-14s  %-14s  %-14s  %s\n", "ID", wname,
-		       "NAME", "STATE", "EXIT", wdev, "DEVICE", "CREATED", "STARTED", "ENDED",
-		       "OUTPUT");
-		json_array_foreach(all, i, job) {
-			char t1[32], t2[32], t3[32], ex[32];
-			const char *name = job_str(job, "name");
-
-			printf("%-4lld  %-*s  %-11s  %-7s  %-*s  %-14s  %-14s  %-14s  %s\n",
-			       job_int(job, "id", 0), wname, name && *name ? name : "-",
-			       job_str(job, "state") ? job_str(job, "state") : "?",
-			       exit_text(job, ex, sizeof(ex)), wdev,
-			       job_str(job, "device") ? job_str(job, "device") : "-",
-			       local_time(job_str(job, "created_utc"), t1, sizeof(t1)),
-			       local_time(job_str(job, "started_utc"), t2, sizeof(t2)),
-			       local_time(job_str(job, "ended_utc"), t3, sizeof(t3)),
-			       job_str(job, "output") ? job_str(job, "output") : "-");
-		}
-		json_array_foreach(all, i, job) {
-			if (job_str(job, "note") && is_final(job_str(job, "state")))
-				printf("job %lld: %s\n", job_int(job, "id", 0), job_str(job, "note"));
-		}
+		print_table(all, wname, wdev);
+		print_notes(all);
 	}
 	fflush(stdout);
 	json_decref(all);
@@ -502,90 +547,78 @@ static int parse_id(const char *s, long *id)
 	return errno || end == s || *end || *id <= 0 ? -EINVAL : 0;
 }
 
-static int cancel_one(struct queue *q, long id, int wait, int abort_it)
+/* Cancel the queued @job (queue.lock held, and released here): the exit
+ * status. */
+static int cancel_queued(struct queue *q, long id, json_t *job, const char *who)
 {
-	char who[64], u[64], nb[300], *why = NULL;
-	const char *st;
-	json_t *job;
-	int err, ret;
+	char nb[300], *why;
+	int err, ret = EXIT_OK;
 
-	ret = queue_lock(q);
-	if (ret)
-		return ret;
-	err = job_load(q, id, &job);
-	if (err) {
-		queue_unlock(q);
-		if (err == -ENOENT)
-			return usage_error(&cmd_queue, "cancel: no job %ld in the queue %s", id,
-					   q->dir);
-		return queue_access_error(q->dir, -err, "reading a job");
-	}
-	st = job_str(job, "state") ? job_str(job, "state") : "?";
-	snprintf(who, sizeof(who), "%s", user_name(getuid(), u, sizeof(u)));
-	if (!strcmp(st, "queued")) {
-		job_set_str(job, "state", "cancelled");
-		job_set_now(job, "ended_utc");
-		why = str_printf("cancelled by %s before it ran", who);
-		job_set_str(job, "note", why);
-		err = job_store(q, id, job);
-		queue_unlock(q);
-		if (err)
-			ret = queue_access_error(q->dir, -err, "cancelling a job");
-		else
-			msg("job %ld%s: cancelled (it had not started)", id,
-			    job_name_of(job, nb, sizeof(nb)));
-		free(why);
-		json_decref(job);
-		return ret;
-	}
-	if (strcmp(st, "running")) {
-		queue_unlock(q);
-		msg("job %ld%s has already ended (%s): nothing to cancel", id,
-		    job_name_of(job, nb, sizeof(nb)), st);
-		json_decref(job);
-		return EXIT_FAILURE_IO;
-	}
-	if (!worker_lock_held(q)) {
-		/* Its worker died: nobody else will stop its run or record it. */
-		long long child = job_int(job, "child_pid", 0), cst = job_int(job, "child_start", -1);
+	job_set_str(job, "state", "cancelled");
+	job_set_now(job, "ended_utc");
+	why = str_printf("cancelled by %s before it ran", who);
+	job_set_str(job, "note", why);
+	err = job_store(q, id, job);
+	queue_unlock(q);
+	if (err)
+		ret = queue_access_error(q->dir, -err, "cancelling a job");
+	else
+		msg("job %ld%s: cancelled (it had not started)", id,
+		    job_name_of(job, nb, sizeof(nb)));
+	free(why);
+	return ret;
+}
 
-		if (same_process(child, cst) && kill((pid_t)child, SIGTERM) == 0)
-			wait_gone(child, cst, ORPHAN_STOP_S);
-		job_set_str(job, "state", "cancelled");
-		job_set_now(job, "ended_utc");
-		why = str_printf("cancelled by %s after its worker (pid %lld) had died; its "
-				 "file may need: labdaq recover %s", who,
-				 job_int(job, "worker_pid", 0),
-				 job_str(job, "output") ? job_str(job, "output") : "FILE");
-		job_set_str(job, "note", why);
-		err = job_store(q, id, job);
-		queue_unlock(q);
-		msg("job %ld: %s", id, why ? why : "cancelled");
-		free(why);
-		json_decref(job);
-		return err ? queue_access_error(q->dir, -err, "cancelling a job") : EXIT_OK;
-	}
-	{
-		char t[64];
+/* Cancel the running @job whose worker died (queue.lock held, and released
+ * here): nobody else will stop its run or record it.  The exit status. */
+static int cancel_orphan(struct queue *q, long id, json_t *job, const char *who)
+{
+	long long child = job_int(job, "child_pid", 0), cst = job_int(job, "child_start", -1);
+	char *why;
+	int err;
 
-		utc_now(t, sizeof(t));
-		why = str_printf("by %s at %s", who, t);
-	}
+	if (same_process(child, cst) && kill((pid_t)child, SIGTERM) == 0)
+		wait_gone(child, cst, ORPHAN_STOP_S);
+	job_set_str(job, "state", "cancelled");
+	job_set_now(job, "ended_utc");
+	why = str_printf("cancelled by %s after its worker (pid %lld) had died; its "
+			 "file may need: labdaq recover %s", who,
+			 job_int(job, "worker_pid", 0),
+			 job_str(job, "output") ? job_str(job, "output") : "FILE");
+	job_set_str(job, "note", why);
+	err = job_store(q, id, job);
+	queue_unlock(q);
+	msg("job %ld: %s", id, why ? why : "cancelled");
+	free(why);
+	return err ? queue_access_error(q->dir, -err, "cancelling a job") : EXIT_OK;
+}
+
+/* Ask the worker to stop (or abort) the running @job, through its file
+ * (queue.lock held, and released here): 0 or the exit status. */
+static int request_stop(struct queue *q, long id, json_t *job, const char *who, int abort_it)
+{
+	char t[64], *why;
+	int err;
+
+	utc_now(t, sizeof(t));
+	why = str_printf("by %s at %s", who, t);
 	job_set_str(job, "stop_requested", why);
 	if (abort_it)
 		json_object_set_new(job, "abort_requested", json_true());
 	free(why);
 	err = job_store(q, id, job);
 	queue_unlock(q);
-	json_decref(job);
-	if (err)
-		return queue_access_error(q->dir, -err, "cancelling a job");
-	if (!wait) {
-		msg("job %ld: %s requested; its worker will stop it", id,
-		    abort_it ? "abort" : "stop");
-		return EXIT_OK;
-	}
-	/* Until the worker records how it ended. */
+	return err ? queue_access_error(q->dir, -err, "cancelling a job") : 0;
+}
+
+/* Until the worker records how the job ended: the exit status. */
+static int wait_end(const struct queue *q, long id)
+{
+	char nb[300], ex[32];
+	const char *st;
+	json_t *job;
+	int err;
+
 	for (;;) {
 		usleep(100000);
 		err = job_load(q, id, &job);
@@ -596,8 +629,6 @@ static int cancel_one(struct queue *q, long id, int wait, int abort_it)
 		}
 		st = job_str(job, "state");
 		if (st && is_final(st)) {
-			char ex[32];
-
 			msg("job %ld%s: %s (exit status %s)", id, job_name_of(job, nb, sizeof(nb)),
 			    st, exit_text(job, ex, sizeof(ex)));
 			json_decref(job);
@@ -611,6 +642,50 @@ static int cancel_one(struct queue *q, long id, int wait, int abort_it)
 		}
 		json_decref(job);
 	}
+}
+
+static int cancel_one(struct queue *q, long id, int wait, int abort_it)
+{
+	char who[64], nb[300];
+	const char *st;
+	int err, ret, asked = 0;
+	json_t *job;
+
+	ret = queue_lock(q);
+	if (ret)
+		return ret;
+	err = job_load(q, id, &job);
+	if (err) {
+		queue_unlock(q);
+		if (err == -ENOENT)
+			return usage_error(&cmd_queue, "cancel: no job %ld in the queue %s", id,
+					   q->dir);
+		return queue_access_error(q->dir, -err, "reading a job");
+	}
+	st = job_str(job, "state") ? job_str(job, "state") : "?";
+	user_name(getuid(), who, sizeof(who));
+	if (!strcmp(st, "queued")) {
+		ret = cancel_queued(q, id, job, who);
+	} else if (strcmp(st, "running")) {
+		queue_unlock(q);
+		msg("job %ld%s has already ended (%s): nothing to cancel", id,
+		    job_name_of(job, nb, sizeof(nb)), st);
+		ret = EXIT_FAILURE_IO;
+	} else if (!worker_lock_held(q)) {
+		ret = cancel_orphan(q, id, job, who);
+	} else {
+		ret = request_stop(q, id, job, who, abort_it);
+		asked = !ret;
+	}
+	json_decref(job);
+	if (!asked)
+		return ret;
+	if (!wait) {
+		msg("job %ld: %s requested; its worker will stop it", id,
+		    abort_it ? "abort" : "stop");
+		return EXIT_OK;
+	}
+	return wait_end(q, id);
 }
 
 static int cancel_main(int argc, char **argv, const char *qdir)
@@ -679,6 +754,46 @@ static int copy_out(int fd)
 	return n < 0 ? -errno : 0;
 }
 
+/* Print the job's log; with @follow, until the job ends (*@job is re-read
+ * meanwhile, NULL if it can no longer be).  The exit status. */
+static int show_log(const struct queue *q, long id, json_t **job, int follow)
+{
+	char name[32], nb[300];
+	int fd = -1, ret = EXIT_OK;
+
+	job_file(id, "log", name, sizeof(name));
+	for (;;) {
+		const char *st = job_str(*job, "state");
+		int ended = !st || is_final(st);
+
+		if (fd < 0) {
+			fd = openat(q->jfd, name, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 && errno != ENOENT) {
+				ret = queue_access_error(q->dir, errno, "reading a job's log");
+				break;
+			}
+		}
+		if (fd >= 0 && copy_out(fd)) {
+			ret = EXIT_FAILURE_IO;
+			break;
+		}
+		if (!follow || ended) {
+			if (fd < 0)
+				msg("job %ld%s has no log: it has not run (%s)", id,
+				    job_name_of(*job, nb, sizeof(nb)), st ? st : "?");
+			break;
+		}
+		usleep(200000);
+		json_decref(*job);
+		*job = job_get(q, id);
+		if (!*job)
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static int log_main(int argc, char **argv, const char *qdir)
 {
 	static const struct option opts[] = {
@@ -686,8 +801,7 @@ static int log_main(int argc, char **argv, const char *qdir)
 		{ "queue", required_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt, follow = 0, ret, fd = -1, err;
-	char name[32], nb[300];
+	int opt, follow = 0, ret, err;
 	struct queue q;
 	json_t *job;
 	long id;
@@ -719,37 +833,7 @@ static int log_main(int argc, char **argv, const char *qdir)
 		queue_close(&q);
 		return ret;
 	}
-	ret = EXIT_OK;
-	job_file(id, "log", name, sizeof(name));
-	for (;;) {
-		const char *st = job_str(job, "state");
-		int ended = !st || is_final(st);
-
-		if (fd < 0) {
-			fd = openat(q.jfd, name, O_RDONLY | O_CLOEXEC);
-			if (fd < 0 && errno != ENOENT) {
-				ret = queue_access_error(q.dir, errno, "reading a job's log");
-				break;
-			}
-		}
-		if (fd >= 0 && copy_out(fd)) {
-			ret = EXIT_FAILURE_IO;
-			break;
-		}
-		if (!follow || ended) {
-			if (fd < 0)
-				msg("job %ld%s has no log: it has not run (%s)", id,
-				    job_name_of(job, nb, sizeof(nb)), st ? st : "?");
-			break;
-		}
-		usleep(200000);
-		json_decref(job);
-		job = job_get(&q, id);
-		if (!job)
-			break;
-	}
-	if (fd >= 0)
-		close(fd);
+	ret = show_log(&q, id, &job, follow);
 	json_decref(job);
 	queue_close(&q);
 	return ret;

@@ -217,6 +217,21 @@ static int jobs_error(struct queue *q, int err, const char *doing)
 	return ret;
 }
 
+/* The queue's directory @path, mode @dmode, and its parents, unless they
+ * exist: 0 or the exit status, with the message printed. */
+static int queue_mkdir(const char *path, int shared, mode_t dmode)
+{
+	int ret = make_parents(path, shared ? 0755 : 0700);
+
+	if (ret)
+		return queue_access_error(path, -ret, "creating it");
+	if (!mkdir(path, dmode))
+		chmod(path, dmode); /* mkdir() takes neither setgid nor what the umask hides */
+	else if (errno != EEXIST)
+		return queue_access_error(path, errno, "creating it");
+	return 0;
+}
+
 /*
  * Open the queue: 0, an exit status with the message printed, or -ENOENT
  * (without @create, and the queue does not exist: no jobs).  @create makes
@@ -236,17 +251,8 @@ int queue_open(struct queue *q, const char *opt, int create, int write)
 		return EXIT_FAILURE_IO;
 	dmode = shared ? 02770 : 0700;
 	if (create) {
-		ret = make_parents(path, shared ? 0755 : 0700);
+		ret = queue_mkdir(path, shared, dmode);
 		if (ret) {
-			ret = queue_access_error(path, -ret, "creating it");
-			free(path);
-			return ret;
-		}
-		if (!mkdir(path, dmode)) {
-			/* mkdir() takes neither setgid nor what the umask hides. */
-			chmod(path, dmode);
-		} else if (errno != EEXIST) {
-			ret = queue_access_error(path, errno, "creating it");
 			free(path);
 			return ret;
 		}

@@ -24,15 +24,18 @@
 
 #define RUNNING_CHECK_MS 1000 /* and the running job's file for a stop request */
 
-/* The status an output file's metadata ends with ("complete", "stopped",
- * "running"...; malloc'd), or NULL if it cannot be read. */
-static char *output_status(const char *output)
+/*
+ * The status word an output file's metadata ends with ("complete",
+ * "stopped", "running"...) in @buf: 0, or -errno if there is none
+ * (-ENODATA: the file says no status).
+ */
+static int output_status_word(const char *output, char *buf, size_t len)
 {
-	char word[32];
+	int ret;
 
-	if (!output || sidecar_status(output, word, sizeof(word)) || !word[0])
-		return NULL;
-	return strdup(word);
+	buf[0] = '\0';
+	ret = output ? sidecar_status(output, buf, len) : -EINVAL;
+	return !ret && !buf[0] ? -ENODATA : ret;
 }
 
 /* ---- the worker ------------------------------------------------------------ */
@@ -45,6 +48,7 @@ struct worker {
 	int error;      /* the worker cannot go on: exit 1 */
 	int nsig;       /* terminating signals received */
 	long floor;     /* every job up to this id has ended */
+	int lockfd;     /* worker.lock, held while the worker lives */
 };
 
 /* Append a line from the worker to a job's log. */
@@ -76,7 +80,7 @@ static void mark_interrupted(struct worker *w, long id, json_t *job, const char 
 {
 	long long child = job_int(job, "child_pid", 0), start = job_int(job, "child_start", -1);
 	const char *output = job_str(job, "output");
-	char *status = NULL, *note = NULL, nb[300];
+	char status[32], *note = NULL, nb[300];
 	int ret;
 
 	if (same_process(child, start)) {
@@ -89,8 +93,8 @@ static void mark_interrupted(struct worker *w, long id, json_t *job, const char 
 			wait_gone(child, start, 5);
 		}
 	}
-	status = output_status(output);
-	if (status && strcmp(status, "running"))
+	if (output && !output_status_word(output, status, sizeof(status)) &&
+	    strcmp(status, "running"))
 		note = str_printf("%s; its run ended '%s' and its file %s is finalized", why,
 				  status, output);
 	else if (!output || access(output, F_OK))
@@ -109,7 +113,6 @@ static void mark_interrupted(struct worker *w, long id, json_t *job, const char 
 	log_line(&w->q, id, "job %ld interrupted: %s", id, note ? note : why);
 	msg("job %ld%s: interrupted: %s", id, job_name_of(job, nb, sizeof(nb)), note ? note : why);
 	free(note);
-	free(status);
 }
 
 static void recover_orphans(struct worker *w)
@@ -117,7 +120,10 @@ static void recover_orphans(struct worker *w)
 	long *ids;
 	size_t n;
 
-	if (job_ids(&w->q, &ids, &n) || queue_lock(&w->q)) {
+	if (job_ids(&w->q, &ids, &n))
+		return;
+	if (queue_lock(&w->q)) {
+		w->stopping = w->error = 1; /* no job can change state: cannot go on */
 		free(ids);
 		return;
 	}
@@ -178,7 +184,7 @@ static void drain_inotify(int ifd)
 /* The job's end, from how its process ended. */
 static const char *job_outcome(int status, const char *output, int stop_asked, const char **why)
 {
-	char *meta;
+	char word[32];
 	const char *state;
 
 	*why = NULL;
@@ -195,12 +201,10 @@ static const char *job_outcome(int status, const char *output, int stop_asked, c
 	case EXIT_DROPPED:
 		/* The file's metadata tells a stop (cancel, labdaq stop, the worker
 		 * stopping) from a run that reached its end. */
-		meta = output_status(output);
-		if (meta)
-			state = !strcmp(meta, "stopped") ? "stopped" : "complete";
+		if (output && !output_status_word(output, word, sizeof(word)))
+			state = !strcmp(word, "stopped") ? "stopped" : "complete";
 		else
 			state = stop_asked ? "stopped" : "complete";
-		free(meta);
 		if (WEXITSTATUS(status) == EXIT_DROPPED)
 			*why = "data was dropped: see the gaps in its metadata";
 		return state;
@@ -319,13 +323,17 @@ static void take_signals(struct worker *w, pid_t child, long id)
 }
 
 /* Under queue.lock: the job @id if it is still queued and is a job (one
- * that is not is marked failed); NULL otherwise, with the lock released. */
+ * that is not is marked failed); NULL otherwise, with the lock released.
+ * Without queue.lock the worker cannot go on (else it would find the same
+ * job queued again, at once, for ever). */
 static json_t *job_claim(struct worker *w, long id)
 {
 	json_t *job;
 
-	if (queue_lock(&w->q))
+	if (queue_lock(&w->q)) {
+		w->stopping = w->error = 1;
 		return NULL;
+	}
 	job = job_get(&w->q, id);
 	if (!job || !job_str(job, "state") || strcmp(job_str(job, "state"), "queued")) {
 		queue_unlock(&w->q);
@@ -516,6 +524,79 @@ static void run_job(struct worker *w, long id)
 	free(line);
 }
 
+/* The worker's signalfd (SIGCHLD too: the job's end) and inotify on jobs/
+ * (new jobs are link()ed, changed ones rename()d into it; without it the
+ * queue is re-read every RESCAN_MS): 0 or the exit status. */
+static int worker_setup(struct worker *w)
+{
+	static const int wsigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
+	uint32_t events = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR;
+	char *jobs;
+
+	w->sfd = signalfd_for(wsigs, sizeof(wsigs) / sizeof(wsigs[0]), SFD_NONBLOCK);
+	if (w->sfd < 0)
+		return EXIT_FAILURE_IO;
+	w->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (w->ifd >= 0) {
+		jobs = str_printf("%s/jobs", w->q.dir);
+		if (!jobs || inotify_add_watch(w->ifd, jobs, events) < 0) {
+			close(w->ifd);
+			w->ifd = -1;
+		}
+		free(jobs);
+	}
+	if (w->ifd < 0)
+		msg("warning: no inotify (%s): new jobs are seen within %d s", strerror(errno),
+		    RESCAN_MS / 1000);
+	return 0;
+}
+
+/* Idle: until a signal, a change in jobs/ or RESCAN_MS. */
+static void worker_idle(struct worker *w)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = w->sfd, .events = POLLIN },
+		{ .fd = w->ifd, .events = POLLIN },
+	};
+
+	if (poll(pfd, w->ifd >= 0 ? 2 : 1, RESCAN_MS) > 0) {
+		if (pfd[0].revents & POLLIN)
+			take_signals(w, 0, 0);
+		drain_inotify(w->ifd);
+	}
+}
+
+/* The queued jobs in id order, until a signal or an error stops the worker
+ * (or, with @until_empty, none is queued). */
+static void worker_loop(struct worker *w, int until_empty)
+{
+	recover_orphans(w);
+	while (!w->stopping) {
+		long id = next_queued(w);
+
+		if (id)
+			run_job(w, id);
+		else if (until_empty)
+			break;
+		else
+			worker_idle(w);
+	}
+}
+
+/* Say why the worker ends, release the queue: the exit status. */
+static int worker_end(struct worker *w)
+{
+	msg("worker pid %d: %s", (int)getpid(), w->error ? "cannot go on" :
+	    w->stopping ? "stopped by a signal" : "the queue is empty");
+	if (w->sfd >= 0)
+		close(w->sfd);
+	if (w->ifd >= 0)
+		close(w->ifd);
+	close(w->lockfd);
+	queue_close(&w->q);
+	return w->error ? EXIT_FAILURE_IO : EXIT_OK;
+}
+
 int queue_run(int argc, char **argv, const char *qdir)
 {
 	static const struct option opts[] = {
@@ -523,9 +604,8 @@ int queue_run(int argc, char **argv, const char *qdir)
 		{ "queue", required_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct worker w = { .sfd = -1, .ifd = -1 };
-	int opt, until_empty = 0, ret, lockfd = -1;
-	static const int wsigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
+	struct worker w = { .sfd = -1, .ifd = -1, .lockfd = -1 };
+	int opt, until_empty = 0, ret;
 
 	optind = 1;
 	opterr = 0;
@@ -542,67 +622,19 @@ int queue_run(int argc, char **argv, const char *qdir)
 	ret = queue_open(&w.q, qdir, 1, 1);
 	if (ret)
 		return ret;
-	ret = worker_lock_take(&w.q, &lockfd);
+	ret = worker_lock_take(&w.q, &w.lockfd);
 	if (ret) {
 		queue_close(&w.q);
 		return ret;
 	}
-
-	/* Signals through a signalfd (SIGCHLD too: the job's end). */
-	w.sfd = signalfd_for(wsigs, sizeof(wsigs) / sizeof(wsigs[0]), SFD_NONBLOCK);
-	if (w.sfd < 0) {
-		close(lockfd);
+	ret = worker_setup(&w);
+	if (ret) {
+		close(w.lockfd);
 		queue_close(&w.q);
-		return EXIT_FAILURE_IO;
+		return ret;
 	}
-	/* New jobs are link()ed, changed ones rename()d into jobs/. */
-	w.ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (w.ifd >= 0) {
-		char *jobs = str_printf("%s/jobs", w.q.dir);
-
-		uint32_t events = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR;
-
-		if (!jobs || inotify_add_watch(w.ifd, jobs, events) < 0) {
-			close(w.ifd);
-			w.ifd = -1;
-		}
-		free(jobs);
-	}
-	if (w.ifd < 0)
-		msg("warning: no inotify (%s): new jobs are seen within %d s", strerror(errno),
-		    RESCAN_MS / 1000);
 	msg("worker pid %d: queue %s%s", (int)getpid(), w.q.dir,
 	    until_empty ? " (until it is empty)" : "");
-
-	recover_orphans(&w);
-	while (!w.stopping) {
-		long id = next_queued(&w);
-
-		if (id) {
-			run_job(&w, id);
-			continue;
-		}
-		if (until_empty)
-			break;
-		{
-			struct pollfd pfd[2] = {
-				{ .fd = w.sfd, .events = POLLIN },
-				{ .fd = w.ifd, .events = POLLIN },
-			};
-
-			if (poll(pfd, w.ifd >= 0 ? 2 : 1, RESCAN_MS) > 0) {
-				if (pfd[0].revents & POLLIN)
-					take_signals(&w, 0, 0);
-				drain_inotify(w.ifd);
-			}
-		}
-	}
-	msg("worker pid %d: %s", (int)getpid(), w.error ? "cannot go on" :
-	    w.stopping ? "stopped by a signal" : "the queue is empty");
-	close(w.sfd);
-	if (w.ifd >= 0)
-		close(w.ifd);
-	close(lockfd);
-	queue_close(&w.q);
-	return w.error ? EXIT_FAILURE_IO : EXIT_OK;
+	worker_loop(&w, until_empty);
+	return worker_end(&w);
 }

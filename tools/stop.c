@@ -182,7 +182,8 @@ static int parse_args(int argc, char **argv, struct stop_cfg *c, const char **de
 		else if (opt == 'N')
 			c->wait = 0;
 		else if (opt == 't' && (parse_duration(optarg, &c->timeout_ns) || !c->timeout_ns))
-			return usage_error(&cmd_stop, "bad --timeout '%s': e.g. 10s, 2min", optarg);
+			return usage_error(&cmd_stop, "bad --timeout '%s': e.g. 10s, 2min%s", optarg,
+					   parse_hint());
 		else if (opt == ':')
 			return usage_error(&cmd_stop, "option '%s' needs a value", argv[optind - 1]);
 		else if (opt != 't')

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common.h"
 
 struct sweep_cfg {
@@ -25,21 +27,23 @@ struct sweep_cfg {
 	labdaq_device *dev;
 	double *row;           /* the newest row: the value set, then each input */
 	unsigned int ncols;
-	int64_t last_shown;
 };
 
 static const char sweep_usage[] =
 	"Usage: labdaq sweep DEVICE --set CHANNEL [--read CH[,CH...]] --from V --to V\n"
 	"           --points N [--delay DURATION] [--repeat N] -o FILE.csv\n"
-	"           [--progress auto|lines|json|none] [--force] [--dry-run]\n"
+	"           [--progress auto|lines|json|none] [--attr NAME=VALUE]...\n"
+	"           [--meta KEY=VALUE]... [--force]\n"
+	"           [--dry-run]\n"
 	"\n"
 	"A step scan: for each of N evenly spaced values from --from to --to (both\n"
 	"included), set the output CHANNEL, wait --delay, read the input channels, and\n"
 	"write one CSV row, flushed at once (a crash loses at most the point in\n"
-	"progress).  The '#' lines of FILE.csv carry the metadata (device, channels,\n"
-	"units, the sweep's parameters, start time, and at the end the status);\n"
-	"numpy.loadtxt(FILE, delimiter=',') reads the rows: index, repeat, time_s,\n"
-	"the value set, then each input in its physical unit.\n"
+	"progress).  FILE.csv is a plain CSV: the header row, then one row per\n"
+	"point: index, repeat, time_s, the value set, then each input in its\n"
+	"physical unit (pandas.read_csv(FILE) reads it).  The metadata (device,\n"
+	"channels, units, the sweep's parameters, times, the status) is in\n"
+	"FILE.json beside it.\n"
 	"\n"
 	"  -s, --set CHANNEL       the output channel to step (e.g. voltage0)\n"
 	"  -R, --read LIST         comma-separated input channels (default: all inputs)\n"
@@ -49,8 +53,13 @@ static const char sweep_usage[] =
 	"      --repeat N          passes over the points (default 1)\n"
 	"  -o, --output FILE.csv   the data file (required; never replaced unless --force)\n"
 	"      --progress MODE     auto (one line per point on a terminal), lines, json\n"
-	"                          (one JSON object per point on stderr), none\n"
-	"      --force             replace FILE.csv if it exists\n"
+	"                          (one JSON object per point on stderr, then a final\n"
+	"                          one: docs/progress.md), none\n"
+	"      --attr NAME=VALUE   set a device attribute first (labdaq attr DEVICE lists\n"
+	"                          them); recorded in FILE.json; repeatable\n"
+	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
+	"                          under \"user\" in FILE.json; repeatable\n"
+	"      --force             replace FILE.csv and FILE.json if they exist\n"
 	"      --dry-run           check everything, start nothing, create no file\n"
 	"  -h, --help              this help\n"
 	"\n"
@@ -95,16 +104,18 @@ static int sweep_option(const struct command *cmd, int opt, const char *arg, voi
 		return 0;
 	case 'n':
 		if (parse_count(arg, &c->points) || !c->points || c->points > 100000000)
-			return usage_error(cmd, "bad --points '%s': a whole number from 1 to 100M",
-					   arg);
+			return usage_error(cmd, "bad --points '%s': a whole number from 1 to 100M%s",
+					   arg, parse_hint());
 		return 0;
 	case 'd':
 		if (parse_duration(arg, &c->delay_ns))
-			return usage_error(cmd, "bad --delay '%s': e.g. 10ms, 0.5s, 2s", arg);
+			return usage_error(cmd, "bad --delay '%s': e.g. 10ms, 0.5s, 2s%s", arg,
+					   parse_hint());
 		return 0;
 	default: /* 'r' */
 		if (parse_count(arg, &c->repeat) || !c->repeat || c->repeat > 1000000)
-			return usage_error(cmd, "bad --repeat '%s': a whole number from 1 to 1M", arg);
+			return usage_error(cmd, "bad --repeat '%s': a whole number from 1 to 1M%s", arg,
+					   parse_hint());
 		return 0;
 	}
 }
@@ -123,6 +134,8 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 		{ "progress", required_argument, NULL, 'P' },
 		{ "force", no_argument, NULL, 'y' },
 		{ "dry-run", no_argument, NULL, 'D' },
+		{ "meta", required_argument, NULL, OPT_META },
+		{ "attr", required_argument, NULL, OPT_ATTR },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_sweep;
@@ -130,7 +143,6 @@ static int parse_args(int argc, char **argv, struct sweep_cfg *c)
 
 	memset(c, 0, sizeof(*c));
 	c->repeat = 1;
-	c->last_shown = -1;
 	ret = parse_run_args(cmd, argc, argv, ":s:R:n:d:o:", opts, sweep_option, c, "sim:ohm",
 			     "FILE.csv", &c->ro);
 	if (ret)
@@ -159,48 +171,51 @@ static const char *column(labdaq_run *run, unsigned int i, const char **unit, ch
 }
 
 static void show_row(labdaq_run *run, const struct sweep_cfg *c, uint64_t index,
-		     uint64_t target, int state, int final)
+		     uint64_t target, int state)
 {
 	const char *unit;
 	char name[160];
 
-	if (c->progress == PROGRESS_JSON)
-		fprintf(stderr, "{\"state\":\"%s\",\"point\":%llu,\"points\":%llu",
-			labdaq_state_name(state), (unsigned long long)index + 1,
-			(unsigned long long)target);
-	else
-		fprintf(stderr, "point %llu/%llu ", (unsigned long long)index + 1,
-			(unsigned long long)target);
+	if (c->progress == PROGRESS_JSON) {
+		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "type", "point", "state",
+				      labdaq_state_name(state), "index", (json_int_t)index,
+				      "point", (json_int_t)index + 1, "points", (json_int_t)target);
+		json_t *v = json_object();
+
+		for (unsigned int i = 0; o && v && i < c->ncols; i++)
+			json_object_set_new(v, column(run, i, &unit, name, sizeof(name)),
+					    json_real(c->row[i]));
+		if (o) {
+			json_object_set_new(o, "values", v);
+			json_object_set_new(o, "final", json_false());
+		}
+		json_emit(o);
+		return;
+	}
+	fprintf(stderr, "point %llu/%llu ", (unsigned long long)index + 1,
+		(unsigned long long)target);
 	for (unsigned int i = 0; i < c->ncols; i++) {
 		column(run, i, &unit, name, sizeof(name));
-		if (c->progress == PROGRESS_JSON)
-			fprintf(stderr, ",\"%s\":%.10g", name, c->row[i]);
-		else
-			fprintf(stderr, " %s%s = %.6g %s", i == 1 ? " ->  " : i ? " " : "", name,
-				c->row[i], unit);
+		fprintf(stderr, " %s%s = %.6g %s", i == 1 ? " ->  " : i ? " " : "", name,
+			c->row[i], unit);
 	}
-	if (c->progress == PROGRESS_JSON)
-		fprintf(stderr, ",\"final\":%s}\n", final ? "true" : "false");
-	else
-		fputc('\n', stderr);
+	fputc('\n', stderr);
 	fflush(stderr);
 }
 
+/* Every point the feed holds, in order; at the end, until the last. */
 static void show(labdaq_run *run, void *ctx, int final)
 {
 	struct sweep_cfg *c = ctx;
 	struct labdaq_progress p;
 	uint64_t index;
-	int n;
 
+	(void)final;
 	if (c->progress == PROGRESS_NONE)
 		return;
 	labdaq_run_progress(run, &p);
-	n = labdaq_run_latest(run, c->row, c->ncols * sizeof(double), &index, NULL);
-	if (n <= 0 || (int64_t)index == c->last_shown)
-		return;
-	c->last_shown = (int64_t)index;
-	show_row(run, c, index, p.target, p.state, final);
+	while (labdaq_run_next_point(run, c->row, c->ncols * sizeof(double), &index) > 0)
+		show_row(run, c, index, p.target, p.state);
 }
 
 /* The library's configuration of @c: 0, or an exit status (said). */
@@ -219,7 +234,30 @@ static int make_config(const struct sweep_cfg *c, labdaq_sweep_config **out)
 	    labdaq_sweep_config_set_points(sc, (uint32_t)c->points) ||
 	    labdaq_sweep_config_set_repeat(sc, (uint32_t)c->repeat))
 		return EXIT_FAILURE_IO;
+	for (unsigned int i = 0; i < c->ro.nattr; i++) {
+		char key[256];
+		const char *value;
+
+		split_pair(c->ro.attr[i], key, sizeof(key), &value);
+		if (labdaq_sweep_config_set_attr(sc, key, value))
+			return usage_error(&cmd_sweep, "bad --attr '%s': NAME=VALUE, the name as "
+					   "'labdaq attr DEVICE' lists it", c->ro.attr[i]);
+	}
+	for (unsigned int i = 0; i < c->ro.nmeta; i++) {
+		char key[256];
+		const char *value;
+
+		split_pair(c->ro.meta[i], key, sizeof(key), &value);
+		if (labdaq_sweep_config_set_meta(sc, key, value))
+			return usage_error(&cmd_sweep, "bad --meta '%s': the name takes letters, "
+					   "digits and _-.:/ (at most 128), the value at most 4096 "
+					   "bytes", c->ro.meta[i]);
+	}
 	labdaq_sweep_config_set_delay_ns(sc, c->delay_ns);
+	/* Every point is shown: the sweep waits for this process if it is
+	 * 4096 points ahead. */
+	if (c->progress != PROGRESS_NONE)
+		labdaq_sweep_config_set_feed(sc, 4096);
 	labdaq_sweep_config_set_overwrite(sc, c->ro.force);
 	return 0;
 }
@@ -253,6 +291,10 @@ static int report(labdaq_run *run, const struct sweep_cfg *c)
 	char b[32];
 
 	labdaq_run_progress(run, &p);
+	if (json_mode) {
+		json_final("sweep", run, c->ro.output, exit_status_of(p.state, 0));
+		return exit_status_of(p.state, 0);
+	}
 	if (p.state == LABDAQ_STATE_FAILED) {
 		const char *why = NULL;
 
@@ -281,8 +323,12 @@ static int sweep(struct sweep_cfg *c, const labdaq_sweep_config *sc)
 	}
 	c->ncols = labdaq_run_channel_count(run);
 	c->row = calloc(c->ncols ? c->ncols : 1, sizeof(double));
-	if (!c->row)
+	if (!c->row) {
+		/* The feed would wait for rows that are never shown. */
+		msg("out of memory: aborting the sweep");
+		labdaq_run_abort(run);
 		c->progress = PROGRESS_NONE;
+	}
 	run_loop(run, sfd, 50, c->progress == PROGRESS_JSON, show, c);
 	status = report(run, c);
 	labdaq_run_free(run);

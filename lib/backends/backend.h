@@ -41,6 +41,8 @@ struct ldq_stream_params {
 	unsigned int nchans;
 	size_t item_bytes;           /* bytes of one item as stored */
 	size_t block_items;          /* the most items one stream_read asks for */
+	int dtype;                   /* enum labdaq_dtype of the stored values:
+				      * the widest of the channels' */
 };
 
 struct ldq_backend {
@@ -51,6 +53,13 @@ struct ldq_backend {
 	const char *uris;
 	/* The keys its URIs take, for the "unknown parameter" message. */
 	const char *keys_help;
+	/*
+	 * lib_version - the library it is built on and that library's
+	 * version as found at run time ("libiio 0.24 (v0.24)") into @buf;
+	 * its length, or -errno.  Any thread.  Optional: NULL for a backend
+	 * that needs no library.
+	 */
+	int (*lib_version)(char *buf, size_t len);
 
 	/*
 	 * open - fill @dev from @uri: kind, channels (ldq_device_add_channel;
@@ -146,6 +155,35 @@ struct ldq_backend {
 	 */
 	int (*read_inputs)(struct labdaq_device *dev, const unsigned int *chans, unsigned int n,
 			   double *values);
+
+	/*
+	 * attr_list - report each attribute of the device (its own and its
+	 * channels', named as the backend documents: iio uses the sysfs file
+	 * names, "sampling_frequency", "in_voltage0_scale") as fn(a, user):
+	 * a->name, a->value (the current value as text, NULL if it cannot be
+	 * read), a->available (the values or range the device says it takes,
+	 * NULL if it does not say), all valid during the call; stop early when
+	 * fn returns non-zero.  Returns the number reported or -errno.  The
+	 * caller's thread, no run active on @dev.  Optional, with attr_read
+	 * and attr_write: a backend without attributes leaves all three NULL
+	 * (the core answers -EOPNOTSUPP).
+	 */
+	int (*attr_list)(struct labdaq_device *dev, labdaq_attr_fn fn, void *user);
+	/*
+	 * attr_read - the value of attribute @name as text into @buf (@len
+	 * bytes, NUL-terminated).  Returns its length, -ENOENT for no such
+	 * attribute (logged with the device's URI), or -errno.  Same thread
+	 * rules as attr_list; also called by labdaq_run_start() and
+	 * labdaq_sweep_start(), the device lock held.
+	 */
+	int (*attr_read)(struct labdaq_device *dev, const char *name, char *buf, size_t len);
+	/*
+	 * attr_write - set attribute @name to the text @value.  0, -ENOENT,
+	 * -EINVAL or -ERANGE for a value the device refuses (logged, with
+	 * what it takes when known), -EACCES for a read-only one, or -errno.
+	 * Same thread rules as attr_read.
+	 */
+	int (*attr_write)(struct labdaq_device *dev, const char *name, const char *value);
 };
 
 #endif

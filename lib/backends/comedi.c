@@ -433,7 +433,7 @@ static char *chan_meta(const struct cchan *c, const char *unit)
 				      c->to_phys.coef[i]);
 	if (asprintf(&s, "{\"subdevice\": %u, \"channel\": %u, \"range\": {\"index\": %u, "
 		     "\"min\": %.17g, \"max\": %.17g, \"unit\": \"%s\"}, \"maxdata\": %u, "
-		     "\"aref\": \"%s\", \"conversion\": {\"source\": \"%s\", \"origin\": %.17g, "
+		     "\"aref\": \"%s\", \"polynomial\": {\"source\": \"%s\", \"origin\": %.17g, "
 		     "\"coefficients\": [%s]}}", c->subdev, c->chan, c->range, c->min, c->max,
 		     unit, (unsigned int)c->maxdata, aref_name(c->aref), c->to_phys.source,
 		     c->to_phys.origin, coef) < 0)

@@ -10,11 +10,15 @@
  *   iio:ip:192.168.1.5/labdaq-sim      through iiod on another machine
  *   iio:ip:[::1]/labdaq-sim
  *
- * Channels keep the kernel's names (voltage0, current0); the timestamp
- * channel is left out.  Their scale is converted to SI units (IIO reports
- * voltages and currents in milli-units).  Every input channel of a device
- * gets one common type, wide enough for all of its scan elements, so that
- * any selection of them fits one file.
+ * Channels keep the kernel's names (voltage0, current0).  Their scale is
+ * converted to SI units (IIO reports voltages and currents in milli-units)
+ * and their offset is kept: physical value = (raw + offset) * scale; the
+ * files keep the raw values and record both.  Every input channel of a
+ * device gets one common type, wide enough for all of its scan elements,
+ * so that any selection of them fits one file.  The kernel's timestamp
+ * scan element is the channel "timestamp" (int64 nanoseconds, scale 1e-9
+ * s), recorded only when named in the channel list: it makes the whole
+ * file int64.
  *
  * Streaming: a libiio buffer of about 100 ms of scans (the kernel's FIFO
  * holds about 2 s of them, at most 1 MiB), read whole by
@@ -356,13 +360,148 @@ static void device_names(struct iio_context *ctx, char *out, size_t len)
 		strcpy(out + len - 4, "...");
 }
 
+/* Create the libiio context of p->ctx_uri; -errno, logged, if it fails. */
+static int ldq_iio_open_context(struct iio_priv *p)
+{
+	int ret;
+
+	errno = 0;
+	p->ctx = iio_create_context_from_uri(p->ctx_uri);
+	if (p->ctx)
+		return 0;
+	ret = errno ? -errno : -EIO;
+	if (p->local && ret == -ENOENT)
+		ldq_err("iio: this machine has no IIO devices (no /sys/bus/iio): is the "
+			"driver loaded?");
+	else
+		ldq_err("iio: cannot open the IIO context '%s': %s%s", p->ctx_uri,
+			labdaq_strerror(ret),
+			!strncmp(p->ctx_uri, "ip:", 3) ? " (is iiod running there?)" : "");
+	return ret == -ENOENT ? -ENODEV : ret;
+}
+
+/* Find the device @devname (a name or an id, not a trigger) in the context. */
+static int ldq_iio_find_device(struct iio_priv *p, const char *devname)
+{
+	char names[200];
+
+	p->idev = iio_context_find_device(p->ctx, devname);
+	if (p->idev && !iio_device_is_trigger(p->idev))
+		return 0;
+	device_names(p->ctx, names, sizeof(names));
+	ldq_err("iio: no IIO device '%s' in '%s' (there: %s; 'labdaq list' shows them)", devname,
+		p->ctx_uri, *names ? names : "none");
+	return -ENODEV;
+}
+
+/* The common file type of the device's streamable inputs, or -ENOMEM. */
+static int inputs_dtype(struct iio_device *idev)
+{
+	unsigned int n = iio_device_get_channels_count(idev), ninputs = 0;
+	struct iio_channel **inputs = calloc(n ? n : 1, sizeof(*inputs));
+	int dtype;
+
+	if (!inputs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n; i++) {
+		struct iio_channel *ch = iio_device_get_channel(idev, i);
+
+		if (!is_timestamp(ch) && streamable(ch))
+			inputs[ninputs++] = ch;
+	}
+	dtype = common_dtype(inputs, ninputs);
+	free(inputs);
+	return dtype;
+}
+
+/* The channel's offset in raw units, 0 if it has none or an unreadable one. */
+static double channel_offset(struct iio_channel *ch)
+{
+	double off = 0;
+
+	if (iio_channel_find_attr(ch, "offset") &&
+	    (iio_channel_attr_read_double(ch, "offset", &off) < 0 || !isfinite(off)))
+		off = 0;
+	return off;
+}
+
+/* Add IIO channel @ch as the next labdaq channel, with its unit, scale and
+ * offset; channels that cannot be streamed, read or written are skipped. */
+static int ldq_iio_add_channel(struct labdaq_device *dev, struct iio_priv *p,
+			       struct iio_channel *ch, int in_dtype)
+{
+	const char *id = iio_channel_get_id(ch), *unit;
+	int out = iio_channel_is_output(ch), exp10;
+	double off;
+
+	if (!id)
+		return 0;
+	if (is_timestamp(ch)) {
+		/* Streamed only, on request: see the top of this file. */
+		if (!streamable(ch))
+			return 0;
+		p->chan[dev->nchans] = ch;
+		if (ldq_device_add_channel(dev, "timestamp", "s", 1e-9, LABDAQ_DTYPE_INT64, 0))
+			return -ENOMEM;
+		dev->chans[dev->nchans - 1].optional = 1;
+		return 0;
+	}
+	/* Inputs must be streamable or readable; outputs writable. */
+	if (!iio_channel_find_attr(ch, "raw") && (out || !streamable(ch)))
+		return 0;
+	off = channel_offset(ch);
+	unit = si_unit(iio_channel_get_type(ch), &exp10);
+	p->chan[dev->nchans] = ch;
+	p->offset[dev->nchans] = off;
+	if (ldq_device_add_channel(dev, id, unit, si_scale(ch, exp10),
+				   out ? LABDAQ_DTYPE_INT32 : in_dtype, out))
+		return -ENOMEM;
+	dev->chans[dev->nchans - 1].offset = off;
+	return 0;
+}
+
+/* Allocate the per-channel tables and add the device's channels. */
+static int ldq_iio_add_channels(struct labdaq_device *dev, struct iio_priv *p)
+{
+	unsigned int n = iio_device_get_channels_count(p->idev);
+	int ret, in_dtype;
+
+	p->chan = calloc(n ? n : 1, sizeof(*p->chan));
+	p->offset = calloc(n ? n : 1, sizeof(*p->offset));
+	if (!p->chan || !p->offset)
+		return -ENOMEM;
+	/* The inputs' common type first. */
+	in_dtype = inputs_dtype(p->idev);
+	if (in_dtype < 0)
+		return in_dtype;
+	for (unsigned int i = 0; i < n; i++) {
+		ret = ldq_iio_add_channel(dev, p, iio_device_get_channel(p->idev, i), in_dtype);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* The lock key (one per device, whichever name or id the URI gave) and the
+ * description. */
+static void ldq_iio_describe(struct labdaq_device *dev, const struct iio_priv *p,
+			     const char *devname)
+{
+	const char *name = iio_device_get_name(p->idev);
+
+	snprintf(dev->lock_key, sizeof(dev->lock_key), "iio:%.160s/%.64s", p->ctx_uri,
+		 iio_device_get_id(p->idev));
+	snprintf(dev->description, sizeof(dev->description), "IIO device %.64s (%.32s) in %.120s",
+		 name ? name : devname, iio_device_get_id(p->idev), p->ctx_uri);
+}
+
+/* Open: parse the URI's path, then each step below; on failure everything
+ * allocated here is freed (by ldq_iio_close) and dev->priv is NULL again. */
 static int ldq_iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 {
-	char devname[256], names[200];
-	struct iio_channel **inputs;
+	char devname[256];
 	struct iio_priv *p;
-	unsigned int n, ninputs = 0;
-	int ret, in_dtype;
+	int ret;
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -376,82 +515,17 @@ static int ldq_iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	pthread_mutex_init(&p->buf_lock, NULL);
 	dev->priv = p;
 	p->local = !strcmp(p->ctx_uri, "local:");
-	errno = 0;
-	p->ctx = iio_create_context_from_uri(p->ctx_uri);
-	if (!p->ctx) {
-		ret = errno ? -errno : -EIO;
-		if (p->local && ret == -ENOENT)
-			ldq_err("iio: this machine has no IIO devices (no /sys/bus/iio): is the "
-				"driver loaded?");
-		else
-			ldq_err("iio: cannot open the IIO context '%s': %s%s", p->ctx_uri,
-				labdaq_strerror(ret),
-				!strncmp(p->ctx_uri, "ip:", 3) ? " (is iiod running there?)" : "");
+	ret = ldq_iio_open_context(p);
+	if (!ret)
+		ret = ldq_iio_find_device(p, devname);
+	if (!ret)
+		ret = ldq_iio_add_channels(dev, p);
+	if (ret) {
 		ldq_iio_close(dev);
-		return ret == -ENOENT ? -ENODEV : ret;
-	}
-	p->idev = iio_context_find_device(p->ctx, devname);
-	if (!p->idev || iio_device_is_trigger(p->idev)) {
-		device_names(p->ctx, names, sizeof(names));
-		ldq_err("iio: no IIO device '%s' in '%s' (there: %s; 'labdaq list' shows them)",
-			devname, p->ctx_uri, *names ? names : "none");
-		ldq_iio_close(dev);
-		return -ENODEV;
-	}
-	n = iio_device_get_channels_count(p->idev);
-	p->chan = calloc(n ? n : 1, sizeof(*p->chan));
-	p->offset = calloc(n ? n : 1, sizeof(*p->offset));
-	inputs = calloc(n ? n : 1, sizeof(*inputs));
-	if (!p->chan || !p->offset || !inputs) {
-		free(inputs);
-		ldq_iio_close(dev);
-		return -ENOMEM;
-	}
-	/* The inputs' common type first. */
-	for (unsigned int i = 0; i < n; i++) {
-		struct iio_channel *ch = iio_device_get_channel(p->idev, i);
-
-		if (!is_timestamp(ch) && streamable(ch))
-			inputs[ninputs++] = ch;
-	}
-	in_dtype = common_dtype(inputs, ninputs);
-	free(inputs);
-	for (unsigned int i = 0; i < n; i++) {
-		struct iio_channel *ch = iio_device_get_channel(p->idev, i);
-		const char *id = iio_channel_get_id(ch);
-		double off = 0;
-		int exp10;
-		const char *unit;
-		int out = iio_channel_is_output(ch);
-
-		if (!id || is_timestamp(ch))
-			continue;
-		/* Inputs must be streamable or readable; outputs writable. */
-		if (!iio_channel_find_attr(ch, "raw") && (out || !streamable(ch)))
-			continue;
-		if (iio_channel_find_attr(ch, "offset") &&
-		    (iio_channel_attr_read_double(ch, "offset", &off) < 0 || !isfinite(off)))
-			off = 0;
-		unit = si_unit(iio_channel_get_type(ch), &exp10);
-		p->chan[dev->nchans] = ch;
-		p->offset[dev->nchans] = off;
-		if (off != 0 && !out)
-			ldq_warn("%s: channel %s has an offset of %g: physical value = (raw + "
-				 "offset) x scale; files keep the raw values", dev->uri, id, off);
-		ret = ldq_device_add_channel(dev, id, unit, si_scale(ch, exp10),
-					     out ? LABDAQ_DTYPE_INT32 : in_dtype, out);
-		if (ret) {
-			ldq_iio_close(dev);
-			return ret;
-		}
+		return ret;
 	}
 	dev->kind = LABDAQ_KIND_SAMPLES;
-	/* One lock per device, whichever name or id the URI gave. */
-	snprintf(dev->lock_key, sizeof(dev->lock_key), "iio:%.160s/%.64s", p->ctx_uri,
-		 iio_device_get_id(p->idev));
-	snprintf(dev->description, sizeof(dev->description), "IIO device %.64s (%.32s) in %.120s",
-		 iio_device_get_name(p->idev) ? iio_device_get_name(p->idev) : devname,
-		 iio_device_get_id(p->idev), p->ctx_uri);
+	ldq_iio_describe(dev, p, devname);
 	return 0;
 }
 
@@ -519,16 +593,15 @@ static int read_overruns(struct iio_priv *p, long long *v)
 	return iio_device_attr_read_longlong(p->idev, "overruns", v) < 0 ? -1 : 0;
 }
 
-static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *sp)
+/* Check the stream's channels and format, and enable exactly those channels. */
+static int ldq_iio_select_channels(struct labdaq_device *dev, struct iio_priv *p,
+				   const struct ldq_stream_params *sp)
 {
-	struct iio_priv *p = dev->priv;
 	unsigned int n = iio_device_get_channels_count(p->idev);
-	double t;
-	int ret;
 
 	if (!sp->nchans || sp->nchans > LDQ_ARRAY_SIZE(p->sel))
 		return -EINVAL;
-	p->dtype = dev->chans[sp->chans[0]].dtype;
+	p->dtype = sp->dtype;
 	p->vbytes = labdaq_dtype_size(p->dtype);
 	if (!p->vbytes || sp->item_bytes != p->vbytes * sp->nchans)
 		return -EINVAL;
@@ -551,30 +624,44 @@ static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stre
 		iio_channel_disable(iio_device_get_channel(p->idev, i));
 	for (unsigned int i = 0; i < p->nsel; i++)
 		iio_channel_enable(p->sel[i]);
+	return 0;
+}
 
-	/* Another program capturing: say so before touching anything (libiio's
-	 * buffer creation first disables the device's buffer, which would stop
-	 * that capture, and only then fails on the busy device).  The kernel
-	 * lets one process at a time open an IIO device's character device. */
-	if (p->local) {
-		char node[300];
-		int fd;
+/*
+ * -EBUSY if another program is capturing: say so before touching anything
+ * (libiio's buffer creation first disables the device's buffer, which would
+ * stop that capture, and only then fails on the busy device).  The kernel
+ * lets one process at a time open an IIO device's character device.
+ */
+static int ldq_iio_check_not_busy(struct labdaq_device *dev, struct iio_priv *p)
+{
+	char node[300];
+	int fd;
 
-		snprintf(node, sizeof(node), "/dev/%s", iio_device_get_id(p->idev));
-		fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (fd >= 0) {
-			close(fd);
-		} else if (errno == EBUSY) {
-			ldq_err("%s: the IIO device's buffer is in use by another program (%s is "
-				"open)", dev->uri, node);
-			return -EBUSY;
-		}
+	if (!p->local)
+		return 0;
+	snprintf(node, sizeof(node), "/dev/%s", iio_device_get_id(p->idev));
+	fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+	} else if (errno == EBUSY) {
+		ldq_err("%s: the IIO device's buffer is in use by another program (%s is open)",
+			dev->uri, node);
+		return -EBUSY;
 	}
+	return 0;
+}
 
-	if (sp->rate_hz > 0) {
+/* Set the sampling frequency if a rate is asked for, then read what the
+ * device runs at into p->freq (warning when it differs). */
+static int ldq_iio_set_rate(struct labdaq_device *dev, struct iio_priv *p, double rate_hz)
+{
+	int ret;
+
+	if (rate_hz > 0) {
 		if (iio_device_find_attr(p->idev, "sampling_frequency"))
 			ret = iio_device_attr_write_longlong(p->idev, "sampling_frequency",
-							     llround(sp->rate_hz));
+							     llround(rate_hz));
 		else
 			ret = -EOPNOTSUPP;
 		if (ret < 0) {
@@ -583,7 +670,7 @@ static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stre
 					"runs at its own rate (ask for rate 0)", dev->uri);
 			else
 				ldq_err("%s: cannot set the sampling frequency to %g Hz: %s%s",
-					dev->uri, sp->rate_hz,
+					dev->uri, rate_hz,
 					ret == -EINVAL || ret == -ERANGE ?
 						"the device does not take it" :
 						labdaq_strerror(ret),
@@ -592,9 +679,18 @@ static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stre
 		}
 	}
 	p->freq = read_freq(p);
-	if (sp->rate_hz > 0 && p->freq > 0 && fabs(p->freq - sp->rate_hz) > 0.01 * sp->rate_hz)
-		ldq_warn("%s: asked for %g Hz, the device runs at %g Hz", dev->uri, sp->rate_hz,
+	if (rate_hz > 0 && p->freq > 0 && fabs(p->freq - rate_hz) > 0.01 * rate_hz)
+		ldq_warn("%s: asked for %g Hz, the device runs at %g Hz", dev->uri, rate_hz,
 			 p->freq);
+	return 0;
+}
+
+/* From p->freq: the scans of a libiio buffer, the refill timeout and the
+ * number of buffers in the kernel's FIFO. */
+static void ldq_iio_size_buffers(struct iio_priv *p)
+{
+	double t;
+
 	if (p->freq > 0) {
 		t = p->freq * BUF_SECONDS;
 		p->buf_items = t < 1 ? 1 : t > BUF_MAX_SCANS ? BUF_MAX_SCANS : (size_t)llround(t);
@@ -618,7 +714,13 @@ static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stre
 		t = floor(want / (double)p->buf_items);
 		p->kbufs = t < 4 ? 4 : t > 64 ? 64 : (unsigned int)t;
 	}
-	ret = iio_device_set_kernel_buffers_count(p->idev, p->kbufs);
+}
+
+/* Apply the sizing: the kernel's FIFO (best effort) and the context's timeout. */
+static int ldq_iio_apply_sizes(struct labdaq_device *dev, struct iio_priv *p)
+{
+	int ret = iio_device_set_kernel_buffers_count(p->idev, p->kbufs);
+
 	if (ret < 0) {
 		ldq_dbg("%s: cannot set the number of kernel buffers to %u: %s", dev->uri,
 			p->kbufs, labdaq_strerror(ret));
@@ -630,6 +732,30 @@ static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stre
 			labdaq_strerror(ret));
 		return ret;
 	}
+	return 0;
+}
+
+/* Log why the libiio buffer could not be created; the error to return. */
+static int ldq_iio_buffer_error(struct labdaq_device *dev, const struct iio_priv *p, int ret)
+{
+	if (is_perm(ret))
+		ldq_err("%s: no permission to capture from the IIO device%s", dev->uri,
+			udev_hint());
+	else if (ret == -EBUSY)
+		ldq_err("%s: the IIO device's buffer is in use by another program", dev->uri);
+	else if (ret == -ENODEV || ret == -ENOENT)
+		ldq_err("%s: the IIO device is gone", dev->uri);
+	else
+		ldq_err("%s: cannot create an IIO buffer of %zu scans: %s", dev->uri,
+			p->buf_items, labdaq_strerror(ret));
+	return ret == -ENOENT ? -ENODEV : ret;
+}
+
+/* Reset the read state and create the libiio buffer, which starts the
+ * capture (under buf_lock, against a concurrent stream_cancel). */
+static int ldq_iio_create_buffer(struct labdaq_device *dev, struct iio_priv *p)
+{
+	int ret;
 
 	free(p->pending);
 	p->pending = malloc(p->buf_items * p->item_bytes);
@@ -643,22 +769,38 @@ static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stre
 	p->buf = iio_device_create_buffer(p->idev, p->buf_items, false);
 	ret = p->buf ? 0 : errno ? -errno : -EIO;
 	pthread_mutex_unlock(&p->buf_lock);
-	if (ret) {
-		if (is_perm(ret))
-			ldq_err("%s: no permission to capture from the IIO device%s", dev->uri,
-				udev_hint());
-		else if (ret == -EBUSY)
-			ldq_err("%s: the IIO device's buffer is in use by another program",
-				dev->uri);
-		else if (ret == -ENODEV || ret == -ENOENT)
-			ldq_err("%s: the IIO device is gone", dev->uri);
-		else
-			ldq_err("%s: cannot create an IIO buffer of %zu scans: %s", dev->uri,
-				p->buf_items, labdaq_strerror(ret));
-		return ret == -ENOENT ? -ENODEV : ret;
-	}
+	if (ret)
+		return ldq_iio_buffer_error(dev, p, ret);
 	p->has_overruns = iio_device_find_attr(p->idev, "overruns") != NULL &&
 			  !read_overruns(p, &p->overruns);
+	return 0;
+}
+
+/*
+ * Stream start: each step below in order.  Creating the buffer is the only
+ * step that starts anything, and the last that can fail, so a failure
+ * leaves nothing running and needs no unwinding: the channels' enable bits
+ * and the sampling frequency stay as set, and p->pending is freed by the
+ * next start or by close.
+ */
+static int ldq_iio_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *sp)
+{
+	struct iio_priv *p = dev->priv;
+	int ret;
+
+	ret = ldq_iio_select_channels(dev, p, sp);
+	if (!ret)
+		ret = ldq_iio_check_not_busy(dev, p);
+	if (!ret)
+		ret = ldq_iio_set_rate(dev, p, sp->rate_hz);
+	if (ret)
+		return ret;
+	ldq_iio_size_buffers(p);
+	ret = ldq_iio_apply_sizes(dev, p);
+	if (!ret)
+		ret = ldq_iio_create_buffer(dev, p);
+	if (ret)
+		return ret;
 	ldq_dbg("%s: streaming %u channel(s) at %g Hz, buffers of %zu scans, %u in the kernel, "
 		"timeout %u ms", dev->uri, p->nsel, p->freq, p->buf_items, p->kbufs, p->timeout_ms);
 	return 0;
@@ -821,11 +963,167 @@ static int ldq_iio_read_inputs(struct labdaq_device *dev, const unsigned int *ch
 	return 0;
 }
 
+static int ldq_iio_lib_version(char *buf, size_t len)
+{
+	unsigned int major = 0, minor = 0;
+	char tag[8] = "";
+	int n;
+
+	iio_library_get_version(&major, &minor, tag);
+	tag[sizeof(tag) - 1] = '\0';
+	n = snprintf(buf, len, "libiio %u.%u (%s)", major, minor, tag);
+	return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
+}
+
+/* ---- attributes: the device's and its channels', by sysfs file name ---- */
+
+/* The IIO channel and attribute behind @name (a channel attribute's sysfs
+ * file name, "in_voltage0_scale"), or *@ch NULL and the device attribute;
+ * NULL if none. */
+static const char *find_attr(const struct iio_priv *p, const char *name,
+			     const struct iio_channel **ch)
+{
+	unsigned int nch = iio_device_get_channels_count(p->idev);
+
+	*ch = NULL;
+	if (iio_device_find_attr(p->idev, name))
+		return iio_device_find_attr(p->idev, name);
+	for (unsigned int i = 0; i < nch; i++) {
+		const struct iio_channel *c = iio_device_get_channel(p->idev, i);
+
+		for (unsigned int k = 0; k < iio_channel_get_attrs_count(c); k++) {
+			const char *a = iio_channel_get_attr(c, k);
+			const char *file = iio_channel_attr_get_filename(c, a);
+
+			if (file && !strcmp(file, name)) {
+				*ch = c;
+				return a;
+			}
+		}
+	}
+	return NULL;
+}
+
+static ssize_t attr_read_raw(const struct iio_priv *p, const struct iio_channel *ch,
+			     const char *attr, char *buf, size_t len)
+{
+	ssize_t n = ch ? iio_channel_attr_read(ch, attr, buf, len) :
+			 iio_device_attr_read(p->idev, attr, buf, len);
+
+	if (n >= 0) {
+		buf[len - 1] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		n = (ssize_t)strlen(buf);
+	}
+	return n;
+}
+
+/* What @attr takes: its "_available" sibling's text into @buf, or NULL. */
+static const char *available(const struct iio_priv *p, const struct iio_channel *ch,
+			     const char *attr, char *buf, size_t len)
+{
+	char name[256];
+
+	snprintf(name, sizeof(name), "%s_available", attr);
+	if (!(ch ? iio_channel_find_attr(ch, name) : iio_device_find_attr(p->idev, name)))
+		return NULL;
+	return attr_read_raw(p, ch, name, buf, len) >= 0 ? buf : NULL;
+}
+
+static int report_attr(const struct iio_priv *p, const struct iio_channel *ch, const char *attr,
+		       labdaq_attr_fn fn, void *user)
+{
+	char value[512], avail[512];
+	struct labdaq_attr la = {
+		.name = ch ? iio_channel_attr_get_filename(ch, attr) : attr,
+		.value = attr_read_raw(p, ch, attr, value, sizeof(value)) >= 0 ? value : NULL,
+		.available = available(p, ch, attr, avail, sizeof(avail)),
+	};
+
+	return la.name ? fn(&la, user) : 0;
+}
+
+static int ldq_iio_attr_list(struct labdaq_device *dev, labdaq_attr_fn fn, void *user)
+{
+	struct iio_priv *p = dev->priv;
+	unsigned int nch = iio_device_get_channels_count(p->idev);
+	int n = 0;
+
+	for (unsigned int k = 0; k < iio_device_get_attrs_count(p->idev); k++) {
+		n++;
+		if (report_attr(p, NULL, iio_device_get_attr(p->idev, k), fn, user))
+			return n;
+	}
+	for (unsigned int i = 0; i < nch; i++) {
+		const struct iio_channel *c = iio_device_get_channel(p->idev, i);
+
+		for (unsigned int k = 0; k < iio_channel_get_attrs_count(c); k++) {
+			n++;
+			if (report_attr(p, c, iio_channel_get_attr(c, k), fn, user))
+				return n;
+		}
+	}
+	return n;
+}
+
+static int ldq_iio_attr_read(struct labdaq_device *dev, const char *name, char *buf, size_t len)
+{
+	struct iio_priv *p = dev->priv;
+	const struct iio_channel *ch;
+	const char *attr = find_attr(p, name, &ch);
+	ssize_t n;
+
+	if (!attr) {
+		ldq_err("%s has no attribute '%s' ('labdaq attr %s' lists them)", dev->uri, name,
+			dev->uri);
+		return -ENOENT;
+	}
+	n = attr_read_raw(p, ch, attr, buf, len);
+	if (n < 0)
+		ldq_err("%s: reading %s: %s%s", dev->uri, name, labdaq_strerror((int)n),
+			is_perm((int)n) ? udev_hint() : "");
+	return (int)n;
+}
+
+static int ldq_iio_attr_write(struct labdaq_device *dev, const char *name, const char *value)
+{
+	struct iio_priv *p = dev->priv;
+	const struct iio_channel *ch;
+	const char *attr = find_attr(p, name, &ch);
+	char avail[512];
+	const char *takes;
+	ssize_t n;
+
+	if (!attr)
+		return ldq_iio_attr_read(dev, name, avail, sizeof(avail));
+	n = ch ? iio_channel_attr_write(ch, attr, value) :
+		 iio_device_attr_write(p->idev, attr, value);
+	if (n >= 0) {
+		/* A scale or an offset may have changed: the channels follow. */
+		for (unsigned int k = 0; k < dev->nchans; k++) {
+			int exp10;
+
+			if (is_timestamp(p->chan[k]))
+				continue;
+			si_unit(iio_channel_get_type(p->chan[k]), &exp10);
+			dev->chans[k].scale = si_scale(p->chan[k], exp10);
+			dev->chans[k].offset = p->offset[k] = channel_offset(p->chan[k]);
+		}
+		return 0;
+	}
+	takes = available(p, ch, attr, avail, sizeof(avail));
+	ldq_err("%s: setting %s to '%s': %s%s%s%s", dev->uri, name, value,
+		labdaq_strerror((int)n), takes ? " (it takes " : "", takes ? takes : "",
+		takes ? ")" : is_perm((int)n) ? udev_hint() : "");
+	return (int)n;
+}
+
 const struct ldq_backend ldq_backend_iio = {
 	.name = "iio",
 	.uris = "iio:local:DEVICE, iio:ip:HOST/DEVICE (the kernel's IIO devices, through "
 		"libiio)",
 	.keys_help = "none (iio:local:DEVICE, iio:ip:HOST/DEVICE)",
+	.lib_version = ldq_iio_lib_version,
 	.open = ldq_iio_open,
 	.close = ldq_iio_close,
 	.list = ldq_iio_list,
@@ -835,4 +1133,7 @@ const struct ldq_backend ldq_backend_iio = {
 	.stream_stop = ldq_iio_stream_stop,
 	.write_output = ldq_iio_write_output,
 	.read_inputs = ldq_iio_read_inputs,
+	.attr_list = ldq_iio_attr_list,
+	.attr_read = ldq_iio_attr_read,
+	.attr_write = ldq_iio_attr_write,
 };

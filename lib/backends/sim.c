@@ -246,16 +246,20 @@ static double adc_sample(const struct sim *s, const struct labdaq_device *dev,
 {
 	(void)s;
 	(void)dev;
-	return (int16_t)adc_raw(k, chan) * SIM_ADC_SCALE;
+	return ((int16_t)adc_raw(k, chan) + dev->chans[chan].offset) * SIM_ADC_SCALE;
 }
 
 static int adc_open(struct labdaq_device *dev, struct sim *s, struct ldq_uri *u)
 {
 	uint64_t n = 4;
+	double offset = 0;
 	int ret;
 
 	(void)s;
 	ret = ldq_uri_get_u64(u, "channels", 1, SIM_ADC_MAX_CHANNELS, &n);
+	/* An offset in raw units, as IIO devices have: the data stay raw. */
+	if (!ret)
+		ret = ldq_uri_get_double(u, "offset", -32768, 32767, &offset);
 	if (ret)
 		return ret;
 	dev->kind = LABDAQ_KIND_SAMPLES;
@@ -266,6 +270,7 @@ static int adc_open(struct labdaq_device *dev, struct sim *s, struct ldq_uri *u)
 		ret = ldq_device_add_channel(dev, name, "V", SIM_ADC_SCALE, LABDAQ_DTYPE_INT16, 0);
 		if (ret)
 			return ret;
+		dev->chans[c].offset = offset;
 	}
 	snprintf(dev->description, sizeof(dev->description),
 		 "simulated ADC, %llu int16 channels of sawtooth patterns, 1 mV/LSB",
@@ -406,7 +411,7 @@ static const struct sim_model sim_models[] = {
 
 #define SIM_KNOWN "camera, adc, ohm"
 #define SIM_KEYS_HELP \
-	"camera: width, height; adc: channels; ohm: r, noise; every device: " \
+	"camera: width, height; adc: channels, offset; ohm: r, noise; every device: " \
 	"seed, stall_after, stall_ms, fail_after, fail_start, overrun_after, overrun_items"
 
 /* ---- open, close, list ---- */
@@ -771,9 +776,149 @@ static int sim_read_inputs(struct labdaq_device *dev, const unsigned int *chans,
 			return -EINVAL;
 		}
 	}
+	/* fail_after counts a sweep's reads as it counts a stream's blocks. */
+	if (s->step >= s->fail_after) {
+		ldq_err("sim:%s: device lost after %llu reads (fail_after)", s->model->name,
+			(unsigned long long)s->step);
+		return -ENODEV;
+	}
 	for (unsigned int j = 0; j < n; j++)
 		values[j] = s->model->sample(s, dev, chans[j], s->step);
 	s->step++;
+	return 0;
+}
+
+/* ---- attributes: the simulated devices' parameters ----
+ *
+ * They live in the labdaq_device that opened the device (a simulation has
+ * no state of its own beyond it): `labdaq attr` shows them; setting one
+ * matters for a run of the same process (acquire/sweep --attr).
+ */
+
+struct sim_attr {
+	const char *name;
+	int model;                 /* enum sim_model_id, or -1: every device */
+	const char *available;     /* what it takes, NULL: read-only */
+	double min, max;
+};
+
+static const struct sim_attr sim_attrs[] = {
+	{ "seed", -1, NULL, 0, 0 },
+	{ "width", SIM_CAMERA, NULL, 0, 0 },
+	{ "height", SIM_CAMERA, NULL, 0, 0 },
+	{ "channels", SIM_ADC, NULL, 0, 0 },
+	{ "offset", SIM_ADC, "[-32768 1 32767]", -32768, 32767 },
+	{ "r", SIM_OHM, "[0.001 .. 1e12] ohm", 1e-3, 1e12 },
+	{ "noise", SIM_OHM, "[0 .. 10] V rms", 0, SIM_OHM_V_MAX },
+	{ "out_voltage0", SIM_OHM, "[-10 .. 10] V", -SIM_OHM_V_MAX, SIM_OHM_V_MAX },
+};
+
+static const struct sim_attr *sim_attr_find(const struct labdaq_device *dev, const char *name)
+{
+	const struct sim *s = dev->priv;
+
+	for (size_t i = 0; i < LDQ_ARRAY_SIZE(sim_attrs); i++)
+		if ((sim_attrs[i].model < 0 || sim_attrs[i].model == (int)s->model->id) &&
+		    !strcmp(sim_attrs[i].name, name))
+			return &sim_attrs[i];
+	return NULL;
+}
+
+static int sim_attr_value(const struct labdaq_device *dev, const struct sim_attr *a, char *buf,
+			  size_t len)
+{
+	const struct sim *s = dev->priv;
+	double v;
+
+	if (!strcmp(a->name, "seed"))
+		v = (double)s->seed;
+	else if (!strcmp(a->name, "width"))
+		v = dev->width;
+	else if (!strcmp(a->name, "height"))
+		v = dev->height;
+	else if (!strcmp(a->name, "channels"))
+		v = dev->nchans;
+	else if (!strcmp(a->name, "offset"))
+		v = dev->chans[0].offset;
+	else if (!strcmp(a->name, "r"))
+		v = s->r;
+	else if (!strcmp(a->name, "noise"))
+		v = s->noise;
+	else
+		v = s->applied;
+	return snprintf(buf, len, "%.17g", v) < 0 ? -EIO : (int)strlen(buf);
+}
+
+static int sim_attr_list(struct labdaq_device *dev, labdaq_attr_fn fn, void *user)
+{
+	const struct sim *s = dev->priv;
+	int n = 0;
+
+	for (size_t i = 0; i < LDQ_ARRAY_SIZE(sim_attrs); i++) {
+		const struct sim_attr *a = &sim_attrs[i];
+		struct labdaq_attr la;
+		char buf[64];
+
+		if (a->model >= 0 && a->model != (int)s->model->id)
+			continue;
+		sim_attr_value(dev, a, buf, sizeof(buf));
+		la = (struct labdaq_attr){ .name = a->name, .value = buf,
+					   .available = a->available };
+		n++;
+		if (fn(&la, user))
+			break;
+	}
+	return n;
+}
+
+static int sim_attr_read(struct labdaq_device *dev, const char *name, char *buf, size_t len)
+{
+	const struct sim_attr *a = sim_attr_find(dev, name);
+	const struct sim *s = dev->priv;
+
+	if (!a) {
+		ldq_err("sim:%s has no attribute '%s' (see its list: labdaq_device_attrs())",
+			s->model->name, name);
+		return -ENOENT;
+	}
+	return sim_attr_value(dev, a, buf, len);
+}
+
+static int sim_attr_write(struct labdaq_device *dev, const char *name, const char *value)
+{
+	const struct sim_attr *a = sim_attr_find(dev, name);
+	struct sim *s = dev->priv;
+	char *end;
+	double v;
+
+	if (!a)
+		return sim_attr_read(dev, name, NULL, 0);
+	if (!a->available) {
+		ldq_err("sim:%s: '%s' is read-only (a URI key: set it when opening)",
+			s->model->name, name);
+		return -EACCES;
+	}
+	errno = 0;
+	v = strtod(value, &end);
+	if (end == value || *end || errno || !(v >= a->min && v <= a->max)) {
+		ldq_err("sim:%s: '%s' for %s: it takes %s", s->model->name, value, name,
+			a->available);
+		return end == value || *end || errno ? -EINVAL : -ERANGE;
+	}
+	if (!strcmp(name, "offset")) {
+		if (v != floor(v)) {
+			ldq_err("sim:%s: the offset is a whole number of counts", s->model->name);
+			return -EINVAL;
+		}
+		for (unsigned int c = 0; c < dev->nchans; c++)
+			dev->chans[c].offset = v;
+	} else if (!strcmp(name, "r")) {
+		s->r = v;
+	} else if (!strcmp(name, "noise")) {
+		s->noise = v;
+	} else {
+		return sim_write_output(dev, SIM_OHM_OUT_V, v);
+	}
 	return 0;
 }
 
@@ -791,4 +936,7 @@ const struct ldq_backend ldq_backend_sim = {
 	.stream_stop = sim_stream_stop,
 	.write_output = sim_write_output,
 	.read_inputs = sim_read_inputs,
+	.attr_list = sim_attr_list,
+	.attr_read = sim_attr_read,
+	.attr_write = sim_attr_write,
 };

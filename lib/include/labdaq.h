@@ -47,7 +47,7 @@ extern "C" {
 /* The one source of the version: the Makefile, the .pc file and
  * labdaq_version() take it from these three lines. */
 #define LABDAQ_VERSION_MAJOR 0
-#define LABDAQ_VERSION_MINOR 2
+#define LABDAQ_VERSION_MINOR 3
 #define LABDAQ_VERSION_PATCH 0
 
 /** The library's version as "MAJOR.MINOR.PATCH". Thread-safe. */
@@ -119,6 +119,13 @@ LABDAQ_API unsigned int labdaq_backend_count(void);
 LABDAQ_API const char *labdaq_backend_name(unsigned int index);
 /** One line on backend @index's URIs and keys, or NULL. Thread-safe. */
 LABDAQ_API const char *labdaq_backend_help(unsigned int index);
+/**
+ * labdaq_backend_version() - the library backend @index is built on and
+ * its version as loaded ("libiio 0.24 (v0.24)"), or "built into liblabdaq
+ * X.Y.Z", into @buf (@len bytes).  Returns the length, -EINVAL, or
+ * -ENAMETOOLONG.  Thread-safe.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_backend_version(unsigned int index, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------
  * Devices
@@ -152,7 +159,8 @@ LABDAQ_API const char *labdaq_dtype_numpy(int dtype);
 struct labdaq_channel {
 	const char *name;  /* as the kernel's IIO names it: "voltage0" */
 	const char *unit;  /* SI unit of the scaled value: "V", "A", "" */
-	double scale;      /* physical value = raw * scale */
+	double scale;      /* physical value = (raw + offset) * scale: see
+			    * labdaq_device_channel_offset() */
 	int dtype;         /* enum labdaq_dtype of the raw value */
 	int output;        /* 1 for an output (a DAC), 0 for an input */
 	double min, max;   /* the physical range, when known; NAN otherwise */
@@ -192,6 +200,15 @@ LABDAQ_API int labdaq_device_channel(const labdaq_device *dev, unsigned int inde
 				     struct labdaq_channel *out);
 
 /**
+ * labdaq_device_channel_offset() - the offset of channel @index, in raw
+ * units: physical value = (raw + offset) * scale (IIO's convention; 0 for
+ * most devices).  Files keep the raw values and record the offset.
+ * Returns 0 and sets *@offset, or -ERANGE.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_device_channel_offset(const labdaq_device *dev, unsigned int index,
+					    double *offset);
+
+/**
  * labdaq_device_parse_channels() - resolve a channel list of @dev.
  * @list: comma-separated channel names ("voltage0,current0"); NULL selects
  *        every input (or every output if @output).
@@ -215,6 +232,50 @@ LABDAQ_API int labdaq_device_parse_channels(const labdaq_device *dev, const char
  */
 LABDAQ_API int labdaq_device_frame_shape(const labdaq_device *dev, uint32_t *width,
 					 uint32_t *height);
+
+/* ------------------------------------------------------------------------
+ * Device attributes (since LABDAQ_0.3)
+ *
+ * A device's settings beyond its channels: an IIO device's and its
+ * channels' attributes, named as in sysfs ("sampling_frequency",
+ * "in_voltage0_scale"); the simulated devices' parameters ("r", "noise",
+ * ...).  Values are text, as the device reads and writes them.  A backend
+ * without attributes answers -EOPNOTSUPP.  Same thread rules as @dev; not
+ * while a run is active on it.
+ */
+
+struct labdaq_attr {
+	const char *name;      /* "sampling_frequency" */
+	const char *value;     /* its value now, or NULL if it cannot be read */
+	const char *available; /* what it takes, as the device says ("[1 1 100000]",
+				* "ohm counter"), or NULL */
+};
+
+/** Called once per attribute by labdaq_device_attrs(); the strings are
+ * valid during the call.  Return non-zero to stop. */
+typedef int (*labdaq_attr_fn)(const struct labdaq_attr *attr, void *user);
+
+/**
+ * labdaq_device_attrs() - list @dev's attributes with their values.
+ * Returns how many were reported, -EOPNOTSUPP, or -errno.
+ */
+LABDAQ_API int labdaq_device_attrs(labdaq_device *dev, labdaq_attr_fn fn, void *user);
+/**
+ * labdaq_device_attr_read() - the value of attribute @name as text into
+ * @buf (@len bytes, NUL-terminated; cut if longer).  Returns its length,
+ * -ENOENT if @dev has no such attribute (the log names the device), -EBUSY
+ * during a run, -EOPNOTSUPP, or -errno.
+ */
+LABDAQ_API int labdaq_device_attr_read(labdaq_device *dev, const char *name, char *buf,
+				       size_t len);
+/**
+ * labdaq_device_attr_write() - set attribute @name to the text @value.
+ * Returns 0, -ENOENT, -EINVAL or -ERANGE for a value the device refuses
+ * (the log says what it takes when the device tells), -EACCES (read-only,
+ * or no permission), -EBUSY during a run, -EOPNOTSUPP, or -errno.
+ */
+LABDAQ_API int labdaq_device_attr_write(labdaq_device *dev, const char *name,
+					const char *value);
 
 /**
  * typedef labdaq_list_fn - called once per device found by labdaq_list().
@@ -361,6 +422,23 @@ LABDAQ_API int labdaq_run_config_set_overwrite(labdaq_run_config *cfg, int overw
 LABDAQ_API int labdaq_run_config_set_command(labdaq_run_config *cfg, const char *command);
 /** Header and metadata refresh period; 0: 1000 ms. */
 LABDAQ_API int labdaq_run_config_set_checkpoint_ms(labdaq_run_config *cfg, uint32_t ms);
+/**
+ * labdaq_run_config_set_meta() - the caller's own metadata (sample,
+ * operator, notes...), recorded under "user" in the sidecar.  @key: 1 to
+ * 128 of letters, digits and _-.:/; @value: any text up to 4096 bytes.  A
+ * key set again gets the new value.  0, -EINVAL, -ENOMEM.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_run_config_set_meta(labdaq_run_config *cfg, const char *key,
+					  const char *value);
+/**
+ * labdaq_run_config_set_attr() - set device attribute @name to @value
+ * before the run starts (the device lock held); the value the device then
+ * reads back is recorded under "attributes" in the sidecar.  A name given
+ * again takes the new value.  labdaq_run_check() checks that the device
+ * has it.  0, -EINVAL, -ENOMEM.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_run_config_set_attr(labdaq_run_config *cfg, const char *name,
+					  const char *value);
 
 /**
  * labdaq_run_check() - check @cfg against @dev as labdaq_run_start() would,
@@ -473,6 +551,9 @@ LABDAQ_API unsigned int labdaq_run_channel_count(labdaq_run *run);
 /** Describe channel @index of @run (strings owned by @run); 0 or -ERANGE. */
 LABDAQ_API int labdaq_run_channel(labdaq_run *run, unsigned int index,
 				  struct labdaq_channel *out);
+/** The offset of @run's channel @index (see labdaq_device_channel_offset());
+ * 0 or -ERANGE.  Any thread.  Since LABDAQ_0.3. */
+LABDAQ_API int labdaq_run_channel_offset(labdaq_run *run, unsigned int index, double *offset);
 
 /**
  * labdaq_run_free() - stop (as labdaq_run_abort() if still running), wait,
@@ -490,8 +571,10 @@ LABDAQ_API void labdaq_run_free(labdaq_run *run);
  * labdaq_run like a stream: labdaq_run_progress() counts points (acquired
  * == written == points done, target == points * repeat),
  * labdaq_run_latest() gives the newest row as doubles (the value set, then
- * each input's physical value), stop keeps the points done.  The CSV format
- * is in docs/file-format.md.
+ * each input's physical value), stop keeps the points done.  The CSV is
+ * plain (a header row, one row per point); its metadata is in NAME.json
+ * beside it, the same sidecar as a stream's.  The format is in
+ * docs/file-format.md.
  */
 
 /* A sweep's configuration: allocated by the library, like a run's. */
@@ -520,6 +603,21 @@ LABDAQ_API int labdaq_sweep_config_set_delay_ns(labdaq_sweep_config *cfg, uint64
 LABDAQ_API int labdaq_sweep_config_set_overwrite(labdaq_sweep_config *cfg, int overwrite);
 /** Recorded in the file; may be NULL. */
 LABDAQ_API int labdaq_sweep_config_set_command(labdaq_sweep_config *cfg, const char *command);
+/** Like labdaq_run_config_set_meta(). Since LABDAQ_0.3. */
+LABDAQ_API int labdaq_sweep_config_set_meta(labdaq_sweep_config *cfg, const char *key,
+					    const char *value);
+/** Like labdaq_run_config_set_attr(). Since LABDAQ_0.3. */
+LABDAQ_API int labdaq_sweep_config_set_attr(labdaq_sweep_config *cfg, const char *name,
+					    const char *value);
+/**
+ * labdaq_sweep_config_set_feed() - keep the points for the caller: a
+ * sweep started with a feed of @points (1 to 1048576; 0, the default: no
+ * feed) hands every point, in order, to labdaq_run_next_point(), none
+ * skipped.  When @points of them wait untaken, the sweep waits for the
+ * caller before it sets the next value (a stop or abort still ends it).
+ * -EINVAL beyond 1048576.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_sweep_config_set_feed(labdaq_sweep_config *cfg, uint32_t points);
 
 /**
  * labdaq_sweep_check() - check @cfg against @dev as labdaq_sweep_start()
@@ -542,12 +640,26 @@ LABDAQ_API int labdaq_sweep_check(labdaq_device *dev, const labdaq_sweep_config 
 LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const labdaq_sweep_config *cfg,
 				  labdaq_run **out);
 
+/**
+ * labdaq_run_next_point() - take the oldest point of a sweep's feed (see
+ * labdaq_sweep_config_set_feed()): its values as labdaq_run_latest()'s
+ * row (the value set, then each input), up to @len bytes into @row, and
+ * its index (from 0, across passes) into @index (may be NULL).
+ * Returns the bytes copied; -EAGAIN if no point is waiting yet; -ENODATA
+ * once the sweep has ended and every point was taken; -EOPNOTSUPP for a
+ * stream or a sweep without a feed.  Any thread, one taker at a time.
+ * Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_run_next_point(labdaq_run *run, double *row, size_t len,
+				     uint64_t *index);
+
 /* ------------------------------------------------------------------------
  * Files
  *
  * What a run left on disk, read the way `labdaq inspect`, `labdaq stop`
  * and the queue read it: a stream's NAME.npy (its header) with its sidecar
- * NAME.json, or a sweep's NAME.csv (its '#' lines).  Opening reads
+ * NAME.json, or a sweep's NAME.csv with its NAME.json (a sweep of labdaq
+ * 0.2: its '#' lines).  Opening reads
  * everything once; the object is a snapshot.  A labdaq_file may be used by
  * one thread at a time; its strings live as long as it does.
  */
@@ -607,7 +719,7 @@ LABDAQ_API uint64_t labdaq_file_trailing_bytes(const labdaq_file *f);
  * valid (then @msg, if non-NULL, says where), or another -errno.
  */
 LABDAQ_API int labdaq_file_meta_error(const labdaq_file *f, const char **msg);
-/** The metadata as JSON text (a sweep's '#' lines as an object), or NULL. */
+/** The metadata as JSON text (a 0.2 sweep's '#' lines as an object), or NULL. */
 LABDAQ_API const char *labdaq_file_meta_json(const labdaq_file *f);
 /**
  * labdaq_file_meta_string() - a top-level string of the metadata: "status",
@@ -631,6 +743,10 @@ LABDAQ_API unsigned int labdaq_file_channel_count(const labdaq_file *f);
 /** Describe channel @index (strings owned by @f); 0 or -ERANGE. */
 LABDAQ_API int labdaq_file_channel(const labdaq_file *f, unsigned int index,
 				   struct labdaq_channel *out);
+/** The offset the metadata records for channel @index (0 if none: files of
+ * labdaq 0.2); 0 or -ERANGE.  Since LABDAQ_0.3. */
+LABDAQ_API int labdaq_file_channel_offset(const labdaq_file *f, unsigned int index,
+					  double *offset);
 
 struct labdaq_recover_info {
 	uint64_t items;        /* whole items now described by the header */
@@ -640,8 +756,8 @@ struct labdaq_recover_info {
 
 /**
  * labdaq_file_recover() - complete @path after a crash or kill -9: rewrite
- * the .npy header to the whole items on disk, cut a partial item, and mark
- * the sidecar "recovered".  Returns 0, -EBADMSG for a file that is not a
+ * the .npy header to the whole items on disk, cut a partial item (a
+ * sweep's .csv: a line cut short), and mark the sidecar "recovered".  Returns 0, -EBADMSG for a file that is not a
  * labdaq .npy, or -errno.  Must not run while a run writes @path.
  */
 LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info *info);

@@ -25,10 +25,12 @@ Subcommands:
       in the .npy header, size = the .npy file's size, gapsum = the sum of
       the gaps' counts, ib = the bytes of one item (from the sidecar's dtype
       and shape).
-  progress ERRFILE JSON
-      Every stderr line starting with '{' is a JSON object with exactly the
-      documented keys; only the last has "final": true; counts never go
-      down; the last one agrees with the sidecar.
+  progress ERRFILE [JSON] [--points N]
+      Every line of ERRFILE (a --progress json run's stderr) is a JSON
+      object valid against docs/progress.schema.json; exactly one is
+      "final", the last; counts never go down; with JSON, the final one
+      agrees with the sidecar; with --points, the sweep's point objects are
+      indexes 0..N-1 in order.
   wait-json JSON EXPR TIMEOUT_S
       Poll the sidecar (m) until EXPR holds; 1 on timeout.
   wait-progress ERRFILE EXPR TIMEOUT_S
@@ -53,9 +55,7 @@ import sys
 import time
 
 HEADER_BYTES = 4096
-PROGRESS_KEYS = {"state", "elapsed_s", "acquired", "written", "dropped", "gaps",
-                 "target", "rate_hz", "mb_per_s", "ring_fill_bytes",
-                 "ring_high_water_bytes", "ring_capacity_bytes", "final"}
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 problems = []
 
@@ -294,47 +294,80 @@ def parse_progress(path):
     return lines, text.endswith("\n")
 
 
-def cmd_progress(args):
-    if len(args) != 2:
-        sys.exit("usage: check.py progress ERRFILE JSON")
-    lines, _ = parse_progress(args[0])
-    meta = load_json(args[1])
+def progress_schema():
+    import jsonschema
+    with open(os.path.join(TOP, "docs", "progress.schema.json")) as f:
+        return jsonschema.Draft202012Validator(json.load(f))
+
+
+def check_progress_lines(path, schema):
+    """Every line of @path is a JSON object valid against the schema of
+    docs/progress.md, and the last one, only it, is the final object.
+    Returns the objects."""
+    with open(path, errors="replace") as f:
+        text = f.read()
+    if not text.endswith("\n"):
+        fail("%s does not end with a newline" % path)
     objs = []
-    for k, line in enumerate(lines):
+    for k, line in enumerate(text.splitlines()):
         try:
             o = json.loads(line)
         except ValueError as e:
-            fail("progress line %d is not JSON (%s): %r" % (k + 1, e, line))
+            fail("line %d is not JSON (%s): %r" % (k + 1, e, line))
             continue
-        if not isinstance(o, dict):
-            fail("progress line %d is not an object" % (k + 1))
-            continue
-        if set(o) != PROGRESS_KEYS:
-            fail("progress line %d: keys %s, want %s"
-                 % (k + 1, sorted(o), sorted(PROGRESS_KEYS)))
+        errors = sorted(schema.iter_errors(o), key=str)
+        if errors:
+            fail("line %d does not follow docs/progress.schema.json: %s: %r"
+                 % (k + 1, errors[0].message, line))
         objs.append(o)
     if not objs:
-        fail("no progress lines")
+        fail("no JSON lines in %s" % path)
+        return objs
+    finals = [k for k, o in enumerate(objs) if o.get("type") == "final"]
+    if finals != [len(objs) - 1]:
+        fail("final objects at lines %s of %d: want exactly one, the last" % (
+            [k + 1 for k in finals], len(objs)))
+    return objs
+
+
+def cmd_progress(args):
+    """progress ERRFILE [JSON] [--points N]: the contract of docs/progress.md;
+    with a sidecar, the final object agrees with it; with --points, a
+    sweep's point objects are exactly indexes 0..N-1 in order."""
+    points = None
+    if "--points" in args:
+        k = args.index("--points")
+        points = int(args[k + 1])
+        args = args[:k] + args[k + 2:]
+    if len(args) not in (1, 2):
+        sys.exit("usage: check.py progress ERRFILE [JSON] [--points N]")
+    objs = check_progress_lines(args[0], progress_schema())
+    if not objs:
         done()
-    for k, o in enumerate(objs[:-1]):
-        if o.get("final") is not False:
-            fail("progress line %d of %d has final=%r" % (k + 1, len(objs), o.get("final")))
-    last = objs[-1]
-    if last.get("final") is not True:
-        fail("the last progress line has final=%r" % last.get("final"))
+    counted = [o for o in objs if o["type"] in ("progress", "final") and "acquired" in o]
     for key in ("acquired", "written", "dropped"):
-        vals = [o.get(key, 0) for o in objs]
+        vals = [o[key] for o in counted]
         if any(b < a for a, b in zip(vals, vals[1:])):
             fail("%s goes down in the progress: %s" % (key, vals))
-        if last.get(key) != meta.get(key):
-            fail("last progress %s=%r, the sidecar says %r" % (key, last.get(key), meta.get(key)))
-    if last.get("gaps") != len(meta.get("gaps", [])):
-        fail("last progress gaps=%r, the sidecar lists %d" % (last.get("gaps"),
-                                                             len(meta.get("gaps", []))))
-    if last.get("state") != meta.get("status"):
-        fail("last progress state=%r, the sidecar's status %r" % (last.get("state"),
-                                                                  meta.get("status")))
-    print("progress: %d lines" % len(objs))
+    pts = [o for o in objs if o["type"] == "point"]
+    if points is not None and [o["index"] for o in pts] != list(range(points)):
+        fail("point objects %s, want indexes 0..%d in order"
+             % ([o["index"] for o in pts][:20], points - 1))
+    if any(o["point"] != o["index"] + 1 for o in pts):
+        fail("a point object's point is not its index + 1")
+    last = objs[-1]
+    if len(args) == 2:
+        meta = load_json(args[1])
+        for key in ("acquired", "written", "dropped"):
+            if last.get(key) != meta.get(key):
+                fail("final %s=%r, the sidecar says %r" % (key, last.get(key), meta.get(key)))
+        if last.get("gaps") != len(meta.get("gaps", [])):
+            fail("final gaps=%r, the sidecar lists %d" % (last.get("gaps"),
+                                                          len(meta.get("gaps", []))))
+        if last.get("state") != meta.get("status"):
+            fail("final state=%r, the sidecar's status %r" % (last.get("state"),
+                                                              meta.get("status")))
+    print("progress: %d lines, %d points, final %s" % (len(objs), len(pts), json.dumps(last)))
     done()
 
 
@@ -369,12 +402,15 @@ def cmd_wait_json(args):
 
 def last_progress(path):
     lines, _ = parse_progress(path)
-    # The last line may be incomplete while it is being written.
+    # The last line may be incomplete while it is being written; messages
+    # and points have no counts.
     for line in reversed(lines):
         try:
-            return json.loads(line)
+            o = json.loads(line)
         except ValueError:
             continue
+        if o.get("type") in ("progress", "final") and "acquired" in o:
+            return o
     raise ValueError("no progress yet")
 
 

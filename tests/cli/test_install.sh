@@ -41,10 +41,12 @@ is "make install DESTDIR=... PREFIX=/usr: exit 0" "$rc" 0 || tail -n 20 "$T/inst
 
 missing=
 for f in usr/bin/labdaq usr/lib/liblabdaq.so.$V usr/lib/liblabdaq.a usr/include/labdaq.h \
-	usr/lib/pkgconfig/labdaq.pc usr/share/man/man1/labdaq.1; do
+	usr/lib/pkgconfig/labdaq.pc usr/share/man/man1/labdaq.1 \
+	usr/share/bash-completion/completions/labdaq; do
 	[ -f "$D/$f" ] || missing="$missing $f"
 done
-is "installed: bin/labdaq, the .so, the .a, labdaq.h, labdaq.pc, labdaq.1" "${missing:-none}" none
+is "installed: bin/labdaq, the .so, the .a, labdaq.h, labdaq.pc, labdaq.1, the bash completion" \
+	"${missing:-none}" none
 is "liblabdaq.so.$SOV -> liblabdaq.so.$V" "$(readlink "$D/usr/lib/liblabdaq.so.$SOV")" \
 	liblabdaq.so.$V
 is "liblabdaq.so resolves to liblabdaq.so.$V" \
@@ -68,7 +70,7 @@ pc() {
 }
 if command -v pkg-config >/dev/null; then
 	is "labdaq.pc: the version is the library's" "$(pc --modversion 2>&1)" \
-		"$("$LABDAQ" --version | awk '{print $2}')"
+		"$("$LABDAQ" --version | awk 'NR == 1 {print $2}')"
 	# The installed .pc must describe where it was installed: PREFIX=/usr.
 	is "labdaq.pc: libdir is /usr/lib (PREFIX=/usr)" \
 		"$(PKG_CONFIG_PATH=$D/usr/lib/pkgconfig pkg-config --variable=libdir labdaq 2>&1)" /usr/lib
@@ -106,7 +108,7 @@ EOF
 		diag <"$T/pc.err"
 		diag <"$T/cc.err"
 	fi
-	want_version=$("$LABDAQ" --version | awk '{print $2}')
+	want_version=$("$LABDAQ" --version | awk 'NR == 1 {print $2}')
 	if [ -x "$T/t" ]; then
 		out=$(LD_LIBRARY_PATH=$D/usr/lib "$T/t" 2>&1)
 		is "it runs against the installed .so and prints labdaq_version()" "$out" "$want_version"

@@ -162,13 +162,12 @@ assert json.load(open(f"{d}/lost.json"))["status"] == "failed"
 print("ok", lost.shape)
 EOF
 if [ "$have_sweep" = 1 ]; then
-	check "the sweep job's CSV: 11 points, status complete" "$PY" - "$D/sweep.csv" <<'EOF'
-import sys
+	check "the sweep job's CSV: 11 points, status complete" "$PY" - "$D/sweep" <<'EOF'
+import json, sys
 import numpy as np
-rows = np.loadtxt(sys.argv[1], delimiter=",", comments="#", ndmin=2)
+rows = np.loadtxt(sys.argv[1] + ".csv", delimiter=",", skiprows=1, ndmin=2)
 assert rows.shape[0] == 11, rows.shape
-status = [l.split(":", 1)[1].strip() for l in open(sys.argv[1]) if l.startswith("# status:")]
-assert status[-1] == "complete", status
+assert json.load(open(sys.argv[1] + ".json"))["status"] == "complete"
 EOF
 fi
 run log3 labdaq queue log "$id3"
@@ -366,6 +365,22 @@ kill -TERM "$wpid"
 wait_pid "$wpid" 30
 is "the worker then stops that job and ends on SIGTERM, exit 0" "$RC" 0
 QUEUE_OPT=()
+
+# ---- queue.lock cannot be taken --------------------------------------------------
+# The worker cannot change a job's state: it ends with status 1 ("cannot go
+# on"), rather than finding the same job queued again and printing the error
+# in a loop for ever, deaf to SIGTERM.  A queue.lock that is a symbolic link
+# to itself refuses even root.
+QL=$T/qlock
+labdaq queue --queue "$QL" add -- acquire sim:adc --samples 10 -o "$D/ql1.npy" \
+	>/dev/null 2>&1
+ln -sf queue.lock "$QL/queue.lock"
+run_bg worker9 labdaq queue --queue "$QL" run --until-empty
+wait_pid "$BG_PID" 5
+is "queue.lock cannot be taken at the start: the worker exits 1" "$RC" 1
+check_grep "it says it cannot go on" "$T/worker9.err" 'cannot go on'
+is "it said why once" "$(grep -c 'locking it' "$T/worker9.err")" 1
+is "its job is still queued" "$(grep -c '"state": "queued"' "$QL/jobs/1.json")" 1
 
 # ---- 50 processes adding at once ---------------------------------------------------
 Q50=$T/shared

@@ -12,7 +12,7 @@ is "sweep sim:ohm: exit 0" "$RC" 0
 check "sweep: 41 rows, set values evenly spaced from -1 to 1, R from the fit within 1%" \
 	"$PY" - "$T/iv.csv" <<'PY'
 import sys, numpy as np
-rows = np.loadtxt(sys.argv[1], delimiter=",")
+rows = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
 assert rows.shape == (41, 6), rows.shape
 assert (rows[:, 0] == np.arange(41)).all(), "index column"
 assert (rows[:, 1] == 0).all(), "repeat column"
@@ -26,25 +26,63 @@ assert abs(r - 1000) / 1000 < 0.01, r
 # The measured voltage follows the set one within the noise.
 assert np.abs(v - rows[:, 3]).max() < 0.01
 PY
-check "sweep: the CSV metadata: device, channels with units, parameters, start, final status" \
+check "sweep: a plain CSV: the header row, 41 rows, a final newline, nothing else" \
 	"$PY" - "$T/iv.csv" <<'PY'
 import sys
-lines = open(sys.argv[1]).read().splitlines()
-head = [l for l in lines if l.startswith("#")]
-def has(prefix):
-    assert any(l.startswith(prefix) for l in head), (prefix, head)
-has("# device: sim:ohm?r=1000&noise=0.001")
-has("# set: voltage0 [V] from -1 to 1, 41 points")
-has("# read: voltage0 [V] scale")
-assert any(l.startswith("# read:") and "current0 [A]" in l for l in head)
-has("# started_utc: 20")
-has("# columns: index,repeat,time_s,set_voltage0,voltage0,current0")
-has("# units: ,,s,V,V,A")
-status = [l for l in head if l.startswith("# status:")]
-assert status[0] == "# status: running" and status[-1] == "# status: complete", status
-assert lines[-3:][0].startswith("# status: complete") or "# points: 41" in lines[-3:], lines[-3:]
-assert "# points: 41" in head
+text = open(sys.argv[1]).read()
+assert text.endswith("\n") and not text.endswith("\n\n"), repr(text[-40:])
+lines = text.split("\n")[:-1]
+assert lines[0] == "index,repeat,time_s,set_voltage0,voltage0,current0", lines[0]
+assert len(lines) == 42, len(lines)
+for k, l in enumerate(lines[1:]):
+    f = l.split(",")
+    assert len(f) == 6 and f[0] == str(k) and f[1] == "0", l
+    [float(x) for x in f]
+assert not any(l.startswith("#") for l in lines)
 PY
+if "$PY" -c 'import pandas' 2>/dev/null; then
+	check "sweep: pandas.read_csv reads the names and 41 rows, values equal to numpy's" \
+		"$PY" - "$T/iv.csv" <<'PY'
+import sys, numpy as np, pandas
+df = pandas.read_csv(sys.argv[1])
+assert list(df.columns) == ["index", "repeat", "time_s", "set_voltage0", "voltage0", "current0"], list(df.columns)
+assert len(df) == 41, len(df)
+rows = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
+assert (df.to_numpy() == rows).all()
+assert (df["index"].to_numpy() == np.arange(41)).all()
+PY
+else
+	skip "pandas is not installed (scripts/install-deps.sh installs python3-pandas)"
+fi
+check "sweep: csv.DictReader and numpy.genfromtxt(names=True) read the names and 41 rows" \
+	"$PY" - "$T/iv.csv" <<'PY'
+import csv, sys, numpy as np
+names = ["index", "repeat", "time_s", "set_voltage0", "voltage0", "current0"]
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+assert len(rows) == 41 and list(rows[0]) == names, (len(rows), list(rows[0]))
+ref = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
+for k, r in enumerate(rows):
+    assert [float(r[n]) for n in names] == list(ref[k]), (k, r)
+g = np.genfromtxt(sys.argv[1], delimiter=",", names=True)
+assert g.dtype.names == tuple(names), g.dtype.names
+assert g.shape == (41,), g.shape
+for n_, name in enumerate(names):
+    assert (g[name] == ref[:, n_]).all(), name
+PY
+check "sweep: the metadata in iv.json: device, channels with units, parameters, times, status" \
+	CHECK expr --json "$T/iv.json" "m['status'] == 'complete'" "m['kind'] == 'sweep'" \
+	"m['file'] == 'iv.csv'" "m['device'] == 'sim:ohm?r=1000&noise=0.001'" \
+	"m['sweep'] == {'set': 'voltage0', 'unit': 'V', 'from': -1, 'to': 1, 'points': 41, 'repeat': 1, 'delay_s': 0.001}" \
+	"[c['name'] for c in m['columns']] == ['index', 'repeat', 'time_s', 'set_voltage0', 'voltage0', 'current0']" \
+	"[c['unit'] for c in m['columns']] == ['', '', 's', 'V', 'V', 'A']" \
+	"[(c['name'], c['unit'], c.get('output', False)) for c in m['channels']] == [('voltage0', 'V', True), ('voltage0', 'V', False), ('current0', 'A', False)]" \
+	"m['points'] == m['written'] == m['acquired'] == 41" "m['started_utc'] < m['ended_utc']" \
+	"m['error'] is None" "m['command'].startswith('labdaq sweep ')"
+run insp labdaq inspect "$T/iv.csv"
+is "labdaq inspect of a sweep: exit 0" "$RC" 0
+check_grep "labdaq inspect of a sweep: its points and status" "$T/insp.out" 'CSV, 41 points'
+check_grep "labdaq inspect of a sweep: the sweep's parameters" "$T/insp.out" \
+	'voltage0 from -1 to 1 V, 41 points'
 
 # 2. A larger R; --repeat makes passes.
 run r2 labdaq sweep 'sim:ohm?r=4700' --set voltage0 --from 0 --to 2 --points 11 --repeat 3 \
@@ -52,7 +90,7 @@ run r2 labdaq sweep 'sim:ohm?r=4700' --set voltage0 --from 0 --to 2 --points 11 
 is "sweep --repeat 3: exit 0" "$RC" 0
 check "sweep --repeat 3: 33 rows, passes 0..2, R = 4700 within 1%" "$PY" - "$T/r2.csv" <<'PY'
 import sys, numpy as np
-rows = np.loadtxt(sys.argv[1], delimiter=",")
+rows = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
 assert rows.shape == (33, 6), rows.shape
 assert (rows[:, 1] == np.repeat([0, 1, 2], 11)).all()
 r = 1 / np.polyfit(rows[:, 4], rows[:, 5], 1)[0]
@@ -73,17 +111,19 @@ is "labdaq stop of a sweep: exit 0" "$RC" 0
 check_grep "labdaq stop prints how the sweep ended" "$T/stop1.out" 'stopped'
 wait_pid "$pid" 30
 is "stopped sweep: exit 0" "$RC" 0
-check "stopped sweep: status stopped, every row whole and the points counted" "$PY" - "$T/slow.csv" <<'PY'
-import sys, numpy as np
-text = open(sys.argv[1]).read()
+check "stopped sweep: status stopped, every row whole and the points counted" "$PY" - "$T/slow" <<'PY'
+import json, sys, numpy as np
+text = open(sys.argv[1] + ".csv").read()
 assert text.endswith("\n")
-rows = np.loadtxt(sys.argv[1], delimiter=",", ndmin=2)
+rows = np.loadtxt(sys.argv[1] + ".csv", delimiter=",", ndmin=2, skiprows=1)
 n = len(rows)
 assert 5 <= n < 1000, n
 assert (rows[:, 0] == np.arange(n)).all()
-assert "# status: stopped" in text and f"# points: {n}\n" in text, text[-200:]
+m = json.load(open(sys.argv[1] + ".json"))
+assert m["status"] == "stopped" and m["points"] == n, (m["status"], m["points"], n)
 PY
-check_grep "sweep --progress json: one JSON object per point" "$T/slow.err" '^\{"state":"running","point":[0-9]+,"points":1000,'
+check "sweep --progress json: one point object per row, then the final object" \
+	CHECK progress "$T/slow.err" "$T/slow.json"
 
 # 4. Bad input: exit 2 and no file.
 for args in "--set nope --from 0 --to 1 --points 3" "--set voltage0 --read bogus --from 0 --to 1 --points 3" \

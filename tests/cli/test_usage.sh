@@ -231,6 +231,13 @@ is "an unknown command: exit 2" "$RC" 2
 check_grep "an unknown command: the message names it" "$T/nocmd.err" frobnicate
 run version labdaq --version
 check_grep "--version prints the version" "$T/version.out" '^labdaq [0-9]+\.[0-9]+\.[0-9]+$'
+check_grep "--version names the library" "$T/version.out" '^liblabdaq [0-9]+\.[0-9]+\.[0-9]+$'
+check_grep "--version: the sim backend is built in" "$T/version.out" '^  sim +built into liblabdaq '
+if labdaq --help | grep -qE '^  iio '; then
+	v=$(pkg-config --modversion libiio 2>/dev/null | cut -d. -f1,2)
+	check_grep "--version: the iio backend's libiio, as loaded ($v)" "$T/version.out" \
+		"^  iio +libiio ${v:-[0-9.]+} "
+fi
 
 # ---- list, info ------------------------------------------------------------------
 run list labdaq list
@@ -260,6 +267,21 @@ is "labdaq inspect without a FILE: exit 2" "$RC" 2
 run inspmiss labdaq inspect "$T/missing.npy"
 is "labdaq inspect a missing file: exit 1" "$RC" 1
 
+# ---- global options before or after the command -----------------------------------
+for args in "-v acquire sim:adc --samples 10 -o $T/v1.npy" "acquire sim:adc --samples 10 -v -o $T/v2.npy" \
+	"acquire --verbose sim:adc --samples 10 -o $T/v3.npy"; do
+	# shellcheck disable=SC2086
+	run verbose labdaq $args
+	if [ "$RC" = 0 ] && grep -q '^labdaq: debug: ' "$T/verbose.err"; then
+		ok "labdaq $args: exit 0, debug lines"
+	else
+		not_ok "labdaq $args: exit 0, debug lines (exit $RC)"
+		diag <"$T/verbose.err"
+	fi
+done
+run help5 labdaq --help
+check_grep "labdaq --help lists exit status 5 (stop: nothing to stop)" "$T/help5.out" '5 nothing to stop'
+
 # ---- the man page ---------------------------------------------------------------
 if command -v groff >/dev/null; then
 	MANPAGE=$TOP/man/labdaq.1
@@ -273,7 +295,7 @@ if command -v groff >/dev/null; then
 	done
 	is "the man page has a section for every command" "${missing:-none}" none
 	missing=
-	for s in 0 1 2 3 4 130; do
+	for s in 0 1 2 3 4 5 130; do
 		grep -qE "^ +$s +[A-Z]" "$T/man.txt" || missing="$missing $s"
 	done
 	is "the man page lists the exit statuses" "${missing:-none}" none

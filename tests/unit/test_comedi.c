@@ -221,7 +221,7 @@ static void test_meta(void **state)
 				 json_object_get(json_object_get(j, "range"), "index")), 1);
 	assert_string_equal(json_string_value(
 				    json_object_get(json_object_get(j, "range"), "unit")), "V");
-	conv = json_object_get(j, "conversion");
+	conv = json_object_get(j, "polynomial");
 	assert_string_equal(json_string_value(json_object_get(conv, "source")), "linear");
 	assert_int_equal(json_array_size(json_object_get(conv, "coefficients")), 2);
 	assert_true(fabs(json_number_value(json_array_get(json_object_get(conv, "coefficients"),

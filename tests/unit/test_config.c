@@ -113,8 +113,41 @@ static void test_sweep_config_setters(void **state)
 	assert_int_equal(labdaq_sweep_config_set_output(c, NULL), -EINVAL);
 	assert_int_equal(labdaq_sweep_config_set_output(c, "voltage0"), 0);
 	assert_int_equal(labdaq_sweep_config_set_inputs(c, NULL), 0);
+	assert_int_equal(labdaq_sweep_config_set_meta(c, "sample", "x"), 0);
+	assert_int_equal(labdaq_sweep_config_set_meta(c, "", "x"), -EINVAL);
+	assert_int_equal(labdaq_sweep_config_set_feed(c, 1u << 20), 0);
+	assert_int_equal(labdaq_sweep_config_set_feed(c, (1u << 20) + 1), -EINVAL);
 	labdaq_sweep_config_free(c);
 	labdaq_sweep_config_free(NULL);
+}
+
+/* The user's metadata: keys checked, values any text, a key set again
+ * replaced (the sidecar's "user", tests/cli/test_physical.sh). */
+static void test_meta_setters(void **state)
+{
+	labdaq_run_config *c = NULL;
+	char big[4098];
+
+	(void)state;
+	assert_int_equal(labdaq_run_config_new(&c), 0);
+	assert_int_equal(labdaq_run_config_set_meta(c, "sample", "GaAs-17"), 0);
+	assert_int_equal(labdaq_run_config_set_meta(c, "a.b-c_d:e/f9", ""), 0);
+	assert_int_equal(labdaq_run_config_set_meta(c, "sample", "GaAs-18"), 0);
+	assert_int_equal(labdaq_run_config_set_meta(c, "", "x"), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_meta(c, "two words", "x"), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_meta(c, "k=v", "x"), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_meta(c, NULL, "x"), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_meta(c, "k", NULL), -EINVAL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(labdaq_run_config_set_meta(c, "k", big), -EINVAL);
+	big[4096] = '\0';
+	assert_int_equal(labdaq_run_config_set_meta(c, "k", big), 0);
+	memset(big, 'k', 129);
+	big[129] = '\0';
+	assert_int_equal(labdaq_run_config_set_meta(c, big, "x"), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_meta(NULL, "k", "x"), -EINVAL);
+	labdaq_run_config_free(c);
 }
 
 /* labdaq_run_check(@dev, @c) returns @want, names @words, creates nothing. */
@@ -268,6 +301,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run_config_setters),
 		cmocka_unit_test(test_sweep_config_setters),
+		cmocka_unit_test(test_meta_setters),
 		cmocka_unit_test(test_run_check),
 		cmocka_unit_test(test_run_check_busy),
 		cmocka_unit_test(test_sweep_check),

@@ -226,7 +226,7 @@ static void test_not_ours(void **state)
 	labdaq_file_close(NULL);
 }
 
-/* A sweep's CSV: its '#' lines are the metadata, the last status wins. */
+/* A sweep's CSV: a header row and the rows; its metadata in NAME.json. */
 static void test_sweep_csv(void **state)
 {
 	labdaq_device *dev = NULL;
@@ -260,7 +260,60 @@ static void test_sweep_csv(void **state)
 	assert_string_equal(labdaq_file_meta_string(f, "device"), "sim:ohm?r=1000");
 	assert_int_equal(labdaq_file_meta_u64(f, "points", &v), 0);
 	assert_int_equal(v, 14);
+	assert_int_equal(labdaq_file_meta_u64(f, "sweep.points", &v), 0);
+	assert_int_equal(v, 7);
+	assert_string_equal(labdaq_file_meta_string(f, "kind"), "sweep");
+	assert_string_equal(labdaq_file_meta_string(f, "file"), "iv.csv");
 	assert_string_equal(labdaq_file_dtype(f), "");
+	assert_int_equal(labdaq_file_channel_count(f), 3);
+	labdaq_file_close(f);
+	{
+		char json[600];
+
+		assert_int_equal(labdaq_file_sidecar_path(csv, json, sizeof(json)),
+				 (int)strlen(csv) + 1);
+		assert_string_equal(json + strlen(json) - 8, "/iv.json");
+	}
+
+	/* After a crash: a line cut short is removed, the sidecar marked. */
+	{
+		struct labdaq_recover_info info;
+		FILE *fp = fopen(csv, "a");
+
+		assert_non_null(fp);
+		fputs("14,0,0.5,-1", fp);
+		fclose(fp);
+		assert_int_equal(labdaq_file_recover(csv, &info), 0);
+		assert_int_equal(info.items, 14);
+		assert_int_equal(info.trailing, 11);
+		assert_int_equal(info.previous_status, LABDAQ_STATE_COMPLETE);
+		assert_int_equal(labdaq_file_open(csv, &f), 0);
+		assert_int_equal(labdaq_file_items(f), 14);
+		assert_string_equal(labdaq_file_meta_string(f, "status"), "recovered");
+		labdaq_file_close(f);
+	}
+	/* A CSV that is not a sweep's is not recovered. */
+	in_dir(csv, sizeof(csv), "plain.csv");
+	write_file(csv, "a,b\n1,2\n", 8);
+	assert_int_equal(labdaq_file_recover(csv, NULL), -EBADMSG);
+}
+
+/* A sweep written by labdaq 0.2 ('#' lines) is still read. */
+static void test_old_sweep_csv(void **state)
+{
+	static const char text[] = "# labdaq sweep (format labdaq-sweep-1)\n"
+				   "# device: sim:ohm\n# status: running\n"
+				   "# columns: index,repeat,time_s,set_voltage0,voltage0\n"
+				   "0,0,0.0,1,1\n1,0,0.1,2,2\n# status: complete\n# points: 2\n";
+	labdaq_file *f = NULL;
+	char csv[600];
+
+	(void)state;
+	in_dir(csv, sizeof(csv), "old.csv");
+	write_file(csv, text, sizeof(text) - 1);
+	assert_int_equal(labdaq_file_open(csv, &f), 0);
+	assert_int_equal(labdaq_file_items(f), 2);
+	assert_string_equal(labdaq_file_meta_string(f, "status"), "complete");
 	labdaq_file_close(f);
 }
 
@@ -271,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_handmade_npy),
 		cmocka_unit_test(test_not_ours),
 		cmocka_unit_test(test_sweep_csv),
+		cmocka_unit_test(test_old_sweep_csv),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -40,7 +40,7 @@ static void test_meta_path(void **state)
 		{ "x.npy", "x.json" },           { "dir/run.npy", "dir/run.json" },
 		{ "/a/b.c/run.npy", "/a/b.c/run.json" }, { "x.dat", "x.dat.json" },
 		{ "x", "x.json" },               { "a.npy.npy", "a.npy.json" },
-		{ "x.NPY", "x.NPY.json" },
+		{ "x.NPY", "x.NPY.json" },       { "iv.csv", "iv.json" },
 	};
 	size_t i;
 
@@ -77,13 +77,30 @@ static void test_meta_roundtrip(void **state)
 	m.error_code = -ENOSPC;
 	m.error = "writing run.npy: No space left on device";
 	m.run_id = "1795776897-20914-4394";
+	static const double offsets[] = { 0, -100, 0.5 };
+	static const char *const user[] = { "sample", "GaAs-17", "notes", "a, b = \"c\"" };
+	m.offsets = offsets;
+	m.user_meta = user;
+	m.nuser_meta = 2;
+	m.measured_rate_hz = 999.5;
+	m.elapsed_s = 60.25;
 
 	assert_int_equal(ldq_meta_open(in_dir(fx, "run.npy"), &mf), 0);
 	assert_int_equal(ldq_meta_write(mf, &m), 0);
 	ldq_meta_close(mf);
 
 	j = load_json(in_dir(fx, "run.json"));
-	assert_int_equal(json_object_size(j), 20);
+	assert_int_equal(json_object_size(j), 25);
+	assert_true(json_real_value(json_object_get(j, "measured_rate_hz")) == 999.5);
+	assert_true(json_real_value(json_object_get(j, "elapsed_s")) == 60.25);
+	assert_string_equal(jget_str(j, "time_axis"),
+			    "t_s = numpy.arange(n) / rate_hz (paced by the clock; gaps keep their "
+			    "indexes)");
+	assert_int_equal(json_object_size(json_object_get(j, "attributes")), 0);
+	o = json_object_get(j, "user");
+	assert_int_equal(json_object_size(o), 2);
+	assert_string_equal(jget_str(o, "sample"), "GaAs-17");
+	assert_string_equal(jget_str(o, "notes"), "a, b = \"c\"");
 	assert_string_equal(jget_str(j, "run_id"), "1795776897-20914-4394");
 	assert_string_equal(jget_str(j, "format"), "labdaq-1");
 	assert_string_equal(jget_str(j, "status"), "failed");
@@ -99,13 +116,27 @@ static void test_meta_roundtrip(void **state)
 	assert_int_equal(json_array_size(a), 3);
 	for (i = 0; i < 3; i++) {
 		o = json_array_get(a, i);
-		assert_int_equal(json_object_size(o), 3);
+		assert_int_equal(json_object_size(o), 5);
+		assert_true(json_real_value(json_object_get(o, "offset")) == offsets[i]);
 		assert_string_equal(jget_str(o, "name"), chans[i].name);
 		assert_string_equal(jget_str(o, "unit"), chans[i].unit);
 		assert_true(json_is_real(json_object_get(o, "scale")));
 		assert_true(json_real_value(json_object_get(o, "scale")) == chans[i].scale);
 	}
 	assert_true(json_real_value(json_object_get(j, "rate_hz")) == 1000.0);
+	{
+		char want[3][160];
+
+		snprintf(want[0], sizeof(want[0]), "%s in %s = raw * %.12g", chans[0].name,
+			 *chans[0].unit ? chans[0].unit : "its unit", chans[0].scale);
+		snprintf(want[1], sizeof(want[1]), "%s in %s = (raw - 100) * %.12g", chans[1].name,
+			 *chans[1].unit ? chans[1].unit : "its unit", chans[1].scale);
+		snprintf(want[2], sizeof(want[2]), "%s in %s = (raw + 0.5) * %.12g", chans[2].name,
+			 *chans[2].unit ? chans[2].unit : "its unit", chans[2].scale);
+		for (i = 0; i < 3; i++)
+			assert_string_equal(jget_str(json_array_get(json_object_get(j, "channels"), i),
+						     "conversion"), want[i]);
+	}
 	assert_string_equal(jget_str(j, "started_utc"), "2026-11-27T10:40:03.123Z");
 	assert_string_equal(jget_str(j, "ended_utc"), "2026-11-27T10:41:00.000Z");
 	assert_true(jget_int(j, "acquired") == 5000000000ll);
@@ -136,8 +167,8 @@ static void test_meta_roundtrip(void **state)
 	text = read_file(fx->path, NULL);
 	assert_memory_equal(text, "{\n  \"format\": \"labdaq-1\",\n  \"status\": \"failed\",\n",
 			    47);
-	assert_non_null(strstr(text, "\"scale\": 0.1\n"));
-	assert_non_null(strstr(text, "\"scale\": 1.52587890625e-5\n"));
+	assert_non_null(strstr(text, "\"scale\": 0.1,\n"));
+	assert_non_null(strstr(text, "\"scale\": 1.52587890625e-5,\n"));
 	assert_non_null(strstr(text, "\"rate_hz\": 1000.0,\n"));
 	assert_int_equal(text[strlen(text) - 1], '\n');
 	free(text);

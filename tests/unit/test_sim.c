@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -924,10 +925,82 @@ static int setup(void **state)
 	return 0;
 }
 
+static int count_attr(const struct labdaq_attr *a, void *user)
+{
+	char *names = user;
+
+	strcat(names, a->name);
+	strcat(names, a->available ? "* " : " ");
+	return 0;
+}
+
+/* The sim's attributes: listed, read, written, checked; refused during a run. */
+static void test_attrs(void **state)
+{
+	labdaq_device *dev = NULL;
+	labdaq_run_config *rc = NULL;
+	labdaq_run *run = NULL;
+	char names[512] = "", buf[64];
+
+	(void)state;
+	assert_int_equal(labdaq_device_open("sim:ohm?r=1000", &dev), 0);
+	assert_int_equal(labdaq_device_attrs(dev, count_attr, names), 4);
+	assert_string_equal(names, "seed r* noise* out_voltage0* ");
+	assert_int_equal(labdaq_device_attr_read(dev, "r", buf, sizeof(buf)), 4);
+	assert_string_equal(buf, "1000");
+	assert_int_equal(labdaq_device_attr_write(dev, "r", "2500.5"), 0);
+	assert_int_equal(labdaq_device_attr_read(dev, "r", buf, sizeof(buf)), 6);
+	assert_string_equal(buf, "2500.5");
+	assert_int_equal(labdaq_device_attr_write(dev, "r", "0"), -ERANGE);
+	assert_int_equal(labdaq_device_attr_write(dev, "r", "12x"), -EINVAL);
+	assert_int_equal(labdaq_device_attr_write(dev, "seed", "2"), -EACCES);
+	assert_int_equal(labdaq_device_attr_read(dev, "width", buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(labdaq_device_attr_write(dev, "out_voltage0", "11"), -ERANGE);
+	assert_int_equal(labdaq_device_attr_write(dev, "out_voltage0", "1.5"), 0);
+	assert_int_equal(labdaq_device_attr_read(dev, "out_voltage0", buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "1.5");
+	labdaq_device_close(dev);
+
+	/* A run holds the device: attributes wait; --attr is checked and set. */
+	assert_int_equal(labdaq_device_open("sim:adc?channels=2", &dev), 0);
+	assert_int_equal(labdaq_run_config_new(&rc), 0);
+	labdaq_run_config_set_path(rc, "/tmp/labdaq-test-sim-attrs.npy");
+	labdaq_run_config_set_overwrite(rc, 1);
+	labdaq_run_config_set_rate_hz(rc, 100);
+	labdaq_run_config_set_count(rc, 20);
+	assert_int_equal(labdaq_run_config_set_attr(rc, "colour", "red"), 0);
+	assert_int_equal(labdaq_run_check(dev, rc), -EINVAL);
+	assert_int_equal(labdaq_run_config_set_attr(rc, "bad name", "1"), -EINVAL);
+	labdaq_run_config_free(rc);
+	assert_int_equal(labdaq_run_config_new(&rc), 0);
+	labdaq_run_config_set_path(rc, "/tmp/labdaq-test-sim-attrs.npy");
+	labdaq_run_config_set_overwrite(rc, 1);
+	labdaq_run_config_set_rate_hz(rc, 100);
+	labdaq_run_config_set_count(rc, 20);
+	assert_int_equal(labdaq_run_config_set_attr(rc, "offset", "-3"), 0);
+	assert_int_equal(labdaq_run_start(dev, rc, &run), 0);
+	assert_int_equal(labdaq_device_attr_read(dev, "offset", buf, sizeof(buf)), -EBUSY);
+	{
+		double off = 0;
+
+		assert_int_equal(labdaq_run_channel_offset(run, 1, &off), 0);
+		assert_true(off == -3);
+	}
+	assert_int_equal(labdaq_run_wait(run, 5000), 0);
+	labdaq_run_free(run);
+	assert_int_equal(labdaq_device_attr_read(dev, "offset", buf, sizeof(buf)), 2);
+	assert_string_equal(buf, "-3");
+	labdaq_run_config_free(rc);
+	labdaq_device_close(dev);
+	unlink("/tmp/labdaq-test-sim-attrs.npy");
+	unlink("/tmp/labdaq-test-sim-attrs.json");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_list, setup),
+		cmocka_unit_test_setup(test_attrs, setup),
 		cmocka_unit_test_setup(test_camera_open, setup),
 		cmocka_unit_test_setup(test_adc_open, setup),
 		cmocka_unit_test_setup(test_ohm_open, setup),

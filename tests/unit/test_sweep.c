@@ -60,22 +60,27 @@ static void cfgs_free(void)
 		labdaq_run_config_free(run_cfgs[--nrun_cfgs]);
 }
 
-/* Data rows (not '#') of a CSV, and whether its last status line is @st. */
+/* Data rows of a CSV (after its header row; every line whole), and
+ * whether its sidecar's status is @st. */
 static int count_rows(const char *path, const char *st, int *status_ok)
 {
-	char line[512], last[64] = "";
+	char line[512];
 	FILE *f = fopen(path, "r");
-	int n = 0;
+	labdaq_file *lf = NULL;
+	int n = -1;
 
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {
-		if (line[0] != '#')
-			n++;
-		else
-			sscanf(line, "# status: %63s", last);
+		assert_true(line[strlen(line) - 1] == '\n');
+		if (n < 0)
+			assert_memory_equal(line, "index,repeat,time_s,set_", 24);
+		n++;
 	}
 	fclose(f);
-	*status_ok = !strcmp(last, st);
+	assert_int_equal(labdaq_file_open(path, &lf), 0);
+	*status_ok = labdaq_file_meta_string(lf, "status") &&
+		     !strcmp(labdaq_file_meta_string(lf, "status"), st);
+	labdaq_file_close(lf);
 	return n;
 }
 
@@ -117,6 +122,84 @@ static void test_sweep_completes(void **state)
 	assert_int_equal(count_rows(in_dir("a.csv"), "complete", &ok), 11);
 	assert_true(ok);
 	labdaq_run_free(run);
+	labdaq_device_close(dev);
+}
+
+/* The feed hands every point in order and holds the sweep when full. */
+static void test_sweep_feed(void **state)
+{
+	labdaq_sweep_config *c = sweep_cfg();
+	labdaq_device *dev;
+	labdaq_run *run;
+	double row[3], latest[3];
+	uint64_t index, latest_index;
+	struct labdaq_progress p;
+
+	(void)state;
+	assert_int_equal(labdaq_device_open("sim:ohm?r=1000&noise=0", &dev), 0);
+	labdaq_sweep_config_set_path(c, in_dir("feed.csv"));
+	labdaq_sweep_config_set_output(c, "voltage0");
+	labdaq_sweep_config_set_range(c, 0, 1);
+	labdaq_sweep_config_set_points(c, 101);
+	assert_int_equal(labdaq_sweep_config_set_feed(c, (1u << 20) + 1), -EINVAL);
+	assert_int_equal(labdaq_sweep_config_set_feed(c, 4), 0);
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), 0);
+	/* Nobody takes the points: the sweep holds at 4 (the 5th waits). */
+	usleep(200000);
+	labdaq_run_progress(run, &p);
+	assert_int_equal(p.state, LABDAQ_STATE_RUNNING);
+	assert_int_equal(p.written, 4);
+	for (uint64_t k = 0; k < 101; k++) {
+		int n;
+
+		while ((n = labdaq_run_next_point(run, row, sizeof(row), &index)) == -EAGAIN)
+			usleep(100);
+		assert_int_equal(n, sizeof(row));
+		assert_int_equal(index, k);
+		assert_true(row[0] == (k == 100 ? 1.0 : (double)k / 100.0));
+		assert_true(fabs(row[2] - row[0] / 1000.0) < 1e-8);
+	}
+	assert_int_equal(labdaq_run_wait(run, 10000), 0);
+	assert_int_equal(labdaq_run_next_point(run, row, sizeof(row), &index), -ENODATA);
+	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_COMPLETE);
+	assert_int_equal(labdaq_run_latest(run, latest, sizeof(latest), &latest_index, NULL),
+			 sizeof(latest));
+	assert_int_equal(latest_index, 100);
+	labdaq_run_free(run);
+
+	/* A stop ends a sweep that waits for its reader. */
+	labdaq_sweep_config_set_path(c, in_dir("feed2.csv"));
+	assert_int_equal(labdaq_sweep_start(dev, c, &run), 0);
+	usleep(100000);
+	labdaq_run_stop(run);
+	assert_int_equal(labdaq_run_wait(run, 5000), 0);
+	assert_int_equal(labdaq_run_state(run), LABDAQ_STATE_STOPPED);
+	for (uint64_t k = 0; k < 4; k++) {
+		assert_int_equal(labdaq_run_next_point(run, row, sizeof(row), &index), sizeof(row));
+		assert_int_equal(index, k);
+	}
+	assert_int_equal(labdaq_run_next_point(run, row, sizeof(row), &index), -ENODATA);
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+}
+
+/* A stream has no feed. */
+static void test_stream_has_no_feed(void **state)
+{
+	labdaq_run_config *rc = NULL;
+	labdaq_device *dev;
+	labdaq_run *run;
+	double row[2];
+
+	(void)state;
+	assert_int_equal(labdaq_device_open("sim:adc?channels=2", &dev), 0);
+	assert_int_equal(labdaq_run_config_new(&rc), 0);
+	labdaq_run_config_set_path(rc, in_dir("nofeed.npy"));
+	labdaq_run_config_set_count(rc, 10);
+	assert_int_equal(labdaq_run_start(dev, rc, &run), 0);
+	assert_int_equal(labdaq_run_next_point(run, row, sizeof(row), NULL), -EOPNOTSUPP);
+	labdaq_run_free(run);
+	labdaq_run_config_free(rc);
 	labdaq_device_close(dev);
 }
 
@@ -402,6 +485,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sweep_completes),
+		cmocka_unit_test(test_sweep_feed),
+		cmocka_unit_test(test_stream_has_no_feed),
 		cmocka_unit_test(test_sweep_returns_at_once_and_stops),
 		cmocka_unit_test(test_sweep_errors),
 		cmocka_unit_test(test_sweep_overwrite_restores_on_failed_start),

@@ -47,7 +47,7 @@ def note(text):
 
 def volts(raw, ch):
     """raw -> physical through the channel's recorded polynomial."""
-    conv = ch["conversion"]
+    conv = ch["polynomial"]
     x = raw.astype(np.float64) - conv["origin"]
     return np.polynomial.polynomial.polyval(x, conv["coefficients"])
 
@@ -119,7 +119,7 @@ def check_wave(d, name, args):
         lin = (a[:, k].astype(np.float64) + ch.get("offset", 0)) * ch["scale"]
         result(np.allclose(lin, v, atol=1e-9),
                f"{name}: {ch['name']}: (raw + offset) * scale equals the recorded "
-               f"polynomial ({ch['conversion']['source']})")
+               f"polynomial ({ch['polynomial']['source']})")
         if ch["name"] == "ai0":
             check_sawtooth(name, v, amp, period, rate, lsb)
         elif ch["name"] == "ai1":
@@ -146,7 +146,7 @@ def check_recovered(d, name, args):
 
 
 def check_sweep(d, name, args):
-    rows = np.loadtxt(os.path.join(d, name + ".csv"), delimiter=",", ndmin=2)
+    rows = np.loadtxt(os.path.join(d, name + ".csv"), delimiter=",", ndmin=2, skiprows=1)
     result(rows.shape[0] == int(args[0]),
            f"{name}: numpy.loadtxt reads {rows.shape[0]} rows, expected {args[0]}")
 

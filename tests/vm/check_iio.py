@@ -71,7 +71,7 @@ def check_counter(d, name, args):
 
 def check_sweep(d, name, args):
     r = float(args[0])
-    a = np.loadtxt(os.path.join(d, name + ".csv"), delimiter=",", comments="#")
+    a = np.loadtxt(os.path.join(d, name + ".csv"), delimiter=",", skiprows=1)
     slope = np.polyfit(a[:, 4], a[:, 5], 1)[0]
     fit = 1 / slope
     result(a.shape[0] == 21 and abs(fit - r) <= 0.02 * r,

@@ -213,7 +213,13 @@ stage_module() {
 # Whatever is staged here is on the guest's PATH (/usr/local/bin); the guest
 # scripts test for it (command -v labdaq) and skip what they cannot run.
 stage_extra() {
+	local so
 	if [ -x "$top/build/labdaq" ]; then
+		# As `make install` lays them out: the tool in /usr/local/bin finds
+		# liblabdaq in ../lib through its run path.
+		so=$(readelf -d "$top/build/labdaq" | sed -n 's/.*NEEDED.*\[\(liblabdaq[^]]*\)\]/\1/p')
+		[ -n "$so" ] && install -D -m 0755 "$(readlink -f "$top/build/$so")" \
+			"$root/usr/local/lib/$so"
 		stage_binary "$top/build/labdaq" /usr/local/bin/labdaq
 		# Its run path finds liblabdaq in $ORIGIN/../lib.
 		install -D -m 0755 "$(readlink -f "$top/build/liblabdaq.so")" \

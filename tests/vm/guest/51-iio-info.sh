@@ -19,11 +19,13 @@ sed 's/^/  /' "$W/info.txt" | while IFS= read -r l; do note "info:$l"; done
 chan_line() { grep -qE "^  $1 +$2 +$3 +$4 " "$W/info.txt"; }
 info_ok() {
 	[ $rc -eq 0 ] && grep -q "^backend: *iio" "$W/info.txt" &&
-		grep -q "^channels: *3$" "$W/info.txt" &&
+		grep -q "^channels: *4$" "$W/info.txt" &&
 		chan_line voltage0 output V 1e-06 && chan_line voltage0 input V 1e-06 &&
-		chan_line current0 input A 1e-09 && ! grep -q timestamp "$W/info.txt"
+		chan_line current0 input A 1e-09 && chan_line timestamp input s 1e-09 &&
+		grep -qE "^  sampling_frequency +[0-9]+   \(takes " "$W/info.txt" &&
+		grep -qE "^  in_voltage0_scale +0.001" "$W/info.txt"
 }
-check "labdaq info: voltage0 output (V, 1e-06), voltage0 and current0 inputs (V 1e-06, A 1e-09), no timestamp" \
+check "labdaq info: voltage0 output (V, 1e-06), voltage0, current0, timestamp inputs (V 1e-06, A 1e-09, s 1e-09), the attributes with values and ranges" \
 	info_ok
 check "labdaq info: the inputs are <i4 (the driver's s32 scan elements)" \
 	grep -qE '^  current0 +input +A +1e-09 +<i4$' "$W/info.txt"
@@ -101,5 +103,36 @@ if grep -q '^daq:' /etc/passwd || {
 else
 	skip "labdaq as an ordinary user" "cannot add a user"
 fi
+# Attributes: labdaq attr lists, reads and writes them (sysfs follows);
+# acquire --attr sets them before the run and records them.
+labdaq attr "$DEV" >"$W/attr.txt" 2>&1
+rc=$?
+attr_list_ok() {
+	[ $rc -eq 0 ] && grep -qE "^sampling_frequency +[0-9]+   \(takes .+\)$" "$W/attr.txt" &&
+		grep -qE "^in_voltage0_scale +0.001" "$W/attr.txt" &&
+		grep -qE "^out_voltage0_raw +-?[0-9]+   \(takes " "$W/attr.txt" &&
+		grep -qE "^resistance_ohms +[0-9]+" "$W/attr.txt"
+}
+check "labdaq attr: device and channel attributes by sysfs name, values, ranges" attr_list_ok
+attr_set_ok() {
+	[ "$(labdaq attr "$DEV" sampling_frequency 2000)" = 2000 ] &&
+		[ "$(cat "$dev/sampling_frequency")" = 2000 ] &&
+		[ "$(labdaq attr "$DEV" resistance_ohms 4700)" = 4700 ] &&
+		[ "$(cat "$dev/resistance_ohms")" = 4700 ] &&
+		[ "$(labdaq attr "$DEV" sampling_frequency)" = 2000 ]
+}
+check "labdaq attr DEV NAME VALUE: sysfs has the value, NAME alone reads it" attr_set_ok
+check "labdaq attr DEV nope: exit 2 naming it" expect_fail 2 "nope" labdaq attr "$DEV" nope
+labdaq acquire "$DEV" --attr sampling_frequency=5000 --attr resistance_ohms=1000 \
+	--samples 500 -o "$W/attr.npy" >/dev/null 2>&1
+rc=$?
+attr_run_ok() {
+	[ $rc -eq 0 ] && [ "$(cat "$dev/sampling_frequency")" = 5000 ] &&
+		tr -d ' \n' <"$W/attr.json" |
+		grep -q '"attributes":{"sampling_frequency":"5000","resistance_ohms":"1000"}'
+}
+check "acquire --attr sampling_frequency=5000 --attr resistance_ohms=1000: set, recorded" \
+	attr_run_ok
+echo 1000 >"$dev/sampling_frequency"
 check "kernel clean after the error paths" kernel_clean
 exit 0

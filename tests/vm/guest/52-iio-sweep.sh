@@ -14,11 +14,14 @@ labdaq sweep "$DEV" --set voltage0 --read voltage0,current0 --from -1 --to 1 \
 rc=$?
 note "sweep: exit $rc, $(tail -n 1 "$W/sweep.out")"
 sweep_ok() {
-	[ $rc -eq 0 ] && grep -q '^# status: complete' "$out" &&
-		grep -q '^# units: ,,s,V,V,A$' "$out" &&
+	[ $rc -eq 0 ] && grep -q '^  "status": "complete",$' "${out%.csv}.json" &&
+		[ "$(head -n 1 "$out")" = index,repeat,time_s,set_voltage0,voltage0,current0 ] &&
+		[ "$(tr -d ' \n' <"${out%.csv}.json" | grep -o '"columns":\[[^]]*\]' |
+			grep -o '"unit":"[^"]*"' | tr '\n' ' ')" = \
+			'"unit":"" "unit":"" "unit":"s" "unit":"V" "unit":"V" "unit":"A" ' ] &&
 		[ "$(grep -c '^[0-9]' "$out")" -eq 21 ]
 }
-check "sweep -1..1 V, 21 points: exit 0, complete, 21 rows in V, V, A" sweep_ok
+check "sweep -1..1 V, 21 points: exit 0, complete, the header row, 21 rows in V, V, A" sweep_ok
 
 # The applied voltage comes back within the noise (1 mV) and the fit of
 # current against measured voltage gives R: slope = 1/R.

@@ -24,9 +24,9 @@ sidecar_ok() {
 	j=$W/count.json
 	[ "$(json_num "$j" acquired)" = $N ] && [ "$(json_str "$j" backend)" = iio ] &&
 		[ "$(json_str "$j" dtype)" = '<i4' ] && grep -q '"rate_hz": 50000.0' "$j" &&
-		tr -d ' \n' <"$j" | grep -q '"channels":\[{"name":"voltage0","unit":"V","scale":1e-6},{"name":"current0","unit":"A","scale":1e-9}\]'
+		tr -d ' \n' <"$j" | grep -q '"channels":\[{"name":"voltage0","unit":"V","scale":1e-6,"offset":0.0,"conversion":"voltage0inV=raw\*1e-06"},{"name":"current0","unit":"A","scale":1e-9,"offset":0.0,"conversion":"current0inA=raw\*1e-09"}\]'
 }
-check "  ... the sidecar: backend iio, <i4, 50 kHz, voltage0 (V, 1e-6), current0 (A, 1e-9)" \
+check "  ... the sidecar: backend iio, <i4, 50 kHz, voltage0 (V, 1e-6), current0 (A, 1e-9), offsets 0" \
 	sidecar_ok
 ovr=$(cat "$dev/overruns")
 check "  ... the driver counted no overrun ($ovr)" [ "$ovr" = 0 ]
@@ -62,6 +62,29 @@ swap_ok() {
 			END { exit !(bad + 0 == 0 && NR == 1000) }'
 }
 check "--channels current0,voltage0: the columns in that order" swap_ok
+
+# The kernel's timestamps as a column: the whole file becomes int64
+counter_mode 1000
+labdaq acquire "$DEV" --samples 1000 --rate 1k --channels voltage0,current0,timestamp \
+	-o "$W/ts.npy" >"$W/ts.out" 2>&1
+rc=$?
+summary ts
+note "timestamp run: exit $rc; first rows: $(tail -c +4097 "$W/ts.npy" | od -An -v -td8 -w24 |
+	head -n 2 | tr -s ' \n' ' ')"
+ts_ok() {
+	[ $rc -eq 0 ] && [ "$(json_str "$W/ts.json" status)" = complete ] &&
+		[ "$(json_num "$W/ts.json" written)" = 1000 ] && [ "$(npy_rows "$W/ts.npy")" = 1000 ] &&
+		[ "$(wc -c <"$W/ts.npy")" -eq $((4096 + 24 * 1000)) ] &&
+		[ "$(json_str "$W/ts.json" dtype)" = '<i8' ] &&
+		grep -q '"time_axis": "t_s = (a\[:, 2\] - a\[0, 2\]) \* 1e-9' "$W/ts.json" &&
+		tail -c +4097 "$W/ts.npy" | od -An -v -td8 -w24 |
+		awk 'NR > 1 && $3 <= t { bad++ }
+			$1 != NR - 1 || $2 != -NR { bad++ }
+			NR == 1 { first = $3 } { t = $3 }
+			END { step = (t - first) / (NR - 1)
+			      exit !(bad + 0 == 0 && NR == 1000 && step > 990000 && step < 1010000) }'
+}
+check "--channels voltage0,current0,timestamp: <i8, n, ~n, timestamps rising 1 ms apart (1%)" ts_ok
 
 # --time: ends by the clock
 labdaq acquire "$DEV" --time 1s --rate 10k -o "$W/timed.npy" >/dev/null 2>&1

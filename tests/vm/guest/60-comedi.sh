@@ -32,8 +32,8 @@ rc=$?
 sed 's/^/    /' $W/info.txt | head -n 24 | while IFS= read -r l; do note "$l"; done
 info_ok() {
 	[ $rc -eq 0 ] || return 1
-	[ "$(grep -c '^  ai[0-7] .*input  V .*<u2  range -10\.\.10$' $W/info.txt)" = 8 ] &&
-		[ "$(grep -c '^  ao[0-7] .*output V .*<u2  range -10\.\.10$' $W/info.txt)" = 8 ] &&
+	[ "$(grep -cE '^  ai[0-7] .*input  V .*<u2  range -10\.\.10( |$)' $W/info.txt)" = 8 ] &&
+		[ "$(grep -cE '^  ao[0-7] .*output V .*<u2  range -10\.\.10( |$)' $W/info.txt)" = 8 ] &&
 		grep -q '^channels: *16$' $W/info.txt &&
 		grep -q 'inputs: subdevice 0 (ai, 8 ch, maxdata 65535, streams) ranges 0:-10\.\.10 V 1:-5\.\.5 V' $W/info.txt &&
 		grep -q 'outputs: subdevice 1 (ao, 8 ch, maxdata 65535)' $W/info.txt
@@ -42,10 +42,10 @@ check "info comedi:0: 8 inputs and 8 outputs, uint16, maxdata 65535, ranges +-10
 
 labdaq info "$DEV0?range=1" >$W/info1.txt 2>&1
 check "info ?range=1: the inputs take -5..5 V" \
-	[ "$(grep -c '^  ai[0-7] .*range -5\.\.5$' $W/info1.txt)" = 8 ]
+	[ "$(grep -cE '^  ai[0-7] .*range -5\.\.5( |$)' $W/info1.txt)" = 8 ]
 labdaq info "comedi:/dev/comedi0?range=0,1" >$W/info2.txt 2>&1
 check "info ?range=0,1: ai0 takes -10..10 V, ai1 -5..5 V, ai2 range 0" \
-	sh -c "grep -q '^  ai0 .*range -10\.\.10$' $W/info2.txt && grep -q '^  ai1 .*range -5\.\.5$' $W/info2.txt && grep -q '^  ai2 .*range -10\.\.10$' $W/info2.txt"
+	sh -c "grep -qE '^  ai0 .*range -10\.\.10( |$)' $W/info2.txt && grep -qE '^  ai1 .*range -5\.\.5( |$)' $W/info2.txt && grep -qE '^  ai2 .*range -10\.\.10( |$)' $W/info2.txt"
 labdaq info "$DEV0?range=2" >$W/info3.txt 2>&1
 rc=$?
 note "range=2: exit $rc: $(head -n 1 $W/info3.txt)"
