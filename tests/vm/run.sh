@@ -221,9 +221,6 @@ stage_extra() {
 		[ -n "$so" ] && install -D -m 0755 "$(readlink -f "$top/build/$so")" \
 			"$root/usr/local/lib/$so"
 		stage_binary "$top/build/labdaq" /usr/local/bin/labdaq
-		# Its run path finds liblabdaq in $ORIGIN/../lib.
-		install -D -m 0755 "$(readlink -f "$top/build/liblabdaq.so")" \
-			"$root/usr/local/lib/liblabdaq.so.1"
 	fi
 	# VM_BENCH (bench.py): the minimal comedi loop labdaq is compared with.
 	if [ -n "${VM_BENCH:-}" ] && [ -x "$top/build/bench/comedi_loop" ]; then
