@@ -86,14 +86,17 @@ def scratch_for(top, base, doc):
 def main():
     top, base, docs = sys.argv[1], sys.argv[2], sys.argv[3:]
     if not docs:
+        # docs/python.md is run by tests/python/test_docs.py, block by block
+        # with the package's own fixtures.
         docs = ["README.md"] + sorted("docs/" + f for f in os.listdir(os.path.join(top, "docs"))
-                                      if f.endswith(".md"))
+                                      if f.endswith(".md") and f != "python.md")
     n = failed = 0
     for doc in docs:
         d = scratch_for(top, base, doc)
         env = dict(os.environ)
         env.update({
             "PATH": os.path.join(top, "build") + ":" + env.get("PATH", ""),
+            "PYTHONPATH": os.path.join(top, "python"),
             "LABDAQ_QUEUE": os.path.join(d, "queue"),
             "DESTDIR": os.path.join(d, "root"),
             "PKG_CONFIG_PATH": os.path.join(d, "root/usr/local/lib/pkgconfig"),
