@@ -104,6 +104,11 @@ int join_command(int argc, char **argv, char **out);
 #include <stdarg.h>
 struct json_t;
 extern int json_mode;          /* every line on stderr is a JSON object */
+/* In json mode, fd 2 through a relay that turns lines which are not JSON
+ * (other libraries' own prints) into "message" objects: start it before
+ * the command runs, end it after the final object.  0 or -errno. */
+int json_relay_start(void);
+void json_relay_end(void);
 /* Whether @argv asks for --progress json. */
 int json_scan_args(int argc, char **argv);
 /* Print a JSON object (freed) as one line of stderr. */

@@ -131,8 +131,11 @@ int main(int argc, char **argv)
 		int status;
 
 		json_mode = json_scan_args(argc - i, argv + i);
+		if (json_mode)
+			json_relay_start();
 		status = cmd->main(argc - i, argv + i);
 		json_final_not_run(cmd == &cmd_sweep ? "sweep" : "stream", status);
+		json_relay_end();
 		return status;
 	}
 	return cmd->main(argc - i, argv + i);

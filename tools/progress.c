@@ -6,8 +6,13 @@
  * object, whether the run completed, stopped, aborted, failed, or never
  * started.  The progress line of a terminal is here too.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +62,104 @@ void json_message_text(const char *level, const char *text)
 		snprintf(last_error, sizeof(last_error), "%s", text);
 	json_emit(json_pack("{s:s, s:s, s:s, s:b}", "type", "message", "level", level, "message",
 			    text, "final", 0));
+}
+
+/*
+ * Lines other programs' code writes on fd 2 (libiio 0.24 prints its own
+ * warnings there: docs/iio.md) must not break the contract either: in json
+ * mode fd 2 is a pipe, and a relay thread copies each line to the real
+ * stderr, a JSON object as it is, anything else as a "message" object.
+ */
+static int relay_out = -1;     /* the real stderr */
+static int relay_in = -1;      /* the pipe's read end */
+static pthread_t relay_thread;
+
+static void relay_line(char *line, size_t n)
+{
+	json_t *o;
+	char *s;
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (!n)
+		return;
+	if (line[0] == '{') {
+		line[n] = '\n';
+		if (write(relay_out, line, n + 1) < 0)
+			return;
+		return;
+	}
+	o = json_pack("{s:s, s:s, s:s%, s:b}", "type", "message", "level", "warning", "message",
+		      line, n, "final", 0);
+	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (s && write(relay_out, s, strlen(s)) >= 0 && write(relay_out, "\n", 1) < 0)
+		s[0] = '\0';
+	free(s);
+	json_decref(o);
+}
+
+static void *relay_main(void *arg)
+{
+	FILE *in = fdopen(relay_in, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	(void)arg;
+	/* relay_line() strips the line's end, so line[n] stays inside. */
+	while (in && (n = getline(&line, &cap, in)) > 0)
+		relay_line(line, (size_t)n);
+	free(line);
+	if (in)
+		fclose(in);
+	return NULL;
+}
+
+int json_relay_start(void)
+{
+	sigset_t all, old;
+	int p[2], ret;
+
+	fflush(stderr);
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	relay_out = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (relay_out < 0 || dup2(p[1], STDERR_FILENO) < 0) {
+		close(p[0]);
+		close(p[1]);
+		if (relay_out >= 0)
+			close(relay_out);
+		relay_out = -1;
+		return -errno;
+	}
+	close(p[1]);
+	relay_in = p[0];
+	/* The relay takes no signal: they belong to the command's signalfd. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = pthread_create(&relay_thread, NULL, relay_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		dup2(relay_out, STDERR_FILENO);
+		close(relay_in);
+		close(relay_out);
+		relay_out = -1;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+void json_relay_end(void)
+{
+	if (relay_out < 0)
+		return;
+	fflush(stderr);
+	/* The pipe's last writer closes: the relay reads to its end, then
+	 * stops. */
+	dup2(relay_out, STDERR_FILENO);
+	pthread_join(relay_thread, NULL);
+	close(relay_out);
+	relay_out = -1;
 }
 
 void json_message(const char *level, const char *fmt, va_list ap)

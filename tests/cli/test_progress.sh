@@ -132,6 +132,39 @@ run dry labdaq acquire "$CAM" --frames 3 --progress=json --dry-run -o "$T/dry.np
 progress_ok dry "dry run"
 final_is dry "f['state'] == 'checked' and f['exit_status'] == 0 and f['error'] is None"
 
+# A library that prints on stderr itself (libiio 0.24 does: docs/iio.md) does
+# not break the contract: its line becomes a "message" object.  A preloaded
+# wrapper of labdaq_run_start() plays that library.
+cat >"$T/stray.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+int labdaq_run_start(void *dev, const void *cfg, void **out)
+{
+	int (*real)(void *, const void *, void **) =
+		(int (*)(void *, const void *, void **))dlsym(RTLD_NEXT, "labdaq_run_start");
+	fprintf(stderr, "WARNING: High-speed mode not enabled\n");
+	fflush(stderr);
+	return real(dev, cfg, out);
+}
+C
+if cc -shared -fPIC -o "$T/stray.so" "$T/stray.c" -ldl 2>"$T/stray.cc"; then
+	LD_PRELOAD=$T/stray.so run stray labdaq acquire "$CAM" --frames 20 --progress json \
+		-o "$T/stray.npy"
+	is "a library's own stderr line: exit 0" "$RC" 0
+	progress_ok stray "a library's own stderr line"
+	check "the stray line is a message object of level warning, before the final one" \
+		"$PY" -c '
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+m = [o for o in objs if o["type"] == "message" and "High-speed" in o["message"]]
+assert len(m) == 1 and m[0]["level"] == "warning", objs
+assert objs.index(m[0]) < len(objs) - 1 and objs[-1]["type"] == "final", objs' "$T/stray.err"
+else
+	not_ok "the preloaded stand-in builds"
+	diag <"$T/stray.cc"
+fi
+
 # The checker itself fails on a line that is not the contract.
 printf '%s\n' '{"type":"progress","final":false}' >"$T/bad.err"
 if CHECK progress "$T/bad.err" >/dev/null 2>&1; then
