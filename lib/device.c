@@ -156,6 +156,26 @@ static int all_channels(const struct labdaq_device *dev, int output, unsigned in
 
 /* One name of a list: its index, or -EINVAL (logged) if it is empty,
  * unknown, or already in idx[0..n). */
+/* A channel given by its number: "1" is the second input (or output) in the
+ * device's order, as comedi and sigrok count them.  -1 if @name is not a
+ * plain number or no such channel exists. */
+static int nth_channel(const struct labdaq_device *dev, const char *name, int output)
+{
+	unsigned long want;
+	char *end;
+
+	if (*name < '0' || *name > '9')
+		return -1;
+	errno = 0;
+	want = strtoul(name, &end, 10);
+	if (*end || errno)
+		return -1;
+	for (unsigned int i = 0; i < dev->nchans; i++)
+		if (!!dev->chans[i].output == !!output && !want--)
+			return (int)i;
+	return -1;
+}
+
 static int list_entry(const struct labdaq_device *dev, const char *name, int output,
 		      const unsigned int *idx, unsigned int n)
 {
@@ -168,6 +188,8 @@ static int list_entry(const struct labdaq_device *dev, const char *name, int out
 		return -EINVAL;
 	}
 	i = ldq_device_find_channel(dev, name, output);
+	if (i < 0)
+		i = nth_channel(dev, name, output);
 	if (i < 0) {
 		ldq_err("'%s' has no %s channel '%s' (its %ss: %s)", dev->uri, what, name, what,
 			channel_names(dev, output, known, sizeof(known)));

@@ -210,8 +210,10 @@ LABDAQ_API int labdaq_device_channel_offset(const labdaq_device *dev, unsigned i
 
 /**
  * labdaq_device_parse_channels() - resolve a channel list of @dev.
- * @list: comma-separated channel names ("voltage0,current0"); NULL selects
- *        every input (or every output if @output).
+ * @list: comma-separated channel names ("voltage0,current0") or numbers
+ *        ("0,1": the first and second inputs, or outputs, in the device's
+ *        order, as comedi and sigrok count them); NULL selects every input
+ *        (or every output if @output).
  * @output: non-zero to look among the outputs, zero among the inputs.
  * @idx: receives the channel indexes in list order (may be NULL); at most
  *       @max of them are stored.

@@ -444,6 +444,15 @@ static void test_parse_channels(void **state)
 	assert_int_equal(idx[0], 3);
 	assert_int_equal(idx[1], 99);
 	assert_int_equal(labdaq_device_parse_channels(dev, "voltage1", 0, NULL, 0), 1);
+	/* A number is the channel's position among the inputs. */
+	assert_int_equal(labdaq_device_parse_channels(dev, "3,0", 0, idx, 8), 2);
+	assert_int_equal(idx[0], 3);
+	assert_int_equal(idx[1], 0);
+	assert_int_equal(labdaq_device_parse_channels(dev, "1,voltage1", 0, idx, 8), -EINVAL);
+	assert_non_null(strstr(labdaq_last_error(), "twice"));
+	assert_int_equal(labdaq_device_parse_channels(dev, "4", 0, idx, 8), -EINVAL);
+	assert_non_null(strstr(labdaq_last_error(), "no input channel '4'"));
+	assert_int_equal(labdaq_device_parse_channels(dev, "1x", 0, idx, 8), -EINVAL);
 
 	/* Refused, naming the channel. */
 	assert_int_equal(labdaq_device_parse_channels(dev, "voltage1,voltage1", 0, idx, 8),
