@@ -82,8 +82,11 @@ int ldq_kv_set(char ***kv, unsigned int *n, const char *key, const char *value)
 {
 	char **v, *k, *val;
 
-	if (!good_key(key) || !value || strlen(value) > 4096)
+	if (!good_key(key) || !value || strlen(value) > 4096) {
+		ldq_err("bad key or value '%.40s': a key is letters, digits and _-.:/ (at most "
+			"128), a value at most 4096 bytes", key ? key : "(none)");
 		return -EINVAL;
+	}
 	val = strdup(value);
 	if (!val)
 		return -ENOMEM;

@@ -373,7 +373,9 @@ LABDAQ_API int labdaq_device_channel(const labdaq_device *dev, unsigned int inde
 LABDAQ_API int labdaq_device_channel_offset(const labdaq_device *dev, unsigned int index,
 					    double *offset)
 {
-	if (!dev || !offset || index >= dev->nchans)
+	if (!dev || !offset)
+		return -EINVAL;
+	if (index >= dev->nchans)
 		return -ERANGE;
 	*offset = dev->chans[index].offset;
 	return 0;

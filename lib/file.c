@@ -378,7 +378,9 @@ LABDAQ_API int labdaq_file_channel(const labdaq_file *f, unsigned int index,
 LABDAQ_API int labdaq_file_channel_offset(const labdaq_file *f, unsigned int index,
 					  double *offset)
 {
-	if (!f || !offset || index >= f->nchans)
+	if (!f || !offset)
+		return -EINVAL;
+	if (index >= f->nchans)
 		return -ERANGE;
 	*offset = f->offsets[index];
 	return 0;

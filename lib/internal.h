@@ -112,6 +112,11 @@ struct labdaq_device {
 				   * name), else the URI without its parameters */
 };
 
+/* Appended to a permission error on a device: what gives a user access. */
+#define LDQ_UDEV_HINT \
+	"; install the udev rules (sudo make install-udev) and add your user to the " \
+	"labdaq group, or run as root"
+
 /* The index of the channel @name (an output if @output), or -1. */
 int ldq_device_find_channel(const struct labdaq_device *dev, const char *name, int output);
 /* Resolve the comma-separated channel @list (NULL: every input, or every

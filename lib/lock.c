@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,7 +325,10 @@ static int device_holder(const char *uri, struct labdaq_holder *out)
 
 /* The size of struct labdaq_holder in its first version with a size
  * field (0.2): the least a caller may pass.  Fields are only appended. */
-#define HOLDER_SIZE_0_2 sizeof(struct labdaq_holder)
+#define HOLDER_SIZE_0_2 (offsetof(struct labdaq_holder, output) + \
+			 sizeof(((struct labdaq_holder *)0)->output))
+/* Fields are appended after output; the first version's size never moves. */
+_Static_assert(HOLDER_SIZE_0_2 <= sizeof(struct labdaq_holder), "labdaq_holder shrank");
 
 LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
 {

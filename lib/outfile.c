@@ -86,8 +86,12 @@ int ldq_outfile_create(struct ldq_outfile *of, const char *const *paths, unsigne
 static void outfile_end(struct ldq_outfile *of, int keep)
 {
 	for (unsigned int i = 0; i < of->n; i++) {
-		if (of->moved[i] && (keep || rename(of->moved[i], of->path[i])))
+		if (of->moved[i] && keep)
 			unlink(of->moved[i]);
+		else if (of->moved[i] && rename(of->moved[i], of->path[i]))
+			/* Never lose the old file: it stays under its aside name. */
+			ldq_err("cannot put the old '%s' back (%s): it is kept as '%s'",
+				of->path[i], labdaq_strerror(-errno), of->moved[i]);
 		free(of->moved[i]);
 		free(of->path[i]);
 		of->moved[i] = of->path[i] = NULL;

@@ -140,11 +140,14 @@ int ldq_run_lock_device(struct labdaq_run *run)
 			       run->mode == LDQ_RUN_SWEEP ? "a sweep (liblabdaq)" :
 							    "a stream (liblabdaq)",
 			       run->path, run->run_id, &run->lock_fd);
-	if (ret == -EBUSY && ldq_lock_holder(run->dev->lock_key, &h) == 1)
-		ldq_info("%s is busy: run %s of %s (pid %d) since %s: %s", run->dev->uri, h.run_id,
-			h.user, h.pid, h.since_utc, h.what);
+	/* The one description of a busy device, for every front end
+	 * (labdaq_last_error()). */
+	if (ret == -EBUSY && ldq_lock_holder(run->dev->lock_key, &h) == 1 && h.pid > 0)
+		ldq_err("device '%s' is busy: pid %d of user %s has run %s on it since %s: %s",
+			run->dev->uri, h.pid, h.user, h.run_id, h.since_utc, h.what);
 	else if (ret == -EBUSY)
-		ldq_info("%s is busy: another run holds it", run->dev->uri);
+		ldq_err("device '%s' is busy: another program (not a labdaq run) uses it",
+			run->dev->uri);
 	/* The device is ours: its attributes, before anything else. */
 	if (!ret)
 		ret = ldq_device_apply_attrs(run->dev, run->set_attrs, run->nset_attrs, &run->attrs);
@@ -221,9 +224,7 @@ void ldq_run_destroy(struct labdaq_run *run)
 	free(run->file_idx);
 	ldq_kv_free(run->set_attrs, run->nset_attrs);
 	ldq_kv_free(run->attrs, run->nset_attrs);
-	for (unsigned int i = 0; i < 2 * run->nuser_meta; i++)
-		free(run->user_meta[i]);
-	free(run->user_meta);
+	ldq_kv_free(run->user_meta, run->nuser_meta);
 	ldq_gaplist_free(&run->gaps);
 	ldq_gaplist_free(&run->ckpt_gaps);
 	free(run->scratch);
@@ -248,7 +249,9 @@ LABDAQ_API int labdaq_run_channel(labdaq_run *run, unsigned int index,
 
 LABDAQ_API int labdaq_run_channel_offset(labdaq_run *run, unsigned int index, double *offset)
 {
-	if (!run || !offset || index >= labdaq_run_channel_count(run))
+	if (!run || !offset)
+		return -EINVAL;
+	if (index >= labdaq_run_channel_count(run))
 		return -ERANGE;
 	*offset = run->file_offsets[index];
 	return 0;
@@ -285,16 +288,11 @@ int ldq_run_copy_attrs(struct labdaq_run *run, char *const *kv, unsigned int n_k
 
 int ldq_run_copy_meta(struct labdaq_run *run, char *const *kv, unsigned int n_kv)
 {
-	if (!n_kv)
-		return 0;
-	run->user_meta = calloc(2 * n_kv, sizeof(char *));
-	if (!run->user_meta)
-		return -ENOMEM;
-	for (unsigned int i = 0; i < 2 * n_kv; i++) {
-		run->user_meta[i] = strdup(kv[i]);
-		if (!run->user_meta[i])
-			return -ENOMEM;
-		run->nuser_meta = i / 2 + 1;
+	for (unsigned int i = 0; i < n_kv; i++) {
+		int ret = ldq_kv_set(&run->user_meta, &run->nuser_meta, kv[2 * i], kv[2 * i + 1]);
+
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

@@ -285,10 +285,12 @@ static size_t choose_block_items(const struct labdaq_run *run, size_t ring_cap)
 /* The ring asked for must fit in memory. */
 static int check_ring(uint64_t ring_bytes)
 {
-	if (ring_bytes > mem_available() / 10 * 8) {
+	uint64_t avail = mem_available();
+
+	if (ring_bytes > avail / 10 * 8) {
 		ldq_err("a ring of %llu MiB does not fit in the memory available (%llu MiB): "
 			"choose a smaller one", (unsigned long long)(ring_bytes >> 20),
-			(unsigned long long)(mem_available() >> 20));
+			(unsigned long long)(avail >> 20));
 		return -ENOMEM;
 	}
 	return 0;

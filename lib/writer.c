@@ -268,6 +268,7 @@ static void do_checkpoint(struct writer *w)
 	size_t avail, done, n;
 	int ret;
 
+	/* Refreshes the consumer's copy of head: readable() is as of it. */
 	ldq_ring_peek(run->ring, &avail);
 	n = ldq_writer_show_bytes(ldq_ring_readable(run->ring), w->chunk_max);
 	if (n) {

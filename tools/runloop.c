@@ -98,16 +98,15 @@ int exit_status_of(int state, uint64_t dropped)
 	}
 }
 
+/* After the library's message for a busy device (the log printed it): how
+ * to stop the holder, when it is a labdaq run. */
 void describe_holder(const char *uri)
 {
 	struct labdaq_holder h = { .size = sizeof(h) };
 
 	if (labdaq_device_holder(uri, &h) == 1 && h.pid > 0)
-		msg("device '%s' is busy: pid %d of user %s has run %s on it since %s: %s. "
-		    "'labdaq stop %.*s' asks it to stop", uri, h.pid, h.user, h.run_id,
-		    h.since_utc, h.what, (int)strcspn(h.device, "?"), h.device);
-	else
-		msg("device '%s' is busy: another program (not a labdaq run) uses it", uri);
+		msg("'labdaq stop %.*s' asks run %s to stop", (int)strcspn(h.device, "?"), h.device,
+		    h.run_id);
 }
 
 int start_error(const struct command *cmd, const char *device, const char *output, int ret)

@@ -275,17 +275,6 @@ static unsigned int period_ns(double rate_hz)
 
 /* ---- device access ---- */
 
-static const char *udev_hint(void)
-{
-	return "; install the udev rules (sudo make install-udev) and add your user to the "
-	       "labdaq group, or run as root";
-}
-
-static uint64_t now_ns(void)
-{
-	return ldq_now_ns();
-}
-
 static const char *subd_type_name(int t)
 {
 	switch (t) {
@@ -343,10 +332,10 @@ static int open_error(const char *path)
 	int e = comedi_errno(), ret = comedi_error(e);
 
 	if (ret == -EACCES || ret == -EPERM)
-		ldq_err("comedi: no permission to open %s%s", path, udev_hint());
+		ldq_err("comedi: no permission to open %s%s", path, LDQ_UDEV_HINT);
 	else if (ret == -ENOENT)
-		ldq_err("comedi: no device %s (is the comedi driver loaded? 'labdaq list' shows "
-			"the boards)", path);
+		ldq_err("comedi: no device %s (is the comedi driver loaded? listing the devices "
+			"shows the boards)", path);
 	else if (ret == -ENODEV || ret == -EINVAL)
 		ldq_err("comedi: %s is not attached to a driver (configure it with "
 			"comedi_config)", path);
@@ -859,7 +848,7 @@ static int start_error(struct labdaq_device *dev, int e)
 		ldq_err("%s: subdevice %d is busy: another program runs a command on it (or "
 			"holds its lock)", dev->uri, p->ai);
 	else if (ret == -EACCES || ret == -EPERM)
-		ldq_err("%s: no permission to run a command%s", dev->uri, udev_hint());
+		ldq_err("%s: no permission to run a command%s", dev->uri, LDQ_UDEV_HINT);
 	else if (ret == -ENODEV)
 		ldq_err("%s: the board is gone", dev->uri);
 	else
@@ -925,7 +914,7 @@ static int ldq_comedi_stream_start(struct labdaq_device *dev, const struct ldq_s
 		return ret;
 	}
 	p->streaming = 1;
-	p->t0_ns = p->last_data_ns = now_ns();
+	p->t0_ns = p->last_data_ns = ldq_now_ns();
 	p->got_data = 0;
 	ldq_dbg("%s: command on subdevice %d: %u channel(s) at %.9g Hz, kernel buffer %d bytes",
 		dev->uri, p->ai, sp->nchans, p->rate_hz, p->kbuf);
@@ -941,7 +930,7 @@ static double ldq_comedi_stream_rate(struct labdaq_device *dev)
 
 static long overflow_error(struct labdaq_device *dev, struct comedi_priv *p)
 {
-	double due = (double)(now_ns() - p->t0_ns) / 1e9 * p->rate_hz;
+	double due = (double)(ldq_now_ns() - p->t0_ns) / 1e9 * p->rate_hz;
 	double held = p->item_bytes ? (double)p->kbuf / p->item_bytes : 0;
 	double lost = due - (double)p->delivered - held;
 	char extra[64] = "";
@@ -1013,9 +1002,9 @@ static long ldq_comedi_stream_read(struct labdaq_device *dev, void *dst, size_t 
 			return -errno;
 		}
 		if (p->got_data) {
-			p->last_data_ns = now_ns();
+			p->last_data_ns = ldq_now_ns();
 			p->got_data = 0;
-		} else if (now_ns() - p->last_data_ns > (uint64_t)p->stall_ms * 1000000u) {
+		} else if (ldq_now_ns() - p->last_data_ns > (uint64_t)p->stall_ms * 1000000u) {
 			return gone_error(dev, p, "no data for too long");
 		}
 		if (wait_data(p))
@@ -1061,7 +1050,7 @@ static int io_error(struct labdaq_device *dev, const char *what, const char *nam
 	ldq_err("%s: %s %s: %s%s", dev->uri, what, name,
 		ret == -ENODEV ? "the board is gone" :
 		ret == -EBUSY ? "the subdevice is busy (a command runs on it)" : comedi_strerror(e),
-		ret == -EACCES || ret == -EPERM ? udev_hint() : "");
+		ret == -EACCES || ret == -EPERM ? LDQ_UDEV_HINT : "");
 	return ret;
 }
 

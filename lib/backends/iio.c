@@ -307,12 +307,6 @@ static void store(int dtype, void *dst, int64_t v)
 	}
 }
 
-static const char *udev_hint(void)
-{
-	return "; install the udev rules (sudo make install-udev) and add your user to the "
-	       "labdaq group, or run as root";
-}
-
 static int is_perm(int err)
 {
 	return err == -EACCES || err == -EPERM;
@@ -389,8 +383,8 @@ static int ldq_iio_find_device(struct iio_priv *p, const char *devname)
 	if (p->idev && !iio_device_is_trigger(p->idev))
 		return 0;
 	device_names(p->ctx, names, sizeof(names));
-	ldq_err("iio: no IIO device '%s' in '%s' (there: %s; 'labdaq list' shows them)", devname,
-		p->ctx_uri, *names ? names : "none");
+	ldq_err("iio: no IIO device '%s' in '%s' (there: %s)", devname, p->ctx_uri,
+		*names ? names : "none");
 	return -ENODEV;
 }
 
@@ -674,7 +668,7 @@ static int ldq_iio_set_rate(struct labdaq_device *dev, struct iio_priv *p, doubl
 					ret == -EINVAL || ret == -ERANGE ?
 						"the device does not take it" :
 						labdaq_strerror(ret),
-					is_perm(ret) ? udev_hint() : "");
+					is_perm(ret) ? LDQ_UDEV_HINT : "");
 			return ret == -EOPNOTSUPP || ret == -ERANGE ? -EINVAL : ret;
 		}
 	}
@@ -740,7 +734,7 @@ static int ldq_iio_buffer_error(struct labdaq_device *dev, const struct iio_priv
 {
 	if (is_perm(ret))
 		ldq_err("%s: no permission to capture from the IIO device%s", dev->uri,
-			udev_hint());
+			LDQ_UDEV_HINT);
 	else if (ret == -EBUSY)
 		ldq_err("%s: the IIO device's buffer is in use by another program", dev->uri);
 	else if (ret == -ENODEV || ret == -ENOENT)
@@ -932,7 +926,7 @@ static int ldq_iio_write_output(struct labdaq_device *dev, unsigned int chan, do
 	ldq_err("%s: writing %s raw=%lld (%g %s): %s%s", dev->uri, c->name, llround(raw), value,
 		c->unit, ret == -EINVAL || ret == -ERANGE ? "out of range for the device" :
 		ret == -ENOENT || ret == -ENODEV ? "the device is gone" : labdaq_strerror(ret),
-		is_perm(ret) ? udev_hint() : "");
+		is_perm(ret) ? LDQ_UDEV_HINT : "");
 	return ret == -EINVAL ? -ERANGE : ret == -ENOENT ? -ENODEV : ret;
 }
 
@@ -955,7 +949,7 @@ static int ldq_iio_read_inputs(struct labdaq_device *dev, const unsigned int *ch
 			ldq_err("%s: reading %s: %s%s", dev->uri, dev->chans[chans[i]].name,
 				ret == -EBUSY ? "the device is capturing (its buffer is enabled)" :
 				ret == -ENOENT || ret == -ENODEV ? "the device is gone" :
-				labdaq_strerror(ret), is_perm(ret) ? udev_hint() : "");
+				labdaq_strerror(ret), is_perm(ret) ? LDQ_UDEV_HINT : "");
 			return ret == -EBADF || ret == -ENOENT ? -ENODEV : ret;
 		}
 		values[i] = ((double)raw + p->offset[chans[i]]) * dev->chans[chans[i]].scale;
@@ -1074,14 +1068,14 @@ static int ldq_iio_attr_read(struct labdaq_device *dev, const char *name, char *
 	ssize_t n;
 
 	if (!attr) {
-		ldq_err("%s has no attribute '%s' ('labdaq attr %s' lists them)", dev->uri, name,
-			dev->uri);
+		ldq_err("%s has no attribute '%s' (the device's attribute list names them)",
+			dev->uri, name);
 		return -ENOENT;
 	}
 	n = attr_read_raw(p, ch, attr, buf, len);
 	if (n < 0)
 		ldq_err("%s: reading %s: %s%s", dev->uri, name, labdaq_strerror((int)n),
-			is_perm((int)n) ? udev_hint() : "");
+			is_perm((int)n) ? LDQ_UDEV_HINT : "");
 	return (int)n;
 }
 
@@ -1114,7 +1108,7 @@ static int ldq_iio_attr_write(struct labdaq_device *dev, const char *name, const
 	takes = available(p, ch, attr, avail, sizeof(avail));
 	ldq_err("%s: setting %s to '%s': %s%s%s%s", dev->uri, name, value,
 		labdaq_strerror((int)n), takes ? " (it takes " : "", takes ? takes : "",
-		takes ? ")" : is_perm((int)n) ? udev_hint() : "");
+		takes ? ")" : is_perm((int)n) ? LDQ_UDEV_HINT : "");
 	return (int)n;
 }
 

@@ -121,7 +121,7 @@ class Device:
         clear()
         check(lib.labdaq_device_open(uri.encode(), ctypes.byref(h)), f"open {uri!r}", None)
         self._h: Optional[int] = h.value
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: the GC may free a run while it is held
         self._runs: "weakref.WeakSet[Run]" = weakref.WeakSet()
         self._live = 0      # runs whose library handle is not freed yet
         self._orphan = False  # collected while a run still lived
@@ -283,10 +283,14 @@ class Device:
             lib.labdaq_device_close(h)
 
     def _run_freed(self) -> None:
-        """A run of this device freed its library handle."""
-        self._live -= 1
-        if self._orphan and self._live == 0 and self._h is not None:
-            h, self._h = self._h, None
+        """A run of this device freed its library handle (any thread, or the
+        garbage collector)."""
+        h = None
+        with self._lock:
+            self._live -= 1
+            if self._orphan and self._live == 0 and self._h is not None:
+                h, self._h = self._h, None
+        if h is not None:
             lib.labdaq_device_close(h)
 
     def __del__(self) -> None:

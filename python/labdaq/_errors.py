@@ -97,13 +97,8 @@ def error(ret: int, what: str, uri: Optional[str] = None) -> LabdaqError:
     last = s(lib.labdaq_last_error())
     msg = last or f"{what}: {s(lib.labdaq_strerror(ret))}"
     if code == _errno.EBUSY and uri is not None:
-        h = holder_of(uri)
-        if h is not None and h.pid > 0:
-            msg = (f"device '{uri}' is busy: pid {h.pid} of user {h.user} has run "
-                   f"{h.run_id} on it since {h.since_utc}: {h.command}")
-        else:
-            msg = f"device '{uri}' is busy: another program (not a labdaq run) uses it"
-        return DeviceBusyError(code, msg, h)
+        # The library's message names the holder; .holder carries its fields.
+        return DeviceBusyError(code, msg, holder_of(uri))
     if code == _errno.EBUSY:
         return DeviceBusyError(code, msg, None)
     if code in (_errno.EINVAL, _errno.ERANGE):
