@@ -506,8 +506,11 @@ static void test_holder_size(void **state)
 	(void)state;
 	memset(&h, 0, sizeof(h));
 	assert_int_equal(labdaq_device_holder("sim:adc", &h), -EINVAL);
-	h.size = sizeof(h) - 1;
+	/* The first version's struct ends with output[]: the least accepted. */
+	h.size = offsetof(struct labdaq_holder, output) + sizeof(h.output) - 1;
 	assert_int_equal(labdaq_device_holder("sim:adc", &h), -EINVAL);
+	h.size = offsetof(struct labdaq_holder, output) + sizeof(h.output);
+	assert_int_equal(labdaq_device_holder("sim:adc", &h), 0);
 	h.size = sizeof(h);
 	assert_int_equal(labdaq_device_holder("sim:adc", &h), 0);
 	memset(&big, 0x5a, sizeof(big));
