@@ -105,7 +105,9 @@ static int xioctl(int fd, unsigned long req, void *arg)
 void ldq_v4l2_fourcc_str(uint32_t f, char out[8])
 {
 	int n = 0;
+	bool be = f & (1u << 31); /* V4L2_PIX_FMT_BE, as v4l2-ctl shows it */
 
+	f &= ~(1u << 31);
 	for (int i = 0; i < 4; i++) {
 		char c = (char)((f >> (8 * i)) & 0xff);
 
@@ -114,6 +116,8 @@ void ldq_v4l2_fourcc_str(uint32_t f, char out[8])
 	while (n > 0 && out[n - 1] == ' ')
 		n--;
 	out[n] = '\0';
+	if (be)
+		strcpy(out + n, "-BE");
 }
 
 int ldq_v4l2_fourcc_parse(const char *s, uint32_t *f)
@@ -691,7 +695,7 @@ static int each_ctrl(int fd, int (*cb)(int fd, struct ctrl_iter *c, void *arg), 
 	struct ctrl_iter c = { 0 };
 	int n = 0;
 
-	c.q.id = V4L2_CTRL_FLAG_NEXT_CTRL;
+	c.q.id = V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND;
 	while (!xioctl(fd, VIDIOC_QUERY_EXT_CTRL, &c.q)) {
 		if (c.q.type != V4L2_CTRL_TYPE_CTRL_CLASS &&
 		    !(c.q.flags & V4L2_CTRL_FLAG_DISABLED)) {
@@ -703,7 +707,7 @@ static int each_ctrl(int fd, int (*cb)(int fd, struct ctrl_iter *c, void *arg), 
 				return r;
 			n++;
 		}
-		c.q.id |= V4L2_CTRL_FLAG_NEXT_CTRL;
+		c.q.id |= V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND;
 	}
 	return -n - 1000000; /* never a callback's value: the count, encoded */
 }
@@ -780,7 +784,9 @@ static void ctrl_available(int fd, const struct v4l2_query_ext_ctrl *q, char *bu
 		}
 		break;
 	default:
-		snprintf(buf, len, "(type %u: not settable through labdaq)", q->type);
+		snprintf(buf, len, "(a %s of type %u, %u elements: not read or set by labdaq)",
+			 (q->flags & V4L2_CTRL_FLAG_HAS_PAYLOAD) ? "compound control" : "control",
+			 q->type, q->elems);
 	}
 }
 
@@ -797,8 +803,8 @@ static void fmt_list(int fd, const struct v4l2_pix_format *pix, int what, char *
 			char f[8];
 
 			ldq_v4l2_fourcc_str(d.pixelformat, f);
-			w = snprintf(buf + n, len - n, "%s%s (%s)", n ? ", " : "", f,
-				     (const char *)d.description);
+			/* Fourccs only: drivers offer dozens (vivid 83). */
+			w = snprintf(buf + n, len - n, "%s%s", n ? " " : "", f);
 			if (w < 0 || (size_t)w >= len - n)
 				break;
 			n += (size_t)w;

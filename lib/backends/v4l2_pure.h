@@ -18,7 +18,7 @@ struct ldq_v4l2_layout {
 	size_t bytes;  /* of one stored frame */
 };
 
-/* The fourcc @f as text ("YUYV", "Y16"), trailing blanks cut. */
+/* The fourcc @f as text ("YUYV", "Y16", "Y16-BE"), trailing blanks cut. */
 void ldq_v4l2_fourcc_str(uint32_t f, char out[8]);
 /* "YUYV", "Y16" -> fourcc (padded with blanks); 0 or -EINVAL. */
 int ldq_v4l2_fourcc_parse(const char *s, uint32_t *f);

@@ -27,6 +27,8 @@ static void test_fourcc(void **state)
 	assert_string_equal(s, "YUYV");
 	ldq_v4l2_fourcc_str(V4L2_PIX_FMT_Y16, s);
 	assert_string_equal(s, "Y16");
+	ldq_v4l2_fourcc_str(V4L2_PIX_FMT_Y16_BE, s);
+	assert_string_equal(s, "Y16-BE");
 	assert_int_equal(ldq_v4l2_fourcc_parse("Y16", &f), 0);
 	assert_int_equal(f, V4L2_PIX_FMT_Y16);
 	assert_int_equal(ldq_v4l2_fourcc_parse("GREY", &f), 0);
