@@ -265,6 +265,16 @@ static int nearest_fps(int fd, const struct v4l2_pix_format *pix, double fps, do
 	return 0;
 }
 
+/* The device's frame rate now, 0 if it does not say. */
+static double device_fps(int fd)
+{
+	struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+
+	if (xioctl(fd, VIDIOC_G_PARM, &parm))
+		return 0;
+	return interval_fps(&parm.parm.capture.timeperframe);
+}
+
 static void describe_busy(const struct v4l2 *v)
 {
 	ldq_err("v4l2:%s is busy: another program is streaming from it (the kernel refused "
@@ -415,8 +425,11 @@ static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
 		 "\"bytesperline\": %u, \"sizeimage\": %u, \"field\": %u, \"colorspace\": %u, "
 		 "\"mono\": %s, \"fps\": %g}}",
 		 fcc, v->pix.width, v->pix.height, v->pix.bytesperline, v->pix.sizeimage,
-		 v->pix.field, v->pix.colorspace, l.mono ? "true" : "false", v->fps);
+		 v->pix.field, v->pix.colorspace, l.mono ? "true" : "false",
+		 v->fps > 0 ? v->fps : device_fps(v->fd));
 	dev->chans[dev->nchans - 1].meta = strdup(meta);
+	if (!dev->chans[dev->nchans - 1].meta)
+		return -ENOMEM;
 	return 0;
 fail:
 	if (v->fd >= 0)

@@ -107,10 +107,10 @@ labdaq info "v4l2:$V?format=ZZZZ" >"$W/fmt.out" 2>&1
 check "format=ZZZZ: refused, not offered" sh -c "[ $? -ne 0 ] && grep -q 'not offered' $W/fmt.out"
 
 # Controls set for a run, recorded in the sidecar.
-labdaq acquire "v4l2:$V?$MODE" --frames 2 --progress none --attr brightness=200 \
+labdaq acquire "v4l2:$V?$MODE" --frames 2 --progress none --set-control brightness=200 \
 	-o "$W/ctl.npy" >"$W/ctl.out" 2>&1
 rc=$?
-check "--attr brightness=200: exit 0, in the sidecar, read back 200" \
+check "--set-control brightness=200 (--attr): exit 0, in the sidecar, read back 200" \
 	sh -c "[ $rc -eq 0 ] && grep -q 'brightness' $W/ctl.json &&
 	       [ \"\$(v4l2-ctl -d $V -C brightness | sed 's/.*: //')\" = 200 ]"
 v4l2-ctl -d $V -c brightness=128 >/dev/null 2>&1
