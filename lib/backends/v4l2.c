@@ -61,11 +61,15 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../npy.h"
+#include "../util.h"
 #include "backend.h"
 #include "v4l2_pure.h"
 
 #define V4L2_MAX_BUFS 32
 #define V4L2_DEF_BUFS 8
+/* Rows of the companion file kept in memory between writes: 4 KiB. */
+#define V4L2_FACTS_BATCH 256
 
 struct v4l2_buf {
 	void *start;
@@ -88,6 +92,14 @@ struct v4l2 {
 	bool have_seq;
 	uint32_t next_seq;
 	bool gone_logged;
+	/* The companion FILE.frames.npy: (frames, 2) uint64, each delivered
+	 * frame's driver sequence number and timestamp in ns. */
+	int facts_fd;
+	uint64_t facts_rows;          /* on disk */
+	unsigned int facts_n;         /* in facts[] */
+	uint64_t facts[V4L2_FACTS_BATCH][2];
+	bool facts_failed;
+	char facts_path[PATH_MAX];
 };
 
 static int xioctl(int fd, unsigned long req, void *arg)
@@ -308,7 +320,7 @@ static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	v->fd = v->efd = -1;
+	v->fd = v->efd = v->facts_fd = -1;
 	v->nbufs_req = (unsigned int)nb;
 	ret = ldq_uri_get_double(u, "fps", 0.001, 1e6, &v->fps);
 	if (ret)
@@ -498,6 +510,95 @@ static void free_bufs(struct v4l2 *v)
 	(void)xioctl(v->fd, VIDIOC_REQBUFS, &rb);
 }
 
+static const struct ldq_npy_layout facts_layout = { .descr = "<u8", .ndim = 1, .dims = { 2 } };
+
+/* Write the batch, then the header that covers it: the companion is valid
+ * up to its last write whatever happens next. */
+static void facts_flush(struct v4l2 *v)
+{
+	size_t len = (size_t)v->facts_n * sizeof(v->facts[0]);
+	off_t off = LDQ_NPY_HEADER_BYTES + (off_t)(v->facts_rows * sizeof(v->facts[0]));
+	size_t done = 0;
+
+	if (v->facts_fd < 0 || !v->facts_n)
+		return;
+	if (!v->facts_failed &&
+	    (ldq_pwrite_all(v->facts_fd, v->facts, len, off, &done) ||
+	     ldq_npy_write_header(v->facts_fd, &facts_layout, v->facts_rows + v->facts_n))) {
+		ldq_warn("v4l2:%s: the companion file of frame sequence numbers and "
+			 "timestamps could not be written: it stops at frame %llu",
+			 v->path, (unsigned long long)v->facts_rows);
+		v->facts_failed = true;
+	}
+	if (!v->facts_failed)
+		v->facts_rows += v->facts_n;
+	v->facts_n = 0;
+}
+
+static void facts_add(struct v4l2 *v, const struct v4l2_buffer *b)
+{
+	if (v->facts_fd < 0)
+		return;
+	v->facts[v->facts_n][0] = b->sequence;
+	v->facts[v->facts_n][1] = (uint64_t)b->timestamp.tv_sec * 1000000000u +
+				  (uint64_t)b->timestamp.tv_usec * 1000u;
+	if (++v->facts_n == V4L2_FACTS_BATCH)
+		facts_flush(v);
+}
+
+static void facts_close(struct v4l2 *v)
+{
+	if (v->facts_fd < 0)
+		return;
+	facts_flush(v);
+	close(v->facts_fd);
+	v->facts_fd = -1;
+}
+
+/* A run that fails to start leaves no file: nor its companion. */
+static void facts_discard(struct v4l2 *v)
+{
+	if (v->facts_fd < 0)
+		return;
+	close(v->facts_fd);
+	v->facts_fd = -1;
+	unlink(v->facts_path);
+}
+
+/* FILE.npy -> FILE.frames.npy, created empty (a valid .npy of 0 rows). */
+static int facts_open(struct v4l2 *v, const char *data)
+{
+	char path[PATH_MAX];
+	size_t n;
+	int ret;
+
+	v->facts_fd = -1;
+	v->facts_rows = 0;
+	v->facts_n = 0;
+	v->facts_failed = false;
+	if (!data)
+		return 0;
+	n = strlen(data);
+	if (n > 4 && !strcmp(data + n - 4, ".npy"))
+		n -= 4;
+	if (snprintf(path, sizeof(path), "%.*s.frames.npy", (int)n, data) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(v->facts_path, path, sizeof(path));
+	v->facts_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (v->facts_fd < 0) {
+		ret = -errno;
+		ldq_err("v4l2:%s: cannot create %s: %s", v->path, path, strerror(errno));
+		return ret;
+	}
+	ret = ldq_npy_write_header(v->facts_fd, &facts_layout, 0);
+	if (ret) {
+		ldq_err("v4l2:%s: cannot write %s: %s", v->path, path, strerror(-ret));
+		close(v->facts_fd);
+		v->facts_fd = -1;
+	}
+	return ret;
+}
+
 static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *p)
 {
 	struct v4l2 *v = dev->priv;
@@ -529,6 +630,9 @@ static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_str
 			v->path, ret ? strerror(-ret) : "another mode");
 		return ret ? ret : -EIO;
 	}
+	ret = facts_open(v, p->path);
+	if (ret)
+		return ret;
 	v->fps_now = 0;
 	if (!xioctl(v->fd, VIDIOC_G_PARM, &parm) &&
 	    (parm.parm.capture.capability & V4L2_CAP_TIMEPERFRAME)) {
@@ -540,6 +644,7 @@ static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_str
 			if (ret) {
 				ldq_err("v4l2:%s: VIDIOC_S_PARM (fps=%g): %s", v->path, v->fps,
 					strerror(-ret));
+				facts_discard(v);
 				return ret;
 			}
 		}
@@ -548,12 +653,14 @@ static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_str
 	ret = xioctl(v->fd, VIDIOC_REQBUFS, &rb);
 	if (ret == -EBUSY) {
 		describe_busy(v);
+		facts_discard(v);
 		return -EBUSY;
 	}
 	if (ret || rb.count < 2) {
 		ldq_err("v4l2:%s: VIDIOC_REQBUFS (MMAP): %s", v->path,
 			ret ? strerror(-ret) : "fewer than 2 buffers");
 		free_bufs(v);
+		facts_discard(v);
 		return ret ? ret : -ENOMEM;
 	}
 	v->nbufs = rb.count > V4L2_MAX_BUFS ? V4L2_MAX_BUFS : rb.count;
@@ -576,6 +683,7 @@ static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_str
 		if (ret) {
 			ldq_err("v4l2:%s: preparing buffer %u: %s", v->path, i, strerror(-ret));
 			free_bufs(v);
+			facts_discard(v);
 			return ret;
 		}
 	}
@@ -591,6 +699,7 @@ static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_str
 		else
 			ldq_err("v4l2:%s: VIDIOC_STREAMON: %s", v->path, strerror(-ret));
 		free_bufs(v);
+		facts_discard(v);
 		return ret;
 	}
 	v->streaming = true;
@@ -663,6 +772,7 @@ static long ldq_v4l2_stream_read(struct labdaq_device *dev, void *dst, size_t it
 			*lost += 1;
 		} else {
 			memcpy(dst, v->bufs[b.index].start, v->frame_bytes);
+			facts_add(v, &b);
 		}
 		ret = xioctl(v->fd, VIDIOC_QBUF, &b);
 		if (ret)
@@ -693,6 +803,7 @@ static void ldq_v4l2_stream_stop(struct labdaq_device *dev)
 		(void)xioctl(v->fd, VIDIOC_STREAMOFF, &type);
 	v->streaming = false;
 	free_bufs(v);
+	facts_close(v);
 }
 
 /* ---- attributes: controls, and the modes as read-only ---- */

@@ -351,6 +351,19 @@ if [ -d "$share/out/comedi" ]; then
 	done < <("$py" "$here/check_comedi.py" "$share/out/comedi" 2>&1)
 fi
 
+# The v4l2 backend's files (tests/vm/check_v4l2.py: the companion's
+# sequence numbers against the sidecar's gaps).
+if [ -d "$share/out/v4l2" ]; then
+	py=${PYTHON:-/usr/bin/python3}
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap_ok "${line#ok - }" ;;
+		"not ok - "*) tap_fail "${line#not ok - }" ;;
+		"# "*) echo "$line" ;;
+		esac
+	done < <("$py" "$here/check_v4l2.py" "$share/out/v4l2" 2>&1)
+fi
+
 case $qrc in
 1) tap_ok "guest powered off with status 0" ;;
 3) tap_fail "guest reported failures (status 1)" ;;

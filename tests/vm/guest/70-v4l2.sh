@@ -82,7 +82,8 @@ done
 check "  ... frames 0, 4, 9 byte for byte what v4l2-ctl captured" [ $same -eq 3 ]
 check "  ... the sidecar's layout: fourcc GREY, 320x180" \
 	sh -c "grep -q '\"fourcc\": \"GREY\"' $W/grey.json && grep -q '\"pixel_width\": 320' $W/grey.json"
-keep grey grey 320 180
+keep grey frames
+cp "$W/grey.frames.npy" "$RES/" 2>/dev/null
 
 # Packed colour: YUYV as bytes, rows of bytesperline.
 v4l2-ctl -d $V --set-fmt-video=width=320,height=180,pixelformat=YUYV \
@@ -132,7 +133,8 @@ check "30% dropped buffers: the run completes with drops (exit 3: $rc), $d frame
 	sh -c "[ $rc -eq 3 ] && [ -n '$d' ] && [ '$d' -gt 0 ] && [ $a -eq 40 ] && [ $((w + d)) -eq $a ]"
 check "  ... recorded as $ng gaps whose counts add up to the frames lost ($gsum)" \
 	sh -c "[ $ng -gt 0 ] && [ $gsum -eq $d ] && [ $(npy_rows $W/drop.npy) = $w ]"
-keep drop drop
+keep drop gaps
+cp "$W/drop.frames.npy" "$RES/" 2>/dev/null
 
 # The kernel's EBUSY: another program streams.
 v4l2-ctl -d $V --stream-mmap --stream-count=100000 --stream-to=/dev/null >/dev/null 2>&1 &
@@ -214,7 +216,7 @@ check "vivid's disconnect mid-run: the run ends FAILED (exit $rc), within a seco
 	       [ $((t1 - t0)) -lt 1000 ]"
 check "  ... the file is valid: its header's frames are in it" \
 	sh -c "[ -n '$rows' ] && [ \$(wc -c <$W/disc.npy) -ge $((4096 + ${rows:-0} * FB)) ]"
-keep disc disc
+keep disc failed
 sleep 0.5
 rmmod vivid 2>/dev/null
 check "the kernel log stays clean" kernel_clean
