@@ -163,6 +163,42 @@ check "SIGTERM: exit 0 ($rc), stopped ($st)" sh -c "[ $rc -eq 0 ] && [ '$st' = s
 labdaq acquire "v4l2:$V?$MODE" --frames 2 --progress none -o "$W/after.npy" >/dev/null 2>&1
 check "  ... the next run opens the device (streamed off, buffers freed)" [ $? -eq 0 ]
 
+# labdaq stop from another process; a second labdaq run meanwhile is
+# refused with the holder named; SIGINT twice aborts.
+labdaq acquire "v4l2:$V?$MODE" --continuous --progress none -o "$W/ls.npy" \
+	>"$W/ls.out" 2>&1 &
+pid=$!
+wait_running ls 10
+labdaq acquire "v4l2:$V?$MODE" --frames 2 --progress none -o "$W/two.npy" >"$W/two.out" 2>&1
+rc=$?
+note "a second run: exit $rc: $(head -n 2 "$W/two.out" | tr '\n' ';')"
+check "a second labdaq run on the device: refused, the holder named (pid $pid)" \
+	sh -c "[ $rc -ne 0 ] && grep -q 'pid $pid' $W/two.out"
+sleep 0.5
+labdaq stop "v4l2:$V" >"$W/lsstop.out" 2>&1
+src=$?
+wait_pid $pid 10
+rc=$wait_rc
+st=$(json_str $W/ls.json status)
+check "labdaq stop v4l2:$V: exit $src, the run exits 0 ($rc), stopped ($st)" \
+	sh -c "[ $src -eq 0 ] && [ $rc -eq 0 ] && [ '$st' = stopped ]"
+labdaq acquire "v4l2:$V?$MODE" --continuous --progress none -o "$W/ab.npy" \
+	>"$W/ab.out" 2>&1 &
+pid=$!
+wait_running ab 10
+sleep 0.5
+kill -INT $pid
+sleep 0.05
+kill -INT $pid
+wait_pid $pid 10
+rc=$wait_rc
+st=$(json_str $W/ab.json status)
+note "SIGINT twice: exit $rc, $st"
+check "SIGINT twice: stopped or aborted ($st), exit $rc, not killed" \
+	sh -c "[ $rc -ne 137 ] && { [ '$st' = aborted ] || [ '$st' = stopped ]; }"
+labdaq acquire "v4l2:$V?$MODE" --frames 2 --progress none -o "$W/after2.npy" >/dev/null 2>&1
+check "  ... the next run opens the device" [ $? -eq 0 ]
+
 # kill -9, then recover.
 labdaq acquire "v4l2:$V?$MODE" --continuous --progress none -o "$W/k9.npy" \
 	>"$W/k9.out" 2>&1 &
