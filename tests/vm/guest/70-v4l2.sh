@@ -129,8 +129,10 @@ a=$(json_num "$W/drop.json" acquired)
 w=$(json_num "$W/drop.json" written)
 gsum=$(sed -n 's/^ *"count": \([0-9]*\),\{0,1\}$/\1/p' "$W/drop.json" | awk '{ s += $1 } END { print s + 0 }')
 ng=$(grep -c '"count":' "$W/drop.json")
+# --frames counts lost frames too (they are items of the acquisition, in
+# gaps); frames lost just before the 40th push the count past 40.
 check "30% dropped buffers: the run completes with drops (exit 3: $rc), $d frames lost" \
-	sh -c "[ $rc -eq 3 ] && [ -n '$d' ] && [ '$d' -gt 0 ] && [ $a -eq 40 ] && [ $((w + d)) -eq $a ]"
+	sh -c "[ $rc -eq 3 ] && [ -n '$d' ] && [ '$d' -gt 0 ] && [ $a -ge 40 ] && [ $((w + d)) -eq $a ]"
 check "  ... recorded as $ng gaps whose counts add up to the frames lost ($gsum)" \
 	sh -c "[ $ng -gt 0 ] && [ $gsum -eq $d ] && [ $(npy_rows $W/drop.npy) = $w ]"
 keep drop gaps
