@@ -49,7 +49,7 @@ LIBS = -ljansson -lpthread -lm $(LIBS_BACKENDS)
 # OPTIONAL_BACKENDS are NAME:PKG, built when WITH_NAME (upper case) is yes,
 # or auto (the default) and pkg-config knows PKG.  A new backend is
 # lib/backends/NAME.c and one word here.
-BACKENDS := sim
+BACKENDS := sim v4l2
 OPTIONAL_BACKENDS := iio:libiio comedi:comedilib
 
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)

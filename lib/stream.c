@@ -435,7 +435,7 @@ static int start_threads(struct labdaq_run *run)
 	struct ldq_stream_params sp = {
 		.rate_hz = run->rate_hz, .chans = run->chans, .nchans = run->nchans,
 		.item_bytes = run->item_bytes, .block_items = run->block_items,
-		.dtype = run->dtype,
+		.dtype = run->dtype, .path = run->path,
 	};
 	int ret = dev->backend->stream_start(dev, &sp);
 

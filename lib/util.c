@@ -97,6 +97,8 @@ int ldq_pread_all(int fd, void *buf, size_t len, off_t off)
 LABDAQ_API size_t labdaq_dtype_size(int dtype)
 {
 	switch (dtype) {
+	case LABDAQ_DTYPE_UINT8:
+		return 1;
 	case LABDAQ_DTYPE_INT16:
 	case LABDAQ_DTYPE_UINT16:
 		return 2;
@@ -117,6 +119,7 @@ LABDAQ_API const char *labdaq_dtype_numpy(int dtype)
 		[LABDAQ_DTYPE_INT16] = "<i2",  [LABDAQ_DTYPE_UINT16] = "<u2",
 		[LABDAQ_DTYPE_INT32] = "<i4",  [LABDAQ_DTYPE_UINT32] = "<u4",
 		[LABDAQ_DTYPE_FLOAT64] = "<f8", [LABDAQ_DTYPE_INT64] = "<i8",
+		[LABDAQ_DTYPE_UINT8] = "|u1",
 	};
 
 	if (dtype < 0 || (size_t)dtype >= LDQ_ARRAY_SIZE(names))

@@ -71,6 +71,8 @@ static const char acquire_usage[] =
 	"                          none\n"
 	"      --attr NAME=VALUE   set a device attribute first (labdaq attr DEVICE lists\n"
 	"                          them); recorded in FILE.json; repeatable\n"
+	"      --set-control NAME=VALUE  the same as --attr (a v4l2 camera's controls:\n"
+	"                          exposure, gain, test_pattern)\n"
 	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
 	"                          under \"user\" in FILE.json; repeatable\n"
 	"      --force             replace FILE.npy and FILE.json if they exist\n"
@@ -188,6 +190,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "dry-run", no_argument, NULL, 'D' },
 		{ "meta", required_argument, NULL, OPT_META },
 		{ "attr", required_argument, NULL, OPT_ATTR },
+		/* v4l2's controls are its attributes: the camera users' word. */
+		{ "set-control", required_argument, NULL, OPT_ATTR },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd = &cmd_acquire;

@@ -43,6 +43,13 @@ struct ldq_stream_params {
 	size_t block_items;          /* the most items one stream_read asks for */
 	int dtype;                   /* enum labdaq_dtype of the stored values:
 				      * the widest of the channels' */
+	const char *path;            /* the run's data file (FILE.npy), valid
+				      * until stream_stop returns: a backend
+				      * that keeps per-item facts the file
+				      * cannot hold writes them to a companion
+				      * file beside it (FILE.NAME.npy, named in
+				      * its docs), itself, from stream_read's
+				      * and stream_stop's thread */
 };
 
 struct ldq_backend {

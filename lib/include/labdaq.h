@@ -149,6 +149,8 @@ enum labdaq_dtype {
 	LABDAQ_DTYPE_UINT32 = 3,
 	LABDAQ_DTYPE_FLOAT64 = 4,
 	LABDAQ_DTYPE_INT64 = 5,
+	LABDAQ_DTYPE_UINT8 = 6,  /* mono 8-bit pixels, and the bytes of packed
+				  * colour frames (v4l2) */
 };
 
 /** Size in bytes of one value of @dtype, or 0 if unknown. Thread-safe. */

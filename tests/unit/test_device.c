@@ -368,8 +368,9 @@ static void test_dtypes(void **state)
 		{ LABDAQ_DTYPE_INT16, 2, "<i2" },   { LABDAQ_DTYPE_UINT16, 2, "<u2" },
 		{ LABDAQ_DTYPE_INT32, 4, "<i4" },   { LABDAQ_DTYPE_UINT32, 4, "<u4" },
 		{ LABDAQ_DTYPE_FLOAT64, 8, "<f8" }, { LABDAQ_DTYPE_INT64, 8, "<i8" },
+		{ LABDAQ_DTYPE_UINT8, 1, "|u1" },
 	};
-	static const int bad[] = { -1, 6, 100, INT_MAX, INT_MIN };
+	static const int bad[] = { -1, 7, 100, INT_MAX, INT_MIN };
 
 	(void)state;
 	for (size_t i = 0; i < N_OF(want); i++) {

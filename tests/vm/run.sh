@@ -184,7 +184,7 @@ root="$vm/initramfs"
 initrd="$vm/initramfs.cpio"
 # Modules the guest needs, with their dependencies (from modules.dep).
 # Add the USB gadget stack here when its tests come.
-guest_modules="industrialio kfifo_buf virtio_pci 9pnet_virtio 9p comedi comedi_test"
+guest_modules="industrialio kfifo_buf virtio_pci 9pnet_virtio 9p comedi comedi_test vivid"
 
 # stage_binary SRC [DEST]: copy a program and the shared libraries it loads
 stage_binary() {
@@ -243,7 +243,8 @@ build_initramfs() {
 	done
 	# comedilib's tools (libcomedi0) for the comedi tests: comedi_config
 	# attaches and detaches legacy minors, comedi_test is its self-test.
-	for a in iio_info iio_readdev iio_writedev iio_attr iiod comedi_config \
+	# v4l2-ctl (v4l-utils): the reference client the v4l2 tests compare with.
+	for a in iio_info iio_readdev iio_writedev iio_attr iiod comedi_config v4l2-ctl \
 		comedi_board_info comedi_test; do
 		if command -v "$a" >/dev/null; then
 			stage_binary "$(command -v "$a")" "/bin/$a"
@@ -348,6 +349,19 @@ if [ -d "$share/out/comedi" ]; then
 		"# "*) echo "$line" ;;
 		esac
 	done < <("$py" "$here/check_comedi.py" "$share/out/comedi" 2>&1)
+fi
+
+# The v4l2 backend's files (tests/vm/check_v4l2.py: the companion's
+# sequence numbers against the sidecar's gaps).
+if [ -d "$share/out/v4l2" ]; then
+	py=${PYTHON:-/usr/bin/python3}
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap_ok "${line#ok - }" ;;
+		"not ok - "*) tap_fail "${line#not ok - }" ;;
+		"# "*) echo "$line" ;;
+		esac
+	done < <("$py" "$here/check_v4l2.py" "$share/out/v4l2" 2>&1)
 fi
 
 case $qrc in

@@ -1,0 +1,1190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * v4l2.c - cameras and frame grabbers through Video4Linux2, plain ioctls.
+ *
+ * URIs: v4l2:/dev/videoN (or any path naming a capture node, a
+ * /dev/v4l/by-id link too), with the keys
+ *
+ *   width=W&height=H   the frame size; the nearest the driver takes is used
+ *                      (VIDIOC_TRY_FMT) and refused when either side is off
+ *                      by more than a quarter
+ *   format=FOURCC      the pixel format as its fourcc (GREY, Y16, YUYV...);
+ *                      refused when the driver does not offer it
+ *   fps=F              the frame rate; the nearest interval the driver lists
+ *                      for the mode is taken, refused when off by more than
+ *                      a quarter
+ *   buffers=N          driver buffers (2..32, default 8)
+ *
+ * Without a key the device's current setting is kept.  The mode taken is
+ * in the device's description and in the sidecar's channel ("v4l2": the
+ * fourcc, the pixel width and height, bytes per line, the driver's frame
+ * size, the frame rate).
+ *
+ * Files: mono formats (GREY; Y10, Y12, Y16: 16-bit little-endian words)
+ * are (frames, height, width) of uint8 or uint16.  Every other
+ * uncompressed single-plane format (YUYV, RGB24, NV12...) is kept as the
+ * bytes the driver gives, (frames, rows, bytesperline) uint8, rows being
+ * sizeimage / bytesperline; its layout is in the sidecar.  Compressed
+ * formats (MJPG, H264: frames of varying size) are refused.
+ *
+ * Streams: MMAP buffers, each frame copied once from the dequeued buffer
+ * into the ring's reservation; the descriptor is non-blocking and polled
+ * with an eventfd that stream_cancel writes.  A jump in the driver's
+ * sequence numbers (frames the driver or the camera lost) and a buffer
+ * the driver flags as an error are reported as lost items, hence as
+ * gaps.  A device that goes away (ENODEV, POLLERR after a disconnect)
+ * ends the read with -ENODEV.  stream_stop always runs STREAMOFF, unmaps
+ * and frees the buffers (REQBUFS 0), even on a vanished device.
+ *
+ * Attributes: the device's controls, named as v4l2-ctl names them (the
+ * control's name in lower case, other characters '_': "test_pattern"),
+ * values as integers (a menu item's name is accepted when written); plus
+ * read-only "format", "size" and "fps" whose available values list what
+ * the driver offers (VIDIOC_ENUM_FMT, _FRAMESIZES, _FRAMEINTERVALS).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <linux/videodev2.h>
+#include <math.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../internal.h"
+#include "../npy.h"
+#include "../util.h"
+#include "backend.h"
+#include "v4l2_pure.h"
+
+#define V4L2_MAX_BUFS 32
+#define V4L2_DEF_BUFS 8
+/* Rows of the companion file kept in memory between writes: 4 KiB. */
+#define V4L2_FACTS_BATCH 256
+
+struct v4l2_buf {
+	void *start;
+	size_t len;
+};
+
+struct v4l2 {
+	int fd;
+	int efd;
+	atomic_bool cancelled;
+	char path[PATH_MAX];
+	struct v4l2_pix_format pix; /* the mode negotiated at open */
+	double fps;                 /* asked for (0: keep the device's) */
+	double fps_now;             /* after stream_start */
+	unsigned int nbufs_req;
+	size_t frame_bytes;         /* stored bytes of one frame */
+	struct v4l2_buf bufs[V4L2_MAX_BUFS];
+	unsigned int nbufs;
+	bool streaming;
+	bool have_seq;
+	uint32_t next_seq;
+	bool gone_logged;
+	/* The companion FILE.frames.npy: (frames, 2) uint64, each delivered
+	 * frame's driver sequence number and timestamp in ns. */
+	int facts_fd;
+	uint64_t facts_rows;          /* on disk */
+	unsigned int facts_n;         /* in facts[] */
+	uint64_t facts[V4L2_FACTS_BATCH][2];
+	bool facts_failed;
+	char facts_path[PATH_MAX];
+};
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	do
+		r = ioctl(fd, req, arg);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+/* ---- pure helpers (also built into tests/unit/test_v4l2.c) ---- */
+
+void ldq_v4l2_fourcc_str(uint32_t f, char out[8])
+{
+	int n = 0;
+	bool be = f & (1u << 31); /* V4L2_PIX_FMT_BE, as v4l2-ctl shows it */
+
+	f &= ~(1u << 31);
+	for (int i = 0; i < 4; i++) {
+		char c = (char)((f >> (8 * i)) & 0xff);
+
+		out[n++] = isprint((unsigned char)c) ? c : '?';
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	if (be)
+		strcpy(out + n, "-BE");
+}
+
+int ldq_v4l2_fourcc_parse(const char *s, uint32_t *f)
+{
+	size_t n = strlen(s);
+	char b[4] = { ' ', ' ', ' ', ' ' };
+
+	if (n < 1 || n > 4)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!isprint((unsigned char)s[i]) || s[i] == ' ')
+			return -EINVAL;
+		b[i] = s[i];
+	}
+	*f = v4l2_fourcc(b[0], b[1], b[2], b[3]);
+	return 0;
+}
+
+int ldq_v4l2_pixel_layout(uint32_t fourcc, uint32_t width, uint32_t height, uint32_t bpl,
+			  uint32_t sizeimage, struct ldq_v4l2_layout *l)
+{
+	unsigned int bps = 0;
+
+	memset(l, 0, sizeof(*l));
+	switch (fourcc) {
+	case V4L2_PIX_FMT_GREY:
+		bps = 1;
+		break;
+	case V4L2_PIX_FMT_Y10:
+	case V4L2_PIX_FMT_Y12:
+	case V4L2_PIX_FMT_Y16:
+		bps = 2;
+		break;
+	default:
+		break;
+	}
+	if (!width || !height || !bpl || !sizeimage)
+		return -EINVAL;
+	if (bps) {
+		if (bpl % bps || bpl / bps < width || (uint64_t)bpl * height > sizeimage)
+			return -EINVAL;
+		l->mono = 1;
+		l->dtype = bps == 1 ? LABDAQ_DTYPE_UINT8 : LABDAQ_DTYPE_UINT16;
+		/* Padding at the end of a row is kept: the file's width. */
+		l->cols = bpl / bps;
+		l->rows = height;
+		l->bytes = (size_t)bpl * height;
+		return 0;
+	}
+	if (sizeimage % bpl)
+		return -EINVAL;
+	l->dtype = LABDAQ_DTYPE_UINT8;
+	l->cols = bpl;
+	l->rows = sizeimage / bpl;
+	l->bytes = sizeimage;
+	return 0;
+}
+
+int ldq_v4l2_far_off(double want, double got)
+{
+	if (want <= 0)
+		return 0;
+	return !(got >= want * 0.75 && got <= want * 1.25);
+}
+
+void ldq_v4l2_ctrl_name(const char *name, char *out, size_t len)
+{
+	size_t n = 0;
+	bool sep = false;
+
+	for (const char *p = name; *p && n + 1 < len; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (isalnum(c)) {
+			if (sep && n)
+				out[n++] = '_';
+			sep = false;
+			if (n + 1 < len)
+				out[n++] = (char)tolower(c);
+		} else {
+			sep = true;
+		}
+	}
+	out[n] = '\0';
+}
+
+uint64_t ldq_v4l2_seq_lost(bool have, uint32_t expect, uint32_t seq)
+{
+	if (!have)
+		return 0;
+	/* 32-bit wrap: a sequence number that goes back is a restart, not a
+	 * loss of four billion frames. */
+	uint32_t d = seq - expect;
+
+	return d < 0x80000000u ? d : 0;
+}
+
+/* ---- device ---- */
+
+static int v4l2_caps(int fd, struct v4l2_capability *cap)
+{
+	int ret = xioctl(fd, VIDIOC_QUERYCAP, cap);
+	uint32_t caps;
+
+	if (ret)
+		return ret;
+	caps = (cap->capabilities & V4L2_CAP_DEVICE_CAPS) ? cap->device_caps
+							   : cap->capabilities;
+	if (!(caps & V4L2_CAP_VIDEO_CAPTURE) || !(caps & V4L2_CAP_STREAMING))
+		return -ENOTTY;
+	return 0;
+}
+
+static double interval_fps(const struct v4l2_fract *f)
+{
+	return f->numerator ? (double)f->denominator / f->numerator : 0;
+}
+
+/* The listed frame interval nearest to @fps for the mode; 0 or -errno. */
+static int nearest_fps(int fd, const struct v4l2_pix_format *pix, double fps, double *got)
+{
+	struct v4l2_frmivalenum iv = { .pixel_format = pix->pixelformat,
+				       .width = pix->width, .height = pix->height };
+	double best = 0;
+
+	for (iv.index = 0; !xioctl(fd, VIDIOC_ENUM_FRAMEINTERVALS, &iv); iv.index++) {
+		double f;
+
+		if (iv.type == V4L2_FRMIVAL_TYPE_DISCRETE) {
+			f = interval_fps(&iv.discrete);
+		} else {
+			/* A range: its ends (fps = 1/interval). */
+			double lo = interval_fps(&iv.stepwise.max), hi = interval_fps(&iv.stepwise.min);
+
+			f = fps < lo ? lo : fps > hi ? hi : fps;
+		}
+		if (!best || fabs(f - fps) < fabs(best - fps))
+			best = f;
+		if (iv.type != V4L2_FRMIVAL_TYPE_DISCRETE)
+			break;
+	}
+	if (!best)
+		return -EOPNOTSUPP;
+	*got = best;
+	return 0;
+}
+
+/* The device's frame rate now, 0 if it does not say. */
+static double device_fps(int fd)
+{
+	struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+
+	if (xioctl(fd, VIDIOC_G_PARM, &parm))
+		return 0;
+	return interval_fps(&parm.parm.capture.timeperframe);
+}
+
+static void describe_busy(const struct v4l2 *v)
+{
+	ldq_err("v4l2:%s is busy: another program is streaming from it (the kernel refused "
+		"with EBUSY); stop it first (fuser %s names it)", v->path, v->path);
+}
+
+static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
+{
+	struct v4l2_capability cap = { 0 };
+	struct v4l2_format fmt = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	struct ldq_v4l2_layout l;
+	uint64_t w = 0, h = 0, nb = V4L2_DEF_BUFS;
+	const char *fs = ldq_uri_get_str(u, "format");
+	uint32_t want_fourcc = 0;
+	char real[PATH_MAX], fcc[8], meta[512];
+	struct v4l2 *v;
+	int ret;
+
+	ret = ldq_uri_get_u64(u, "width", 1, 65535, &w);
+	if (!ret)
+		ret = ldq_uri_get_u64(u, "height", 1, 65535, &h);
+	if (!ret)
+		ret = ldq_uri_get_u64(u, "buffers", 2, V4L2_MAX_BUFS, &nb);
+	if (ret)
+		return ret;
+	if (fs && ldq_v4l2_fourcc_parse(fs, &want_fourcc)) {
+		ldq_err("v4l2:%s: format=%s is not a fourcc (1 to 4 characters: YUYV, GREY)",
+			u->path, fs);
+		return -EINVAL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->fd = v->efd = v->facts_fd = -1;
+	v->nbufs_req = (unsigned int)nb;
+	ret = ldq_uri_get_double(u, "fps", 0.001, 1e6, &v->fps);
+	if (ret)
+		goto fail;
+	snprintf(v->path, sizeof(v->path), "%s", u->path);
+	v->fd = open(v->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (v->fd < 0) {
+		ret = -errno;
+		ldq_err("v4l2:%s: cannot open it: %s", v->path, strerror(errno));
+		goto fail;
+	}
+	ret = v4l2_caps(v->fd, &cap);
+	if (ret) {
+		ldq_err("v4l2:%s is not a V4L2 capture device that streams (%s)", v->path,
+			strerror(-ret));
+		ret = -ENODEV;
+		goto fail;
+	}
+	v->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v->efd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = xioctl(v->fd, VIDIOC_G_FMT, &fmt);
+	if (ret) {
+		ldq_err("v4l2:%s: VIDIOC_G_FMT: %s", v->path, strerror(-ret));
+		goto fail;
+	}
+	if (w)
+		fmt.fmt.pix.width = (uint32_t)w;
+	if (h)
+		fmt.fmt.pix.height = (uint32_t)h;
+	if (want_fourcc)
+		fmt.fmt.pix.pixelformat = want_fourcc;
+	fmt.fmt.pix.field = V4L2_FIELD_ANY;
+	fmt.fmt.pix.bytesperline = 0;
+	ret = xioctl(v->fd, VIDIOC_TRY_FMT, &fmt);
+	if (ret) {
+		ldq_err("v4l2:%s: the driver refuses the mode (VIDIOC_TRY_FMT: %s)", v->path,
+			strerror(-ret));
+		goto fail;
+	}
+	v->pix = fmt.fmt.pix;
+	ldq_v4l2_fourcc_str(v->pix.pixelformat, fcc);
+	if (want_fourcc && v->pix.pixelformat != want_fourcc) {
+		ldq_err("v4l2:%s: format=%s is not offered (the driver proposes %s; `labdaq info` "
+			"lists the formats)", v->path, fs, fcc);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (ldq_v4l2_far_off((double)w, v->pix.width) ||
+	    ldq_v4l2_far_off((double)h, v->pix.height)) {
+		ldq_err("v4l2:%s: %llux%llu is far from the nearest size the driver takes for %s, "
+			"%ux%u", v->path, (unsigned long long)(w ? w : v->pix.width),
+			(unsigned long long)(h ? h : v->pix.height), fcc, v->pix.width,
+			v->pix.height);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if ((w && w != v->pix.width) || (h && h != v->pix.height))
+		ldq_info("v4l2:%s: %llux%llu taken as %ux%u, the nearest the driver takes",
+			 v->path, (unsigned long long)(w ? w : v->pix.width),
+			 (unsigned long long)(h ? h : v->pix.height), v->pix.width,
+			 v->pix.height);
+	if (v->fps > 0) {
+		double got = 0;
+
+		ret = nearest_fps(v->fd, &v->pix, v->fps, &got);
+		if (ret) {
+			ldq_err("v4l2:%s: the driver lists no frame rates for %s %ux%u; drop fps=",
+				v->path, fcc, v->pix.width, v->pix.height);
+			ret = -EINVAL;
+			goto fail;
+		}
+		if (ldq_v4l2_far_off(v->fps, got)) {
+			ldq_err("v4l2:%s: fps=%g is far from the nearest rate for %s %ux%u, %g",
+				v->path, v->fps, fcc, v->pix.width, v->pix.height, got);
+			ret = -EINVAL;
+			goto fail;
+		}
+		if (got != v->fps)
+			ldq_info("v4l2:%s: fps=%g taken as %g, the nearest the driver lists",
+				 v->path, v->fps, got);
+		v->fps = got;
+	}
+	if (ldq_v4l2_pixel_layout(v->pix.pixelformat, v->pix.width,
+						      v->pix.height, v->pix.bytesperline,
+						      v->pix.sizeimage, &l)) {
+		ldq_err("v4l2:%s: %s %ux%u (%u bytes per line, %u per frame) is compressed or "
+			"planar in several buffers: labdaq stores fixed-size frames only",
+			v->path, fcc, v->pix.width, v->pix.height, v->pix.bytesperline,
+			v->pix.sizeimage);
+		ret = -EINVAL;
+		goto fail;
+	}
+	v->frame_bytes = l.bytes;
+	dev->kind = LABDAQ_KIND_FRAMES;
+	dev->width = l.cols;
+	dev->height = l.rows;
+	dev->frame_dtype = l.dtype;
+	dev->priv = v;
+	snprintf(dev->lock_key, sizeof(dev->lock_key), "v4l2:%.240s",
+		 realpath(v->path, real) ? real : v->path);
+	snprintf(dev->description, sizeof(dev->description),
+		 "%.64s (%.32s): %s %ux%u%s%.0g%s, stored as (%u, %u) %s", (const char *)cap.card,
+		 (const char *)cap.driver, fcc, v->pix.width, v->pix.height,
+		 v->fps > 0 ? " at " : "", v->fps > 0 ? v->fps : 0, v->fps > 0 ? " fps" : "",
+		 l.rows, l.cols, l.mono ? labdaq_dtype_numpy(l.dtype) : "bytes");
+	ret = ldq_device_add_channel(dev, l.mono ? "intensity" : "bytes", "", 1.0, l.dtype, 0);
+	if (ret)
+		return ret; /* close frees v */
+	snprintf(meta, sizeof(meta),
+		 "{\"v4l2\": {\"fourcc\": \"%s\", \"pixel_width\": %u, \"pixel_height\": %u, "
+		 "\"bytesperline\": %u, \"sizeimage\": %u, \"field\": %u, \"colorspace\": %u, "
+		 "\"mono\": %s, \"fps\": %g}}",
+		 fcc, v->pix.width, v->pix.height, v->pix.bytesperline, v->pix.sizeimage,
+		 v->pix.field, v->pix.colorspace, l.mono ? "true" : "false",
+		 v->fps > 0 ? v->fps : device_fps(v->fd));
+	dev->chans[dev->nchans - 1].meta = strdup(meta);
+	if (!dev->chans[dev->nchans - 1].meta)
+		return -ENOMEM;
+	return 0;
+fail:
+	if (v->fd >= 0)
+		close(v->fd);
+	if (v->efd >= 0)
+		close(v->efd);
+	free(v);
+	return ret;
+}
+
+static void ldq_v4l2_close(struct labdaq_device *dev)
+{
+	struct v4l2 *v = dev->priv;
+
+	if (!v)
+		return;
+	close(v->fd);
+	close(v->efd);
+	free(v);
+	dev->priv = NULL;
+}
+
+static int ldq_v4l2_list(labdaq_list_fn fn, void *user)
+{
+	glob_t g;
+	int n = 0;
+
+	if (glob("/dev/video*", 0, NULL, &g))
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct v4l2_capability cap = { 0 };
+		char uri[PATH_MAX + 8], desc[256];
+		int fd = open(g.gl_pathv[i], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		if (v4l2_caps(fd, &cap)) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		snprintf(uri, sizeof(uri), "v4l2:%s", g.gl_pathv[i]);
+		snprintf(desc, sizeof(desc), "%.64s (%.32s, %.64s)", (const char *)cap.card,
+			 (const char *)cap.driver, (const char *)cap.bus_info);
+		n++;
+		if (fn && fn(uri, desc, user))
+			break;
+	}
+	globfree(&g);
+	return n;
+}
+
+/* ---- stream ---- */
+
+static void free_bufs(struct v4l2 *v)
+{
+	struct v4l2_requestbuffers rb = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+					  .memory = V4L2_MEMORY_MMAP };
+
+	for (unsigned int i = 0; i < v->nbufs; i++)
+		if (v->bufs[i].start && v->bufs[i].start != MAP_FAILED)
+			munmap(v->bufs[i].start, v->bufs[i].len);
+	memset(v->bufs, 0, sizeof(v->bufs));
+	v->nbufs = 0;
+	/* Frees the driver's buffers; fails harmlessly on a vanished device. */
+	(void)xioctl(v->fd, VIDIOC_REQBUFS, &rb);
+}
+
+static const struct ldq_npy_layout facts_layout = { .descr = "<u8", .ndim = 1, .dims = { 2 } };
+
+/* Write the batch, then the header that covers it: the companion is valid
+ * up to its last write whatever happens next. */
+static void facts_flush(struct v4l2 *v)
+{
+	size_t len = (size_t)v->facts_n * sizeof(v->facts[0]);
+	off_t off = LDQ_NPY_HEADER_BYTES + (off_t)(v->facts_rows * sizeof(v->facts[0]));
+	size_t done = 0;
+
+	if (v->facts_fd < 0 || !v->facts_n)
+		return;
+	if (!v->facts_failed &&
+	    (ldq_pwrite_all(v->facts_fd, v->facts, len, off, &done) ||
+	     ldq_npy_write_header(v->facts_fd, &facts_layout, v->facts_rows + v->facts_n))) {
+		ldq_warn("v4l2:%s: the companion file of frame sequence numbers and "
+			 "timestamps could not be written: it stops at frame %llu",
+			 v->path, (unsigned long long)v->facts_rows);
+		v->facts_failed = true;
+	}
+	if (!v->facts_failed)
+		v->facts_rows += v->facts_n;
+	v->facts_n = 0;
+}
+
+static void facts_add(struct v4l2 *v, const struct v4l2_buffer *b)
+{
+	if (v->facts_fd < 0)
+		return;
+	v->facts[v->facts_n][0] = b->sequence;
+	v->facts[v->facts_n][1] = (uint64_t)b->timestamp.tv_sec * 1000000000u +
+				  (uint64_t)b->timestamp.tv_usec * 1000u;
+	if (++v->facts_n == V4L2_FACTS_BATCH)
+		facts_flush(v);
+}
+
+static void facts_close(struct v4l2 *v)
+{
+	if (v->facts_fd < 0)
+		return;
+	facts_flush(v);
+	close(v->facts_fd);
+	v->facts_fd = -1;
+}
+
+/* A run that fails to start leaves no file: nor its companion. */
+static void facts_discard(struct v4l2 *v)
+{
+	if (v->facts_fd < 0)
+		return;
+	close(v->facts_fd);
+	v->facts_fd = -1;
+	unlink(v->facts_path);
+}
+
+/* FILE.npy -> FILE.frames.npy, created empty (a valid .npy of 0 rows). */
+static int facts_open(struct v4l2 *v, const char *data)
+{
+	char path[PATH_MAX];
+	size_t n;
+	int ret;
+
+	v->facts_fd = -1;
+	v->facts_rows = 0;
+	v->facts_n = 0;
+	v->facts_failed = false;
+	if (!data)
+		return 0;
+	n = strlen(data);
+	if (n > 4 && !strcmp(data + n - 4, ".npy"))
+		n -= 4;
+	if (snprintf(path, sizeof(path), "%.*s.frames.npy", (int)n, data) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(v->facts_path, path, sizeof(path));
+	v->facts_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (v->facts_fd < 0) {
+		ret = -errno;
+		ldq_err("v4l2:%s: cannot create %s: %s", v->path, path, strerror(errno));
+		return ret;
+	}
+	ret = ldq_npy_write_header(v->facts_fd, &facts_layout, 0);
+	if (ret) {
+		ldq_err("v4l2:%s: cannot write %s: %s", v->path, path, strerror(-ret));
+		close(v->facts_fd);
+		v->facts_fd = -1;
+	}
+	return ret;
+}
+
+static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *p)
+{
+	struct v4l2 *v = dev->priv;
+	struct v4l2_format fmt = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	struct v4l2_requestbuffers rb = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+					  .memory = V4L2_MEMORY_MMAP,
+					  .count = v->nbufs_req };
+	struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	enum v4l2_buf_type type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+	uint64_t drain;
+	int ret;
+
+	if (p->item_bytes != v->frame_bytes) {
+		ldq_err("v4l2:%s: a frame is %zu bytes, not %zu", v->path, v->frame_bytes,
+			p->item_bytes);
+		return -EINVAL;
+	}
+	fmt.fmt.pix = v->pix;
+	ret = xioctl(v->fd, VIDIOC_S_FMT, &fmt);
+	if (ret == -EBUSY) {
+		describe_busy(v);
+		return -EBUSY;
+	}
+	if (ret || fmt.fmt.pix.pixelformat != v->pix.pixelformat ||
+	    fmt.fmt.pix.width != v->pix.width || fmt.fmt.pix.height != v->pix.height ||
+	    fmt.fmt.pix.sizeimage != v->pix.sizeimage ||
+	    fmt.fmt.pix.bytesperline != v->pix.bytesperline) {
+		ldq_err("v4l2:%s: the driver did not set the mode it proposed (VIDIOC_S_FMT: %s)",
+			v->path, ret ? strerror(-ret) : "another mode");
+		return ret ? ret : -EIO;
+	}
+	ret = facts_open(v, p->path);
+	if (ret)
+		return ret;
+	v->fps_now = 0;
+	if (!xioctl(v->fd, VIDIOC_G_PARM, &parm) &&
+	    (parm.parm.capture.capability & V4L2_CAP_TIMEPERFRAME)) {
+		if (v->fps > 0) {
+			/* 1/fps as a fraction with a microsecond numerator scale. */
+			parm.parm.capture.timeperframe.numerator = 1000;
+			parm.parm.capture.timeperframe.denominator = (uint32_t)lround(v->fps * 1000);
+			ret = xioctl(v->fd, VIDIOC_S_PARM, &parm);
+			if (ret) {
+				ldq_err("v4l2:%s: VIDIOC_S_PARM (fps=%g): %s", v->path, v->fps,
+					strerror(-ret));
+				facts_discard(v);
+				return ret;
+			}
+		}
+		v->fps_now = interval_fps(&parm.parm.capture.timeperframe);
+	}
+	ret = xioctl(v->fd, VIDIOC_REQBUFS, &rb);
+	if (ret == -EBUSY) {
+		describe_busy(v);
+		facts_discard(v);
+		return -EBUSY;
+	}
+	if (ret || rb.count < 2) {
+		ldq_err("v4l2:%s: VIDIOC_REQBUFS (MMAP): %s", v->path,
+			ret ? strerror(-ret) : "fewer than 2 buffers");
+		free_bufs(v);
+		facts_discard(v);
+		return ret ? ret : -ENOMEM;
+	}
+	v->nbufs = rb.count > V4L2_MAX_BUFS ? V4L2_MAX_BUFS : rb.count;
+	for (unsigned int i = 0; i < v->nbufs; i++) {
+		struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+					 .memory = V4L2_MEMORY_MMAP, .index = i };
+
+		ret = xioctl(v->fd, VIDIOC_QUERYBUF, &b);
+		if (!ret) {
+			v->bufs[i].len = b.length;
+			v->bufs[i].start = mmap(NULL, b.length, PROT_READ | PROT_WRITE, MAP_SHARED,
+						v->fd, b.m.offset);
+			if (v->bufs[i].start == MAP_FAILED) {
+				v->bufs[i].start = NULL;
+				ret = -errno;
+			}
+		}
+		if (!ret)
+			ret = xioctl(v->fd, VIDIOC_QBUF, &b);
+		if (ret) {
+			ldq_err("v4l2:%s: preparing buffer %u: %s", v->path, i, strerror(-ret));
+			free_bufs(v);
+			facts_discard(v);
+			return ret;
+		}
+	}
+	atomic_store_explicit(&v->cancelled, false, memory_order_release);
+	while (read(v->efd, &drain, sizeof(drain)) > 0)
+		;
+	v->have_seq = false;
+	v->gone_logged = false;
+	ret = xioctl(v->fd, VIDIOC_STREAMON, &type);
+	if (ret) {
+		if (ret == -EBUSY)
+			describe_busy(v);
+		else
+			ldq_err("v4l2:%s: VIDIOC_STREAMON: %s", v->path, strerror(-ret));
+		free_bufs(v);
+		facts_discard(v);
+		return ret;
+	}
+	v->streaming = true;
+	return 0;
+}
+
+static double ldq_v4l2_stream_rate_hz(struct labdaq_device *dev)
+{
+	return ((struct v4l2 *)dev->priv)->fps_now;
+}
+
+static long gone(struct v4l2 *v, int err)
+{
+	if (!v->gone_logged)
+		ldq_err("v4l2:%s: the device went away during the run (%s)", v->path,
+			strerror(err));
+	v->gone_logged = true;
+	return -ENODEV;
+}
+
+static long ldq_v4l2_stream_read(struct labdaq_device *dev, void *dst, size_t items,
+				 uint64_t *lost)
+{
+	struct v4l2 *v = dev->priv;
+
+	(void)items;
+	*lost = 0;
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = v->fd, .events = POLLIN },
+					 { .fd = v->efd, .events = POLLIN } };
+		struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+					 .memory = V4L2_MEMORY_MMAP };
+		int ret;
+
+		if (atomic_load_explicit(&v->cancelled, memory_order_acquire))
+			return -ECANCELED;
+		ret = xioctl(v->fd, VIDIOC_DQBUF, &b);
+		if (ret == -EAGAIN) {
+			int n = poll(pfd, 2, 1000);
+
+			if (n < 0 && errno != EINTR)
+				return -errno;
+			if (n > 0 && pfd[1].revents)
+				return -ECANCELED;
+			/* POLLERR with nothing to dequeue: the queue was
+			 * cancelled under us, as after a disconnect. */
+			if (n > 0 && (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) &&
+			    !(pfd[0].revents & POLLIN)) {
+				ret = xioctl(v->fd, VIDIOC_DQBUF, &b);
+				if (ret == -EAGAIN || ret == -EINVAL || ret == -EPIPE)
+					return gone(v, ENODEV);
+				if (ret)
+					return ret == -ENODEV ? gone(v, ENODEV) : gone(v, -ret);
+			} else {
+				continue;
+			}
+		} else if (ret == -ENODEV || ret == -EIO || ret == -EPIPE || ret == -EINVAL) {
+			return gone(v, -ret);
+		} else if (ret) {
+			ldq_err("v4l2:%s: VIDIOC_DQBUF: %s", v->path, strerror(-ret));
+			return ret;
+		}
+		/* A buffer: account for the frames before it. */
+		*lost += ldq_v4l2_seq_lost(v->have_seq, v->next_seq, b.sequence);
+		v->have_seq = true;
+		v->next_seq = b.sequence + 1;
+		if ((b.flags & V4L2_BUF_FLAG_ERROR) || b.index >= v->nbufs ||
+		    b.bytesused < v->frame_bytes) {
+			/* A damaged or short frame is a lost one. */
+			*lost += 1;
+		} else {
+			memcpy(dst, v->bufs[b.index].start, v->frame_bytes);
+			facts_add(v, &b);
+		}
+		ret = xioctl(v->fd, VIDIOC_QBUF, &b);
+		if (ret)
+			return ret == -ENODEV || ret == -EINVAL ? gone(v, -ret) : ret;
+		if (!(b.flags & V4L2_BUF_FLAG_ERROR) && b.index < v->nbufs &&
+		    b.bytesused >= v->frame_bytes)
+			return 1;
+	}
+}
+
+static void ldq_v4l2_stream_cancel(struct labdaq_device *dev)
+{
+	struct v4l2 *v = dev->priv;
+	uint64_t one = 1;
+
+	atomic_store_explicit(&v->cancelled, true, memory_order_release);
+	if (write(v->efd, &one, sizeof(one)) < 0) {
+		/* The counter is full: a wake-up is pending anyway. */
+	}
+}
+
+static void ldq_v4l2_stream_stop(struct labdaq_device *dev)
+{
+	struct v4l2 *v = dev->priv;
+	enum v4l2_buf_type type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+
+	if (v->streaming)
+		(void)xioctl(v->fd, VIDIOC_STREAMOFF, &type);
+	v->streaming = false;
+	free_bufs(v);
+	facts_close(v);
+}
+
+/* ---- attributes: controls, and the modes as read-only ---- */
+
+struct ctrl_iter {
+	struct v4l2_query_ext_ctrl q;
+	char name[64];
+};
+
+/* Calls @cb for each control; stops when it returns non-zero (that value). */
+static int each_ctrl(int fd, int (*cb)(int fd, struct ctrl_iter *c, void *arg), void *arg)
+{
+	struct ctrl_iter c = { 0 };
+	int n = 0;
+
+	c.q.id = V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND;
+	while (!xioctl(fd, VIDIOC_QUERY_EXT_CTRL, &c.q)) {
+		if (c.q.type != V4L2_CTRL_TYPE_CTRL_CLASS &&
+		    !(c.q.flags & V4L2_CTRL_FLAG_DISABLED)) {
+			int r;
+
+			ldq_v4l2_ctrl_name(c.q.name, c.name, sizeof(c.name));
+			r = cb(fd, &c, arg);
+			if (r)
+				return r;
+			n++;
+		}
+		c.q.id |= V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND;
+	}
+	return -n - 1000000; /* never a callback's value: the count, encoded */
+}
+
+static bool ctrl_scalar(const struct v4l2_query_ext_ctrl *q)
+{
+	switch (q->type) {
+	case V4L2_CTRL_TYPE_INTEGER:
+	case V4L2_CTRL_TYPE_BOOLEAN:
+	case V4L2_CTRL_TYPE_MENU:
+	case V4L2_CTRL_TYPE_INTEGER_MENU:
+	case V4L2_CTRL_TYPE_INTEGER64:
+	case V4L2_CTRL_TYPE_BITMASK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int ctrl_get(int fd, const struct v4l2_query_ext_ctrl *q, int64_t *val)
+{
+	struct v4l2_ext_control c = { .id = q->id };
+	struct v4l2_ext_controls cs = { .which = V4L2_CTRL_WHICH_CUR_VAL, .count = 1,
+					.controls = &c };
+	int ret;
+
+	if (!ctrl_scalar(q) || (q->flags & V4L2_CTRL_FLAG_WRITE_ONLY))
+		return -EACCES;
+	ret = xioctl(fd, VIDIOC_G_EXT_CTRLS, &cs);
+	if (ret)
+		return ret;
+	*val = q->type == V4L2_CTRL_TYPE_INTEGER64 ? c.value64 : c.value;
+	return 0;
+}
+
+static void ctrl_available(int fd, const struct v4l2_query_ext_ctrl *q, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	switch (q->type) {
+	case V4L2_CTRL_TYPE_INTEGER:
+	case V4L2_CTRL_TYPE_INTEGER64:
+		snprintf(buf, len, "[%lld %llu %lld] default %lld", (long long)q->minimum,
+			 (unsigned long long)q->step, (long long)q->maximum,
+			 (long long)q->default_value);
+		break;
+	case V4L2_CTRL_TYPE_BOOLEAN:
+		snprintf(buf, len, "0 1 (bool) default %lld", (long long)q->default_value);
+		break;
+	case V4L2_CTRL_TYPE_BUTTON:
+		snprintf(buf, len, "1 (button: write to press)");
+		break;
+	case V4L2_CTRL_TYPE_BITMASK:
+		snprintf(buf, len, "bitmask 0x%llx", (unsigned long long)q->maximum);
+		break;
+	case V4L2_CTRL_TYPE_MENU:
+	case V4L2_CTRL_TYPE_INTEGER_MENU:
+		for (int64_t i = q->minimum; i <= q->maximum && n + 1 < len; i++) {
+			struct v4l2_querymenu m = { .id = q->id, .index = (uint32_t)i };
+			int w;
+
+			if (xioctl(fd, VIDIOC_QUERYMENU, &m))
+				continue;
+			if (q->type == V4L2_CTRL_TYPE_MENU)
+				w = snprintf(buf + n, len - n, "%s%lld=%s", n ? ", " : "",
+					     (long long)i, (const char *)m.name);
+			else
+				w = snprintf(buf + n, len - n, "%s%lld=%lld", n ? ", " : "",
+					     (long long)i, (long long)m.value);
+			if (w < 0 || (size_t)w >= len - n)
+				break;
+			n += (size_t)w;
+		}
+		break;
+	default:
+		snprintf(buf, len, "(a %s of type %u, %u elements: not read or set by labdaq)",
+			 (q->flags & V4L2_CTRL_FLAG_HAS_PAYLOAD) ? "compound control" : "control",
+			 q->type, q->elems);
+	}
+}
+
+static void fmt_list(int fd, const struct v4l2_pix_format *pix, int what, char *buf, size_t len)
+{
+	size_t n = 0;
+	int w = 0;
+
+	buf[0] = '\0';
+	if (what == 0) {
+		struct v4l2_fmtdesc d = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+
+		for (d.index = 0; !xioctl(fd, VIDIOC_ENUM_FMT, &d) && n + 1 < len; d.index++) {
+			char f[8];
+
+			ldq_v4l2_fourcc_str(d.pixelformat, f);
+			/* Fourccs only: drivers offer dozens (vivid 83). */
+			w = snprintf(buf + n, len - n, "%s%s", n ? " " : "", f);
+			if (w < 0 || (size_t)w >= len - n)
+				break;
+			n += (size_t)w;
+		}
+	} else if (what == 1) {
+		struct v4l2_frmsizeenum s = { .pixel_format = pix->pixelformat };
+
+		for (s.index = 0; !xioctl(fd, VIDIOC_ENUM_FRAMESIZES, &s) && n + 1 < len;
+		     s.index++) {
+			if (s.type == V4L2_FRMSIZE_TYPE_DISCRETE)
+				w = snprintf(buf + n, len - n, "%s%ux%u", n ? " " : "",
+					     s.discrete.width, s.discrete.height);
+			else
+				w = snprintf(buf + n, len - n, "%s[%u..%u step %u]x[%u..%u step %u]",
+					     n ? " " : "", s.stepwise.min_width,
+					     s.stepwise.max_width, s.stepwise.step_width,
+					     s.stepwise.min_height, s.stepwise.max_height,
+					     s.stepwise.step_height);
+			if (w < 0 || (size_t)w >= len - n)
+				break;
+			n += (size_t)w;
+			if (s.type != V4L2_FRMSIZE_TYPE_DISCRETE)
+				break;
+		}
+	} else {
+		struct v4l2_frmivalenum iv = { .pixel_format = pix->pixelformat,
+					       .width = pix->width, .height = pix->height };
+
+		for (iv.index = 0; !xioctl(fd, VIDIOC_ENUM_FRAMEINTERVALS, &iv) && n + 1 < len;
+		     iv.index++) {
+			if (iv.type == V4L2_FRMIVAL_TYPE_DISCRETE)
+				w = snprintf(buf + n, len - n, "%s%g", n ? " " : "",
+					     interval_fps(&iv.discrete));
+			else
+				w = snprintf(buf + n, len - n, "%s[%g..%g]", n ? " " : "",
+					     interval_fps(&iv.stepwise.max),
+					     interval_fps(&iv.stepwise.min));
+			if (w < 0 || (size_t)w >= len - n)
+				break;
+			n += (size_t)w;
+			if (iv.type != V4L2_FRMIVAL_TYPE_DISCRETE)
+				break;
+		}
+	}
+}
+
+static int mode_value(struct v4l2 *v, int what, char *buf, size_t len)
+{
+	struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	char f[8];
+
+	if (what == 0) {
+		ldq_v4l2_fourcc_str(v->pix.pixelformat, f);
+		return snprintf(buf, len, "%s", f);
+	}
+	if (what == 1)
+		return snprintf(buf, len, "%ux%u", v->pix.width, v->pix.height);
+	if (v->fps > 0)
+		return snprintf(buf, len, "%g", v->fps);
+	if (!xioctl(v->fd, VIDIOC_G_PARM, &parm))
+		return snprintf(buf, len, "%g", interval_fps(&parm.parm.capture.timeperframe));
+	return -EIO;
+}
+
+static const char *const mode_names[] = { "format", "size", "fps" };
+
+struct list_arg {
+	struct v4l2 *v;
+	labdaq_attr_fn fn;
+	void *user;
+};
+
+static int list_one(int fd, struct ctrl_iter *c, void *arg)
+{
+	struct list_arg *a = arg;
+	char val[32], avail[1024];
+	struct labdaq_attr at = { .name = c->name, .available = avail };
+	int64_t x;
+
+	ctrl_available(fd, &c->q, avail, sizeof(avail));
+	if (!ctrl_get(fd, &c->q, &x)) {
+		snprintf(val, sizeof(val), "%lld", (long long)x);
+		at.value = val;
+	}
+	return a->fn(&at, a->user) ? 1 : 0;
+}
+
+static int ldq_v4l2_attr_list(struct labdaq_device *dev, labdaq_attr_fn fn, void *user)
+{
+	struct v4l2 *v = dev->priv;
+	struct list_arg a = { v, fn, user };
+	int n = 0, r;
+
+	for (int m = 0; m < 3; m++) {
+		char val[64], avail[2048];
+		struct labdaq_attr at = { .name = mode_names[m], .available = avail };
+
+		if (mode_value(v, m, val, sizeof(val)) > 0)
+			at.value = val;
+		fmt_list(v->fd, &v->pix, m, avail, sizeof(avail));
+		if (!avail[0])
+			at.available = NULL;
+		n++;
+		if (fn(&at, user))
+			return n;
+	}
+	r = each_ctrl(v->fd, list_one, &a);
+	if (r == 1)
+		return n;
+	return n + (-(r + 1000000));
+}
+
+struct find_arg {
+	const char *name;
+	struct v4l2_query_ext_ctrl q;
+};
+
+static int find_one(int fd, struct ctrl_iter *c, void *arg)
+{
+	struct find_arg *f = arg;
+
+	(void)fd;
+	if (strcmp(c->name, f->name))
+		return 0;
+	f->q = c->q;
+	return 1;
+}
+
+static int find_ctrl(struct v4l2 *v, const char *name, struct v4l2_query_ext_ctrl *q)
+{
+	struct find_arg f = { .name = name };
+
+	if (each_ctrl(v->fd, find_one, &f) != 1) {
+		ldq_err("v4l2:%s has no control %s (`labdaq attr` lists them)", v->path, name);
+		return -ENOENT;
+	}
+	*q = f.q;
+	return 0;
+}
+
+static int ldq_v4l2_attr_read(struct labdaq_device *dev, const char *name, char *buf,
+			      size_t len)
+{
+	struct v4l2 *v = dev->priv;
+	struct v4l2_query_ext_ctrl q;
+	int64_t x;
+	int ret;
+
+	for (int m = 0; m < 3; m++)
+		if (!strcmp(name, mode_names[m]))
+			return mode_value(v, m, buf, len);
+	ret = find_ctrl(v, name, &q);
+	if (ret)
+		return ret;
+	ret = ctrl_get(v->fd, &q, &x);
+	if (ret == -ENODEV)
+		ldq_err("v4l2:%s is gone", v->path);
+	if (ret)
+		return ret;
+	return snprintf(buf, len, "%lld", (long long)x);
+}
+
+static int ldq_v4l2_attr_write(struct labdaq_device *dev, const char *name, const char *value)
+{
+	struct v4l2 *v = dev->priv;
+	struct v4l2_query_ext_ctrl q;
+	struct v4l2_ext_control c = { 0 };
+	struct v4l2_ext_controls cs = { .which = V4L2_CTRL_WHICH_CUR_VAL, .count = 1,
+					.controls = &c };
+	char avail[1024], *end;
+	long long x;
+	int ret;
+
+	for (int m = 0; m < 3; m++)
+		if (!strcmp(name, mode_names[m])) {
+			ldq_err("v4l2:%s: %s is chosen in the URI (%s=...), not as an attribute",
+				v->path, name, m == 1 ? "width=W&height" : name);
+			return -EACCES;
+		}
+	ret = find_ctrl(v, name, &q);
+	if (ret)
+		return ret;
+	if (!ctrl_scalar(&q) && q.type != V4L2_CTRL_TYPE_BUTTON) {
+		ldq_err("v4l2:%s: control %s (type %u) cannot be set through labdaq", v->path, name,
+			q.type);
+		return -EACCES;
+	}
+	if (q.flags & V4L2_CTRL_FLAG_READ_ONLY) {
+		ldq_err("v4l2:%s: control %s is read-only", v->path, name);
+		return -EACCES;
+	}
+	errno = 0;
+	x = strtoll(value, &end, 0);
+	if (!*value || *end || errno) {
+		bool found = false;
+
+		/* A menu item by name. */
+		if (q.type == V4L2_CTRL_TYPE_MENU) {
+			for (int64_t i = q.minimum; i <= q.maximum && !found; i++) {
+				struct v4l2_querymenu m = { .id = q.id, .index = (uint32_t)i };
+				char nm[64];
+
+				if (xioctl(v->fd, VIDIOC_QUERYMENU, &m))
+					continue;
+				ldq_v4l2_ctrl_name((const char *)m.name, nm, sizeof(nm));
+				if (!strcmp(nm, value) || !strcmp((const char *)m.name, value)) {
+					x = i;
+					found = true;
+				}
+			}
+		}
+		if (!found) {
+			ctrl_available(v->fd, &q, avail, sizeof(avail));
+			ldq_err("v4l2:%s: %s=%s is not a value it takes: %s", v->path, name, value,
+				avail);
+			return -EINVAL;
+		}
+	}
+	if (q.type != V4L2_CTRL_TYPE_BUTTON && q.type != V4L2_CTRL_TYPE_BITMASK &&
+	    (x < q.minimum || x > q.maximum)) {
+		ctrl_available(v->fd, &q, avail, sizeof(avail));
+		ldq_err("v4l2:%s: %s=%s is out of range: %s", v->path, name, value, avail);
+		return -ERANGE;
+	}
+	c.id = q.id;
+	if (q.type == V4L2_CTRL_TYPE_INTEGER64)
+		c.value64 = x;
+	else
+		c.value = (int32_t)x;
+	ret = xioctl(v->fd, VIDIOC_S_EXT_CTRLS, &cs);
+	if (ret == -EBUSY) {
+		ldq_err("v4l2:%s: control %s cannot change while the device streams", v->path,
+			name);
+	} else if (ret == -ERANGE || ret == -EINVAL) {
+		ctrl_available(v->fd, &q, avail, sizeof(avail));
+		ldq_err("v4l2:%s: the driver refuses %s=%s: %s", v->path, name, value, avail);
+	} else if (ret) {
+		ldq_err("v4l2:%s: setting %s: %s", v->path, name, strerror(-ret));
+	}
+	return ret;
+}
+
+const struct ldq_backend ldq_backend_v4l2 = {
+	.name = "v4l2",
+	.uris = "v4l2:/dev/videoN?width=W&height=H&format=FOURCC&fps=F (V4L2 cameras and "
+		"frame grabbers)",
+	.keys_help = "width, height, format, fps, buffers",
+	.open = ldq_v4l2_open,
+	.close = ldq_v4l2_close,
+	.list = ldq_v4l2_list,
+	.stream_start = ldq_v4l2_stream_start,
+	.stream_rate_hz = ldq_v4l2_stream_rate_hz,
+	.stream_read = ldq_v4l2_stream_read,
+	.stream_cancel = ldq_v4l2_stream_cancel,
+	.stream_stop = ldq_v4l2_stream_stop,
+	.attr_list = ldq_v4l2_attr_list,
+	.attr_read = ldq_v4l2_attr_read,
+	.attr_write = ldq_v4l2_attr_write,
+};
