@@ -102,7 +102,11 @@ void describe_holder(const char *uri)
 {
 	struct labdaq_holder h = { .size = sizeof(h) };
 
-	if (labdaq_device_holder(uri, &h) == 1 && h.pid > 0)
+	if (labdaq_device_holder(uri, &h) == 1 && h.pid > 0 && !h.run_id[0])
+		msg("device '%s' is busy: pid %d of user %s holds it (what it runs is not "
+		    "known: its lock record is missing or does not match it)", uri, h.pid,
+		    h.user[0] ? h.user : "?");
+	else if (labdaq_device_holder(uri, &h) == 1 && h.pid > 0)
 		msg("device '%s' is busy: pid %d of user %s has run %s on it since %s: %s. "
 		    "'labdaq stop %.*s' asks it to stop", uri, h.pid, h.user, h.run_id,
 		    h.since_utc, h.what, (int)strcspn(h.device, "?"), h.device);
