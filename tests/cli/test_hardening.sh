@@ -39,4 +39,30 @@ is "umask 0007: a sweep's .csv is 0660" "$(stat -c %a "$T/s.csv")" 660
 (umask 0022 && exec "$LABDAQ" acquire sim:adc --samples 10 -o "$T/n.npy") >/dev/null 2>&1
 is "umask 0022: the .npy is 0644" "$(stat -c %a "$T/n.npy")" 644
 
+# 14. inspect's exit status: non-zero for a dead run's file that still says
+#     running (naming recover), a header/sidecar mismatch, and a sidecar that
+#     is a JSON array; zero for a live run's file and a complete one.
+run_bg live labdaq acquire sim:adc --continuous --rate 1k -o "$T/live.npy"
+lpid=$BG_PID
+wait_for_json "$T/live.json" "m['written'] > 0" 30
+run insp_live labdaq inspect "$T/live.npy"
+is "inspect of a live run's file: exit 0" "$RC" 0
+kill -KILL "$lpid"
+wait_pid "$lpid" 10 "the run killed with SIGKILL"
+run insp_dead labdaq inspect "$T/live.npy"
+is "inspect of a killed run's file still saying running: exit 1" "$RC" 1
+check_grep "it says the run is gone and to recover" "$T/insp_dead.out" "GONE: .*labdaq recover"
+run rec labdaq recover "$T/live.npy"
+run insp_rec labdaq inspect "$T/live.npy"
+is "inspect after recover: exit 0" "$RC" 0
+run mis labdaq acquire sim:adc --samples 10 -o "$T/mis.npy"
+"$PY" -c 'import json, sys
+p = sys.argv[1]; m = json.load(open(p)); m["written"] = 5; json.dump(m, open(p, "w"))' "$T/mis.json"
+run insp_mis labdaq inspect "$T/mis.npy"
+is "inspect of a header/sidecar mismatch: exit 1" "$RC" 1
+run arr labdaq acquire sim:adc --samples 10 -o "$T/arr.npy"
+echo '[1, 2]' >"$T/arr.json"
+run insp_arr labdaq inspect "$T/arr.npy"
+is "inspect with a sidecar that is a JSON array: exit 1" "$RC" 1
+
 finish
