@@ -56,10 +56,10 @@ static int read_npy(labdaq_file *f, const char *path)
 {
 	struct stat st;
 	size_t hlen;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+	int fd = ldq_open_regular(path, O_RDONLY), ret;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	ret = fstat(fd, &st) ? -errno : 0;
 	if (!ret)
 		ret = ldq_npy_read_header(fd, &f->layout, &f->items, &hlen);
@@ -115,7 +115,21 @@ static int read_sidecar(labdaq_file *f, const char *path)
 
 	if (!jpath)
 		return -ENOMEM;
-	f->meta = json_load_file(jpath, JSON_DECODE_ANY, &jerr);
+	{
+		int fd = ldq_open_regular(jpath, O_RDONLY);
+
+		if (fd == -EINVAL || fd == -EISDIR) {
+			f->meta_err = fd;
+			snprintf(f->meta_msg, sizeof(f->meta_msg), "%s is not a regular file", jpath);
+			free(jpath);
+			return 0;
+		}
+		f->meta = fd < 0 ? NULL : json_loadfd(fd, JSON_DECODE_ANY, &jerr);
+		if (fd < 0)
+			snprintf(jerr.text, sizeof(jerr.text), "%s", labdaq_strerror(fd));
+		if (fd >= 0)
+			close(fd);
+	}
 	if (!f->meta) {
 		struct stat st;
 
@@ -180,12 +194,18 @@ static int read_old_csv(labdaq_file *f, FILE *in)
  * progress, or cut by a crash: not counted); the metadata in the sidecar. */
 static int read_csv(labdaq_file *f, const char *path)
 {
-	FILE *in = fopen(path, "re");
+	int fd = ldq_open_regular(path, O_RDONLY);
+	FILE *in = fd < 0 ? NULL : fdopen(fd, "re");
 	char line[4096];
 	int ret = 0;
 
-	if (!in)
-		return -errno;
+	if (fd < 0)
+		return fd;
+	if (!in) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
 	if (!fgets(line, sizeof(line), in)) {
 		ret = -EBADMSG;
 	} else if (!strncmp(line, "# labdaq sweep", 14)) {

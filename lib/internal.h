@@ -34,6 +34,10 @@ void ldq_clear_last_error(void);
 uint64_t ldq_now_ns(void); /* CLOCK_MONOTONIC */
 /* fsync(), again after EINTR; 0 or -errno. */
 int ldq_fsync(int fd);
+/* open(@path, @flags) of a regular file only: a fifo, a device or a socket
+ * is refused (-EINVAL, logged) before it is opened, a directory is -EISDIR;
+ * never blocks in open(). */
+int ldq_open_regular(const char *path, int flags);
 /* "2026-11-27T10:40:03.123Z" into @buf (at least 32 bytes). */
 void ldq_utc_now(char *buf, size_t len);
 

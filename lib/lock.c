@@ -15,6 +15,21 @@
  * device's name, so iio:local:labdaq-sim and iio:local:iio:device0 share
  * it), else the URI without its parameters ("sim:camera"); two runs on two
  * devices go on together.
+ *
+ * Nothing in the directory is trusted blindly (a lab PC has many users):
+ *  - the directory must not be writable by others unless it is sticky, or
+ *    anyone could unlink the lock of a running run and start a second one;
+ *  - a lock file is created 0644 by the run that takes it and unlinked by
+ *    that run when it ends (while still holding it).  A run locks only a
+ *    file of its own user (or root's): the owner of a file can unlink it
+ *    even in a sticky directory.  After flock() it checks that the path
+ *    still names the inode it locked (the previous holder may have
+ *    unlinked it meanwhile) and starts over if not;
+ *  - the holder record is only a description.  The process that holds the
+ *    lock is the one /proc/locks names for the file's inode; the record is
+ *    believed only when it names that process, with its start time, and
+ *    the file belongs to that process's user.  Otherwise the holder is
+ *    that pid with nothing else known, and it is not stoppable.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +41,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,54 +91,112 @@ static int lock_path(const char *uri, char *path, size_t len)
 	return 0;
 }
 
+/* Refuse a directory in which others could unlink our lock file: writable
+ * by group or others without the sticky bit. */
+static int check_dir(const char *d, const struct stat *st)
+{
+	if (!S_ISDIR(st->st_mode))
+		return -ENOTDIR;
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX)) {
+		ldq_err("refusing the lock directory %s: others may write in it and it is not "
+			"sticky (mode %04o), so they could delete a running run's lock; make it "
+			"sticky (mode 1777) or use another one", d, (unsigned int)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int ensure_dir(void)
 {
 	const char *d = lock_dir();
 	struct stat st;
 
 	if (!stat(d, &st))
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+		return check_dir(d, &st);
 	if (mkdir(d, 01777) && errno != EEXIST)
 		return -errno;
 	/* The umask narrowed it: every user must be able to lock. */
 	chmod(d, 01777);
-	return 0;
+	if (stat(d, &st))
+		return -errno;
+	return check_dir(d, &st);
 }
 
 /*
- * Open @key's lock file.  Creating one is O_CREAT|O_EXCL and a plain open
- * otherwise: with fs.protected_regular (systemd's default), an O_CREAT open
- * of another user's file in a sticky directory fails even when its mode
- * allows it.  The file is made 0666 so that every user may write the holder
- * record.
+ * Open @key's lock file: for reading only to ask who holds it (flock works
+ * on any open file), read-write to take it (@create), creating it 0644 with
+ * O_CREAT|O_EXCL (with fs.protected_regular, systemd's default, an O_CREAT
+ * open of another user's file in a sticky directory fails even when its
+ * mode allows it).
  */
 static int open_lock(const char *key, int create, char *path, size_t len)
 {
-	int fd, ret;
+	int fd = -1, ret;
 
 	ret = lock_path(key, path, len);
 	if (ret)
 		return ret;
-	if (create) {
-		ret = ensure_dir();
-		if (ret)
-			return ret;
+	if (!create) {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		return fd < 0 ? -errno : fd;
 	}
+	ret = ensure_dir();
+	if (ret)
+		return ret;
 	for (int tries = 0; tries < 3; tries++) {
-		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0 || errno != ENOENT || !create)
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd >= 0 || errno != ENOENT)
 			break;
-		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT | O_EXCL, 0666);
-		if (fd >= 0) {
-			fchmod(fd, 0666); /* past the umask */
-			break;
-		}
-		if (errno != EEXIST)
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_CREAT | O_EXCL,
+			  0644);
+		if (fd >= 0 || errno != EEXIST)
 			break;
 	}
 	if (fd < 0 && (errno == EACCES || errno == EPERM))
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	return fd < 0 ? -errno : fd;
+}
+
+/* The pid that holds an exclusive flock on @st's inode, per /proc/locks
+ * (the kernel's word, which no file can forge); -1 if none is listed. */
+static int flock_owner(const struct stat *st)
+{
+	char line[256];
+	int pid = -1, ino_only = -1;
+	FILE *f = fopen("/proc/locks", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char type[16], kind[16], mode[16];
+		unsigned int maj, min;
+		unsigned long ino;
+		int p;
+
+		/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters
+		 * ("1: -> FLOCK ...") do not parse. */
+		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%lu", type, kind, mode, &p, &maj,
+			   &min, &ino) != 7 || strcmp(type, "FLOCK") || strcmp(mode, "WRITE") ||
+		    ino != (unsigned long)st->st_ino || p <= 0)
+			continue;
+		if (maj == major(st->st_dev) && min == minor(st->st_dev)) {
+			pid = p;
+			break;
+		}
+		ino_only = p; /* an overlay may list another device */
+	}
+	fclose(f);
+	return pid > 0 ? pid : ino_only;
+}
+
+/* The real uid of @pid, or -1. */
+static long proc_uid(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return stat(path, &st) ? -1 : (long)st.st_uid;
 }
 
 /* A process's start time (clock ticks since boot), 0 if unknown: with the
@@ -206,15 +280,22 @@ next:
 }
 
 /*
- * Read the holder's record; it may lag the lock by a moment.  A record
- * that names no process, or a process that is gone or is another one now
- * (a record left by a run killed while the new holder could not write),
- * gives pid -1: held, by whom unknown.
+ * Who holds the lock on @fd (held: the caller checked).  The process is the
+ * one /proc/locks names; the record (which may lag the lock by a moment)
+ * describes it only if it names that very process (pid and start time) and
+ * the lock file belongs to that process's user, who alone may write it.
+ * Otherwise @h names that pid and its user, not stoppable, nothing more;
+ * pid -1 if /proc/locks does not say either.
  */
 static int read_holder(int fd, struct labdaq_holder *h)
 {
 	char buf[4096];
+	struct stat st;
+	int pid = -1;
+	long uid;
 
+	if (fstat(fd, &st))
+		return -errno;
 	for (int tries = 0; tries < 20; tries++) {
 		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 
@@ -222,13 +303,29 @@ static int read_holder(int fd, struct labdaq_holder *h)
 			return -errno;
 		buf[n] = '\0';
 		parse_holder(buf, h);
-		if (h->pid > 0)
+		pid = flock_owner(&st);
+		if (h->pid > 0 && h->pid == pid)
 			break;
 		usleep(5000);
 	}
-	if (h->pid > 0 && (!h->start || proc_start(h->pid) != h->start)) {
-		memset(h, 0, sizeof(*h));
-		h->pid = -1;
+	uid = pid > 0 ? proc_uid(pid) : -1;
+	if (pid > 0 && h->pid == pid && h->start && proc_start(pid) == h->start && uid >= 0 &&
+	    (uid_t)uid == st.st_uid && h->uid == (unsigned int)uid)
+		return 0;
+	memset(h, 0, sizeof(*h));
+	h->pid = pid;
+	if (pid > 0) {
+		struct passwd pw, *pwp = NULL;
+		char pwbuf[1024];
+
+		h->start = proc_start(pid);
+		if (uid >= 0) {
+			h->uid = (unsigned int)uid;
+			if (!getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf), &pwp) && pwp)
+				snprintf(h->user, sizeof(h->user), "%s", pwp->pw_name);
+			else
+				snprintf(h->user, sizeof(h->user), "%ld", uid);
+		}
 	}
 	return 0;
 }
@@ -341,6 +438,8 @@ LABDAQ_API int labdaq_device_holder(const char *uri, struct labdaq_holder *out)
 	size = out->size < sizeof(h) ? out->size : sizeof(h);
 	memset(&h, 0, sizeof(h));
 	ret = device_holder(uri, &h);
+	if (ret == 1 && !h.device[0])
+		snprintf(h.device, sizeof(h.device), "%s", uri);
 	h.size = size;
 	memcpy(out, &h, size);
 	return ret;
@@ -363,7 +462,7 @@ LABDAQ_API int labdaq_holders(labdaq_holder_fn fn, void *user)
 		if (len < 6 || strcmp(names[i]->d_name + len - 5, ".lock"))
 			goto next;
 		snprintf(path, sizeof(path), "%s/%s", lock_dir(), names[i]->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 		if (fd < 0)
 			goto next;
 		if (flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK && !read_holder(fd, &h)) {
@@ -395,27 +494,70 @@ int ldq_lock_acquire(const char *key, const char *uri, const char *what, const c
 	int fd, len;
 
 	*fd_out = -1;
-	fd = open_lock(key, 1, path, sizeof(path));
-	if (fd < 0) {
-		ldq_err("cannot open the lock of %s (%s): %s; set LABDAQ_LOCK_DIR to a "
-			"writable directory shared by the lab's users", uri, path,
-			labdaq_strerror(fd));
-		return fd;
-	}
-	/* Someone asking who holds the device takes a shared lock for an
-	 * instant: a free device must not look busy because of that. */
-	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
-		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	for (int round = 0;; round++) {
+		struct stat st, now;
 
-		if (err == -EBUSY && tries < 10) {
-			usleep(5000);
-			continue;
+		fd = open_lock(key, 1, path, sizeof(path));
+		if (fd < 0) {
+			if (fd != -EPERM)
+				ldq_err("cannot open the lock of %s (%s): %s; set LABDAQ_LOCK_DIR to "
+					"a writable directory shared by the lab's users", uri, path,
+					labdaq_strerror(fd));
+			return fd;
 		}
+		/* Someone asking who holds the device takes a shared lock for an
+		 * instant: a free device must not look busy because of that. */
+		for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
+			int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 
-		close(fd);
-		if (err == -EBUSY)
-			ldq_dbg("%s is held by another run", uri);
-		return err;
+			if (err == -EBUSY && tries < 10) {
+				usleep(5000);
+				continue;
+			}
+			close(fd);
+			if (err == -EBUSY)
+				ldq_dbg("%s is held by another run", uri);
+			return err;
+		}
+		if (fstat(fd, &st)) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+		/* The holder before us unlinked it as it ended: lock the new one. */
+		if (lstat(path, &now) || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+			close(fd);
+			if (round < 100)
+				continue;
+			ldq_err("the lock file of %s (%s) keeps changing under this run", uri,
+				path);
+			return -EAGAIN;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_uid != getuid() ||
+		    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+			/* A free lock file that is not ours alone: one we can unlink
+			 * (ours, or any as root or as the directory's owner) is
+			 * replaced; ours with a mode too wide is narrowed. */
+			struct stat dst;
+
+			if (round < 100 && !stat(lock_dir(), &dst) &&
+			    (getuid() == 0 || dst.st_uid == getuid() ||
+			     st.st_uid == getuid()) && !unlink(path)) {
+				close(fd);
+				continue;
+			}
+			if (S_ISREG(st.st_mode) && st.st_uid == getuid() && !fchmod(fd, 0644))
+				break;
+			ldq_err("refusing the lock file %s of %s: it belongs to uid %u with mode "
+				"%04o, and labdaq trusts only a lock file of its own user that "
+				"others cannot write; it may be left by a run that was killed: "
+				"its owner or root can delete it", path, uri,
+				(unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+			close(fd);
+			return -EPERM;
+		}
+		break;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -447,10 +589,24 @@ int ldq_lock_acquire(const char *key, const char *uri, const char *what, const c
 
 void ldq_lock_release(int fd)
 {
+	char link[64], path[4096];
+	struct stat st, now;
+	ssize_t n;
+
 	if (fd < 0)
 		return;
 	/* Clear the record first so that nobody reads a stale holder. */
 	if (ftruncate(fd, 0))
 		ldq_dbg("clearing a lock record: %s", labdaq_strerror(-errno));
+	/* Still holding it, unlink our file (the next run creates its own; one
+	 * that opened this one meanwhile sees it gone after its flock). */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n > 0 && !fstat(fd, &st) && st.st_uid == getuid()) {
+		path[n] = '\0';
+		if (!lstat(path, &now) && now.st_ino == st.st_ino && now.st_dev == st.st_dev &&
+		    unlink(path))
+			ldq_dbg("removing the lock file %s: %s", path, labdaq_strerror(-errno));
+	}
 	close(fd);
 }

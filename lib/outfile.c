@@ -73,7 +73,8 @@ int ldq_outfile_create(struct ldq_outfile *of, const char *const *paths, unsigne
 			ldq_err("cannot replace %s: %s", of->path[0], labdaq_strerror(ret));
 		return ret;
 	}
-	fd = open(of->path[0], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* 0666: the umask decides, as for every other tool's files. */
+	fd = open(of->path[0], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (fd < 0) {
 		ret = -errno;
 		ldq_err("cannot create %s: %s", of->path[0], labdaq_strerror(ret));

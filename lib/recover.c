@@ -175,8 +175,8 @@ static int recover_meta(const char *npy_path, struct labdaq_recover_info *info)
 	path = ldq_meta_path(npy_path);
 	if (!path)
 		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	ret = fd < 0 ? -errno : 0;
+	fd = ldq_open_regular(path, O_RDONLY);
+	ret = fd < 0 ? fd : 0;
 	free(path);
 	if (ret == -ENOENT) {
 		/* No sidecar; still remove a spare left by the dead run. */
@@ -212,9 +212,9 @@ LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info 
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.previous_status = -1;
 
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	fd = ldq_open_regular(path, O_RDWR);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	ret = ldq_has_suffix(path, ".csv") ? recover_csv(fd, &tmp) : recover_npy(fd, &tmp);
 	close(fd);
 	if (!ret)

@@ -128,7 +128,7 @@ int ldq_run_new(struct labdaq_device *dev, int mode, const char *path, const cha
 
 int ldq_run_lock_device(struct labdaq_run *run)
 {
-	struct labdaq_holder h;
+	struct labdaq_holder h = { .pid = -1 };
 	struct timespec ts;
 	int ret;
 
@@ -142,9 +142,14 @@ int ldq_run_lock_device(struct labdaq_run *run)
 			       run->path, run->run_id, &run->lock_fd);
 	/* The one description of a busy device, for every front end
 	 * (labdaq_last_error()). */
-	if (ret == -EBUSY && ldq_lock_holder(run->dev->lock_key, &h) == 1 && h.pid > 0)
+	if (ret == -EBUSY && ldq_lock_holder(run->dev->lock_key, &h) == 1 && h.pid > 0 &&
+	    h.run_id[0])
 		ldq_err("device '%s' is busy: pid %d of user %s has run %s on it since %s: %s",
 			run->dev->uri, h.pid, h.user, h.run_id, h.since_utc, h.what);
+	else if (ret == -EBUSY && h.pid > 0)
+		ldq_err("device '%s' is busy: pid %d of user %s holds it (what it runs is not "
+			"known: its lock record is missing or does not match it)", run->dev->uri,
+			h.pid, h.user[0] ? h.user : "?");
 	else if (ret == -EBUSY)
 		ldq_err("device '%s' is busy: another program (not a labdaq run) uses it",
 			run->dev->uri);

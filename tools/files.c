@@ -160,6 +160,25 @@ static void print_meta(const labdaq_file *f)
 		       mu64(f, "written"), (unsigned long long)labdaq_file_items(f));
 }
 
+/* Whether a run on this machine holds the device that @f names and writes
+ * @path (the holder's record names its output). */
+static int run_writes(const labdaq_file *f, const char *path)
+{
+	struct labdaq_holder h = { .size = sizeof(h) };
+	const char *dev = labdaq_file_meta_string(f, "device");
+	char *mine, *theirs;
+	int same;
+
+	if (!dev || labdaq_device_holder(dev, &h) != 1 || h.pid <= 0 || !h.output[0])
+		return 0;
+	mine = realpath(path, NULL);
+	theirs = realpath(h.output, NULL);
+	same = mine && theirs && !strcmp(mine, theirs);
+	free(mine);
+	free(theirs);
+	return same;
+}
+
 static int inspect_main(int argc, char **argv)
 {
 	const char *why;
@@ -174,10 +193,25 @@ static int inspect_main(int argc, char **argv)
 		return EXIT_FAILURE_IO;
 	}
 	print_array(f, argv[1]);
-	if (labdaq_file_meta_error(f, &why))
-		printf("metadata:  none (%s)\n", why ? why : labdaq_strerror(labdaq_file_meta_error(f, NULL)));
-	else
+	if (labdaq_file_meta_error(f, &why)) {
+		int err = labdaq_file_meta_error(f, NULL);
+
+		printf("metadata:  none (%s)\n", why ? why : labdaq_strerror(err));
+		/* No sidecar at all is a plain .npy; a broken one is an error. */
+		if (err != -ENOENT)
+			status = EXIT_FAILURE_IO;
+	} else {
 		print_meta(f);
+		if (!strcmp(mstr(f, "status"), "running") && !run_writes(f, argv[1])) {
+			printf("GONE:      the metadata says running, but no run on this machine "
+			       "writes this file (it was killed or crashed): run 'labdaq recover "
+			       "%s'\n", argv[1]);
+			status = EXIT_FAILURE_IO;
+		} else if (strcmp(mstr(f, "status"), "running") &&
+			   mu64(f, "written") != labdaq_file_items(f)) {
+			status = EXIT_FAILURE_IO; /* the warning above says why */
+		}
+	}
 	if (labdaq_file_items_on_disk(f) < labdaq_file_items(f)) {
 		printf("INCONSISTENT: the header promises %llu items, %llu are on disk; run "
 		       "'labdaq recover %s'\n", (unsigned long long)labdaq_file_items(f),

@@ -105,6 +105,10 @@ int job_load(const struct queue *q, long id, json_t **out);
 json_t *job_get(const struct queue *q, long id);
 /* Replace the job's file atomically (hold queue.lock): 0 or -errno. */
 int job_store(const struct queue *q, long id, json_t *job);
+/* The environment entry that marks job @id's process ("NAME=VALUE"). */
+int job_mark(const struct queue *q, long id, char *buf, size_t len);
+/* 1 if @pid is provably the process a worker of @q started for job @id. */
+int job_child_proven(const struct queue *q, long id, long long pid, long long start);
 /* The ids of the jobs, ascending (malloc'd): 0 or -errno. */
 int job_ids(const struct queue *q, long **out, size_t *count);
 /* Add @job under a new id (in *@id_out), without a lock: 0 or -errno. */

@@ -577,7 +577,7 @@ static int cancel_orphan(struct queue *q, long id, json_t *job, const char *who)
 	char *why;
 	int err;
 
-	if (same_process(child, cst) && kill((pid_t)child, SIGTERM) == 0)
+	if (job_child_proven(q, id, child, cst) && kill((pid_t)child, SIGTERM) == 0)
 		wait_gone(child, cst, ORPHAN_STOP_S);
 	job_set_str(job, "state", "cancelled");
 	job_set_now(job, "ended_utc");

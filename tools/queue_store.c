@@ -580,3 +580,72 @@ int worker_lock_held(const struct queue *q)
 	close(fd); /* drops the shared lock if we got it */
 	return alive;
 }
+
+/*
+ * The mark a worker gives each job's process in its environment: the
+ * queue directory's identity and the job's number.
+ */
+int job_mark(const struct queue *q, long id, char *buf, size_t len)
+{
+	struct stat st;
+
+	if (fstat(q->dfd, &st))
+		return -errno;
+	snprintf(buf, len, "LABDAQ_QUEUE_JOB=%llu:%llu:%ld", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino, id);
+	return 0;
+}
+
+/*
+ * Whether @pid (started at @start) is provably the process a worker of @q
+ * started for job @id: a job file is written by every member of a shared
+ * queue, so its child_pid alone names any process.  It must be the same
+ * process (start time), of our own user (a worker starts its jobs as
+ * itself; nobody else can start one as us), running this very program, and
+ * carry the job's mark in its environment (readable only by its user).
+ */
+int job_child_proven(const struct queue *q, long id, long long pid, long long start)
+{
+	char path[64], mark[128], *env = NULL;
+	struct stat me, it;
+	size_t len = 0, cap = 0;
+	int fd, found = 0;
+	ssize_t n;
+
+	if (!same_process(pid, start) || job_mark(q, id, mark, sizeof(mark)))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%lld", pid);
+	if (stat(path, &it) || it.st_uid != getuid())
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%lld/exe", pid);
+	if (stat("/proc/self/exe", &me) || stat(path, &it) || me.st_dev != it.st_dev ||
+	    me.st_ino != it.st_ino)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%lld/environ", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *more = realloc(env, cap = cap ? 2 * cap : 16384);
+
+			if (!more || cap > (1u << 22))
+				break;
+			env = more;
+		}
+		n = read(fd, env + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	for (size_t i = 0; env && i < len; i += strlen(env + i) + 1) {
+		env[len] = '\0';
+		if (!strcmp(env + i, mark)) {
+			found = 1;
+			break;
+		}
+	}
+	free(env);
+	return found && same_process(pid, start);
+}

@@ -83,7 +83,10 @@ static void mark_interrupted(struct worker *w, long id, json_t *job, const char 
 	char status[32], *note = NULL, nb[300];
 	int ret;
 
-	if (same_process(child, start)) {
+	if (same_process(child, start) && !job_child_proven(&w->q, id, child, start)) {
+		msg("job %ld: the job file names pid %lld as its run, but that process is not "
+		    "one a worker of this queue started for it: not signalling it", id, child);
+	} else if (same_process(child, start)) {
 		msg("job %ld: its run (pid %lld) still goes: stopping it", id, child);
 		kill((pid_t)child, SIGTERM);
 		if (!wait_gone(child, start, ORPHAN_STOP_S)) {
@@ -243,11 +246,14 @@ static char **job_argv(json_t *job)
 
 /* Start the job's process: its own process group, stopped if we die, its
  * output to the job's log, in the directory it was added from. */
-static pid_t spawn_job(json_t *job, char **av, int logfd)
+static pid_t spawn_job(const struct queue *q, long id, json_t *job, char **av, int logfd)
 {
 	const char *cwd = job_str(job, "cwd");
 	pid_t parent = getpid(), pid;
+	char mark[128];
 
+	if (job_mark(q, id, mark, sizeof(mark)))
+		return -1;
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
@@ -273,6 +279,8 @@ static pid_t spawn_job(json_t *job, char **av, int logfd)
 				"'%s': %s\n", cwd, strerror(errno));
 			_exit(EXIT_FAILURE_IO);
 		}
+		/* The mark that proves it ours to a later worker (after our crash). */
+		putenv(mark);
 		execv("/proc/self/exe", av);
 		dprintf(STDERR_FILENO, "labdaq queue: cannot run /proc/self/exe: %s\n",
 			strerror(errno));
@@ -379,7 +387,7 @@ static pid_t job_start(struct worker *w, long id, json_t *job, char **line)
 		join_command((int)json_array_size(json_object_get(job, "argv")), av + 1, line);
 	log_line(&w->q, id, "job %ld started by worker pid %d: %s (in %s)", id, (int)getpid(),
 		 *line ? *line : "?", job_str(job, "cwd") ? job_str(job, "cwd") : "?");
-	pid = av ? spawn_job(job, av, logfd) : -1;
+	pid = av ? spawn_job(&w->q, id, job, av, logfd) : -1;
 	free(av);
 	close(logfd);
 	if (pid < 0) {

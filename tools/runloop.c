@@ -104,7 +104,7 @@ void describe_holder(const char *uri)
 {
 	struct labdaq_holder h = { .size = sizeof(h) };
 
-	if (labdaq_device_holder(uri, &h) == 1 && h.pid > 0)
+	if (labdaq_device_holder(uri, &h) == 1 && h.pid > 0 && h.run_id[0])
 		msg("'labdaq stop %.*s' asks run %s to stop", (int)strcspn(h.device, "?"), h.device,
 		    h.run_id);
 }

@@ -86,7 +86,8 @@ static int ask(const struct labdaq_holder *h, const struct stop_cfg *c)
 	}
 	if (!h->stoppable) {
 		msg("the run on '%s' (pid %d, user %s) is a program using liblabdaq that does not "
-		    "stop on signals: stop it from that program", h->device, h->pid, h->user);
+		    "stop on signals, or one whose lock record does not match it: stop it from "
+		    "that program", h->device[0] ? h->device : "a device", h->pid, h->user);
 		return EXIT_FAILURE_IO;
 	}
 	if (kill(h->pid, c->abort ? SIGUSR1 : SIGTERM)) {
