@@ -213,19 +213,25 @@ class Device:
                 check(lib.labdaq_run_config_set_checkpoint_ms(cfg, max(1, ms)), what)
             check(lib.labdaq_run_config_set_command(
                 cfg, (command or _command()).encode()), what)
-            with self._lock:
-                h = self._handle()
-                check(lib.labdaq_run_check(h, cfg), f"acquire on {self.uri!r}")
-                run = ctypes.c_void_p()
-                check(lib.labdaq_run_start(h, cfg, ctypes.byref(run)),
-                      f"acquire on {self.uri!r}", self.uri)
-                self._live += 1
-                assert run.value is not None
-                r = Run(self, run.value, str(path))
-                self._runs.add(r)
-                return r
+            return self._start(lib.labdaq_run_check, lib.labdaq_run_start, cfg, Run, path,
+                               "acquire")
         finally:
             lib.labdaq_run_config_free(cfg)
+
+    def _start(self, check_fn: Any, start_fn: Any, cfg: ctypes.c_void_p, cls: Any,
+               path: Any, verb: str) -> Run:
+        """The library's check (a ValueError before anything starts), then
+        the start; the new run of class ``cls`` is tracked by this device."""
+        with self._lock:
+            h = self._handle()
+            check(check_fn(h, cfg), f"{verb} on {self.uri!r}")
+            run = ctypes.c_void_p()
+            check(start_fn(h, cfg, ctypes.byref(run)), f"{verb} on {self.uri!r}", self.uri)
+            self._live += 1
+            assert run.value is not None
+            r: Run = cls(self, run.value, str(path))
+            self._runs.add(r)
+            return r
 
     # ---- sweeps -------------------------------------------------------------
     def sweep(self, path: str, *, set: str, start: float, stop: float, points: int,
@@ -258,17 +264,10 @@ class Device:
             check(lib.labdaq_sweep_config_set_overwrite(cfg, int(bool(overwrite))), what)
             check(lib.labdaq_sweep_config_set_command(
                 cfg, (command or _command()).encode()), what)
-            with self._lock:
-                h = self._handle()
-                check(lib.labdaq_sweep_check(h, cfg), f"sweep on {self.uri!r}")
-                run = ctypes.c_void_p()
-                check(lib.labdaq_sweep_start(h, cfg, ctypes.byref(run)),
-                      f"sweep on {self.uri!r}", self.uri)
-                self._live += 1
-                assert run.value is not None
-                r = Sweep(self, run.value, str(path))
-                self._runs.add(r)
-                return r
+            sw = self._start(lib.labdaq_sweep_check, lib.labdaq_sweep_start, cfg, Sweep, path,
+                             "sweep")
+            assert isinstance(sw, Sweep)
+            return sw
         finally:
             lib.labdaq_sweep_config_free(cfg)
 

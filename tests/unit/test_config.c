@@ -150,16 +150,12 @@ static void test_meta_setters(void **state)
 	labdaq_run_config_free(c);
 }
 
-/* labdaq_run_check(@dev, @c) returns @want, names @words, creates nothing. */
-static void run_check_is(labdaq_device *dev, const labdaq_run_config *c, int want,
-			 const char *words)
+/* @ret, a check's return, is @want, the message names @words, and the
+ * check created nothing (@before: the directory's entries before it). */
+static void check_is(const char *what, int ret, int before, int want, const char *words)
 {
-	int ret, before = dir_entries();
-
-	labdaq_clear_error();
-	ret = labdaq_run_check(dev, c);
 	if (ret != want)
-		fail_msg("run_check: %d (%s), want %d: %s", ret, labdaq_strerror(ret), want,
+		fail_msg("%s: %d (%s), want %d: %s", what, ret, labdaq_strerror(ret), want,
 			 labdaq_last_error() ? labdaq_last_error() : "no message");
 	if (words) {
 		assert_non_null(labdaq_last_error());
@@ -167,6 +163,15 @@ static void run_check_is(labdaq_device *dev, const labdaq_run_config *c, int wan
 			fail_msg("'%s' does not say '%s'", labdaq_last_error(), words);
 	}
 	assert_int_equal(dir_entries(), before); /* the check created nothing */
+}
+
+static void run_check_is(labdaq_device *dev, const labdaq_run_config *c, int want,
+			 const char *words)
+{
+	int before = dir_entries();
+
+	labdaq_clear_error();
+	check_is("run_check", labdaq_run_check(dev, c), before, want, words);
 }
 
 static void test_run_check(void **state)
@@ -250,19 +255,10 @@ static void test_run_check_busy(void **state)
 static void sweep_check_is(labdaq_device *dev, const labdaq_sweep_config *c, int want,
 			   const char *words)
 {
-	int ret, before = dir_entries();
+	int before = dir_entries();
 
 	labdaq_clear_error();
-	ret = labdaq_sweep_check(dev, c);
-	if (ret != want)
-		fail_msg("sweep_check: %d (%s), want %d: %s", ret, labdaq_strerror(ret), want,
-			 labdaq_last_error() ? labdaq_last_error() : "no message");
-	if (words) {
-		assert_non_null(labdaq_last_error());
-		if (!strstr(labdaq_last_error(), words))
-			fail_msg("'%s' does not say '%s'", labdaq_last_error(), words);
-	}
-	assert_int_equal(dir_entries(), before); /* the check created nothing */
+	check_is("sweep_check", labdaq_sweep_check(dev, c), before, want, words);
 }
 
 static void test_sweep_check(void **state)
