@@ -28,7 +28,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(f, "\nDevices, by backend (built into this liblabdaq; 'labdaq list' shows them):\n");
 	for (unsigned int i = 0; i < labdaq_backend_count(); i++)
-		fprintf(f, "  %-5s %s\n", labdaq_backend_name(i), labdaq_backend_help(i));
+		fprintf(f, "  %-7s %s\n", labdaq_backend_name(i), labdaq_backend_help(i));
 	fprintf(f,
 		"\n"
 		"Exit status: 0 success; 1 device or I/O failure; 2 bad usage; 3 finished\n"
