@@ -67,29 +67,54 @@ ts_ok() {
 }
 check "timestamps increase, 1 ms apart at 1 kHz (within 1%)" ts_ok
 
-# The period is 1/f rounded to the nearest ns, the same at probe and after a
-# write: at 150 kHz 6666.67 ns gives 6667 (truncating would give 6666).
-# Scans of one tick share one clock offset, so their timestamps differ by
-# exactly the period; only the step between two ticks may be off.  The
-# monotonic clock keeps the timestamps small enough for awk's doubles
-# (realtime ones near 2^60 ns would round to 256 ns).
-echo monotonic >"$dev/current_timestamp_clock"
-echo 150000 >"$dev/sampling_frequency"
-timeout 30 iio_readdev -u local: -b 10000 -s 20000 "$SIM" voltage0 timestamp \
-	>/tmp/period.bin 2>/dev/null
-period_ok() {
-	[ "$(wc -c </tmp/period.bin)" -eq 320000 ] || return 1
-	out=$(od -An -v -td8 -w16 /tmp/period.bin | awk '
-		NR > 1 { d = $2 - last; n++; if (d == 6667) hit++
-			 else if (d == 6666) trunc++ }
-		{ last = $2 }
-		END { printf "%d of %d steps 6667 ns, %d steps 6666 ns", hit, n, trunc
-		      exit !(hit >= 0.9 * n) }')
+# Every timestamp of a capture is on its schedule: scan k at
+# t0 + floor(k * 1e9 / f) ns, computed from t0 each time (no drift), so the
+# steps are exactly 1/f, or its floor and ceiling when 1/f is not a whole
+# number of ns (150 kHz: 6666 and 6667).  Every step is checked.  A tick
+# held up so long that more than 4096 scans fell due skips them: the next
+# timestamp is still on the grid, a whole number of periods later (counted,
+# never backwards).  awk works in doubles, exact up to 2^53: only the last
+# 12 digits of each timestamp are used (realtime ones are near 2^60), with
+# the differences taken modulo 1e12 ns.
+ts_grid() { # FILE FREQ SCANS: 16-byte scans, the timestamp in the second s64
+	[ "$(wc -c <"$1")" -eq $(($3 * 16)) ] || { note "$1: $(wc -c <"$1") bytes"; return 1; }
+	out=$(od -An -v -td8 -w16 "$1" | awk -v f="$2" '
+		{ s = $2; t = (length(s) > 12 ? substr(s, length(s) - 11) : s) + 0 }
+		NR == 1 { t0 = t; last = 0; prev = t; next }
+		{ d = t - t0; if (d < 0) d += 1e12
+		  step = t - prev; if (step < -5e11) step += 1e12
+		  if (step <= 0) back++
+		  prev = t
+		  m = int(d * f / 1e9 + 0.5)
+		  if (int(m * 1e9 / f) != d || m <= last) {
+			if (bad++ < 3) printf "scan %d at +%d ns off the grid; ", NR - 1, d
+		  } else if (m == last + 1) one++
+		  else skip++
+		  last = m }
+		END { printf "%d steps: %d of one period, %d skips, %d off the grid (%d not forward)",
+			NR - 1, one, skip, bad, back
+		      exit bad + 0 != 0 || NR < 2 }')
 	rc=$?
-	note "150 kHz: $out"
+	note "$2 Hz: $out"
 	return "$rc"
 }
-check "period at 150 kHz is 6667 ns (1/f rounded to the nearest ns)" period_ok
+# The monotonic clock at 100 kHz (the issue: steps there went backwards)
+# in counter mode, 300000 scans; then realtime (the default) at 150 kHz.
+echo counter >"$dev/mode"
+echo monotonic >"$dev/current_timestamp_clock"
+echo 100000 >"$dev/sampling_frequency"
+timeout 60 iio_readdev -u local: -b 32768 -s 300000 "$SIM" voltage0 timestamp \
+	>/tmp/period.bin 2>/dev/null
+check "monotonic clock, 100 kHz: 300000 timestamps, every step 10000 ns on the grid" \
+	ts_grid /tmp/period.bin 100000 300000
+echo realtime >"$dev/current_timestamp_clock"
+echo 150000 >"$dev/sampling_frequency"
+timeout 60 iio_readdev -u local: -b 32768 -s 60000 "$SIM" voltage0 timestamp \
+	>/tmp/period.bin 2>/dev/null
+check "realtime clock, 150 kHz: 60000 timestamps at t0 + floor(k * 1e9 / f) ns" \
+	ts_grid /tmp/period.bin 150000 60000
+rm -f /tmp/period.bin
+echo ohm >"$dev/mode"
 echo 1000 >"$dev/sampling_frequency"
 echo realtime >"$dev/current_timestamp_clock"
 buf_ohm_ok() {
