@@ -228,6 +228,33 @@ stage_extra() {
 	fi
 }
 
+# stage_udev: Debian's systemd-udevd and udevadm (one binary in udev 252),
+# unpacked from the udev package into build/vm/udev (downloaded, never
+# installed, like the kernel), with its default device rules, getent
+# (libc-bin) for the labdaq hook, and the project's rules and hook as
+# `make install-udev DESTDIR=...` lays them out.  tests/vm/guest/80-udev.sh
+# starts the daemon.
+stage_udev() {
+	local pkg=$vm/udev deb
+	if [ ! -x "$pkg/bin/udevadm" ]; then
+		deb=$(ls "$vm"/udev_*.deb 2>/dev/null | tail -n 1)
+		if [ -z "$deb" ]; then
+			(cd "$vm" && apt-get download -q udev) || return 1
+			deb=$(ls "$vm"/udev_*.deb | tail -n 1)
+		fi
+		rm -rf "$pkg.tmp"
+		dpkg -x "$deb" "$pkg.tmp" && mv "$pkg.tmp" "$pkg" || return 1
+	fi
+	stage_binary "$pkg/bin/udevadm" /bin/udevadm
+	mkdir -p "$root/lib/systemd" "$root/lib/udev/rules.d" "$root/run"
+	ln -sf /bin/udevadm "$root/lib/systemd/systemd-udevd"
+	install -m 0644 "$pkg/lib/udev/rules.d/50-udev-default.rules" \
+		"$root/lib/udev/rules.d/"
+	stage_binary "$(command -v getent)" /bin/getent
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top" install-udev \
+		DESTDIR="$root" PREFIX=/usr
+}
+
 build_initramfs() {
 	local a m
 	rm -rf "$root"
@@ -258,6 +285,7 @@ build_initramfs() {
 	install -m 0644 "$top/driver/labdaq_sim.ko" "$root/lib/modules/$kver/extra/"
 	depmod -b "$root" "$kver" || return 1
 	stage_extra || return 1
+	stage_udev || return 1
 	install -m 0755 "$here/init" "$root/init"
 	mkdir -p "$root/tests"
 	cp "$here"/guest/*.sh "$root/tests/"
