@@ -113,6 +113,40 @@ timeout 60 iio_readdev -u local: -b 32768 -s 60000 "$SIM" voltage0 timestamp \
 	>/tmp/period.bin 2>/dev/null
 check "realtime clock, 150 kHz: 60000 timestamps at t0 + floor(k * 1e9 / f) ns" \
 	ts_grid /tmp/period.bin 150000 60000
+# A new sampling_frequency during a capture starts a new schedule at the
+# next scan: the timestamps never step back, and every step is a period of
+# one of the rates.  Only a change from below 10 Hz (the tick then comes
+# every 100 ms, not at the next scan) starts the new schedule one new
+# period after that tick: one step of another length.
+echo monotonic >"$dev/current_timestamp_clock"
+echo 20000 >"$dev/sampling_frequency"
+timeout 60 iio_readdev -u local: -b 4096 -s 40000 "$SIM" voltage0 timestamp \
+	>/tmp/period.bin 2>/dev/null &
+rpid=$!
+sleep 0.5
+echo 50000 >"$dev/sampling_frequency"
+sleep 0.3
+echo 4 >"$dev/sampling_frequency"
+sleep 0.7
+echo 100000 >"$dev/sampling_frequency"
+wait "$rpid"
+retime_ok() {
+	[ "$(wc -c </tmp/period.bin)" -eq 640000 ] || return 1
+	out=$(od -An -v -td8 -w16 /tmp/period.bin | awk '
+		NR > 1 { d = $2 - last; n[d]++; if (d <= 0) back++ }
+		{ last = $2 }
+		END { other = NR - 1 - n[50000] - n[20000] - n[250000000] - n[10000]
+		      printf "steps of 20 kHz %d, 50 kHz %d, 4 Hz %d, 100 kHz %d, others %d, not forward %d",
+			n[50000], n[20000], n[250000000], n[10000], other, back
+		      exit back + 0 != 0 || other > 3 || !n[50000] || !n[20000] ||
+			!n[250000000] || !n[10000] }')
+	rc=$?
+	note "rates 20 kHz, 50 kHz, 4 Hz, 100 kHz in one capture: $out"
+	return "$rc"
+}
+check "sampling_frequency changed 3 times during a capture: timestamps never step back, each step a period of a rate (but one at most per change)" \
+	retime_ok
+echo realtime >"$dev/current_timestamp_clock"
 rm -f /tmp/period.bin
 echo ohm >"$dev/mode"
 echo 1000 >"$dev/sampling_frequency"
