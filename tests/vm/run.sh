@@ -328,7 +328,7 @@ boot0=$(date +%s)
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-m 512 -smp "${VM_SMP:-2}" -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 quiet log_buf_len=1M${VM_APPEND:+ $VM_APPEND}" \
+	-append "console=ttyS0 panic=-1 quiet no_timer_check log_buf_len=1M${VM_APPEND:+ $VM_APPEND}" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-virtfs "local,path=$share,mount_tag=share,security_model=none" \
 	-nic none </dev/null >"$console" 2>&1

@@ -175,6 +175,15 @@ if echo 1 >"$dev/buffer/enable"; then
 	sleep 1
 	busy_ok() { cat "$dev/in_voltage0_raw" 2>&1 | grep -q busy; }
 	check "single reads refused while capturing (EBUSY)" busy_ok
+	# the driver reads the clock offset once at enable: the core must
+	# keep the clock fixed while the buffer is enabled (docs/driver.md)
+	clock_busy_ok() {
+		e=$(write_err "$dev/current_timestamp_clock" monotonic)
+		note "current_timestamp_clock <- monotonic while capturing: ${e:-accepted}"
+		echo "$e" | grep -qi busy &&
+			[ "$(cat "$dev/current_timestamp_clock")" = realtime ]
+	}
+	check "current_timestamp_clock cannot change while capturing (EBUSY)" clock_busy_ok
 	freq_ok() {
 		echo 10000 >"$dev/sampling_frequency" &&
 			[ "$(cat "$dev/sampling_frequency")" = 10000 ]
