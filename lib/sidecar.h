@@ -85,6 +85,11 @@ int ldq_meta_write(struct ldq_meta_file *f, const struct ldq_meta *m);
 int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len);
 struct json_t;
 int ldq_meta_write_json(struct ldq_meta_file *f, const struct json_t *root);
+/* Whether the spare holds its reservation, so that the next sidecar can
+ * be written on a full disk: 0, or the -errno of its creation or
+ * reservation (-ENOSPC).  A run checks it after its first sidecar and
+ * refuses to start without it. */
+int ldq_meta_reserved(const struct ldq_meta_file *f);
 /* Free @f; removes the spare temporary file and releases the space still
  * reserved beyond the end of the last sidecar written.  NULL is accepted. */
 void ldq_meta_close(struct ldq_meta_file *f);

@@ -425,6 +425,10 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 	ret = ldq_run_checkpoint(run, "running", 0);
 	if (ret)
 		ldq_err("cannot write the metadata of %s: %s", run->path, labdaq_strerror(ret));
+	else if ((ret = ldq_meta_reserved(run->meta)))
+		/* Without it a full disk could not be recorded. */
+		ldq_err("cannot reserve space for the metadata of %s: %s; free some space "
+			"on its file system", run->path, labdaq_strerror(ret));
 	return ret;
 }
 
