@@ -26,6 +26,19 @@ static int set_aside(struct ldq_outfile *of)
 {
 	char buf[4096];
 
+	struct stat st;
+	int ret;
+
+	for (unsigned int i = 0; i < of->n; i++) {
+		if (!lstat(of->path[i], &st) && S_ISDIR(st.st_mode)) {
+			ldq_err("%s is a directory; refusing to replace it", of->path[i]);
+			return -EISDIR;
+		}
+		/* Never a file that a live run writes. */
+		ret = ldq_file_check_unused(of->path[i]);
+		if (ret)
+			return ret;
+	}
 	for (unsigned int i = 0; i < of->n; i++) {
 		aside_name(of->path[i], buf, sizeof(buf));
 		if (!rename(of->path[i], buf)) {
@@ -69,7 +82,7 @@ int ldq_outfile_create(struct ldq_outfile *of, const char *const *paths, unsigne
 	}
 	ret = overwrite ? set_aside(of) : check_absent(of);
 	if (ret) {
-		if (ret != -EEXIST)
+		if (ret != -EEXIST && ret != -EISDIR && ret != -EBUSY)
 			ldq_err("cannot replace %s: %s", of->path[0], labdaq_strerror(ret));
 		return ret;
 	}
@@ -81,6 +94,8 @@ int ldq_outfile_create(struct ldq_outfile *of, const char *const *paths, unsigne
 		return ret;
 	}
 	of->created = 1;
+	/* Held until the run closes it: recover and --force stay away. */
+	ldq_file_claim(fd, of->path[0]);
 	return fd;
 }
 

@@ -29,8 +29,7 @@
  *    the exchange (a file system that lacks it) the spare is renamed over
  *    NAME.json and the next spare reserved from the blocks just freed.
  *  - File systems without fallocate get a spare filled with spaces
- *    instead: the JSON overwrites the beginning and the file is truncated
- *    to the JSON's length, which frees blocks and never needs new ones.
+ *    instead: the JSON overwrites the beginning, the rest stays spaces.
  *  - When the last sidecar has been written (ldq_meta_close), the blocks
  *    still reserved beyond its JSON are released with an ftruncate and
  *    the spare is removed.
@@ -56,7 +55,7 @@
 #include "util.h"
 
 /* The spare's reservation: at least this, or twice the last sidecar. */
-#define LDQ_META_RESERVE (16u * 1024u)
+#define LDQ_META_RESERVE (64u * 1024u)
 
 /* ------------------------------------------------------------------------
  * The sidecar: JSON
@@ -571,7 +570,8 @@ fail:
 /* Write @text at the start of the spare and overwrite the rest of its old
  * contents with spaces (JSON allows trailing white space): the file never
  * shrinks, so its blocks stay, and no block is needed that is not already
- * allocated or reserved.  Without fallocate the spare is cut instead. */
+ * allocated or reserved (a spare filled with spaces, without fallocate,
+ * keeps its size the same way). */
 static int spare_fill_text(struct ldq_meta_file *f, const char *text, size_t len)
 {
 	static const char spaces[512] = { [0 ... 511] = ' ' };
@@ -584,11 +584,6 @@ static int spare_fill_text(struct ldq_meta_file *f, const char *text, size_t len
 		if (f->spare_size < len)
 			f->spare_size = len;
 		return ret;
-	}
-	if (f->no_fallocate && f->spare_size > len) {
-		if (ftruncate(f->spare_fd, (off_t)len) < 0)
-			return -errno;
-		f->spare_size = len;
 	}
 	while (off < f->spare_size) {
 		size_t n = f->spare_size - off < sizeof(spaces) ? (size_t)(f->spare_size - off) :

@@ -415,6 +415,10 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 		return ret;
 	run->fd = ret;
 	ret = ldq_npy_write_header(run->fd, &run->layout, 0);
+	/* The byte after the header of a file with no item yet (npy.h). */
+	if (!ret && ftruncate(run->fd, (off_t)ldq_npy_file_size(LDQ_NPY_HEADER_BYTES,
+								 run->item_bytes, 0)))
+		ret = -errno;
 	if (!ret)
 		ret = ldq_meta_open(run->path, &run->meta);
 	if (ret) {

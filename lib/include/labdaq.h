@@ -761,8 +761,13 @@ struct labdaq_recover_info {
 /**
  * labdaq_file_recover() - complete @path after a crash or kill -9: rewrite
  * the .npy header to the whole items on disk, cut a partial item (a
- * sweep's .csv: a line cut short), and mark the sidecar "recovered".  Returns 0, -EBADMSG for a file that is not a
- * labdaq .npy, or -errno.  Must not run while a run writes @path.
+ * sweep's .csv: a line cut short), and mark the sidecar "recovered".
+ * Returns 0, -EBADMSG for a file that is not a labdaq .npy (or a sidecar
+ * that is not a JSON object: the data is fixed, the sidecar left as it is),
+ * -ENOTRECOVERABLE when the header and the sidecar disagree on the dtype or
+ * the item shape, or the header counts more items than are on disk (nothing
+ * is changed: at most one partial item is ever cut), -EBUSY (logged, naming
+ * the run) while a live run writes @path, or -errno.  Thread-safe.
  */
 LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info *info);
 
