@@ -402,6 +402,7 @@ struct ldq_meta_file {
 	uint64_t reserve;      /* bytes the next spare reserves */
 	int spare_err;         /* the last spare's creation and reservation */
 	int no_exchange;       /* RENAME_EXCHANGE unsupported: rename */
+	int noreplace;         /* the first sidecar never replaces a file */
 	int cur_fd;            /* the file now named NAME.json, or -1 */
 	uint64_t cur_size;     /* its JSON's length */
 	uint64_t cur_file_size; /* its size: the JSON and trailing spaces */
@@ -491,8 +492,14 @@ static int spare_create(struct ldq_meta_file *f)
 		/* A stale spare (a killed run): replace it once. */
 		if (errno != EEXIST || tries > 0)
 			return -errno;
-		if (unlinkat(f->dirfd, f->tmpname, 0) < 0 && errno != ENOENT)
-			return -errno;
+		if (unlinkat(f->dirfd, f->tmpname, 0) < 0 && errno != ENOENT) {
+			int err = -errno;
+
+			/* Name it: the caller only knows the data file. */
+			ldq_err("cannot replace '%s', the spare of the sidecar of %s: %s; remove it",
+				f->tmpname, f->npy_name, labdaq_strerror(err));
+			return err;
+		}
 	}
 	f->spare_fd = fd;
 	f->spare_size = 0;
@@ -621,8 +628,15 @@ static int spare_commit(struct ldq_meta_file *f, size_t len)
 	    errno != EOPNOTSUPP)
 		return -errno;
 	f->no_exchange = old >= 0;
-	if (renameat(f->dirfd, f->tmpname, f->dirfd, f->name) < 0) {
+	ret = old < 0 && f->noreplace ?
+		      renameat2(f->dirfd, f->tmpname, f->dirfd, f->name, RENAME_NOREPLACE) : -1;
+	if (ret < 0 && (!f->noreplace || old >= 0 || errno == EINVAL || errno == ENOSYS))
+		ret = renameat(f->dirfd, f->tmpname, f->dirfd, f->name);
+	if (ret < 0) {
 		ret = -errno;
+		if (ret == -EEXIST)
+			ldq_err("%s appeared meanwhile (another run?); refusing to replace it",
+				f->name);
 		spare_drop(f);
 		return ret;
 	}
@@ -663,6 +677,11 @@ int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len)
 			spare_reserve(f);
 	}
 	return ret;
+}
+
+void ldq_meta_set_noreplace(struct ldq_meta_file *f)
+{
+	f->noreplace = 1;
 }
 
 int ldq_meta_reserved(const struct ldq_meta_file *f)

@@ -90,6 +90,9 @@ int ldq_meta_write_json(struct ldq_meta_file *f, const struct json_t *root);
  * reservation (-ENOSPC).  A run checks it after its first sidecar and
  * refuses to start without it. */
 int ldq_meta_reserved(const struct ldq_meta_file *f);
+/* The first sidecar written through @f fails with -EEXIST (logged) rather
+ * than replace a NAME.json that exists (a run's: a racing run made it). */
+void ldq_meta_set_noreplace(struct ldq_meta_file *f);
 /* Free @f; removes the spare temporary file and releases the space still
  * reserved beyond the end of the last sidecar written.  NULL is accepted. */
 void ldq_meta_close(struct ldq_meta_file *f);
