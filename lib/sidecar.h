@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sidecar.h - the JSON sidecar (sidecar.c): NAME.json beside NAME.npy,
- * replaced atomically (temporary file, fsync, rename, fsync of the
- * directory).  The format is in docs/file-format.md.  A spare temporary
- * file is kept allocated so that the sidecar can still be replaced when the
+ * replaced atomically (spare file, fsync, exchanged with NAME.json or
+ * renamed over it, fsync of the directory).  The format is in
+ * docs/file-format.md.  The spare and the sidecar keep their disk blocks
+ * for the whole run, so that the sidecar can still be replaced when the
  * disk has filled up.  Not installed.
  */
 #ifndef LDQ_SIDECAR_H
