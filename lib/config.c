@@ -344,7 +344,7 @@ int ldq_check_text(const char *s, const char *what)
 static int check_name_length(const char *path, const char *sidecar, int overwrite)
 {
 	const char *b = strrchr(path, '/'), *sb = sidecar ? strrchr(sidecar, '/') : NULL;
-	size_t n = strlen(b ? b + 1 : path), sn = sidecar ? strlen(sb ? sb + 1 : sidecar) : 0;
+	size_t n = strlen(b ? b + 1 : path), sn = sidecar ? strlen(sb ? sb + 1 : sidecar) : n;
 	size_t need = sn + 5, most = NAME_MAX - 5 - (sn - n);
 
 	if (overwrite && n + 20 > need)
