@@ -69,6 +69,14 @@ else
 	skip "item 13: the free-space warning: $NO_TMPFS"
 fi
 
+run splan labdaq sweep 'sim:ohm?r=1000' --set voltage0 --from -1 --to 1 --points 5 --repeat 2 \
+	--delay 10ms --dry-run -o splan.csv
+is "item 13: sweep --dry-run: exit 0" "$RC" 0
+check "item 13: sweep --dry-run prints the points (10), the least duration and the free space" \
+	CHECK expr "'points:    10 (5 x 2 passes)' in open('$T/splan.out').read()" \
+	"'at least 0.1s' in open('$T/splan.out').read()" "'free:' in open('$T/splan.out').read()" \
+	"not __import__('os').path.exists('$T/splan.csv')"
+
 # ---- 15. a count and --time: whichever comes first --------------------------
 run first1 labdaq acquire "$CAM" --frames 5 --time 10s --rate 100 -o wf1.npy
 is "item 15: --frames 5 --time 10s at 100/s: exit 0" "$RC" 0
