@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,69 @@ int ldq_has_suffix(const char *path, const char *suffix)
 	return n > m && !strcmp(path + n - m, suffix);
 }
 
+/* Is @s valid UTF-8 (what JSON can hold)?  Overlong forms, surrogates and
+ * code points over U+10FFFF are not. */
+static int utf8_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned int c = *s, n, cp, i;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : 0;
+		if (!n || c > 0xf4)
+			return 0;
+		cp = c & (0x3f >> n);
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}
+
+int ldq_check_text(const char *s, const char *what)
+{
+	if (s && !utf8_valid((const unsigned char *)s)) {
+		ldq_err("%s is not valid UTF-8: the sidecar (JSON) can only record UTF-8 text; "
+			"use a UTF-8 name (e.g. rename with convmv or a plain ASCII name)", what);
+		return -EILSEQ;
+	}
+	return 0;
+}
+
+/* The names labdaq makes beside @path: the sidecar's spare ".NAME.json.tmp"
+ * and, to overwrite, ".NAME.npy.labdaq-old-PID": each must fit NAME_MAX. */
+static int check_name_length(const char *path, const char *sidecar, int overwrite)
+{
+	const char *b = strrchr(path, '/'), *sb = sidecar ? strrchr(sidecar, '/') : NULL;
+	size_t n = strlen(b ? b + 1 : path), sn = sidecar ? strlen(sb ? sb + 1 : sidecar) : n;
+	size_t need = sn + 5, most = NAME_MAX - 5 - (sn - n);
+
+	if (overwrite && n + 20 > need)
+		need = n + 20;
+	if (overwrite && NAME_MAX - 20 < most)
+		most = NAME_MAX - 20;
+	if (strlen(path) >= PATH_MAX) {
+		ldq_err("the output path is %zu bytes long, over the system's limit of %d "
+			"(PATH_MAX): choose a shorter one", strlen(path), PATH_MAX);
+		return -ENAMETOOLONG;
+	}
+	if (need > NAME_MAX) {
+		ldq_err("the output name is too long (%zu bytes): labdaq needs room beside it for "
+			"its hidden temporary files (a name of at most %zu bytes here)", n, most);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 /* The directory of @path must exist and be writable. */
 static int check_dir(const char *path)
 {
@@ -310,7 +374,10 @@ static int check_dir(const char *path)
 	if (!copy)
 		return -ENOMEM;
 	dir = dirname(copy);
-	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+	if (stat(dir, &st) && errno != ENOENT && errno != ENOTDIR) {
+		ret = -errno;
+		ldq_err("cannot use the directory '%s': %s", dir, labdaq_strerror(ret));
+	} else if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
 		ldq_err("the directory '%s' does not exist; create it first", dir);
 		ret = -ENOENT;
 	} else if (access(dir, W_OK | X_OK)) {
@@ -324,6 +391,7 @@ static int check_dir(const char *path)
 int ldq_check_output(const char *path, const char *suffix, const char *sidecar, int overwrite)
 {
 	struct stat st;
+	int ret;
 
 	if (!path || !*path) {
 		ldq_err("no output file given");
@@ -333,6 +401,11 @@ int ldq_check_output(const char *path, const char *suffix, const char *sidecar, 
 		ldq_err("the output file '%s' must end in %s", path, suffix);
 		return -EINVAL;
 	}
+	ret = check_name_length(path, sidecar, overwrite);
+	if (!ret)
+		ret = ldq_check_text(path, "the output path");
+	if (ret)
+		return ret;
 	if (!overwrite && !lstat(path, &st)) {
 		ldq_err("'%s' exists; choose another name, or replace it (overwrite)", path);
 		return -EEXIST;

@@ -55,9 +55,14 @@ void ldq_kv_free(char **kv, unsigned int n);
 
 /* The path ends in @suffix (and is more than it). */
 int ldq_has_suffix(const char *path, const char *suffix);
+/* 0 if @s (NULL accepted) is valid UTF-8; -EILSEQ (logged, naming @what)
+ * otherwise: the sidecar's JSON can hold nothing else. */
+int ldq_check_text(const char *s, const char *what);
 /* Checks shared by labdaq_run_check() and labdaq_sweep_check() for a file
  * about to be created: @path set and ending in @suffix, @path and @sidecar
  * (may be NULL) not existing unless @overwrite, the directory writable.
+ * The names labdaq makes beside it must fit NAME_MAX, the path PATH_MAX
+ * (-ENAMETOOLONG), and it must be UTF-8 (-EILSEQ).
  * 0, or -EINVAL/-EEXIST/-ENOENT/-EACCES with the reason logged. */
 int ldq_check_output(const char *path, const char *suffix, const char *sidecar,
 		     int overwrite);

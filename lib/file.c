@@ -310,6 +310,9 @@ LABDAQ_API uint64_t labdaq_file_trailing_bytes(const labdaq_file *f)
 {
 	if (!f->item_bytes || f->size < f->header_len)
 		return 0;
+	/* The byte after the header of a file with no item (npy.h). */
+	if (f->size == ldq_npy_file_size(f->header_len, f->item_bytes, 0))
+		return 0;
 	return (f->size - f->header_len) % f->item_bytes;
 }
 

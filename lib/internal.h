@@ -78,6 +78,13 @@ void ldq_lock_release(int fd);
 /* Who holds the lock of @key (a device's lock_key): 1 and @out, 0 free, or
  * -errno.  Thread-safe. */
 int ldq_lock_holder(const char *key, struct labdaq_holder *out);
+/* Claim the data file open as @fd (at @path) for writing it: an exclusive
+ * flock held until @fd is closed.  0, or -EBUSY (logged, naming the run)
+ * if a live run holds it.  A run claims its output file at its creation;
+ * recover and an overwrite claim (or check) before touching a file. */
+int ldq_file_claim(int fd, const char *path);
+/* 0 if no live run writes @path (or it does not exist), -EBUSY (logged). */
+int ldq_file_check_unused(const char *path);
 
 /* ---- devices (device.c) ---- */
 struct ldq_channel {

@@ -610,3 +610,61 @@ void ldq_lock_release(int fd)
 	}
 	close(fd);
 }
+
+/* ---- data files in use ----
+ * A run holds an flock() on its data file for as long as it writes it
+ * (outfile.c); the device lock's holder record names that file, which is
+ * how the message names the run. */
+
+struct writer_match {
+	struct stat st;
+	struct labdaq_holder h;
+	int found;
+};
+
+static int match_output(const struct labdaq_holder *h, void *user)
+{
+	struct writer_match *m = user;
+	struct stat st;
+
+	/* Not our own record: this process may hold the device already. */
+	if (h->pid <= 0 || h->pid == getpid() || !h->output[0] || stat(h->output, &st) ||
+	    st.st_dev != m->st.st_dev || st.st_ino != m->st.st_ino)
+		return 0;
+	m->h = *h;
+	m->found = 1;
+	return 1;
+}
+
+int ldq_file_claim(int fd, const char *path)
+{
+	struct writer_match m = { .found = 0 };
+
+	if (!flock(fd, LOCK_EX | LOCK_NB))
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return 0; /* a file system without flock: nothing to learn */
+	if (!fstat(fd, &m.st))
+		labdaq_holders(match_output, &m);
+	if (m.found)
+		ldq_err("%s is being written by a live run: pid %d, device %s, run %s (user %s, "
+			"since %s); stop it first ('labdaq stop %.*s') or wait for its end", path,
+			m.h.pid, m.h.device, m.h.run_id, m.h.user, m.h.since_utc,
+			(int)strcspn(m.h.device, "?"), m.h.device);
+	else
+		ldq_err("%s is being written by a live run (another process holds it); stop that "
+			"run first or wait for its end", path);
+	return -EBUSY;
+}
+
+int ldq_file_check_unused(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), ret;
+	struct stat st;
+
+	if (fd < 0)
+		return 0;
+	ret = !fstat(fd, &st) && S_ISREG(st.st_mode) ? ldq_file_claim(fd, path) : 0;
+	close(fd);
+	return ret;
+}

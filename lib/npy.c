@@ -390,3 +390,10 @@ int ldq_npy_read_header(int fd, struct ldq_npy_layout *l, uint64_t *items, size_
 	free(buf);
 	return ret;
 }
+
+uint64_t ldq_npy_file_size(size_t header_len, size_t item_bytes, uint64_t items)
+{
+	if (!items && item_bytes > 1)
+		return header_len + 1;
+	return header_len + items * item_bytes;
+}

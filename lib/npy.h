@@ -34,6 +34,14 @@ int ldq_npy_parse(const void *buf, size_t len, struct ldq_npy_layout *l, uint64_
 		  size_t *header_len);
 /* Bytes of one item of @l, or 0 if @l is not valid. */
 size_t ldq_npy_item_bytes(const struct ldq_npy_layout *l);
+/*
+ * The size of a data file of @items whole items after a header of
+ * @header_len bytes.  A file with no item keeps one byte (0) after its
+ * header: NumPy cannot mmap a file that ends where its header ends
+ * ("mmap offset is greater than file size").  That byte is not data: it is
+ * less than one item (items of one byte get no such byte).
+ */
+uint64_t ldq_npy_file_size(size_t header_len, size_t item_bytes, uint64_t items);
 /* Like ldq_npy_format() for a header of @header_len bytes (the length of
  * a header being rewritten in place; version 2.0 if it needs it).
  * -EOVERFLOW if the dict does not fit, -EINVAL for a bad layout. */

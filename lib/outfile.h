@@ -18,10 +18,14 @@ struct ldq_outfile {
 	char *path[LDQ_OUTFILE_MAX];
 	char *moved[LDQ_OUTFILE_MAX];    /* where an old one is now, or NULL */
 	int created;                     /* the data file is ours to remove */
+	int unnamed;                     /* the data file has no name yet */
+	int beside_ours;                 /* the files beside it were written by
+					  * this start (set by the caller) */
 };
 
 /*
- * Create the data file @paths[0] (O_EXCL, mode 0644) for writing.  @paths
+ * Create the data file @paths[0] (O_EXCL, mode 0666 under the umask) for
+ * writing, and claim it (ldq_file_claim).  @paths
  * holds @n paths (at most LDQ_OUTFILE_MAX): the data file and the files
  * written beside it later (a sidecar), which must not exist either.  With
  * @overwrite all of them are set aside first.  Returns the descriptor, or
@@ -30,6 +34,18 @@ struct ldq_outfile {
  */
 int ldq_outfile_create(struct ldq_outfile *of, const char *const *paths, unsigned int n,
 		       int overwrite);
+/*
+ * The same, but the data file is created without a name (O_TMPFILE) where
+ * the file system can: the caller writes it and the files beside it, then
+ * ldq_outfile_publish() gives it its name, so that no moment (a kill -9)
+ * leaves the data file without its sidecar.  Elsewhere it is created by
+ * name as ldq_outfile_create() does, and ldq_outfile_publish() does nothing.
+ */
+int ldq_outfile_create_unnamed(struct ldq_outfile *of, const char *const *paths, unsigned int n,
+			       int overwrite);
+/* Name the data file @fd of ldq_outfile_create_unnamed() (never replacing a
+ * file): 0 or -errno (logged: -EEXIST if one appeared meanwhile). */
+int ldq_outfile_publish(struct ldq_outfile *of, int fd);
 /* The start succeeded: the old files are dropped.  @of is emptied. */
 void ldq_outfile_keep(struct ldq_outfile *of);
 /* The start failed: the files created are removed and the old ones come

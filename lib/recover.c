@@ -37,8 +37,34 @@ static int state_from_name(const char *s)
 	return -1;
 }
 
-/* Bring the .npy open as @fd to its whole items; fills @info. */
-static int recover_npy(int fd, struct labdaq_recover_info *info)
+/* Do the sidecar @root (NULL: none) and the header's @l agree on the
+ * dtype and the item shape?  A sidecar without them agrees. */
+static int layout_agrees(const json_t *root, const struct ldq_npy_layout *l)
+{
+	const json_t *dtype = json_object_get(root, "dtype"), *shape = json_object_get(root, "shape");
+	size_t i;
+
+	if (json_is_string(dtype) && strcmp(json_string_value(dtype), l->descr))
+		return 0;
+	if (!json_is_array(shape))
+		return 1;
+	if (json_array_size(shape) != l->ndim)
+		return 0;
+	for (i = 0; i < l->ndim; i++) {
+		const json_t *d = json_array_get(shape, i);
+
+		if (!json_is_integer(d) || (uint64_t)json_integer_value(d) != l->dims[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Bring the .npy open as @fd to its whole items; fills @info.  Nothing is
+ * changed (-ENOTRECOVERABLE) when the header and the sidecar @root
+ * disagree on the items, or when the header counts more items than are on
+ * disk and bytes would be cut: one of them is corrupt, and cutting by it
+ * could cut good data.  So at most one partial item is ever cut. */
+static int recover_npy(int fd, const json_t *root, struct labdaq_recover_info *info)
 {
 	struct ldq_npy_layout l;
 	uint64_t hdr_items, payload, items, trailing;
@@ -58,13 +84,22 @@ static int recover_npy(int fd, struct labdaq_recover_info *info)
 		return -EBADMSG;
 	if ((uint64_t)st.st_size < header_len)
 		return -EBADMSG;
+	if (root && !layout_agrees(root, &l))
+		return -ENOTRECOVERABLE;
 
 	payload = (uint64_t)st.st_size - header_len;
 	items = payload / item_bytes;
 	trailing = payload % item_bytes;
+	/* The byte after the header of an empty file is not data (npy.h). */
+	if (!items && trailing == 1)
+		trailing = 0;
+	/* A header ahead of the data (never written so: the data is synced
+	 * first) and bytes to cut: something is corrupt; cut nothing. */
+	if (hdr_items > items && trailing)
+		return -ENOTRECOVERABLE;
 
-	if (trailing) {
-		while (ftruncate(fd, (off_t)(header_len + items * item_bytes)) < 0) {
+	if ((uint64_t)st.st_size != ldq_npy_file_size(header_len, item_bytes, items)) {
+		while (ftruncate(fd, (off_t)ldq_npy_file_size(header_len, item_bytes, items)) < 0) {
 			if (errno != EINTR)
 				return -errno;
 		}
@@ -163,34 +198,49 @@ static int mark_recovered(json_t *root, struct labdaq_recover_info *info)
 	return bad ? -ENOMEM : 0;
 }
 
-/* Mark the sidecar of @npy_path recovered, if there is one. */
-static int recover_meta(const char *npy_path, struct labdaq_recover_info *info)
+/* The sidecar of @npy_path into *@root: 0 (NULL if there is none),
+ * -EBADMSG if it is not a JSON object, or -errno. */
+static int load_meta(const char *npy_path, json_t **root)
 {
-	struct ldq_meta_file *mf = NULL;
 	json_error_t jerr;
-	json_t *root;
 	char *path;
-	int fd, ret;
+	int fd;
 
+	*root = NULL;
 	path = ldq_meta_path(npy_path);
 	if (!path)
 		return -ENOMEM;
 	fd = ldq_open_regular(path, O_RDONLY);
-	ret = fd < 0 ? fd : 0;
 	free(path);
-	if (ret == -ENOENT) {
-		/* No sidecar; still remove a spare left by the dead run. */
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	*root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	if (!*root)
+		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : -EBADMSG;
+	if (!json_is_object(*root)) {
+		json_decref(*root);
+		*root = NULL;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Mark the sidecar @root of @npy_path recovered (or, without one, remove
+ * a spare left by the dead run). */
+static int recover_meta(const char *npy_path, json_t *root, struct labdaq_recover_info *info)
+{
+	struct ldq_meta_file *mf = NULL;
+	int ret;
+
+	if (!root) {
 		if (!ldq_meta_open(npy_path, &mf))
 			ldq_meta_close(mf);
 		return 0;
 	}
-	if (ret)
-		return ret;
-	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
-	close(fd);
-	if (!root)
-		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : -EBADMSG;
-	ret = json_is_object(root) ? mark_recovered(root, info) : -EBADMSG;
+	ret = mark_recovered(root, info);
 	/* Opening removes a stale spare, closing removes the new one. */
 	if (!ret)
 		ret = ldq_meta_open(npy_path, &mf);
@@ -198,14 +248,14 @@ static int recover_meta(const char *npy_path, struct labdaq_recover_info *info)
 		ret = ldq_meta_write_json(mf, root);
 		ldq_meta_close(mf);
 	}
-	json_decref(root);
 	return ret;
 }
 
 LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info *info)
 {
 	struct labdaq_recover_info tmp;
-	int fd, ret;
+	json_t *root = NULL;
+	int fd, ret, meta_ret = 0;
 
 	if (!path || !*path)
 		return -EINVAL;
@@ -215,10 +265,19 @@ LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info 
 	fd = ldq_open_regular(path, O_RDWR);
 	if (fd < 0)
 		return fd;
-	ret = ldq_has_suffix(path, ".csv") ? recover_csv(fd, &tmp) : recover_npy(fd, &tmp);
-	close(fd);
+	/* Held until the end: no run writes it, none starts on it. */
+	ret = ldq_file_claim(fd, path);
 	if (!ret)
-		ret = recover_meta(path, &tmp);
+		meta_ret = load_meta(path, &root);
+	if (!ret && ldq_has_suffix(path, ".csv"))
+		ret = recover_csv(fd, &tmp);
+	else if (!ret)
+		ret = recover_npy(fd, root, &tmp);
+	/* A sidecar that is not JSON is left as it is: -EBADMSG. */
+	if (!ret)
+		ret = meta_ret ? meta_ret : recover_meta(path, root, &tmp);
+	close(fd);
+	json_decref(root);
 	if (info)
 		*info = tmp;
 	return ret;

@@ -8,29 +8,31 @@
  * -------------------
  * A run that fills the disk must still be able to record "failed" in its
  * sidecar, and replacing a file atomically needs a second file.  So a
- * spare temporary file, ".NAME.json.tmp", is kept beside NAME.json with
- * disk blocks already reserved for it:
+ * spare temporary file, ".NAME.json.tmp", is kept beside NAME.json, and
+ * both hold disk blocks from the start of the run to its end:
  *
- *  - The spare is created empty and fallocate(FALLOC_FL_KEEP_SIZE) reserves
+ *  - A spare is created empty and fallocate(FALLOC_FL_KEEP_SIZE) reserves
  *    LDQ_META_RESERVE bytes (or twice the last sidecar, if larger) beyond
- *    its end of file.  Writing the JSON at offset 0 then only moves the end
- *    of file into blocks that are already allocated: ext4 converts its
- *    unwritten extent in place (its own reserved pool covers that
- *    conversion), tmpfs reuses the pages it allocated.  No ftruncate is
- *    done on this path: on both file systems a truncate (even to the same
- *    size) would free the blocks reserved beyond the end of file.
- *  - The spare is fsync'd and renamed over NAME.json.  The old sidecar's
- *    inode is then unreferenced and its blocks (its data and what was
- *    left of its own reservation) go back to the file system; the
- *    directory is fsync'd, which also commits the journal transaction that
- *    freed them on ext4.  The next spare is created at once and reserves
- *    its blocks from that freed space.
+ *    its end of file.  The first sidecar is renamed into place and a
+ *    second spare reserved at once; a run that cannot reserve it does not
+ *    start (ldq_meta_reserved).
+ *  - An update writes the JSON at offset 0 of the spare and overwrites the
+ *    rest of the old contents with spaces (JSON allows trailing white
+ *    space): the file never shrinks, its end only moves into blocks that
+ *    are already allocated (ext4 converts its unwritten extent in place,
+ *    tmpfs reuses its pages).  No ftruncate on this path: it would free
+ *    the blocks reserved beyond the end of file.
+ *  - The spare is fsync'd and exchanged with NAME.json
+ *    (renameat2(RENAME_EXCHANGE)); the old sidecar, blocks and all, is the
+ *    next spare.  Nothing is freed, so no other writer (the data, another
+ *    process) can take the sidecar's blocks between two updates.  Without
+ *    the exchange (a file system that lacks it) the spare is renamed over
+ *    NAME.json and the next spare reserved from the blocks just freed.
  *  - File systems without fallocate get a spare filled with spaces
- *    instead: the JSON overwrites the beginning and the file is truncated
- *    to the JSON's length, which frees blocks and never needs new ones.
+ *    instead: the JSON overwrites the beginning, the rest stays spaces.
  *  - When the last sidecar has been written (ldq_meta_close), the blocks
- *    still reserved beyond its end are released with a same-size
- *    ftruncate and the spare is removed.
+ *    still reserved beyond its JSON are released with an ftruncate and
+ *    the spare is removed.
  *
  * A sidecar larger than the reservation is still written, as a normal
  * write that may fail with -ENOSPC.
@@ -398,8 +400,12 @@ struct ldq_meta_file {
 	uint64_t spare_size;   /* the spare's size (0, or filled with spaces) */
 	int no_fallocate;      /* fallocate unsupported: fill the spare instead */
 	uint64_t reserve;      /* bytes the next spare reserves */
+	int spare_err;         /* the last spare's creation and reservation */
+	int no_exchange;       /* RENAME_EXCHANGE unsupported: rename */
+	int noreplace;         /* the first sidecar never replaces a file */
 	int cur_fd;            /* the file now named NAME.json, or -1 */
-	uint64_t cur_size;
+	uint64_t cur_size;     /* its JSON's length */
+	uint64_t cur_file_size; /* its size: the JSON and trailing spaces */
 };
 
 char *ldq_meta_path(const char *npy_path)
@@ -486,8 +492,14 @@ static int spare_create(struct ldq_meta_file *f)
 		/* A stale spare (a killed run): replace it once. */
 		if (errno != EEXIST || tries > 0)
 			return -errno;
-		if (unlinkat(f->dirfd, f->tmpname, 0) < 0 && errno != ENOENT)
-			return -errno;
+		if (unlinkat(f->dirfd, f->tmpname, 0) < 0 && errno != ENOENT) {
+			int err = -errno;
+
+			/* Name it: the caller only knows the data file. */
+			ldq_err("cannot replace '%s', the spare of the sidecar of %s: %s; remove it",
+				f->tmpname, f->npy_name, labdaq_strerror(err));
+			return err;
+		}
 	}
 	f->spare_fd = fd;
 	f->spare_size = 0;
@@ -549,7 +561,7 @@ int ldq_meta_open(const char *npy_path, struct ldq_meta_file **out)
 		goto fail;
 	}
 	/* A spare left by a killed run is replaced by spare_create(). */
-	ret = spare_create(f);
+	ret = f->spare_err = spare_create(f);
 	if (ret)
 		goto fail;
 	free(meta);
@@ -562,16 +574,16 @@ fail:
 	return ret;
 }
 
-int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len)
+/* Write @text at the start of the spare and overwrite the rest of its old
+ * contents with spaces (JSON allows trailing white space): the file never
+ * shrinks, so its blocks stay, and no block is needed that is not already
+ * allocated or reserved (a spare filled with spaces, without fallocate,
+ * keeps its size the same way). */
+static int spare_fill_text(struct ldq_meta_file *f, const char *text, size_t len)
 {
-	int ret, old;
-
-	if (f->spare_fd < 0) {
-		/* No spare since a failure: try a normal write. */
-		ret = spare_create(f);
-		if (f->spare_fd < 0)
-			return ret;
-	}
+	static const char spaces[512] = { [0 ... 511] = ' ' };
+	uint64_t off = len;
+	int ret;
 
 	ret = ldq_pwrite_all(f->spare_fd, text, len, 0, NULL);
 	if (ret) {
@@ -580,39 +592,101 @@ int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len)
 			f->spare_size = len;
 		return ret;
 	}
-	/* A spare filled with spaces (or a failed attempt) is cut to the
-	 * JSON.  Not done otherwise: it would free the reservation. */
-	if (f->spare_size > len) {
-		if (ftruncate(f->spare_fd, (off_t)len) < 0)
-			return -errno;
+	while (off < f->spare_size) {
+		size_t n = f->spare_size - off < sizeof(spaces) ? (size_t)(f->spare_size - off) :
+								  sizeof(spaces);
+
+		ret = ldq_pwrite_all(f->spare_fd, spaces, n, (off_t)off, NULL);
+		if (ret)
+			return ret;
+		off += n;
 	}
-	f->spare_size = len;
-	ret = ldq_fsync(f->spare_fd);
-	if (ret)
-		return ret;
-	if (renameat(f->dirfd, f->tmpname, f->dirfd, f->name) < 0) {
+	if (f->spare_size < len)
+		f->spare_size = len;
+	return ldq_fsync(f->spare_fd);
+}
+
+/* The spare (fsync'd) becomes NAME.json.  With an exchange the old
+ * NAME.json becomes the spare and keeps its blocks; with a plain rename
+ * (the first sidecar, or a file system without RENAME_EXCHANGE) the old
+ * one is freed and a new spare is reserved from that space. */
+static int spare_commit(struct ldq_meta_file *f, size_t len)
+{
+	int old = f->cur_fd, ret;
+	uint64_t old_size = f->cur_file_size;
+
+	if (old >= 0 && !f->no_exchange &&
+	    !renameat2(f->dirfd, f->tmpname, f->dirfd, f->name, RENAME_EXCHANGE)) {
+		f->cur_fd = f->spare_fd;
+		f->cur_file_size = f->spare_size;
+		f->spare_fd = old;
+		f->spare_size = old_size;
+		f->cur_size = len;
+		return ldq_fsync(f->dirfd);
+	}
+	if (old >= 0 && !f->no_exchange && errno != EINVAL && errno != ENOSYS &&
+	    errno != EOPNOTSUPP)
+		return -errno;
+	f->no_exchange = old >= 0;
+	ret = old < 0 && f->noreplace ?
+		      renameat2(f->dirfd, f->tmpname, f->dirfd, f->name, RENAME_NOREPLACE) : -1;
+	if (ret < 0 && (!f->noreplace || old >= 0 || errno == EINVAL || errno == ENOSYS))
+		ret = renameat(f->dirfd, f->tmpname, f->dirfd, f->name);
+	if (ret < 0) {
 		ret = -errno;
+		if (ret == -EEXIST)
+			ldq_err("%s appeared meanwhile (another run?); refusing to replace it",
+				f->name);
 		spare_drop(f);
 		return ret;
 	}
-
-	/* The spare is NAME.json now; closing the old one frees its blocks. */
-	old = f->cur_fd;
 	f->cur_fd = f->spare_fd;
 	f->cur_size = len;
+	f->cur_file_size = f->spare_size;
 	f->spare_fd = -1;
 	f->spare_size = 0;
+	/* Closing the old one frees its blocks. */
 	if (old >= 0)
 		close(old);
 	ret = ldq_fsync(f->dirfd);
-
-	/* The next spare, from the space just freed.  A failure here is not
-	 * this write's: the next write tries again. */
-	f->reserve = LDQ_META_RESERVE;
-	if (len < UINT64_MAX / 4 && 2 * len > f->reserve)
-		f->reserve = (2 * len + 4095) & ~(uint64_t)4095;
-	spare_create(f);
+	/* The next spare, from the space just freed.  Its result is
+	 * ldq_meta_reserved()'s. */
+	f->spare_err = spare_create(f);
 	return ret;
+}
+
+int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len)
+{
+	int ret;
+
+	if (f->spare_fd < 0) {
+		/* No spare since a failure: try a normal write. */
+		ret = f->spare_err = spare_create(f);
+		if (f->spare_fd < 0)
+			return ret;
+	}
+	ret = spare_fill_text(f, text, len);
+	if (ret)
+		return ret;
+	ret = spare_commit(f, len);
+	/* A sidecar that grew: a larger reservation for the next one, taken
+	 * while there is room (a failure is not this write's). */
+	if (len < UINT64_MAX / 4 && 2 * len > f->reserve) {
+		f->reserve = (2 * len + 4095) & ~(uint64_t)4095;
+		if (f->spare_fd >= 0)
+			spare_reserve(f);
+	}
+	return ret;
+}
+
+void ldq_meta_set_noreplace(struct ldq_meta_file *f)
+{
+	f->noreplace = 1;
+}
+
+int ldq_meta_reserved(const struct ldq_meta_file *f)
+{
+	return f->spare_fd < 0 && !f->spare_err ? -ENOENT : f->spare_err;
 }
 
 int ldq_meta_write_json(struct ldq_meta_file *f, const struct json_t *root)
@@ -650,8 +724,9 @@ void ldq_meta_close(struct ldq_meta_file *f)
 		return;
 	spare_drop(f);
 	if (f->cur_fd >= 0) {
-		/* Release what is left of the reservation beyond the end. */
-		if (!f->no_fallocate)
+		/* Release what is left of the reservation beyond the end,
+		 * and the spaces after the JSON. */
+		if (!f->no_fallocate || f->cur_file_size != f->cur_size)
 			while (ftruncate(f->cur_fd, (off_t)f->cur_size) < 0 && errno == EINTR)
 				;
 		close(f->cur_fd);

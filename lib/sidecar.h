@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sidecar.h - the JSON sidecar (sidecar.c): NAME.json beside NAME.npy,
- * replaced atomically (temporary file, fsync, rename, fsync of the
- * directory).  The format is in docs/file-format.md.  A spare temporary
- * file is kept allocated so that the sidecar can still be replaced when the
+ * replaced atomically (spare file, fsync, exchanged with NAME.json or
+ * renamed over it, fsync of the directory).  The format is in
+ * docs/file-format.md.  The spare and the sidecar keep their disk blocks
+ * for the whole run, so that the sidecar can still be replaced when the
  * disk has filled up.  Not installed.
  */
 #ifndef LDQ_SIDECAR_H
@@ -85,6 +86,14 @@ int ldq_meta_write(struct ldq_meta_file *f, const struct ldq_meta *m);
 int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len);
 struct json_t;
 int ldq_meta_write_json(struct ldq_meta_file *f, const struct json_t *root);
+/* Whether the spare holds its reservation, so that the next sidecar can
+ * be written on a full disk: 0, or the -errno of its creation or
+ * reservation (-ENOSPC).  A run checks it after its first sidecar and
+ * refuses to start without it. */
+int ldq_meta_reserved(const struct ldq_meta_file *f);
+/* The first sidecar written through @f fails with -EEXIST (logged) rather
+ * than replace a NAME.json that exists (a run's: a racing run made it). */
+void ldq_meta_set_noreplace(struct ldq_meta_file *f);
 /* Free @f; removes the spare temporary file and releases the space still
  * reserved beyond the end of the last sidecar written.  NULL is accepted. */
 void ldq_meta_close(struct ldq_meta_file *f);

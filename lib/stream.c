@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "gaps.h"
@@ -220,34 +222,43 @@ static int select_channels(struct labdaq_run *run, const char *list)
 	return 0;
 }
 
-static int setup_layout(struct labdaq_run *run)
+/* The file's layout for the inputs @chans (@n) of @dev, and its dtype. */
+static int layout_of(const struct labdaq_device *dev, const unsigned int *chans, unsigned int n,
+		     struct ldq_npy_layout *l, int *dtype_out)
 {
-	struct labdaq_device *dev = run->dev;
-	int dtype = dev->kind == LABDAQ_KIND_FRAMES ? dev->frame_dtype
-						    : dev->chans[run->chans[0]].dtype;
+	int dtype = dev->kind == LABDAQ_KIND_FRAMES ? dev->frame_dtype : dev->chans[chans[0]].dtype;
 	const char *descr;
 
 	/* One type for the file: the widest of the channels (iio's 64-bit
 	 * timestamp widens every column; the values are kept exactly). */
-	for (unsigned int j = 1; dev->kind != LABDAQ_KIND_FRAMES && j < run->nchans; j++)
-		if (dev->chans[run->chans[j]].dtype != dtype)
+	for (unsigned int j = 1; dev->kind != LABDAQ_KIND_FRAMES && j < n; j++)
+		if (dev->chans[chans[j]].dtype != dtype)
 			dtype = LABDAQ_DTYPE_INT64;
-	run->dtype = dtype;
 	descr = labdaq_dtype_numpy(dtype);
-
 	if (!descr || !labdaq_dtype_size(dtype))
 		return -EINVAL;
-	snprintf(run->layout.descr, sizeof(run->layout.descr), "%s", descr);
+	memset(l, 0, sizeof(*l));
+	snprintf(l->descr, sizeof(l->descr), "%s", descr);
 	if (dev->kind == LABDAQ_KIND_FRAMES) {
-		run->layout.ndim = 2;
-		run->layout.dims[0] = dev->height;
-		run->layout.dims[1] = dev->width;
+		l->ndim = 2;
+		l->dims[0] = dev->height;
+		l->dims[1] = dev->width;
 	} else {
-		run->layout.ndim = 1;
-		run->layout.dims[0] = run->nchans;
+		l->ndim = 1;
+		l->dims[0] = n;
 	}
+	*dtype_out = dtype;
+	return ldq_npy_item_bytes(l) ? 0 : -EINVAL;
+}
+
+static int setup_layout(struct labdaq_run *run)
+{
+	int ret = layout_of(run->dev, run->chans, run->nchans, &run->layout, &run->dtype);
+
+	if (ret)
+		return ret;
 	run->item_bytes = ldq_npy_item_bytes(&run->layout);
-	return run->item_bytes ? 0 : -EINVAL;
+	return 0;
 }
 
 /* MemAvailable of /proc/meminfo, in bytes (all of RAM if unreadable). */
@@ -296,12 +307,27 @@ static int check_ring(uint64_t ring_bytes)
 	return 0;
 }
 
-/* Everything labdaq_run_start() checks before it takes the device. */
-static int check_config(struct labdaq_device *dev, const struct labdaq_run_config *cfg)
+/* A ring that cannot hold one item, or beyond the memory available. */
+static int check_ring_item(uint64_t ring_bytes, size_t item_bytes)
 {
+	if (ring_bytes < item_bytes) {
+		ldq_err("a ring of %llu bytes cannot hold one item of %zu bytes: choose a ring of "
+			"at least that (--ring %zuk)", (unsigned long long)ring_bytes, item_bytes,
+			(item_bytes + 1023) / 1024);
+		return -EINVAL;
+	}
+	return check_ring(ring_bytes);
+}
+
+/* Everything labdaq_run_start() checks before it takes the device; the
+ * item size in *@item_bytes. */
+static int check_config(struct labdaq_device *dev, const struct labdaq_run_config *cfg,
+			size_t *item_bytes)
+{
+	struct ldq_npy_layout l;
 	unsigned int *idx, n;
 	char *json;
-	int ret;
+	int ret, dtype;
 
 	if (!(cfg->rate_hz >= 0) || !isfinite(cfg->rate_hz) || cfg->rate_hz > 1e12 ||
 	    cfg->duration_ns > UINT64_MAX / 2 || cfg->on_full < LABDAQ_ON_FULL_BLOCK ||
@@ -320,17 +346,78 @@ static int check_config(struct labdaq_device *dev, const struct labdaq_run_confi
 	ret = ldq_check_output(cfg->path, ".npy", json, cfg->overwrite);
 	free(json);
 	if (!ret)
-		ret = resolve_inputs(dev, cfg->channels, &idx, &n);
+		ret = ldq_check_text(cfg->command, "the command line");
 	if (!ret)
+		ret = resolve_inputs(dev, cfg->channels, &idx, &n);
+	if (!ret) {
+		ret = layout_of(dev, idx, n, &l, &dtype);
 		free(idx);
+	}
 	if (!ret)
 		ret = ldq_device_check_attrs(dev, cfg->attrs, cfg->nattrs);
-	return ret ? ret : check_ring(labdaq_run_config_get_ring_bytes(cfg));
+	if (!ret)
+		*item_bytes = ldq_npy_item_bytes(&l);
+	return ret ? ret : check_ring_item(labdaq_run_config_get_ring_bytes(cfg), *item_bytes);
 }
 
 LABDAQ_API int labdaq_run_check(labdaq_device *dev, const labdaq_run_config *cfg)
 {
-	return dev && cfg ? check_config(dev, cfg) : -EINVAL;
+	size_t ib;
+
+	return dev && cfg ? check_config(dev, cfg, &ib) : -EINVAL;
+}
+
+/* The items a run of @cfg acquires at most (0: until stopped, or as many
+ * as the device gives in the duration at rate 0), as set_limits() does. */
+static uint64_t planned_items(const struct labdaq_run_config *cfg)
+{
+	uint64_t n = cfg->count;
+
+	if (cfg->rate_hz > 0 && cfg->duration_ns) {
+		double due = ceil(cfg->rate_hz * (double)cfg->duration_ns / 1e9 - 1e-6);
+		uint64_t d = due < 1 ? 1 : (uint64_t)due;
+
+		if (!n || d < n)
+			n = d;
+	}
+	return n;
+}
+
+LABDAQ_API int labdaq_run_plan(labdaq_device *dev, const labdaq_run_config *cfg,
+			       struct labdaq_run_plan *out)
+{
+	struct labdaq_run_plan p;
+	struct statvfs vfs;
+	size_t ib;
+	char *copy;
+	int ret;
+
+	if (!dev || !cfg || !out || out->size < sizeof(size_t))
+		return -EINVAL;
+	ret = check_config(dev, cfg, &ib);
+	if (ret)
+		return ret;
+	memset(&p, 0, sizeof(p));
+	p.item_bytes = ib;
+	p.items = planned_items(cfg);
+	p.duration_ns = cfg->duration_ns;
+	if (p.items && cfg->rate_hz > 0) {
+		/* Paced: the items' time, if the count comes first. */
+		double t = (double)p.items / cfg->rate_hz * 1e9;
+
+		if (!p.duration_ns || t < (double)p.duration_ns)
+			p.duration_ns = (uint64_t)t;
+	}
+	if (p.items)
+		p.file_bytes = LDQ_NPY_HEADER_BYTES + p.items * ib;
+	p.free_bytes = UINT64_MAX;
+	copy = strdup(cfg->path);
+	if (copy && !statvfs(dirname(copy), &vfs))
+		p.free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	free(copy);
+	p.size = out->size < sizeof(p) ? out->size : sizeof(p);
+	memcpy(out, &p, p.size);
+	return 0;
 }
 
 /* The count and duration at @rate_hz (the asked rate, then the one the
@@ -398,7 +485,9 @@ static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 /* The device lock, then the .npy with an empty header and the sidecar,
  * written before the device starts: nothing slow (a first fsync, jansson
  * seeding its hashes from /dev/urandom early in a boot) may happen while
- * the device's FIFO fills. */
+ * the device's FIFO fills.  The .npy gets its name only once the sidecar
+ * exists (where the file system has O_TMPFILE): a kill at any moment never
+ * leaves a .npy without its .json. */
 static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
 {
 	char *json = ldq_meta_path(run->path);
@@ -409,23 +498,34 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 		return -ENOMEM;
 	ret = ldq_run_lock_device(run);
 	if (!ret)
-		ret = ldq_outfile_create(of, paths, 2, overwrite);
+		ret = ldq_outfile_create_unnamed(of, paths, 2, overwrite);
 	free(json);
 	if (ret < 0)
 		return ret;
 	run->fd = ret;
 	ret = ldq_npy_write_header(run->fd, &run->layout, 0);
+	/* The byte after the header of a file with no item yet (npy.h). */
+	if (!ret && ftruncate(run->fd, (off_t)ldq_npy_file_size(LDQ_NPY_HEADER_BYTES,
+								 run->item_bytes, 0)))
+		ret = -errno;
 	if (!ret)
 		ret = ldq_meta_open(run->path, &run->meta);
 	if (ret) {
 		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
 		return ret;
 	}
+	ldq_meta_set_noreplace(run->meta);
 	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
 	ret = ldq_run_checkpoint(run, "running", 0);
+	of->beside_ours = !ret;
 	if (ret)
 		ldq_err("cannot write the metadata of %s: %s", run->path, labdaq_strerror(ret));
-	return ret;
+	else if ((ret = ldq_meta_reserved(run->meta)))
+		/* Without it a full disk could not be recorded. */
+		ldq_err("cannot reserve space for the metadata of %s: %s; free some space "
+			"on its file system", run->path, labdaq_strerror(ret));
+	/* The sidecar exists: now the data file may have its name. */
+	return ret ? ret : ldq_outfile_publish(of, run->fd);
 }
 
 /* Start the device, then the writer, then the producer. */
@@ -479,13 +579,14 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg
 {
 	struct ldq_outfile of = { 0 };
 	struct labdaq_run *run;
+	size_t ib;
 	int ret;
 
 	if (out)
 		*out = NULL;
 	if (!dev || !cfg || !out)
 		return -EINVAL;
-	ret = check_config(dev, cfg);
+	ret = check_config(dev, cfg, &ib);
 	if (!ret)
 		ret = ldq_run_new(dev, LDQ_RUN_STREAM, cfg->path, cfg->command, &run);
 	if (ret)

@@ -383,6 +383,8 @@ static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *o
 		ret = ldq_meta_open(run->path, &run->meta);
 	if (!ret)
 		ret = write_meta(run, "running");
+	if (!ret)
+		ret = ldq_meta_reserved(run->meta);
 	if (ret)
 		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
 	return ret;

@@ -383,7 +383,7 @@ static void writer_finish(struct writer *w)
 		if (committed > w->shown / ib)
 			ldq_run_add_tail_gaps(run, w->shown / ib, committed - w->shown / ib);
 	}
-	if (ftruncate(run->fd, (off_t)(LDQ_NPY_HEADER_BYTES + w->shown)))
+	if (ftruncate(run->fd, (off_t)ldq_npy_file_size(LDQ_NPY_HEADER_BYTES, ib, w->shown / ib)))
 		ldq_warn("%s: truncating: %s", run->path, labdaq_strerror(-errno));
 	atomic_store(&run->written, w->shown / ib);
 	state = final_state(w);

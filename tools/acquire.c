@@ -33,7 +33,7 @@ struct config {
 
 static const char acquire_usage[] =
 	"Usage: labdaq acquire DEVICE -o FILE.npy\n"
-	"           [--samples N | --frames N | --time DURATION | --continuous]\n"
+	"           {[--samples N | --frames N] [--time DURATION] | --continuous}\n"
 	"           [--rate HZ] [--channels LIST] [--ring SIZE] [--on-full block|drop]\n"
 	"           [--progress auto|bar|json|none] [--attr NAME=VALUE]...\n"
 	"           [--meta KEY=VALUE]... [--range R[,R...]] [--kernel-buffer SIZE]\n"
@@ -50,7 +50,8 @@ static const char acquire_usage[] =
 	"  -n, --samples N         acquire N samples (a samples device: sim:adc, sim:ohm)\n"
 	"  -f, --frames N          acquire N frames (a frames device: sim:camera)\n"
 	"  -t, --time DURATION     acquire for DURATION: 500ms, 2s, 5min, 1h; with\n"
-	"                          --rate, exactly rate x DURATION items\n"
+	"                          --rate, exactly rate x DURATION items; with a\n"
+	"                          count too, the run ends at whichever comes first\n"
 	"  -c, --continuous        acquire until stopped (Ctrl-C, labdaq stop)\n"
 	"  -r, --rate HZ           items per second (1000, 2.5k, 1M, 10mHz); 0 (the default):\n"
 	"                          as fast as the device goes\n"
@@ -76,9 +77,12 @@ static const char acquire_usage[] =
 	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
 	"                          under \"user\" in FILE.json; repeatable\n"
 	"      --force             replace FILE.npy and FILE.json if they exist\n"
-	"      --dry-run           check the arguments, the device, the channels and\n"
-	"                          the output path; start nothing, create no file (a\n"
-	"                          busy device is not an error: it may be free later)\n"
+	"      --dry-run           check everything the run checks (the arguments, the\n"
+	"                          device, the channels, the ring, the output path);\n"
+	"                          start nothing, create no file (a busy device is\n"
+	"                          not an error: it may be free later); print the\n"
+	"                          items, bytes, duration and the free space, with a\n"
+	"                          warning when the file will not fit\n"
 	"  -h, --help              this help\n"
 	"\n"
 	"Units are case-sensitive (m milli, M mega): counts take k, M, G (3k = 3000);\n"
@@ -469,6 +473,49 @@ static int acquire(const struct config *c, labdaq_device *dev, const labdaq_run_
 	return status;
 }
 
+/* --dry-run: what the run will do, from the library's own plan; a warning
+ * (not an error: space may be freed) when the file will not fit.  The
+ * sidecar's reservation (two files of 64 KiB) is counted. */
+static int dry_run_report(const struct config *c, labdaq_device *dev, const labdaq_run_config *rc)
+{
+	struct labdaq_run_plan p = { .size = sizeof(p) };
+	const char *unit = labdaq_device_kind(dev) == LABDAQ_KIND_FRAMES ? "frames" : "samples";
+	char b1[32], b2[32];
+	int ret = labdaq_run_plan(dev, rc, &p);
+
+	if (ret)
+		return EXIT_FAILURE_IO;
+	printf("dry run: nothing started, no file created\n");
+	if (p.items)
+		printf("items:     %llu %s of %llu bytes\n", (unsigned long long)p.items, unit,
+		       (unsigned long long)p.item_bytes);
+	else
+		printf("items:     not bounded (%s of %llu bytes, until %s)\n", unit,
+		       (unsigned long long)p.item_bytes, p.duration_ns ? "the time is up" : "stopped");
+	if (p.file_bytes)
+		printf("bytes:     %s (%llu) in %s, and its sidecar\n",
+		       fmt_bytes((double)p.file_bytes, b1, sizeof(b1)),
+		       (unsigned long long)p.file_bytes, c->ro.output);
+	else
+		printf("bytes:     not bounded\n");
+	if (p.duration_ns)
+		printf("duration:  %s at most\n", fmt_duration((double)p.duration_ns / 1e9, b2,
+								sizeof(b2)));
+	else
+		printf("duration:  %s\n", p.items ? "as fast as the device goes" : "until stopped");
+	if (p.free_bytes == UINT64_MAX) {
+		printf("free:      unknown\n");
+		return EXIT_OK;
+	}
+	printf("free:      %s where %s goes\n", fmt_bytes((double)p.free_bytes, b1, sizeof(b1)),
+	       c->ro.output);
+	if (p.file_bytes && p.file_bytes + 128 * 1024 > p.free_bytes)
+		msg("warning: %s needs %s but only %s are free on its file system: the run will "
+		    "fail when the disk is full", c->ro.output,
+		    fmt_bytes((double)p.file_bytes, b2, sizeof(b2)), b1);
+	return EXIT_OK;
+}
+
 static int acquire_main(int argc, char **argv)
 {
 	labdaq_run_config *rc = NULL;
@@ -478,6 +525,8 @@ static int acquire_main(int argc, char **argv)
 
 	if (!status && !c.ro.dry_run)
 		status = acquire(&c, dev, rc);
+	else if (!status)
+		status = dry_run_report(&c, dev, rc);
 	labdaq_run_config_free(rc);
 	labdaq_device_close(dev);
 	free(c.command);

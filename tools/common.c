@@ -90,7 +90,8 @@ int check_config(const struct command *cmd, labdaq_device *dev, const labdaq_run
 	if (!ret)
 		return 0;
 	if (ret == -EINVAL || ret == -ERANGE || ret == -EEXIST || ret == -ENOENT ||
-	    ret == -EACCES || ret == -ENOTDIR || ret == -EROFS)
+	    ret == -EACCES || ret == -ENOTDIR || ret == -EROFS || ret == -ENAMETOOLONG ||
+	    ret == -EILSEQ)
 		return usage_error(cmd, "%s%s", labdaq_last_error() ? labdaq_last_error() :
 				   labdaq_strerror(ret),
 				   ret == -EEXIST ? " (--force replaces it)" : "");
@@ -343,13 +344,16 @@ int parse_run_args(const struct command *cmd, int argc, char **argv, const char 
 				   "valid during the run and after a crash (its header is rewritten "
 				   "in place, the metadata beside it), which a pipe cannot be. To pipe "
 				   "what is written, as it is written: labdaq %s DEVICE ... -o %s & "
-				   "until [ -e run.json ]; do sleep 0.1; done; "
+				   "until %s; do sleep 0.1; done; "
 				   "tail --pid=$! %s -f %s | PROGRAM%s", cmd->name,
 				   cmd == &cmd_sweep ? "run.csv" : "run.npy",
+				   cmd == &cmd_sweep ? "[ -e run.json ]" :
+				   "[ \"$(stat -c %s run.npy 2>/dev/null)\" -gt 4097 ] 2>/dev/null",
 				   cmd == &cmd_sweep ? "-n +1" : "-c +4097",
 				   cmd == &cmd_sweep ? "run.csv" : "run.npy",
-				   cmd == &cmd_sweep ? "" : " (the raw items from byte 4096 on; their "
-				   "dtype and shape are in run.json as soon as the run starts)");
+				   cmd == &cmd_sweep ? "" : " (the raw items from byte 4096 on, once the "
+				   "first is written: a file with none has one byte 00 after its "
+				   "header; their dtype and shape are in run.json)");
 	if (ro->progress == PROGRESS_AUTO)
 		ro->progress = isatty(STDERR_FILENO) ? PROGRESS_LIVE : PROGRESS_NONE;
 	return 0;

@@ -25,10 +25,13 @@ static const char recover_usage[] =
 	"Complete a data file after a crash, kill -9 or power loss: the header is\n"
 	"made to match the whole items on disk, a partial item at the end is cut\n"
 	"(a sweep's last line, if cut short), and FILE.json is marked \"recovered\".\n"
-	"Do not run it on a file that a run is still writing.\n"
+	"A file that a live run writes is refused. Nothing is changed when the\n"
+	"header and FILE.json disagree on the items' dtype or shape, or the header\n"
+	"counts more items than are on disk: at most one partial item is ever cut.\n"
 	"\n"
-	"Exit status: 0 recovered; 1 the file cannot be read or is not a labdaq\n"
-	"file; 2 bad usage.\n";
+	"Exit status: 0 recovered; 1 the file cannot be read, is not a labdaq file,\n"
+	"or its header and FILE.json disagree (nothing changed); 2 bad usage;\n"
+	"4 a live run writes it.\n";
 
 /* A string of the metadata, or "-". */
 static const char *mstr(const labdaq_file *f, const char *key)
@@ -242,6 +245,15 @@ static int recover_main(int argc, char **argv)
 			return EXIT_FAILURE_IO;
 		}
 	}
+	if (ret == -ENOTRECOVERABLE) {
+		msg("cannot recover '%s': its .npy header and its sidecar (.json) disagree on the "
+		    "items' dtype or shape, or the header counts more items than are on disk; one "
+		    "of them is corrupt and nothing was changed (compare them with 'labdaq inspect')",
+		    argv[1]);
+		return EXIT_FAILURE_IO;
+	}
+	if (ret == -EBUSY)
+		return EXIT_BUSY; /* the library said which run */
 	if (ret) {
 		msg("cannot recover '%s': %s", argv[1], labdaq_strerror(ret));
 		return EXIT_FAILURE_IO;

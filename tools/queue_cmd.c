@@ -372,6 +372,14 @@ static int add_main(int argc, char **argv, const char *qdir)
 	cwd = getcwd(NULL, 0);
 	job_target(av, n, &device, &output, &force);
 	abs_out = absolute(cwd, output);
+	ret = new_job(name, av, n, cwd, device, abs_out, &job);
+	if (ret)
+		goto out;
+	/* The check and the new file under queue.lock: of two adds with one
+	 * output, the second sees the first's job. */
+	ret = queue_lock(&q);
+	if (ret)
+		goto out;
 	other = force ? 0 : output_taken(&q, abs_out);
 	if (other) {
 		ret = usage_error(&cmd_queue, "add: job %ld, still to run, writes '%s' already; "
@@ -379,10 +387,8 @@ static int add_main(int argc, char **argv, const char *qdir)
 				  abs_out);
 		goto out;
 	}
-	ret = new_job(name, av, n, cwd, device, abs_out, &job);
-	if (ret)
-		goto out;
 	ret = job_create(&q, job, &id);
+	queue_unlock(&q);
 	if (ret) {
 		ret = queue_access_error(q.dir, -ret, "adding a job");
 		goto out;
@@ -394,6 +400,7 @@ static int add_main(int argc, char **argv, const char *qdir)
 	    line ? line : av[0]);
 	ret = EXIT_OK;
 out:
+	queue_unlock(&q);
 	free(line);
 	json_decref(job);
 	free(abs_out);
@@ -429,6 +436,7 @@ static json_t *load_jobs(const struct queue *q, const long *ids, size_t n, int *
 			 int *wdev)
 {
 	json_t *all = json_array();
+	char e[256];
 
 	for (size_t i = 0; i < n; i++) {
 		json_t *job;
@@ -441,10 +449,12 @@ static json_t *load_jobs(const struct queue *q, const long *ids, size_t n, int *
 			continue;
 		}
 		json_array_append_new(all, job);
-		if (job_str(job, "name") && (int)strlen(job_str(job, "name")) > *wname)
-			*wname = (int)strlen(job_str(job, "name"));
-		if (job_str(job, "device") && (int)strlen(job_str(job, "device")) > *wdev)
-			*wdev = (int)strlen(job_str(job, "device"));
+		if (job_str(job, "name") &&
+		    (int)strlen(escape_ctl(job_str(job, "name"), e, sizeof(e))) > *wname)
+			*wname = (int)strlen(e);
+		if (job_str(job, "device") &&
+		    (int)strlen(escape_ctl(job_str(job, "device"), e, sizeof(e))) > *wdev)
+			*wdev = (int)strlen(e);
 	}
 	return all;
 }
@@ -459,18 +469,20 @@ static void print_table(json_t *all, int wname, int wdev)
 	       "NAME", "STATE", "EXIT", wdev, "DEVICE", "CREATED", "STARTED", "ENDED",
 	       "OUTPUT");
 	json_array_foreach(all, i, job) {
-		char t1[32], t2[32], t3[32], ex[32];
-		const char *name = job_str(job, "name");
+		char t1[32], t2[32], t3[32], ex[32], es[64], en[256], ed[256], eo[2048];
+		const char *name = job_str(job, "name"), *dev = job_str(job, "device");
+		const char *out = job_str(job, "output"), *st = job_str(job, "state");
 
+		/* A job file is anyone's in a shared queue: no raw control
+		 * characters to the terminal. */
 		printf("%-4lld  %-*s  %-11s  %-7s  %-*s  %-14s  %-14s  %-14s  %s\n",
-		       job_int(job, "id", 0), wname, name && *name ? name : "-",
-		       job_str(job, "state") ? job_str(job, "state") : "?",
-		       exit_text(job, ex, sizeof(ex)), wdev,
-		       job_str(job, "device") ? job_str(job, "device") : "-",
+		       job_int(job, "id", 0), wname, name && *name ? escape_ctl(name, en, sizeof(en)) :
+		       "-", st ? escape_ctl(st, es, sizeof(es)) : "?", exit_text(job, ex, sizeof(ex)),
+		       wdev, dev ? escape_ctl(dev, ed, sizeof(ed)) : "-",
 		       local_time(job_str(job, "created_utc"), t1, sizeof(t1)),
 		       local_time(job_str(job, "started_utc"), t2, sizeof(t2)),
 		       local_time(job_str(job, "ended_utc"), t3, sizeof(t3)),
-		       job_str(job, "output") ? job_str(job, "output") : "-");
+		       out ? escape_ctl(out, eo, sizeof(eo)) : "-");
 	}
 }
 
@@ -480,9 +492,12 @@ static void print_notes(json_t *all)
 	size_t i;
 	json_t *job;
 
+	char e[4096];
+
 	json_array_foreach(all, i, job) {
 		if (job_str(job, "note") && is_final(job_str(job, "state")))
-			printf("job %lld: %s\n", job_int(job, "id", 0), job_str(job, "note"));
+			printf("job %lld: %s\n", job_int(job, "id", 0),
+			       escape_ctl(job_str(job, "note"), e, sizeof(e)));
 	}
 }
 

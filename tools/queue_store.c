@@ -79,9 +79,10 @@ void job_set_now(json_t *j, const char *key)
 const char *job_name_of(json_t *job, char *buf, size_t len)
 {
 	const char *name = job_str(job, "name");
+	char e[256];
 
 	if (name && *name)
-		snprintf(buf, len, " '%s'", name);
+		snprintf(buf, len, " '%s'", escape_ctl(name, e, sizeof(e)));
 	else
 		buf[0] = '\0';
 	return buf;

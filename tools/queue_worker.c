@@ -57,7 +57,7 @@ static void log_line(const struct queue *q, long id, const char *fmt, ...)
 
 static void log_line(const struct queue *q, long id, const char *fmt, ...)
 {
-	char name[32], t[64];
+	char name[32], t[64], text[4096], shown[4096];
 	va_list ap;
 	int fd;
 
@@ -66,11 +66,11 @@ static void log_line(const struct queue *q, long id, const char *fmt, ...)
 	if (fd < 0)
 		return;
 	utc_now(t, sizeof(t));
-	dprintf(fd, "labdaq queue: %s: ", t);
 	va_start(ap, fmt);
-	vdprintf(fd, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	dprintf(fd, "\n");
+	/* One line each, whatever a job's name or arguments hold. */
+	dprintf(fd, "labdaq queue: %s: %s\n", t, escape_ctl(text, shown, sizeof(shown)));
 	close(fd);
 }
 
@@ -289,16 +289,27 @@ static pid_t spawn_job(const struct queue *q, long id, json_t *job, char **av, i
 	return pid;
 }
 
+/* acquire|sweep ARGS..., without what queue add refuses (a job file edited
+ * to add --dry-run would be recorded complete with no file). */
 static int valid_argv(json_t *jargv)
 {
+	const char *s;
+	int words = 1;
 	size_t i;
 	json_t *v;
 
 	if (!json_is_array(jargv) || !json_array_size(jargv))
 		return 0;
-	json_array_foreach(jargv, i, v)
+	json_array_foreach(jargv, i, v) {
 		if (!json_is_string(v))
 			return 0;
+		s = json_string_value(v);
+		if (words && !strcmp(s, "--"))
+			words = 0;
+		else if (words && (!strcmp(s, "--dry-run") || !strcmp(s, "--help") ||
+				   !strcmp(s, "-h")))
+			return 0;
+	}
 	v = json_array_get(jargv, 0);
 	return !strcmp(json_string_value(v), "acquire") || !strcmp(json_string_value(v), "sweep");
 }
@@ -351,10 +362,12 @@ static json_t *job_claim(struct worker *w, long id)
 	if (!valid_argv(json_object_get(job, "argv"))) {
 		job_set_str(job, "state", "failed");
 		job_set_now(job, "ended_utc");
-		job_set_str(job, "note", "not a job: its argv must be acquire|sweep ARGS...");
+		job_set_str(job, "note", "not a job: its argv must be acquire|sweep ARGS..., "
+			    "without --dry-run or --help");
 		job_store(&w->q, id, job);
 		queue_unlock(&w->q);
-		msg("job %ld: not a job (its argv must be acquire|sweep ARGS...): failed", id);
+		msg("job %ld: not a job (its argv must be acquire|sweep ARGS..., without "
+		    "--dry-run or --help): failed", id);
 		json_decref(job);
 		return NULL;
 	}

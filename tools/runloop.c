@@ -119,6 +119,9 @@ int start_error(const struct command *cmd, const char *device, const char *outpu
 	case -EEXIST:
 		msg("'%s' exists; choose another name or add --force", output);
 		return EXIT_USAGE;
+	case -EISDIR:
+		/* The library said which; never replaced, even with --force. */
+		return EXIT_USAGE;
 	case -EBUSY:
 		describe_holder(device);
 		return EXIT_BUSY;

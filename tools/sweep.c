@@ -4,9 +4,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -60,7 +62,8 @@ static const char sweep_usage[] =
 	"      --meta KEY=VALUE    your own metadata (sample, operator, notes), kept\n"
 	"                          under \"user\" in FILE.json; repeatable\n"
 	"      --force             replace FILE.csv and FILE.json if they exist\n"
-	"      --dry-run           check everything, start nothing, create no file\n"
+	"      --dry-run           check everything, start nothing, create no file;\n"
+	"                          print the points, the least duration, the free space\n"
 	"  -h, --help              this help\n"
 	"\n"
 	"Ctrl-C or SIGTERM ('labdaq stop'): stop after the point in progress, keeping\n"
@@ -336,6 +339,26 @@ static int sweep(struct sweep_cfg *c, const labdaq_sweep_config *sc)
 	return status;
 }
 
+/* --dry-run: what the sweep will do (points, the least time its delays
+ * take) and the free space where its CSV goes. */
+static void dry_run_report(const struct sweep_cfg *c)
+{
+	char *copy = strdup(c->ro.output), b[32];
+	unsigned long long n = (unsigned long long)(c->points * c->repeat);
+	struct statvfs vfs;
+
+	printf("dry run: nothing started, no file created\n");
+	printf("points:    %llu (%llu x %llu passes), a CSV row each\n", n,
+	       (unsigned long long)c->points, (unsigned long long)c->repeat);
+	printf("duration:  at least %s (the delays)\n",
+	       fmt_duration((double)c->delay_ns * (double)n / 1e9, b, sizeof(b)));
+	if (copy && !statvfs(dirname(copy), &vfs))
+		printf("free:      %s where %s goes\n",
+		       fmt_bytes((double)vfs.f_bavail * (double)vfs.f_frsize, b, sizeof(b)),
+		       c->ro.output);
+	free(copy);
+}
+
 static int sweep_main(int argc, char **argv)
 {
 	labdaq_sweep_config *sc = NULL;
@@ -344,6 +367,8 @@ static int sweep_main(int argc, char **argv)
 
 	if (!status && !c.ro.dry_run)
 		status = sweep(&c, sc);
+	else if (!status)
+		dry_run_report(&c);
 	labdaq_sweep_config_free(sc);
 	labdaq_device_close(c.dev);
 	free(c.row);

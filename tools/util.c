@@ -98,3 +98,22 @@ int wait_gone(long long pid, long long start, int secs)
 	}
 	return !same_process(pid, start);
 }
+
+const char *escape_ctl(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 5 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+		else if (c == '\\')
+			o += (size_t)snprintf(buf + o, len - o, "\\\\");
+		else
+			buf[o++] = (char)c;
+	}
+	if (len)
+		buf[o < len ? o : len - 1] = '\0';
+	return buf;
+}

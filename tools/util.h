@@ -11,6 +11,10 @@
 
 /* Whether @s ends in @sfx (and is longer than it). */
 int has_suffix(const char *s, const char *sfx);
+/* @s with its control characters (and DEL) as \xNN and backslashes as
+ * \\, in @buf (cut to fit): a name from a file that a terminal or a log
+ * must not interpret. */
+const char *escape_ctl(const char *s, char *buf, size_t len);
 /* A malloc'd string, or NULL. */
 char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Now, as "2026-11-27T10:52:01.660Z" (ISO 8601 UTC, milliseconds). */

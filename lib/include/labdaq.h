@@ -454,6 +454,32 @@ LABDAQ_API int labdaq_run_config_set_attr(labdaq_run_config *cfg, const char *na
  */
 LABDAQ_API int labdaq_run_check(labdaq_device *dev, const labdaq_run_config *cfg);
 
+/* What a run of a configuration will do: labdaq_run_plan() fills it.  Set
+ * @size to sizeof(struct labdaq_run_plan) first (fields are only
+ * appended). */
+struct labdaq_run_plan {
+	size_t size;             /* set by the caller */
+	uint64_t item_bytes;     /* one item (sample row or frame) in the file */
+	uint64_t items;          /* the most it acquires; 0: not bounded (until
+				  * stopped, or a duration at the device's pace) */
+	uint64_t duration_ns;    /* how long it lasts at most; 0: not bounded
+				  * (until stopped, or a count at the device's pace) */
+	uint64_t file_bytes;     /* the data file at its largest (header and
+				  * items); 0 when items is */
+	uint64_t free_bytes;     /* free for this user on the output's file
+				  * system now; UINT64_MAX if unknown */
+};
+
+/**
+ * labdaq_run_plan() - labdaq_run_check(), and when @cfg passes, what the
+ * run will do in *@out: its items, bytes, duration and the free space
+ * where it writes.  Returns what labdaq_run_check() returns (-EINVAL also
+ * for a NULL argument or @out->size too small).  Same thread rules as
+ * @dev.  Since LABDAQ_0.3.
+ */
+LABDAQ_API int labdaq_run_plan(labdaq_device *dev, const labdaq_run_config *cfg,
+			       struct labdaq_run_plan *out);
+
 /**
  * labdaq_run_start() - start streaming @dev into @cfg->path.
  * @dev: an open device; it must outlive the run.
@@ -761,8 +787,13 @@ struct labdaq_recover_info {
 /**
  * labdaq_file_recover() - complete @path after a crash or kill -9: rewrite
  * the .npy header to the whole items on disk, cut a partial item (a
- * sweep's .csv: a line cut short), and mark the sidecar "recovered".  Returns 0, -EBADMSG for a file that is not a
- * labdaq .npy, or -errno.  Must not run while a run writes @path.
+ * sweep's .csv: a line cut short), and mark the sidecar "recovered".
+ * Returns 0, -EBADMSG for a file that is not a labdaq .npy (or a sidecar
+ * that is not a JSON object: the data is fixed, the sidecar left as it is),
+ * -ENOTRECOVERABLE when the header and the sidecar disagree on the dtype or
+ * the item shape, or the header counts more items than are on disk (nothing
+ * is changed: at most one partial item is ever cut), -EBUSY (logged, naming
+ * the run) while a live run writes @path, or -errno.  Thread-safe.
  */
 LABDAQ_API int labdaq_file_recover(const char *path, struct labdaq_recover_info *info);
 

@@ -43,13 +43,13 @@ check "--time 1s at 60 columns: fits" lines_fit "$T/cont.err" 60
 run dash labdaq acquire 'sim:adc?channels=2' --samples 10 -o -
 is "acquire -o -: refused, exit 2" "$RC" 2
 check_grep "acquire -o -: the message says why and how" "$T/dash.err" \
-	"until \\[ -e run.json \\]; do sleep 0.1; done; tail --pid=\\\$! -c \\+4097 -f run.npy \\| PROGRAM"
+	"until \\[ \"\\\$\\(stat -c %s run.npy 2>/dev/null\\)\" -gt 4097 \\] 2>/dev/null; do sleep 0.1; done; tail --pid=\\\$! -c \\+4097 -f run.npy \\| PROGRAM"
 run sdash labdaq sweep sim:ohm --set voltage0 --from 0 --to 1 --points 2 -o -
 is "sweep -o -: refused, exit 2" "$RC" 2
 # The pipeline the message gives, as given: every sample arrives, exact.
 cd "$T" || exit 1
 bash -c "'$LABDAQ' acquire 'sim:adc?channels=2' --samples 200k --rate 100k -o run.npy 2>/dev/null &
-	until [ -e run.json ]; do sleep 0.1; done; tail --pid=\$! -c +4097 -f run.npy | '$PY' -c '
+	until [ \"\$(stat -c %s run.npy 2>/dev/null)\" -gt 4097 ] 2>/dev/null; do sleep 0.1; done; tail --pid=\$! -c +4097 -f run.npy | '$PY' -c '
 import sys, numpy as np
 a = np.frombuffer(sys.stdin.buffer.read(), dtype=\"<i2\").reshape(-1, 2)
 s = np.arange(len(a))[:, None]

@@ -41,7 +41,8 @@ static void check_recovered_npy(const char *path, uint64_t items)
 	char *buf;
 
 	buf = read_file(path, &len);
-	assert_int_equal(len, LDQ_NPY_HEADER_BYTES + items * 6);
+	/* No item: one byte after the header, for numpy's mmap (npy.h). */
+	assert_int_equal(len, LDQ_NPY_HEADER_BYTES + (items ? items * 6 : 1));
 	assert_int_equal(ldq_npy_parse(buf, len, &l, &n, &hl), 0);
 	assert_int_equal(n, items);
 	assert_int_equal(hl, LDQ_NPY_HEADER_BYTES);
@@ -123,10 +124,24 @@ static void test_recover(void **state)
 	assert_string_equal(jget_str(j, "ended_utc"), "2026-11-27T10:41:00.000Z");
 	json_decref(j);
 
-	/* A header that counts more than is on disk is brought down. */
+	/* A header that counts more than is on disk is brought down when
+	 * nothing is cut ... */
 	make_crashed(npy, 10, 12);
 	assert_int_equal(labdaq_file_recover(npy, NULL), 0);
 	check_recovered_npy(npy, 2);
+	/* ... and refused, nothing changed, when bytes would be cut: the
+	 * header or the file is corrupt (issue 10, item 8). */
+	make_crashed(npy, 10, 15);
+	assert_int_equal(labdaq_file_recover(npy, NULL), -ENOTRECOVERABLE);
+	{
+		size_t len;
+		char *buf = read_file(npy, &len);
+
+		assert_int_equal(len, LDQ_NPY_HEADER_BYTES + 15);
+		free(buf);
+	}
+	make_crashed(npy, 2, 12);
+	assert_int_equal(labdaq_file_recover(npy, NULL), 0);
 
 	/* Each previous status maps to its state. */
 	{
