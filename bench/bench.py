@@ -239,11 +239,15 @@ def bench_ring_small(q, res):
     series = run_trials([os.path.join(BIN, "ring_small"), "-r", str(reps), "-t", str(secs)])
     title = ("1. Ring, small items: 8-byte items, queues of 8192 items, producer and consumer "
              "pinned\n   to two CPUs, every item checked, spin waits (pause) for the lock-free "
-             "ones; batch = 64 items")
-    value_table(title, "items/s", series, ["ldq-one", "ldq-batch", "ck", "mutex"])
+             "ones; batch = 64 items;\n   boost: Boost's lockfree::spsc_queue (capacity<8192>), "
+             "boost-batch: its push/pop of 64 items")
+    value_table(title, "items/s", series, ["ldq-one", "ldq-batch", "ck", "boost",
+                                           "boost-batch", "mutex"])
     r = ratio_table("   ratios", series, [("ldq-one", "ck"), ("ldq-batch", "ck"),
+                                            ("ldq-one", "boost"), ("ldq-batch", "boost"),
+                                            ("ldq-batch", "boost-batch"),
                                             ("ldq-one", "mutex"), ("ldq-batch", "mutex"),
-                                            ("ck", "mutex")])
+                                            ("boost", "ck"), ("ck", "mutex")])
     res["ring_small"] = {"series": series, "ratios": r}
 
 
@@ -678,6 +682,12 @@ def marks(res):
         if "ldq-batch/ck" in r:
             add("ring small: batched / ck_ring", ">= 5", f"{r['ldq-batch/ck']['median']:.2f}",
                 r["ldq-batch/ck"]["median"] >= 5)
+        if "ldq-one/boost" in r:
+            add("ring small: one at a time / boost spsc_queue", ">= 1.0",
+                f"{r['ldq-one/boost']['median']:.2f}", r["ldq-one/boost"]["median"] >= 1.0)
+        if "ldq-batch/boost" in r:
+            add("ring small: batched / boost spsc_queue", ">= 5",
+                f"{r['ldq-batch/boost']['median']:.2f}", r["ldq-batch/boost"]["median"] >= 5)
     if "idle" in res:
         for k, v in res["idle"].items():
             m = statistics.median(x["cpu_pct"] for x in v)
