@@ -8,8 +8,10 @@
  *	base                 base + cap             base + 2 * cap
  *	| storage [0, cap)   | overhang             |
  *
- * The storage asks for transparent huge pages (MADV_HUGEPAGE) and is
- * populated at once; the overhang stays on small pages and gets memory only
+ * The storage asks for transparent huge pages (MADV_HUGEPAGE), is
+ * populated at once, and where it still got small pages (THP "never") is
+ * collapsed into huge ones (MADV_COLLAPSE, which ignores that setting); the
+ * overhang stays on small pages and gets memory only
  * where regions cross the end.  Why huge pages: the writer hands the ring's
  * pages straight to write(2) with O_DIRECT, and a block request is built of
  * one segment per physically contiguous run of pages: 4 MiB on small pages
@@ -113,6 +115,10 @@
 #include <unistd.h>
 
 #include "ring.h"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25	/* Linux 6.1; glibc 2.36's headers lack it */
+#endif
 
 /* Iterations of the spin before a wait sleeps: a few microseconds. */
 #define RING_SPIN 256
@@ -267,6 +273,13 @@ static int map_storage(size_t cap, size_t huge, size_t page, unsigned char **out
 		munmap(base, 2 * cap);
 		return err;
 	}
+	/* Where the pages came small (THP "never", or no huge page free at
+	 * the fault), ask for huge ones now: MADV_COLLAPSE (Linux 6.1) copies
+	 * the storage into huge pages whatever the THP setting, and costs
+	 * nothing where they are huge already.  Best effort: small pages work,
+	 * only slower (BENCHMARKS.md). */
+	if (cap >= huge)
+		madvise(base, cap, MADV_COLLAPSE);
 	*out = base;
 	return 0;
 }
