@@ -661,7 +661,8 @@ def bench_sweep(q, res, datadir):
             r = w.wait()
             must(r, "labdaq sweep")
             with open(csv) as f:
-                rows = [line.split(",") for line in f if line and line[0] != "#"]
+                # Comment lines (#) and the header line (index,...) skipped.
+                rows = [line.split(",") for line in f if line and line[0].isdigit()]
             if len(rows) != n or [int(x[0]) for x in rows] != list(range(n)):
                 sys.stderr.write(f"bench: sweep wrote {len(rows)} rows of {n}\n")
                 sys.exit(1)
@@ -923,7 +924,9 @@ def machine(datadir):
         "filesystem": fs,
         "disk": model,
         "loadavg": open("/proc/loadavg").read().split()[:3],
+        "thp": thp_mode(),
         "ck": sh(["dpkg-query", "-W", "-f=${Version}", "libck-dev"]),
+        "boost": sh(["dpkg-query", "-W", "-f=${Version}", "libboost-dev"]),
         "fio": sh(["fio", "--version"]),
         "compiler": sh(["cc", "--version"]).splitlines()[0] if sh(["cc", "--version"]) else "",
         "labdaq": sh(["git", "-C", TOP, "describe", "--always", "--dirty"]),
@@ -953,7 +956,9 @@ def main():
     print(f"labdaq benchmarks{' (quick)' if q else ''}: {m['date']}")
     print(f"  {m['nproc']} CPUs: {m['cpu']}; kernel {m['kernel']}; {m['memory_GiB']} GiB")
     print(f"  target {datadir}: {m['filesystem']} ({m['disk']})")
-    print(f"  labdaq {m['labdaq']}; ck {m['ck']}; {m['fio']}; {m['compiler']}")
+    print(f"  transparent huge pages: {m['thp'] or 'unknown'}")
+    print(f"  labdaq {m['labdaq']}; ck {m['ck']}; boost {m['boost']}; {m['fio']}; "
+          f"{m['compiler']}")
     print(f"  load average at the start: {' '.join(m['loadavg'])}"
           + ("  (a busy machine: expect noise)" if float(m["loadavg"][0]) > 0.5 else ""))
     if q:
