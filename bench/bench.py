@@ -515,7 +515,7 @@ def bench_fixed(q, res, datadir):
         "labdaq-ring64M": [LABDAQ, "acquire", f"sim:camera?width={w}&height={h}", "--frames",
                            "1", "--ring", "64M", "--progress", "none", "-o", out],
         "one_frame": [os.path.join(BIN, "one_frame"), str(w), str(h), peer],
-        "labdaq-version": [LABDAQ, "--version"],
+        "labdaq-help": [LABDAQ, "--help"],
         "true": ["/bin/true"],
     }
     order = list(cmds)
@@ -544,11 +544,11 @@ def bench_fixed(q, res, datadir):
     table(f"8. Fixed cost of a short run: one {w}x{h} frame (8 KiB) to a durable file, exec to "
           f"exit, ms\n   labdaq: acquire sim:camera --frames 1 (default ring: 1 MiB for this "
           f"run); labdaq-ring64M: the same\n   with --ring 64M (the default before); one_frame: "
-          f"bench/one_frame.c (malloc, fill, write, fsync);\n   labdaq-version: exec and "
-          f"the shared libraries, nothing else; true: /bin/true",
+          f"bench/one_frame.c (malloc, fill, write, fsync);\n   labdaq-help: exec, the "
+          f"shared libraries and a page of text on stdout; true: /bin/true",
           ["program", "median", "min", "max", "runs"], rows)
     r = ratio_table("   ratios", ms, [("labdaq", "one_frame"), ("labdaq-ring64M", "one_frame"),
-                                      ("labdaq-version", "one_frame"), ("one_frame", "true")])
+                                      ("labdaq-help", "one_frame"), ("one_frame", "true")])
     series = run_trials([os.path.join(BIN, "fixed_parts"), datadir, str(reps)])
     parts = {k: [x / 1e3 for x in v] for k, v in series.items()}
     table("   the parts, each timed alone in bench/fixed_parts.c (ms): labdaq's ring "
@@ -671,6 +671,9 @@ def bench_sweep(q, res, datadir):
                 # first row to the last.
                 inrun.append((float(rows[-1][2]) - float(rows[0][2])) / (n - 1) * 1e6)
             os.unlink(csv)
+            # The sweep's sidecar, where labdaq writes one.
+            if os.path.exists(csv[:-4] + ".json"):
+                os.unlink(csv[:-4] + ".json")
             walls[n].append(r["wall_s"])
     per = [(b - a) / (points - 1) * 1e6 for a, b in zip(walls[1], walls[points])]
     s = summary(per)

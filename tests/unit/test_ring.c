@@ -606,6 +606,51 @@ static void test_huge_pages(void **state)
 	ldq_ring_free(r);
 }
 
+/* Pages of [p, p + n) resident now (mincore). */
+static size_t resident_pages(const void *p, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), count = 0;
+	unsigned char *vec = calloc(n / page, 1);
+
+	assert_non_null(vec);
+	assert_int_equal(mincore((void *)p, n, vec), 0);
+	for (size_t i = 0; i < n / page; i++)
+		count += vec[i] & 1;
+	free(vec);
+	return count;
+}
+
+/* A ring of a huge page or more is populated at creation (no fault in the
+ * stream); a smaller one (a short run's) is faulted in by its first lap,
+ * and works the same. */
+static void test_populate(void **state)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), avail;
+	struct ldq_ring *r;
+	const unsigned char *base;
+	unsigned char *w;
+
+	assert_int_equal(ldq_ring_new(4u << 20, &r), 0);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal(resident_pages(base, 4u << 20), (4u << 20) / page);
+	ldq_ring_free(r);
+
+	assert_int_equal(ldq_ring_new(1u << 20, &r), 0);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal(resident_pages(base, 1u << 20), 0);
+	w = ldq_ring_reserve(r, 3 * page);
+	assert_non_null(w);
+	memset(w, 0x5a, 3 * page);
+	ldq_ring_commit(r, 3 * page);
+	assert_int_equal(resident_pages(base, 1u << 20), 3);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, 3 * page);
+	for (size_t i = 0; i < avail; i++)
+		assert_int_equal(base[i], 0x5a);
+	ldq_ring_release(r, avail);
+	ldq_ring_free(r);
+}
+
 /* ---- waits ---- */
 
 static void test_wait_timeouts(void **state)
@@ -1307,6 +1352,7 @@ int main(void)
 		cmocka_unit_test(test_peek_n_joins_two_regions),
 		cmocka_unit_test(test_commit_parts_at_the_end),
 		cmocka_unit_test(test_huge_pages),
+		cmocka_unit_test(test_populate),
 		cmocka_unit_test(test_wait_timeouts),
 		cmocka_unit_test(test_wake_interrupts_waits),
 		cmocka_unit_test(test_wake_before_wait),
