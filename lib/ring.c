@@ -277,11 +277,9 @@ static int map_storage(size_t cap, size_t huge, size_t page, unsigned char **out
 		munmap(base, 2 * cap);
 		return err;
 	}
-	/* Where the pages came small (THP "never", or no huge page free at
-	 * the fault), ask for huge ones now: MADV_COLLAPSE (Linux 6.1) copies
-	 * the storage into huge pages whatever the THP setting, and costs
-	 * nothing where they are huge already.  Best effort: small pages work,
-	 * only slower (BENCHMARKS.md). */
+	/* Small pages (THP "never", no huge page free): MADV_COLLAPSE (Linux
+	 * 6.1) makes them huge whatever the THP setting; a no-op where they
+	 * are.  Best effort: small pages work, slower (BENCHMARKS.md). */
 	if (cap >= huge)
 		madvise(base, cap, MADV_COLLAPSE);
 	*out = base;
