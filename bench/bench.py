@@ -6,13 +6,18 @@
 
 1 ring_small  8-byte items (build/bench/ring_small)
 2 ring_bulk   64 KiB blocks through 64 MiB (build/bench/ring_bulk)
-3 stream      labdaq acquire sim:camera --rate 0 vs fio and dd, O_DIRECT
+3 stream      labdaq acquire sim:camera --rate 0 vs fio (psync QD1, libaio at
+              the best of a depth scan) and dd, O_DIRECT, to durability; then
+              again with transparent huge pages switched to 'never' (or
+              'madvise' where the machine has 'never'), when root, restored
 4 idle        a paced 1 MB/s run: CPU of one core
 5 stop        SIGINT to exit, file finalized, in a paced run
 6 sweep       a 10,000-point sweep of sim:ohm: microseconds per point
 7 comedi      labdaq acquire vs a minimal comedi_command + read() loop
               (build/bench/comedi_loop) on comedi_test, in the VM
               (tests/vm/run.sh with VM_BENCH): sustained rate, CPU per sample
+8 fixed       a one-frame run, exec to exit, vs bench/one_frame.c, and the
+              parts of labdaq's fixed cost (build/bench/fixed_parts)
 
 Contenders run interleaved (A B C, then C B A, ...) in one process or this
 script; every table gives the median, min and max over the repetitions and
@@ -239,11 +244,15 @@ def bench_ring_small(q, res):
     series = run_trials([os.path.join(BIN, "ring_small"), "-r", str(reps), "-t", str(secs)])
     title = ("1. Ring, small items: 8-byte items, queues of 8192 items, producer and consumer "
              "pinned\n   to two CPUs, every item checked, spin waits (pause) for the lock-free "
-             "ones; batch = 64 items")
-    value_table(title, "items/s", series, ["ldq-one", "ldq-batch", "ck", "mutex"])
+             "ones; batch = 64 items;\n   boost: Boost's lockfree::spsc_queue (capacity<8192>), "
+             "boost-batch: its push/pop of 64 items")
+    value_table(title, "items/s", series, ["ldq-one", "ldq-batch", "ck", "boost",
+                                           "boost-batch", "mutex"])
     r = ratio_table("   ratios", series, [("ldq-one", "ck"), ("ldq-batch", "ck"),
+                                            ("ldq-one", "boost"), ("ldq-batch", "boost"),
+                                            ("ldq-batch", "boost-batch"),
                                             ("ldq-one", "mutex"), ("ldq-batch", "mutex"),
-                                            ("ck", "mutex")])
+                                            ("boost", "ck"), ("ck", "mutex")])
     res["ring_small"] = {"series": series, "ratios": r}
 
 
@@ -277,12 +286,82 @@ def utc_s(stamp):
     return time.mktime(t) + frac
 
 
-def bench_stream(q, res, datadir):
+FIO_DEPTHS = (1, 2, 4, 8, 16, 32)
+
+
+def fio_cmd(path, size, engine, depth):
+    return ["fio", "--name=seqwrite", f"--filename={path}", "--rw=write", "--bs=4M",
+            f"--size={size}", "--direct=1", f"--ioengine={engine}", f"--iodepth={depth}",
+            "--end_fsync=1", "--fallocate=none", "--output-format=json"]
+
+
+def durable_run(argv, check):
+    """Run @argv from exec to exit (its last act a fsync/fdatasync), then
+    @check(result) verifies and removes its files."""
+    settle()
+    w = Watched(argv)
+    r = w.wait()
+    r["end_utc"] = time.time()
+    check(r)
+    return r
+
+
+def fio_depth_scan(q, datadir):
+    """fio libaio at each depth, 1 GiB (quick: 256 MiB) in 4 MiB blocks,
+    interleaved: the depth that gives this disk's best."""
+    size = (256 if q else 1024) * MIB
+    dat = os.path.join(datadir, "scan.dat")
+    walls = {d: [] for d in FIO_DEPTHS}
+
+    def rm(r):
+        must(r, "fio (depth scan)")
+        os.unlink(dat)
+
+    for rep in range(2 if q else 3):
+        for d in (FIO_DEPTHS if rep % 2 == 0 else FIO_DEPTHS[::-1]):
+            walls[d].append(durable_run(fio_cmd(dat, size, "libaio", d), rm)["wall_s"])
+    rates = {d: size / statistics.median(v) / 1e6 for d, v in walls.items()}
+    best = max(rates, key=rates.get)
+    table(f"   fio libaio, {size >> 20} MiB in 4 MiB blocks, O_DIRECT, end_fsync: exec to exit "
+          f"(medians of {len(walls[best])})",
+          ["iodepth"] + [str(d) for d in FIO_DEPTHS],
+          [["MB/s"] + [f"{rates[d]:.0f}" for d in FIO_DEPTHS]])
+    return best, rates
+
+
+def stream_check(name, size, frames, datadir, npy, dat):
+    def check(r):
+        must(r, name)
+        r["bytes"] = size
+        r["dropped"] = 0
+        if name == "labdaq":
+            js = os.path.join(datadir, "stream.json")
+            meta = read_json(js)
+            r["dropped"] = meta["dropped"]
+            r["started_utc"] = utc_s(meta["started_utc"])
+            if meta["status"] != "complete" or meta["written"] != frames or meta["dropped"]:
+                sys.stderr.write(f"bench: labdaq wrote {meta['written']} of {frames} frames, "
+                                 f"dropped {meta['dropped']}, status {meta['status']}\n")
+                sys.exit(1)
+            path = npy
+            want = 4096 + size
+        else:
+            path, want, js = dat, size, None
+        if os.path.getsize(path) != want:
+            sys.stderr.write(f"bench: {name} wrote a file of the wrong size\n")
+            sys.exit(1)
+        os.unlink(path)
+        if js:
+            os.unlink(js)
+    return check
+
+
+def bench_stream(q, res, datadir, key="stream", thp=""):
     width, height = 2048, 1024
     frame = width * height * 2            # 4 MiB
     frames = 128 if q else 768            # 512 MiB or 3 GiB
     size = frame * frames
-    reps = 2 if q else 9
+    reps = 2 if q else 7
     ring = 64 * MIB
     st = shutil.disk_usage(datadir)
     if st.free < 2 * size:
@@ -301,97 +380,184 @@ def bench_stream(q, res, datadir):
               f"no fio O_DIRECT figure\n   to compare with ({probe.stderr.strip()}); set "
               "BENCH_DIR to a directory on a disk\n")
         return
-    cmds = {
-        "labdaq": [LABDAQ, "acquire", f"sim:camera?width={width}&height={height}",
-                   "--rate", "0", "--frames", str(frames), "--on-full", "block",
-                   "--progress", "none", "-o", npy],
-        "fio": ["fio", "--name=seqwrite", f"--filename={dat}", "--rw=write", "--bs=4M",
-                f"--size={size}", "--direct=1", "--ioengine=psync", "--iodepth=1",
-                "--end_fsync=1", "--fallocate=none", "--output-format=json"],
-        "dd": ["dd", "if=/dev/zero", f"of={dat}", "bs=4M", f"count={frames}",
-               "oflag=direct", "conv=fsync"],
-    }
-    order = ["labdaq", "fio", "dd"]
+    print(f"3. Stream to disk{thp}: {size >> 20} MiB in {frame >> 20} MiB frames/blocks "
+          f"into {datadir}\n")
+    depth, scan = fio_depth_scan(q, datadir)
+
+    def cmds(n):
+        return {
+            "labdaq": [LABDAQ, "acquire", f"sim:camera?width={width}&height={height}",
+                       "--rate", "0", "--frames", str(n), "--on-full", "block",
+                       "--progress", "none", "-o", npy] + (["--ring", "64M"] if n > 1 else []),
+            "fio-psync": fio_cmd(dat, n * frame, "psync", 1),
+            f"fio-aio{depth}": fio_cmd(dat, n * frame, "libaio", depth),
+            "dd": ["dd", "if=/dev/zero", f"of={dat}", "bs=4M", f"count={n}", "oflag=direct",
+                   "conv=fdatasync"],
+        }
+    full, one = cmds(frames), cmds(1)
+    order = list(full)
+    fios = order[1:3]
     runs = {k: [] for k in order}
     for rep in range(reps):
         for name in (order if rep % 2 == 0 else order[::-1]):
-            settle()
-            w = Watched(cmds[name])
-            r = w.wait()
-            must(r, name)
-            r["bytes"] = size
-            if name == "labdaq":
-                meta = read_json(os.path.join(datadir, "stream.json"))
-                r["dropped"] = meta["dropped"]
-                r["written"] = meta["written"]
-                r["status_file"] = meta["status"]
-                # Its own clock: from the start of streaming to the end of
-                # the writer (the final fdatasync is not in it; write-behind
-                # leaves at most 16 MiB to it).
-                r["own_s"] = utc_s(meta["ended_utc"]) - utc_s(meta["started_utc"])
-                if meta["status"] != "complete" or meta["written"] != frames:
-                    sys.stderr.write(f"bench: labdaq wrote {meta['written']} of {frames} "
-                                     f"frames, status {meta['status']}\n")
-                    sys.exit(1)
-                if os.path.getsize(npy) != 4096 + size:
-                    sys.stderr.write("bench: stream.npy has the wrong size\n")
-                    sys.exit(1)
-                os.unlink(npy)
-                os.unlink(os.path.join(datadir, "stream.json"))
-            else:
-                r["dropped"] = 0
-                if name == "fio":
-                    # Its own clock: the job's runtime, without fio's start
-                    # (about 0.3 s here) and exit.
-                    fj = json.loads(r["output"][r["output"].index("{"):])
-                    r["own_s"] = size / fj["jobs"][0]["write"]["bw_bytes"]
-                else:
-                    # Its own clock: from the open to the end of the fsync.
-                    m = re.search(r"copied, ([0-9.]+) s", r["output"])
-                    r["own_s"] = float(m.group(1))
-                if os.path.getsize(dat) != size:
-                    sys.stderr.write(f"bench: {name} wrote a file of the wrong size\n")
-                    sys.exit(1)
-                os.unlink(dat)
+            r = durable_run(full[name], stream_check(name, size, frames, datadir, npy, dat))
+            # The same program writing one block: its fixed cost (start,
+            # set-up, the final fsync of a file, exit).
+            r1 = durable_run(one[name], stream_check(name, frame, 1, datadir, npy, dat))
+            r["fixed_s"] = r1["wall_s"]
+            r["net_s"] = max(r["wall_s"] - r1["wall_s"], 1e-6)
             r["MBps"] = size / r["wall_s"] / 1e6
-            r["own_MBps"] = size / r["own_s"] / 1e6
+            r["net_MBps"] = (size - frame) / r["net_s"] / 1e6
+            if name == "labdaq":
+                r["own_MBps"] = size / (r["end_utc"] - r["started_utc"]) / 1e6
             r["cpu_s_per_GB"] = (r["user_s"] + r["sys_s"]) / (size / 1e9)
             runs[name].append(r)
     settle()
 
-    own = {k: [r["own_MBps"] for r in v] for k, v in runs.items()}
+    net = {k: [r["net_MBps"] for r in v] for k, v in runs.items()}
     wall = {k: [r["MBps"] for r in v] for k, v in runs.items()}
+    best = max(fios, key=lambda k: statistics.median(net[k]))
+    net["fio-best"] = net[best]
+    wall["fio-best"] = wall[max(fios, key=lambda k: statistics.median(wall[k]))]
     rows = []
     for k in order:
         v = runs[k]
-        m = summary([r["own_MBps"] for r in v])
+        m = summary([r["net_MBps"] for r in v])
+        own = [r["own_MBps"] for r in v if "own_MBps" in r]
         rows.append([k, f"{m['median']:.0f}", f"{m['min']:.0f}", f"{m['max']:.0f}",
                      f"{statistics.median(r['MBps'] for r in v):.0f}",
+                     f"{statistics.median(own):.0f}" if own else "-",
+                     f"{statistics.median(r['fixed_s'] for r in v) * 1e3:.0f}",
                      max(r["dropped"] for r in v),
                      f"{statistics.median(r['maxrss_kb'] for r in v) / 1024:.0f}",
                      f"{statistics.median(r['pss_peak_kb'] for r in v) / 1024:.0f}",
                      f"{statistics.median(r['cpu_s_per_GB'] for r in v):.2f}",
-                     f"{max(r['dirty_peak_kb'] for r in v) / 1024:.0f} "
-                     f"({statistics.median(r['dirty_start_kb'] for r in v) / 1024:.0f})",
+                     f"{max(r['dirty_peak_kb'] for r in v) / 1024:.0f}",
                      f"{max(r['writeback_peak_kb'] for r in v) / 1024:.0f}"])
-    title = (f"3. Stream to disk: {size >> 20} MiB in {frame >> 20} MiB frames/blocks into "
-             f"{datadir}\n   labdaq: sim:camera {width}x{height} --rate 0 --on-full block, "
-             f"ring 64 MiB; fio: psync, bs=4M, direct=1,\n   end_fsync=1, fallocate=none; "
-             f"dd: bs=4M oflag=direct conv=fsync.\n"
-             f"   MB/s: 10^6 bytes per second of each one's own clock (labdaq: the .json's "
-             f"started..ended;\n   fio: its bandwidth; dd: its figure); 'wall': bytes / the "
-             f"process's wall time.\n   Memory and CPU of the whole process (medians); Dirty "
-             f"and Writeback: the whole system's page cache,\n   peaks over the runs polled "
-             f"every 50 ms (Dirty at the start in parentheses: other processes write too)")
-    table(title, ["contender", "MB/s med", "min", "max", "wall", "dropped", "maxRSS MiB",
-                  "PSS MiB", "CPU s/GB", "Dirty MiB (start)", "Wback MiB"], rows)
-    r = ratio_table("   ratios of MB/s (own clocks)", own,
-                    [("labdaq", "fio"), ("labdaq", "dd"), ("dd", "fio")])
-    rw = ratio_table("   ratios of MB/s (process wall times)", wall,
-                     [("labdaq", "fio"), ("labdaq", "dd"), ("dd", "fio")])
-    res["stream"] = {"runs": {k: [{x: y for x, y in rr.items() if x != "output"} for rr in v]
-                              for k, v in runs.items()},
-                     "ratios": r, "ratios_wall": rw, "ring_bytes": ring, "bytes": size}
+    title = (f"   labdaq: sim:camera {width}x{height} --rate 0 --on-full block --ring 64M; "
+             f"fio: bs=4M, direct=1, end_fsync=1,\n   fallocate=none, psync (QD1) and libaio "
+             f"at iodepth {depth} (the scan's best); dd: bs=4M oflag=direct conv=fdatasync.\n"
+             f"   Every clock ends at the process's exit, after its last fsync/fdatasync: the "
+             f"data are durable.\n"
+             f"   'durable': (bytes - one block) / (wall of the run - wall of the same program "
+             f"writing one block),\n   the fixed cost of each (start, set-up, exit) taken out; "
+             f"'exec-exit': bytes / wall from exec to exit;\n   'own': labdaq's started_utc "
+             f"(the .json) to its exit; 'fixed ms': the one-block run's wall.\n"
+             f"   Memory and CPU of the whole process (medians); Dirty and Writeback: the whole "
+             f"system's page cache,\n   peaks polled every 50 ms")
+    table(title, ["contender", "durable MB/s", "min", "max", "exec-exit", "own", "fixed ms",
+                  "dropped", "maxRSS MiB", "PSS MiB", "CPU s/GB", "Dirty MiB", "Wback MiB"],
+          rows)
+    pairs = [("labdaq", "fio-best"), ("labdaq", "fio-psync"), ("labdaq", f"fio-aio{depth}"),
+             ("labdaq", "dd"), ("dd", "fio-psync")]
+    r = ratio_table(f"   ratios of durable MB/s (fio-best = {best})", net, pairs)
+    rw = ratio_table("   ratios of exec-to-exit MB/s (each one's fixed cost included)", wall,
+                     pairs)
+    res[key] = {"runs": {k: [{x: y for x, y in rr.items() if x != "output"} for rr in v]
+                         for k, v in runs.items()},
+                "ratios": r, "ratios_wall": rw, "ring_bytes": ring, "bytes": size,
+                "fio_best": best, "aio_depth": depth, "depth_scan_MBps": scan, "thp": thp}
+
+
+# ---- transparent huge pages ----------------------------------------------
+
+THP = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def thp_mode():
+    try:
+        with open(THP) as f:
+            return re.search(r"\[(\w+)\]", f.read()).group(1)
+    except (OSError, AttributeError):
+        return ""
+
+
+def thp_set(mode):
+    with open(THP, "w") as f:
+        f.write(mode)
+
+
+def bench_stream_thp(q, res, datadir):
+    """The stream under the machine's THP setting, then under the other of
+    'never' / 'madvise' when we may switch it (root), restored on every
+    exit (an exception, Ctrl-C, SIGTERM, SIGHUP)."""
+    mode = thp_mode()
+    bench_stream(q, res, datadir, "stream", f" (THP {mode or 'unknown'}, the machine's)")
+    other = "madvise" if mode == "never" else "never"
+    if not mode or not os.access(THP, os.W_OK):
+        print(f"3b. Stream with THP {other}: SKIPPED (needs root to switch {THP})\n")
+        return
+
+    def restore(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    old = {s: signal.signal(s, restore) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        thp_set(other)
+        bench_stream(q, res, datadir, "stream_thp", f" (THP {other}, switched for this run)")
+    finally:
+        thp_set(mode)
+        for s, h in old.items():
+            signal.signal(s, h)
+        print(f"   THP restored to {thp_mode()}\n")
+
+
+# ---- 8: the fixed cost of a short run ------------------------------------
+
+def bench_fixed(q, res, datadir):
+    reps = 7 if q else 21
+    w, h = 64, 64
+    out = os.path.join(datadir, "one.npy")
+    js = os.path.join(datadir, "one.json")
+    peer = os.path.join(datadir, "peer.npy")
+    cmds = {
+        "labdaq": [LABDAQ, "acquire", f"sim:camera?width={w}&height={h}", "--frames", "1",
+                   "--progress", "none", "-o", out],
+        "labdaq-ring64M": [LABDAQ, "acquire", f"sim:camera?width={w}&height={h}", "--frames",
+                           "1", "--ring", "64M", "--progress", "none", "-o", out],
+        "one_frame": [os.path.join(BIN, "one_frame"), str(w), str(h), peer],
+        "labdaq-help": [LABDAQ, "--help"],
+        "true": ["/bin/true"],
+    }
+    order = list(cmds)
+    walls = {k: [] for k in order}
+    for rep in range(reps):
+        for name in (order if rep % 2 == 0 else order[::-1]):
+            t0 = time.monotonic()
+            p = subprocess.run(cmds[name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+            walls[name].append(time.monotonic() - t0)
+            if p.returncode:
+                sys.stderr.write(f"bench: {name} failed:\n{p.stdout.decode()}\n")
+                sys.exit(1)
+            if name.startswith("labdaq-ring") or name == "labdaq":
+                meta = read_json(js)
+                if meta["written"] != 1 or os.path.getsize(out) != 4096 + w * h * 2:
+                    sys.stderr.write(f"bench: {name} wrote {meta['written']} frames\n")
+                    sys.exit(1)
+                os.unlink(out)
+                os.unlink(js)
+            elif name == "one_frame":
+                os.unlink(peer)
+    ms = {k: [x * 1e3 for x in v] for k, v in walls.items()}
+    rows = [[k, f"{statistics.median(v):.2f}", f"{min(v):.2f}", f"{max(v):.2f}", len(v)]
+            for k, v in ms.items()]
+    table(f"8. Fixed cost of a short run: one {w}x{h} frame (8 KiB) to a durable file, exec to "
+          f"exit, ms\n   labdaq: acquire sim:camera --frames 1 (default ring: 1 MiB for this "
+          f"run); labdaq-ring64M: the same\n   with --ring 64M (the default before); one_frame: "
+          f"bench/one_frame.c (malloc, fill, write, fsync);\n   labdaq-help: exec, the "
+          f"shared libraries and a page of text on stdout; true: /bin/true",
+          ["program", "median", "min", "max", "runs"], rows)
+    r = ratio_table("   ratios", ms, [("labdaq", "one_frame"), ("labdaq-ring64M", "one_frame"),
+                                      ("labdaq-help", "one_frame"), ("one_frame", "true")])
+    series = run_trials([os.path.join(BIN, "fixed_parts"), datadir, str(reps)])
+    parts = {k: [x / 1e3 for x in v] for k, v in series.items()}
+    table("   the parts, each timed alone in bench/fixed_parts.c (ms): labdaq's ring "
+          "(ldq_ring_new + free),\n   two threads created and joined, the lock's and the "
+          "sidecar's system calls, an 8 KiB fdatasync",
+          ["part", "median", "min", "max", "runs"],
+          [[k, f"{statistics.median(v):.3f}", f"{min(v):.3f}", f"{max(v):.3f}", len(v)]
+           for k, v in parts.items()])
+    res["fixed"] = {"ms": ms, "ratios": r, "parts_ms": parts}
 
 
 # ---- 4: idle cost ---------------------------------------------------------
@@ -495,7 +661,8 @@ def bench_sweep(q, res, datadir):
             r = w.wait()
             must(r, "labdaq sweep")
             with open(csv) as f:
-                rows = [line.split(",") for line in f if line and line[0] != "#"]
+                # Comment lines (#) and the header line (index,...) skipped.
+                rows = [line.split(",") for line in f if line and line[0].isdigit()]
             if len(rows) != n or [int(x[0]) for x in rows] != list(range(n)):
                 sys.stderr.write(f"bench: sweep wrote {len(rows)} rows of {n}\n")
                 sys.exit(1)
@@ -504,6 +671,9 @@ def bench_sweep(q, res, datadir):
                 # first row to the last.
                 inrun.append((float(rows[-1][2]) - float(rows[0][2])) / (n - 1) * 1e6)
             os.unlink(csv)
+            # The sweep's sidecar, where labdaq writes one.
+            if os.path.exists(csv[:-4] + ".json"):
+                os.unlink(csv[:-4] + ".json")
             walls[n].append(r["wall_s"])
     per = [(b - a) / (points - 1) * 1e6 for a, b in zip(walls[1], walls[points])]
     s = summary(per)
@@ -645,26 +815,30 @@ def marks(res):
     def add(what, target, value, ok):
         rows.append([what, target, value, "met" if ok else "MISSED"])
 
-    if "stream" in res:
-        st = res["stream"]
-        r = st["ratios"].get("labdaq/fio")
+    for key in ("stream", "stream_thp"):
+        if key not in res:
+            continue
+        st = res[key]
+        thp = st["thp"].split(",")[0].strip(" (") or key
+        r = st["ratios"].get("labdaq/fio-best")
         lab = st["runs"]["labdaq"]
         drop = max(x["dropped"] for x in lab)
         rss = statistics.median(x["maxrss_kb"] for x in lab) * 1024
         pss = statistics.median(x["pss_peak_kb"] for x in lab) * 1024
         limit = st["ring_bytes"] + 32 * MIB
         if r:
-            add("stream: labdaq / fio O_DIRECT (own clocks)", ">= 0.95", f"{r['median']:.2f}",
-                r["median"] >= 0.95)
-        r = st["ratios_wall"].get("labdaq/fio")
-        if r:
-            add("stream: labdaq / fio O_DIRECT (wall)", ">= 0.95", f"{r['median']:.2f}",
-                r["median"] >= 0.95)
-        add("stream: frames dropped (block)", "0", str(drop), drop == 0)
-        add("stream: peak memory, max RSS", f"<= {limit >> 20} MiB", f"{rss / MIB:.0f} MiB",
-            rss <= limit)
-        add("stream: peak memory, PSS", f"<= {limit >> 20} MiB", f"{pss / MIB:.0f} MiB",
+            add(f"stream, {thp}: labdaq / best fio ({st['fio_best']}), durable", ">= 0.95",
+                f"{r['median']:.2f}", r["median"] >= 0.95)
+        add(f"stream, {thp}: frames dropped (block)", "0", str(drop), drop == 0)
+        add(f"stream, {thp}: peak memory, max RSS", f"<= {limit >> 20} MiB",
+            f"{rss / MIB:.0f} MiB", rss <= limit)
+        add(f"stream, {thp}: peak memory, PSS", f"<= {limit >> 20} MiB", f"{pss / MIB:.0f} MiB",
             pss <= limit)
+    if "fixed" in res:
+        r = res["fixed"]["ratios"].get("labdaq/one_frame")
+        if r:
+            add("short run: labdaq --frames 1 / one_frame.c, exec to exit", "<= 3",
+                f"{r['median']:.2f}", r["median"] <= 3)
     if "ring_bulk" in res:
         r = res["ring_bulk"]["ratios"].get("ldq-zerocopy/ck-copy")
         if r:
@@ -678,6 +852,12 @@ def marks(res):
         if "ldq-batch/ck" in r:
             add("ring small: batched / ck_ring", ">= 5", f"{r['ldq-batch/ck']['median']:.2f}",
                 r["ldq-batch/ck"]["median"] >= 5)
+        if "ldq-one/boost" in r:
+            add("ring small: one at a time / boost spsc_queue", ">= 1.0",
+                f"{r['ldq-one/boost']['median']:.2f}", r["ldq-one/boost"]["median"] >= 1.0)
+        if "ldq-batch/boost" in r:
+            add("ring small: batched / boost spsc_queue", ">= 5",
+                f"{r['ldq-batch/boost']['median']:.2f}", r["ldq-batch/boost"]["median"] >= 5)
     if "idle" in res:
         for k, v in res["idle"].items():
             m = statistics.median(x["cpu_pct"] for x in v)
@@ -700,7 +880,7 @@ def marks(res):
         cr = c.get("marginal_cpu_ratio")
         add("comedi: CPU per sample labdaq / loop, beyond a 1-sample run", "<= 1.2",
             f"{cr['median']:.2f}" if cr else "-", bool(cr) and cr["median"] <= 1.2)
-    title = "Marks (issue 5; medians of the ratios)"
+    title = "Marks (issues 5 and 16; medians of the ratios)"
     if res.get("quick"):
         title += ": QUICK run, indicative only (short idle runs count their start-up)"
     table(title, ["mark", "target", "measured", ""], rows)
@@ -747,7 +927,9 @@ def machine(datadir):
         "filesystem": fs,
         "disk": model,
         "loadavg": open("/proc/loadavg").read().split()[:3],
+        "thp": thp_mode(),
         "ck": sh(["dpkg-query", "-W", "-f=${Version}", "libck-dev"]),
+        "boost": sh(["dpkg-query", "-W", "-f=${Version}", "libboost-dev"]),
         "fio": sh(["fio", "--version"]),
         "compiler": sh(["cc", "--version"]).splitlines()[0] if sh(["cc", "--version"]) else "",
         "labdaq": sh(["git", "-C", TOP, "describe", "--always", "--dirty"]),
@@ -758,7 +940,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     default=os.environ.get("BENCH_QUICK", "0") not in ("", "0"))
-    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7"))
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7,8"))
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR") or
                     os.path.join(BUILD, "bench-data"))
     ap.add_argument("--json", default=os.path.join(BIN, "results.json"))
@@ -777,7 +959,9 @@ def main():
     print(f"labdaq benchmarks{' (quick)' if q else ''}: {m['date']}")
     print(f"  {m['nproc']} CPUs: {m['cpu']}; kernel {m['kernel']}; {m['memory_GiB']} GiB")
     print(f"  target {datadir}: {m['filesystem']} ({m['disk']})")
-    print(f"  labdaq {m['labdaq']}; ck {m['ck']}; {m['fio']}; {m['compiler']}")
+    print(f"  transparent huge pages: {m['thp'] or 'unknown'}")
+    print(f"  labdaq {m['labdaq']}; ck {m['ck']}; boost {m['boost']}; {m['fio']}; "
+          f"{m['compiler']}")
     print(f"  load average at the start: {' '.join(m['loadavg'])}"
           + ("  (a busy machine: expect noise)" if float(m["loadavg"][0]) > 0.5 else ""))
     if q:
@@ -792,13 +976,15 @@ def main():
         if 2 in only:
             bench_ring_bulk(q, res)
         if 3 in only:
-            bench_stream(q, res, datadir)
+            bench_stream_thp(q, res, datadir)
         if 4 in only:
             bench_idle(q, res, datadir)
         if 5 in only:
             bench_stop(q, res, datadir)
         if 6 in only:
             bench_sweep(q, res, datadir)
+        if 8 in only:
+            bench_fixed(q, res, datadir)
         if 7 in only:
             bench_comedi(q, res)
     finally:

@@ -14,6 +14,10 @@
  *              all, release it all
  *   ck         Concurrency Kit's ck_ring_enqueue_spsc / ck_ring_dequeue_spsc
  *              (one item per call: ck_ring has no batch operation)
+ *   boost      Boost's lockfree::spsc_queue<uint64_t, capacity<8192>>, one
+ *              push / pop per item (boost_spsc.cpp: the loops are in C++)
+ *   boost-batch  the same queue's push(array, BATCH) / pop(array, BATCH):
+ *              Boost's batch operations (they copy the items in and out)
  *   mutex      a mutex + condition variable bounded queue, one item per
  *              lock (it sleeps when full or empty: that is what it is)
  *
@@ -29,14 +33,16 @@
 #include <stdatomic.h>
 
 #include "bench.h"
+#include "boost_spsc.h"
 #include "ring.h"
 
 #define QUEUE_ITEMS 8192u
 #define ITEM 8u
 
-enum kind { K_LDQ_ONE, K_LDQ_BATCH, K_CK, K_MUTEX, K_COUNT };
+enum kind { K_LDQ_ONE, K_LDQ_BATCH, K_CK, K_BOOST, K_BOOST_BATCH, K_MUTEX, K_COUNT };
 
-static const char *const kind_name[K_COUNT] = { "ldq-one", "ldq-batch", "ck", "mutex" };
+static const char *const kind_name[K_COUNT] = { "ldq-one", "ldq-batch", "ck", "boost",
+						 "boost-batch", "mutex" };
 
 struct trial {
 	enum kind kind;
@@ -45,6 +51,7 @@ struct trial {
 	struct ldq_ring *ring;
 	ck_ring_t ck;
 	ck_ring_buffer_t *ckbuf;
+	struct boost_spsc *bq;
 	struct mq mq;
 
 	atomic_int ready;
@@ -93,6 +100,10 @@ static void *producer(void *arg)
 		for (uint64_t i = 0; i < n; i++)
 			while (!ck_ring_enqueue_spsc(&t->ck, t->ckbuf, (void *)(uintptr_t)i))
 				bench_relax();
+		break;
+	case K_BOOST:
+	case K_BOOST_BATCH:
+		boost_spsc_produce(t->bq, n, t->kind == K_BOOST ? 1 : t->batch);
 		break;
 	case K_MUTEX:
 		for (uint64_t i = 0; i < n; i++)
@@ -161,6 +172,11 @@ static void *consumer(void *arg)
 			check(t, (uintptr_t)v, next++);
 		}
 		break;
+	case K_BOOST:
+	case K_BOOST_BATCH:
+		t->bad = boost_spsc_consume(t->bq, n, t->kind == K_BOOST ? 1 : t->batch,
+					    &t->first_bad);
+		break;
 	case K_MUTEX:
 		while (next < n)
 			check(t, mq_pop(&t->mq), next++);
@@ -199,6 +215,12 @@ static double run_trial(enum kind kind, uint64_t n, unsigned int batch)
 		t->ckbuf = bench_alloc(QUEUE_ITEMS * sizeof(*t->ckbuf));
 		ck_ring_init(&t->ck, QUEUE_ITEMS);
 		break;
+	case K_BOOST:
+	case K_BOOST_BATCH:
+		t->bq = boost_spsc_new();
+		if (!t->bq)
+			exit(2);
+		break;
 	case K_MUTEX:
 		mq_init(&t->mq, QUEUE_ITEMS);
 		break;
@@ -222,6 +244,7 @@ static double run_trial(enum kind kind, uint64_t n, unsigned int batch)
 	}
 	ldq_ring_free(t->ring);
 	free(t->ckbuf);
+	boost_spsc_free(t->bq);
 	if (kind == K_MUTEX)
 		mq_destroy(&t->mq);
 	free(t);
@@ -241,7 +264,8 @@ int main(int argc, char **argv)
 	 * BENCHMARKS.md); see -t. */
 	static const uint64_t items[K_COUNT] = {
 		[K_LDQ_ONE] = 200000000, [K_LDQ_BATCH] = 2000000000,
-		[K_CK] = 400000000,      [K_MUTEX] = 20000000,
+		[K_CK] = 400000000,      [K_BOOST] = 400000000,
+		[K_BOOST_BATCH] = 2000000000, [K_MUTEX] = 20000000,
 	};
 	uint64_t n[K_COUNT];
 	struct bench_opts o;
@@ -258,7 +282,7 @@ int main(int argc, char **argv)
 		}
 	}
 	bench_parse(argc, argv, &o, usage);
-	if (!batch || batch > QUEUE_ITEMS / 2) {
+	if (!batch || batch > QUEUE_ITEMS / 2 || batch > BOOST_SPSC_MAX_BATCH) {
 		fprintf(stderr, "%s", usage);
 		return 2;
 	}

@@ -12,6 +12,8 @@
 #include "labdaq.h"
 
 #define LDQ_DEFAULT_RING_BYTES (64u << 20)
+/* The least a default ring shrinks to for a short counted run (stream.c). */
+#define LDQ_SMALL_RING_BYTES (1u << 20)
 #define LDQ_DEFAULT_CHECKPOINT_MS 1000u
 
 struct labdaq_run_config {

@@ -456,6 +456,26 @@ static void apply_config(struct labdaq_run *run, const struct labdaq_run_config 
 				       LDQ_DEFAULT_CHECKPOINT_MS) * 1000000u;
 }
 
+/*
+ * The ring a run gets: the capacity set, or by default LDQ_DEFAULT_RING_BYTES
+ * or, for a run whose items are counted and fit in less, the run's whole
+ * size (at least LDQ_SMALL_RING_BYTES): the ring is allocated and populated
+ * at the start, and a short run would pay for 64 MiB it cannot fill.  A
+ * capacity the caller set is kept as it is.
+ */
+static uint64_t ring_for_run(const struct labdaq_run *run, const struct labdaq_run_config *cfg)
+{
+	uint64_t bytes = labdaq_run_config_get_ring_bytes(cfg);
+	uint64_t need;
+
+	if (cfg->ring_bytes || !run->count || run->count > bytes / run->item_bytes)
+		return bytes;
+	need = run->count * run->item_bytes;
+	if (need < LDQ_SMALL_RING_BYTES)
+		need = LDQ_SMALL_RING_BYTES;
+	return need < bytes ? need : bytes;
+}
+
 /* The ring, the block size, the tap and the drop policy's scratch block. */
 static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 {
@@ -600,7 +620,7 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg
 	if (!ret)
 		ret = setup_layout(run);
 	if (!ret)
-		ret = setup_ring(run, labdaq_run_config_get_ring_bytes(cfg));
+		ret = setup_ring(run, ring_for_run(run, cfg));
 	/* Checks done: the device lock, then the files, then the threads. */
 	if (!ret)
 		ret = open_files(run, cfg->overwrite, &of);

@@ -14,6 +14,8 @@ vm="qemu-system-x86 busybox-static kmod cpio xz-utils libiio-utils libiio0 iiod 
 # from the udev package into the guest, and getent for the udev hook there
 vm="$vm libcap2 libacl1 libblkid1 libselinux1 libkmod2 libc-bin"
 bench="libck-dev fio"
+# ring_small races Boost's spsc_queue (C++, bench/boost_spsc.cpp); time: GNU time
+bench="$bench libboost-dev g++ time"
 
 want="$build"
 for g in "$@"; do

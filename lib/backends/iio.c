@@ -38,9 +38,9 @@
  * prints a few lines on stderr ("WARNING: High-speed mode not enabled" when
  * the kernel buffer has no mmap interface, as with kfifo): harmless.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <iio.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -50,6 +50,50 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "iio_dl.h"
+
+/* ---- libiio, loaded at the first use (iio_dl.h) ---- */
+
+static struct ldq_iio_syms ldq_iio_;
+static pthread_once_t ldq_iio_once = PTHREAD_ONCE_INIT;
+static int ldq_iio_err;
+static char ldq_iio_why[160];
+
+static void ldq_iio_load_once(void)
+{
+	void *h = dlopen(LDQ_IIO_SONAME, RTLD_NOW | RTLD_LOCAL);
+	const char *missing = NULL;
+
+	if (!h) {
+		snprintf(ldq_iio_why, sizeof(ldq_iio_why), "%s", dlerror());
+		ldq_iio_err = -ENOENT;
+		return;
+	}
+#define LDQ_IIO_DLSYM(f)                                                      \
+	ldq_iio_.f##_p = (__typeof__(ldq_iio_.f##_p))dlsym(h, #f);            \
+	if (!ldq_iio_.f##_p && !missing)                                      \
+		missing = #f;
+	LDQ_IIO_SYMS(LDQ_IIO_DLSYM)
+#undef LDQ_IIO_DLSYM
+	if (missing) {
+		snprintf(ldq_iio_why, sizeof(ldq_iio_why), "%s has no %s", LDQ_IIO_SONAME,
+			 missing);
+		ldq_iio_err = -ENOSYS;
+	}
+}
+
+/*
+ * Load libiio once per process; 0, or -ENOENT (not installed) / -ENOSYS
+ * (a libiio without a function we call) with a log line if @say.
+ * Thread-safe.
+ */
+static int ldq_iio_load(int say)
+{
+	pthread_once(&ldq_iio_once, ldq_iio_load_once);
+	if (ldq_iio_err && say)
+		ldq_err("iio: cannot load libiio (%s): install it (Debian: libiio0)", ldq_iio_why);
+	return ldq_iio_err;
+}
 
 /* A libiio buffer holds about this long of scans... */
 #define BUF_SECONDS 0.1
@@ -497,6 +541,9 @@ static int ldq_iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	struct iio_priv *p;
 	int ret;
 
+	ret = ldq_iio_load(1);
+	if (ret)
+		return ret;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -525,10 +572,13 @@ static int ldq_iio_open(struct labdaq_device *dev, struct ldq_uri *uri)
 
 static int ldq_iio_list(labdaq_list_fn fn, void *user)
 {
-	struct iio_context *ctx = iio_create_local_context();
+	struct iio_context *ctx;
 	unsigned int n;
 	int count = 0;
 
+	if (ldq_iio_load(0))
+		return 0; /* no libiio: no IIO device to list */
+	ctx = iio_create_local_context();
 	if (!ctx)
 		return 0; /* no IIO on this machine: nothing to list */
 	n = iio_context_get_devices_count(ctx);
@@ -963,6 +1013,10 @@ static int ldq_iio_lib_version(char *buf, size_t len)
 	char tag[8] = "";
 	int n;
 
+	if (ldq_iio_load(0)) {
+		n = snprintf(buf, len, "libiio not found (%s)", ldq_iio_why);
+		return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
+	}
 	iio_library_get_version(&major, &minor, tag);
 	tag[sizeof(tag) - 1] = '\0';
 	n = snprintf(buf, len, "libiio %u.%u (%s)", major, minor, tag);

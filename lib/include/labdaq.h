@@ -389,7 +389,10 @@ enum labdaq_on_full {
  */
 typedef struct labdaq_run_config labdaq_run_config;
 
-/** The ring capacity a run gets when none is set: 64 MiB. Thread-safe. */
+/** The ring capacity a run gets when none is set: 64 MiB, except that a
+ * run of a count of items that fits in less gets its own size (at least
+ * 1 MiB), so that a short run does not allocate 64 MiB.  A capacity set with
+ * labdaq_run_config_set_ring_bytes() is always kept. Thread-safe. */
 LABDAQ_API uint64_t labdaq_default_ring_bytes(void);
 
 /**
@@ -415,7 +418,8 @@ LABDAQ_API int labdaq_run_config_set_channels(labdaq_run_config *cfg, const char
 /** Ring capacity in bytes, rounded up to a page; 0: the default.  -EINVAL
  * below 4096. */
 LABDAQ_API int labdaq_run_config_set_ring_bytes(labdaq_run_config *cfg, uint64_t bytes);
-/** The ring capacity a run with @cfg gets (the default if none was set). */
+/** The ring capacity set in @cfg, or the default (64 MiB) if none was set;
+ * a run of a small count may get less (see labdaq_default_ring_bytes()). */
 LABDAQ_API uint64_t labdaq_run_config_get_ring_bytes(const labdaq_run_config *cfg);
 /** enum labdaq_on_full; -EINVAL for another value. */
 LABDAQ_API int labdaq_run_config_set_on_full(labdaq_run_config *cfg, int policy);

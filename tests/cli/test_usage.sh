@@ -237,6 +237,36 @@ if labdaq --help | grep -qE '^  iio '; then
 	v=$(pkg-config --modversion libiio 2>/dev/null | cut -d. -f1,2)
 	check_grep "--version: the iio backend's libiio, as loaded ($v)" "$T/version.out" \
 		"^  iio +libiio ${v:-[0-9.]+} "
+	# libiio is loaded at its first use, not with liblabdaq (its libraries
+	# cost every start ~2 ms: lib/backends/iio_dl.h).
+	lib=$(dirname "$LABDAQ")/liblabdaq.so
+	if [ -e "$lib" ] && command -v readelf >/dev/null; then
+		if readelf -d "$lib" | grep -q 'NEEDED.*libiio'; then
+			not_ok "liblabdaq.so does not link libiio (loaded when an iio device is used)"
+		else
+			ok "liblabdaq.so does not link libiio (loaded when an iio device is used)"
+		fi
+	fi
+	# A libiio.so.0 without libiio's functions: said, not a crash.
+	mkdir "$T/fakeiio"
+	if echo 'int labdaq_fake_iio;' | cc -shared -fPIC -x c -o "$T/fakeiio/libiio.so.0" - \
+		2>/dev/null; then
+		LD_LIBRARY_PATH=$T/fakeiio run fakever labdaq --version
+		is "--version with a libiio.so.0 lacking its functions: exit 0" "$RC" 0
+		check_grep "--version with a broken libiio: says so" "$T/fakever.out" \
+			'^  iio +libiio not found \(libiio.so.0 has no iio_'
+		LD_LIBRARY_PATH=$T/fakeiio run fakeacq labdaq acquire iio:local:x -n 1 \
+			-o "$T/fakeiio/x.npy"
+		if [ "$RC" -ne 0 ]; then
+			ok "acquire iio: with a broken libiio: fails (exit $RC)"
+		else
+			not_ok "acquire iio: with a broken libiio: fails (exit $RC)"
+		fi
+		check_grep "acquire iio: with a broken libiio: the message says what to install" \
+			"$T/fakeacq.err" 'cannot load libiio .*install it \(Debian: libiio0\)'
+	else
+		skip "no C compiler to build a fake libiio.so.0"
+	fi
 fi
 
 # ---- list, info ------------------------------------------------------------------

@@ -867,6 +867,56 @@ static void test_spare_removed_at_end(void **state)
 	assert_string_equal(names, "run.json run.npy");
 }
 
+/* The default ring of a short counted run is the run's size (at least
+ * 1 MiB), not 64 MiB; an unbounded run keeps the default; a capacity set is
+ * kept whatever the count; the data of the short run are all there. */
+static void test_default_ring_sized_to_run(void **state)
+{
+	struct fixture *fx = *state;
+	labdaq_device *dev = open_dev("sim:camera?width=640&height=480");
+	labdaq_run_config *cfg = NULL;
+	struct labdaq_progress p;
+	labdaq_run *run;
+
+	/* 3 frames of 600 KiB: 1.76 MiB, rounded up to a page */
+	cfg_init(&cfg, in_dir(fx, "short.npy"), 3, 0);
+	assert_int_equal(labdaq_run_config_set_ring_bytes(cfg, 0), 0);
+	run = start_ok(dev, cfg);
+	p = progress(run);
+	assert_int_equal(p.ring_capacity_bytes, 3 * 640 * 480 * 2);
+	wait_end(run, END_MS);
+	p = progress(run);
+	assert_int_equal(p.state, LABDAQ_STATE_COMPLETE);
+	assert_int_equal(p.written, 3);
+	labdaq_run_free(run);
+
+	/* one frame: the floor of 1 MiB */
+	cfg_init(&cfg, in_dir(fx, "one.npy"), 1, 0);
+	assert_int_equal(labdaq_run_config_set_ring_bytes(cfg, 0), 0);
+	run = start_ok(dev, cfg);
+	assert_int_equal(progress(run).ring_capacity_bytes, 1u << 20);
+	wait_end(run, END_MS);
+	labdaq_run_free(run);
+
+	/* more than 64 MiB of frames: the default */
+	cfg_init(&cfg, in_dir(fx, "long.npy"), 200, 0);
+	assert_int_equal(labdaq_run_config_set_ring_bytes(cfg, 0), 0);
+	run = start_ok(dev, cfg);
+	assert_int_equal(progress(run).ring_capacity_bytes, labdaq_default_ring_bytes());
+	labdaq_run_stop(run);
+	wait_end(run, END_MS);
+	labdaq_run_free(run);
+
+	/* a capacity set is kept, even above the run's size */
+	cfg_init(&cfg, in_dir(fx, "set.npy"), 1, 0);
+	assert_int_equal(labdaq_run_config_set_ring_bytes(cfg, 8u << 20), 0);
+	run = start_ok(dev, cfg);
+	assert_int_equal(progress(run).ring_capacity_bytes, 8u << 20);
+	wait_end(run, END_MS);
+	labdaq_run_free(run);
+	labdaq_device_close(dev);
+}
+
 static void test_progress_fields(void **state)
 {
 	struct fixture *fx = *state;
@@ -2047,6 +2097,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drop_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tiny_ring_throughput, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_ring_sized_to_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overrun_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exists_and_overwrite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_config, setup, teardown),
