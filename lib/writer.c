@@ -121,6 +121,9 @@ int ldq_run_checkpoint(struct labdaq_run *run, const char *status, int sync)
 	ret = ldq_npy_write_header(run->fd, &run->layout, items);
 	if (ret)
 		return ret;
+	/* A final sidecar must not be durable before the header it describes. */
+	if (sync && strcmp(status, "running") && fdatasync(run->fd) && errno != EINVAL)
+		return -errno;
 	fill_meta(run, &m, status);
 	ldq_run_copy_for_checkpoint(run, &m);
 	return ldq_meta_write(run->meta, &m);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# test_durable_end.sh - the end of a run is durable in the right order: the
+# data, then the .npy header with the final count, each made durable
+# (fdatasync) before the final sidecar that says "complete" is put in place.
+# A power loss at any moment then leaves either a running sidecar or a
+# complete one whose header is already on disk.  Read from strace -f of
+# a short camera run and of a sample run.
+. "$(dirname "$0")/lib.sh"
+require_labdaq
+
+if ! command -v strace >/dev/null; then
+	skip "strace is not installed (scripts/install-deps.sh installs it)"
+	finish
+fi
+
+# order_ok LOG: after the last header write (a pwrite64 at offset 0 whose
+# bytes start with numpy's magic) there is an fdatasync of the same fd
+# before the last rename of the sidecar (rename or renameat2 of a .json).
+order_ok() {
+	"$PY" - "$1" <<'PYEOF'
+import re, sys
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+hdr = sync = None
+for i, l in enumerate(lines):
+    m = re.search(r'pwrite64\((\d+), "\\223NUMPY.*, 0\) = \d+', l)
+    if m:
+        hdr, fd, sync = i, m.group(1), None
+    elif hdr is not None and re.search(r'fdatasync\(%s\)\s+= 0' % fd, l):
+        sync = sync if sync is not None else i
+ren = max((i for i, l in enumerate(lines)
+           if re.search(r'rename(at2)?\(.*\.json".*= 0', l)), default=None)
+print("header", hdr, "fdatasync", sync, "last sidecar rename", ren)
+sys.exit(0 if None not in (hdr, sync, ren) and hdr < sync < ren else 1)
+PYEOF
+}
+
+for spec in "camera:sim:camera?width=64&height=48:--frames:5" "adc:sim:adc:--samples:1000"; do
+	IFS=: read -r name b dev count n <<<"$spec"
+	strace -f -qq -s 8 -e trace=pwrite64,fdatasync,rename,renameat2 \
+		-o "$T/$name.strace" "$LABDAQ" acquire "$b:$dev" "$count" "$n" \
+		-o "$T/$name.npy" >"$T/$name.out" 2>&1
+	is "$name: the run completes under strace" "$?" 0
+	check "$name: the final header is made durable before the final sidecar" \
+		order_ok "$T/$name.strace"
+done
+finish
