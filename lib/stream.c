@@ -402,19 +402,21 @@ static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
 {
 	char *json = ldq_meta_path(run->path);
-	const char *paths[2] = { run->path, json };
+	const char *paths[3] = { run->path, json, run->gaps.path };
 	int ret;
 
 	if (!json)
 		return -ENOMEM;
 	ret = ldq_run_lock_device(run);
 	if (!ret)
-		ret = ldq_outfile_create(of, paths, 2, overwrite);
+		ret = ldq_outfile_create(of, paths, 3, overwrite);
 	free(json);
 	if (ret < 0)
 		return ret;
 	run->fd = ret;
 	ret = ldq_npy_write_header(run->fd, &run->layout, 0);
+	if (!ret)
+		ret = ldq_gaps_create(&run->gaps);
 	if (!ret)
 		ret = ldq_meta_open(run->path, &run->meta);
 	if (ret) {
