@@ -15,6 +15,13 @@
 
 static const struct ldq_npy_layout gaps_layout = { .descr = "<u8", .ndim = 1, .dims = { 2 } };
 
+/* The file's size for @rows rows: with none, one byte more than the header,
+ * or numpy.load(mmap_mode="r") refuses it (mmap at its end). */
+static off_t gaps_size(uint64_t rows)
+{
+	return (off_t)(LDQ_NPY_HEADER_BYTES + (rows ? rows * 16 : 1));
+}
+
 char *ldq_gaps_path(const char *npy_path)
 {
 	size_t n = npy_path ? strlen(npy_path) : 0;
@@ -115,6 +122,8 @@ int ldq_gaps_create(struct ldq_gapstore *gs)
 	if (gs->fd < 0)
 		return -errno;
 	ret = ldq_npy_write_header(gs->fd, &gaps_layout, 0);
+	if (!ret && ftruncate(gs->fd, gaps_size(0)))
+		ret = -errno;
 	if (ret) {
 		close(gs->fd);
 		gs->fd = -1;
@@ -129,8 +138,7 @@ void ldq_gaps_close(struct ldq_gapstore *gs)
 	if (gs->fd < 0)
 		return;
 	/* Release the reservation beyond the end (a same-size truncate). */
-	while (ftruncate(gs->fd, (off_t)(LDQ_NPY_HEADER_BYTES + gs->synced * 16)) < 0 &&
-	       errno == EINTR)
+	while (ftruncate(gs->fd, gaps_size(gs->synced)) < 0 && errno == EINTR)
 		;
 	close(gs->fd);
 	gs->fd = -1;
@@ -292,7 +300,7 @@ void ldq_run_add_tail_gaps(struct labdaq_run *run, uint64_t kept, uint64_t count
 	gs->open.count = 0;
 	start = tail_start(gs, end, count);
 	tail = (struct ldq_gap){ start, end - start };
-	if (gs->fd >= 0 && ftruncate(gs->fd, (off_t)(LDQ_NPY_HEADER_BYTES + gs->rows * 16)) &&
+	if (gs->fd >= 0 && ftruncate(gs->fd, gaps_size(gs->rows)) &&
 	    !gs->err)
 		gs->err = -errno;
 	/* The new gap stays open: the final checkpoint writes it. */

@@ -203,7 +203,9 @@ static int recover_gaps_file(int fd, uint64_t *rows, uint64_t *items)
 			break;
 	}
 	*rows = n;
-	if ((uint64_t)st.st_size != hlen + n * 16 && ftruncate(fd, (off_t)(hlen + n * 16)))
+	/* With no row, one byte more than the header: numpy's mmap needs it. */
+	if ((uint64_t)st.st_size != hlen + (n ? n * 16 : 1) &&
+	    ftruncate(fd, (off_t)(hlen + (n ? n * 16 : 1))))
 		return -errno;
 	if (n != hdr_rows && (ret = ldq_npy_write_header_len(fd, hlen, &l, n)))
 		return ret;

@@ -131,6 +131,10 @@ def load_gaps(meta, jpath):
     g = meta.get("gaps", [])
     if isinstance(g, list):
         return np.array([[x["index"], x["count"]] for x in g], dtype=np.uint64).reshape(-1, 2)
+    if g["file"] is None:  # a sweep's: none
+        if g["count"]:
+            fail("the sidecar counts %d gaps but names no gaps' file" % g["count"])
+        return np.zeros((0, 2), dtype=np.uint64)
     path = os.path.join(os.path.dirname(jpath), g["file"])
     check_header(path)
     a = np.load(path)

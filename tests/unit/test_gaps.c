@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -42,6 +43,7 @@ static int setup(void **state)
 	pthread_mutex_init(&fx->run.lock, NULL);
 	fx->run.fd = -1;
 	assert_int_equal(ldq_gapstore_init(&fx->run.gaps, fx->path), 0);
+	assert_int_equal(ldq_gaps_create(&fx->run.gaps), 0);
 	*state = fx;
 	return 0;
 }
@@ -88,6 +90,26 @@ static uint64_t *read_gaps(struct fixture *fx, uint64_t *rows)
 	return v;
 }
 
+static struct stat file_stat(struct fixture *fx)
+{
+	char path[160];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/run.gaps.npy", fx->dir);
+	assert_int_equal(stat(path, &st), 0);
+	return st;
+}
+
+static off_t file_size(struct fixture *fx)
+{
+	return file_stat(fx).st_size;
+}
+
+static blkcnt_t file_blocks(struct fixture *fx)
+{
+	return file_stat(fx).st_blocks;
+}
+
 static void checkpoint(struct fixture *fx, struct ldq_meta *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -103,7 +125,11 @@ static void test_merge_and_file(void **state)
 
 	checkpoint(fx, &m);
 	assert_int_equal(m.ngaps, 0);
-	assert_null(m.gaps_file); /* no gap, no file */
+	assert_string_equal(m.gaps_file, "run.gaps.npy");
+	v = read_gaps(fx, &rows);
+	assert_int_equal(rows, 0);
+	free(v);
+	assert_int_equal(file_size(fx), 4097); /* numpy's mmap needs a byte */
 	ldq_run_add_gap(&fx->run, 3, 2);
 	ldq_run_add_gap(&fx->run, 5, 3); /* continues the first: merged */
 	ldq_run_add_gap(&fx->run, 10, 1);
@@ -124,6 +150,10 @@ static void test_merge_and_file(void **state)
 	assert_int_equal(rows, 3);
 	assert_memory_equal(v, want, sizeof(want));
 	free(v);
+	/* The end releases what was reserved beyond the rows. */
+	ldq_gaps_close(&fx->run.gaps);
+	assert_int_equal(file_size(fx), 4096 + 3 * 16);
+	assert_true(file_blocks(fx) * 512 < 4096 + 3 * 16 + 64 * 1024);
 }
 
 /* Alternating drops: memory stays two batches whatever their number. */
@@ -225,6 +255,7 @@ static void test_tail_model(void **state)
 
 		ldq_gapstore_free(&fx->run.gaps);
 		assert_int_equal(ldq_gapstore_init(&fx->run.gaps, fx->path), 0);
+		assert_int_equal(ldq_gaps_create(&fx->run.gaps), 0);
 		atomic_store(&fx->run.dropped, 0);
 		memset(miss, 0, sizeof(miss));
 		while (i < END) {
