@@ -3,7 +3,7 @@
 """flat.py - cost against run length (issue 16, point 3): what a longer run
 must not make grow.
 
-    flat.py [--quick] [--dir DIR] [--markdown]
+    flat.py [--quick] [--dir DIR] [--json FILE]
 
 1 gaps   build/bench/flat gaps N: the library's gap store fed N alternating
          gaps (one item dropped, one kept) with a checkpoint every 50,000,
@@ -199,7 +199,6 @@ def main():
     ap.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR",
                                                     os.path.join(BUILD, "bench-data")))
-    ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json")
     a = ap.parse_args()
     base = os.path.join(a.dir, "flat")
