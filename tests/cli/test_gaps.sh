@@ -103,6 +103,14 @@ else
 	not_ok "the drop run to kill reached 3000 gaps"
 fi
 
+# ---- a gaps' file gone: inspect says so ------------------------------------------
+labdaq acquire "$CAM" --ring 16k --on-full drop --rate 0 --frames 3000 -o "$T/lost.npy" \
+	>/dev/null 2>&1
+rm -f "$T/lost.gaps.npy"
+labdaq inspect "$T/lost.npy" >"$T/lost.inspect" 2>&1
+check_grep "a gaps' file gone: inspect says the sidecar counts more gaps than it can read" \
+	"$T/lost.inspect" "the sidecar counts [1-9][0-9]* gaps; lost.gaps.npy is missing or cut short: only 0 readable"
+
 # ---- labdaq-1 sidecars (gaps inline) are still read ----------------------------
 labdaq acquire "$CAM" --frames 10 -o "$T/old.npy" >/dev/null 2>&1
 "$PY" - "$T/old.json" <<'PYEOF'
