@@ -19,13 +19,16 @@ CAM='sim:camera?width=64&height=48'
 
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status" 2>/dev/null; }
 meta() { "$PY" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+# The gaps a sidecar counts; labdaq-1 (before the gaps' file) listed them, so
+# that this test measures an old build's memory too.
+NGAPS="m['gaps']['count'] if isinstance(m['gaps'], dict) else len(m['gaps'])"
 
 # wait_gaps PID JSON N: until the sidecar counts N gaps (at most 30 s).
 wait_gaps() {
 	local i
 	for ((i = 0; i < 300; i++)); do
 		kill -0 "$1" 2>/dev/null || return 1
-		[ "$(meta "$2" "m['gaps']['count']" 2>/dev/null || echo 0)" -ge "$3" ] && return 0
+		[ "$(meta "$2" "$NGAPS" 2>/dev/null || echo 0)" -ge "$3" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -34,10 +37,10 @@ wait_gaps() {
 # ---- a long drop run: memory and sidecar flat ---------------------------------
 run_bg long labdaq acquire "$CAM" --ring 16k --on-full drop --rate 0 --time 60s -o "$T/long.npy"
 if wait_gaps "$BG_PID" "$T/long.json" 10000; then
-	r1=$(rss_kib "$BG_PID") g1=$(meta "$T/long.json" "m['gaps']['count']")
+	r1=$(rss_kib "$BG_PID") g1=$(meta "$T/long.json" "$NGAPS")
 	s1=$(stat -c %s "$T/long.json")
 	sleep 4
-	r2=$(rss_kib "$BG_PID") g2=$(meta "$T/long.json" "m['gaps']['count']")
+	r2=$(rss_kib "$BG_PID") g2=$(meta "$T/long.json" "$NGAPS")
 	s2=$(stat -c %s "$T/long.json")
 	diag "gaps $g1 -> $g2: VmRSS $r1 -> $r2 KiB, sidecar $s1 -> $s2 bytes"
 	if [ -n "$r1" ] && [ -n "$r2" ] && [ $((r2 - r1)) -le 1024 ] && [ "$g2" -ge $((g1 + 5000)) ]; then
