@@ -5,6 +5,7 @@
  * npy.c and the sidecar format for inspect, stop, the queue, and any
  * program of the user's.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +35,11 @@ struct labdaq_file {
 	struct labdaq_channel *chans;
 	double *offsets;
 	unsigned int nchans;
+	/* labdaq-2: the gaps' file mapped (its rows from gaps_map + 512
+	 * u64), NULL if none; labdaq-1: gaps listed in meta */
+	const uint64_t *gaps_map;
+	size_t gaps_map_len;
+	uint64_t gaps_rows;
 };
 
 LABDAQ_API int labdaq_file_sidecar_path(const char *path, char *buf, size_t len)
@@ -124,7 +131,7 @@ static int read_sidecar(labdaq_file *f, const char *path)
 			free(jpath);
 			return 0;
 		}
-		f->meta = fd < 0 ? NULL : json_loadfd(fd, JSON_DECODE_ANY, &jerr);
+		f->meta = fd < 0 ? NULL : ldq_json_load_fd(fd, JSON_DECODE_ANY, &jerr);
 		if (fd < 0)
 			snprintf(jerr.text, sizeof(jerr.text), "%s", labdaq_strerror(fd));
 		if (fd >= 0)
@@ -143,6 +150,45 @@ static int read_sidecar(labdaq_file *f, const char *path)
 	}
 	free(jpath);
 	return f->meta ? sidecar_channels(f) : 0;
+}
+
+/* The gaps' file named by the sidecar ("gaps": {"file": NAME}), beside
+ * @path: its whole rows, as many as its header counts, mapped.  A file
+ * that is missing or not a gaps file leaves no gap readable (inspect says
+ * how many the sidecar counts). */
+static void map_gaps(labdaq_file *f, const char *path)
+{
+	const char *name = json_string_value(json_object_get(json_object_get(f->meta, "gaps"),
+							     "file"));
+	const char *slash = strrchr(path, '/');
+	struct ldq_npy_layout l;
+	uint64_t rows;
+	size_t hlen;
+	struct stat st;
+	char *gpath;
+	void *p;
+	int fd;
+
+	if (!name || !*name || strchr(name, '/') || !strcmp(name, "..") ||
+	    asprintf(&gpath, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, name) < 0)
+		return;
+	fd = ldq_open_regular(gpath, O_RDONLY);
+	free(gpath);
+	if (fd < 0)
+		return;
+	if (!fstat(fd, &st) && !ldq_npy_read_header(fd, &l, &rows, &hlen) &&
+	    hlen == LDQ_NPY_HEADER_BYTES && !strcmp(l.descr, "<u8") && l.ndim == 1 &&
+	    l.dims[0] == 2 && (uint64_t)st.st_size >= hlen) {
+		if (rows > ((uint64_t)st.st_size - hlen) / 16)
+			rows = ((uint64_t)st.st_size - hlen) / 16;
+		p = rows ? mmap(NULL, hlen + rows * 16, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+		if (p != MAP_FAILED) {
+			f->gaps_map = p;
+			f->gaps_map_len = hlen + rows * 16;
+			f->gaps_rows = rows;
+		}
+	}
+	close(fd);
 }
 
 /* "# key: value" of a sweep's CSV into f->meta (the last one of a key
@@ -240,6 +286,8 @@ LABDAQ_API int labdaq_file_open(const char *path, labdaq_file **out)
 		ret = read_npy(f, path);
 		if (!ret)
 			ret = read_sidecar(f, path);
+		if (!ret && f->meta)
+			map_gaps(f, path);
 	}
 	if (!ret && f->meta)
 		f->meta_text = json_dumps(f->meta, JSON_COMPACT);
@@ -258,6 +306,8 @@ LABDAQ_API void labdaq_file_close(labdaq_file *f)
 	if (!f)
 		return;
 	json_decref(f->meta);
+	if (f->gaps_map)
+		munmap((void *)f->gaps_map, f->gaps_map_len);
 	free(f->meta_text);
 	free(f->chans);
 	free(f->offsets);
@@ -369,19 +419,45 @@ LABDAQ_API int labdaq_file_meta_u64(const labdaq_file *f, const char *key, uint6
 
 LABDAQ_API uint64_t labdaq_file_gap_count(const labdaq_file *f)
 {
-	return json_array_size(meta_get(f, "gaps"));
+	/* labdaq-1 listed them in the sidecar. */
+	return f->gaps_map ? f->gaps_rows : json_array_size(meta_get(f, "gaps"));
 }
 
 LABDAQ_API int labdaq_file_gap(const labdaq_file *f, uint64_t i, uint64_t *index,
 			       uint64_t *count)
 {
-	json_t *g = json_array_get(meta_get(f, "gaps"), (size_t)i);
+	json_t *g;
 
+	if (f->gaps_map) {
+		if (i >= f->gaps_rows)
+			return -ERANGE;
+		*index = le64toh(f->gaps_map[512 + 2 * i]);
+		*count = le64toh(f->gaps_map[512 + 2 * i + 1]);
+		return 0;
+	}
+	g = json_array_get(meta_get(f, "gaps"), (size_t)i);
 	if (!g)
 		return -ERANGE;
 	*index = (uint64_t)json_integer_value(json_object_get(g, "index"));
 	*count = (uint64_t)json_integer_value(json_object_get(g, "count"));
 	return 0;
+}
+
+LABDAQ_API int64_t labdaq_file_gaps(const labdaq_file *f, uint64_t first, uint64_t n,
+				    uint64_t *out)
+{
+	uint64_t total, i;
+
+	if (!f || (n && !out))
+		return -EINVAL;
+	total = labdaq_file_gap_count(f);
+	if (first > total)
+		return -ERANGE;
+	if (n > total - first)
+		n = total - first;
+	for (i = 0; i < n; i++)
+		labdaq_file_gap(f, first + i, &out[2 * i], &out[2 * i + 1]);
+	return (int64_t)n;
 }
 
 LABDAQ_API unsigned int labdaq_file_channel_count(const labdaq_file *f)

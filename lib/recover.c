@@ -12,6 +12,7 @@
  * A sweep's CSV is recovered the same way: whole lines are kept, a line cut
  * short is removed.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -198,6 +199,94 @@ static int mark_recovered(json_t *root, struct labdaq_recover_info *info)
 	return bad ? -ENOMEM : 0;
 }
 
+/*
+ * The gaps' file open as @fd: whole rows only, each after the one before
+ * (a row cut by the kill, or not written, ends it); the header counts
+ * them.  *@rows and *@items (their sum).  Reads it once, 64 KiB at a time.
+ */
+static int recover_gaps_file(int fd, uint64_t *rows, uint64_t *items)
+{
+	static const struct ldq_npy_layout gl = { .descr = "<u8", .ndim = 1, .dims = { 2 } };
+	struct ldq_npy_layout l;
+	uint64_t hdr_rows, end = 0, n = 0, have, buf[2 * 4096];
+	size_t hlen;
+	struct stat st;
+	int ret = ldq_npy_read_header(fd, &l, &hdr_rows, &hlen);
+
+	if (!ret && (fstat(fd, &st) || strcmp(l.descr, gl.descr) || l.ndim != 1 || l.dims[0] != 2))
+		ret = -EBADMSG;
+	if (ret)
+		return ret;
+	have = (uint64_t)st.st_size > hlen ? ((uint64_t)st.st_size - hlen) / 16 : 0;
+	*items = 0;
+	while (n < have) {
+		size_t k = have - n < 4096 ? (size_t)(have - n) : 4096, i;
+		ssize_t got = pread(fd, buf, k * 16, (off_t)(hlen + n * 16));
+
+		if (got != (ssize_t)(k * 16))
+			return got < 0 ? -errno : -EIO;
+		for (i = 0; i < k; i++) {
+			uint64_t idx = le64toh(buf[2 * i]), cnt = le64toh(buf[2 * i + 1]);
+
+			if (!cnt || idx < end || idx + cnt < idx)
+				break;
+			end = idx + cnt;
+			*items += cnt;
+		}
+		n += i;
+		if (i < k)
+			break;
+	}
+	*rows = n;
+	/* With no row, one byte more than the header: numpy's mmap needs it. */
+	if ((uint64_t)st.st_size != hlen + (n ? n * 16 : 1) &&
+	    ftruncate(fd, (off_t)(hlen + (n ? n * 16 : 1))))
+		return -errno;
+	if (n != hdr_rows && (ret = ldq_npy_write_header_len(fd, hlen, &l, n)))
+		return ret;
+	return ldq_fsync(fd);
+}
+
+/* The gaps' file the sidecar @root names, beside @npy_path, brought to its
+ * whole rows; the sidecar then counts them (and their items as dropped,
+ * when they are more than the last checkpoint's). */
+static int recover_gaps(const char *npy_path, json_t *root)
+{
+	json_t *g = json_object_get(root, "gaps");
+	const char *name = json_string_value(json_object_get(g, "file"));
+	const char *slash = strrchr(npy_path, '/');
+	uint64_t rows, items, dropped, written;
+	char *path;
+	int fd, ret;
+
+	if (!name) /* labdaq-1: the gaps are in the sidecar */
+		return 0;
+	if (!*name || strchr(name, '/') || !strcmp(name, ".."))
+		return -EBADMSG;
+	if (asprintf(&path, "%.*s%s", slash ? (int)(slash - npy_path + 1) : 0, npy_path, name) < 0)
+		return -ENOMEM;
+	fd = ldq_open_regular(path, O_RDWR);
+	free(path);
+	if (fd == -ENOENT) /* the sidecar's count stays: inspect says none is readable */
+		return 0;
+	if (fd < 0)
+		return fd;
+	ret = recover_gaps_file(fd, &rows, &items);
+	close(fd);
+	if (ret)
+		return ret;
+	dropped = (uint64_t)json_integer_value(json_object_get(root, "dropped"));
+	written = (uint64_t)json_integer_value(json_object_get(root, "written"));
+	if (items > dropped)
+		dropped = items;
+	if (set_int(g, "count", rows) || set_int(root, "dropped", dropped))
+		return -ENOMEM;
+	if ((uint64_t)json_integer_value(json_object_get(root, "acquired")) < written + dropped &&
+	    set_int(root, "acquired", written + dropped))
+		return -ENOMEM;
+	return 0;
+}
+
 /* The sidecar of @npy_path into *@root: 0 (NULL if there is none),
  * -EBADMSG if it is not a JSON object, or -errno. */
 static int load_meta(const char *npy_path, json_t **root)
@@ -216,7 +305,7 @@ static int load_meta(const char *npy_path, json_t **root)
 		return 0;
 	if (fd < 0)
 		return fd;
-	*root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	*root = ldq_json_load_fd(fd, JSON_REJECT_DUPLICATES, &jerr);
 	close(fd);
 	if (!*root)
 		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : -EBADMSG;
@@ -241,6 +330,8 @@ static int recover_meta(const char *npy_path, json_t *root, struct labdaq_recove
 		return 0;
 	}
 	ret = mark_recovered(root, info);
+	if (!ret)
+		ret = recover_gaps(npy_path, root);
 	/* Opening removes a stale spare, closing removes the new one. */
 	if (!ret)
 		ret = ldq_meta_open(npy_path, &mf);

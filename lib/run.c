@@ -117,7 +117,7 @@ int ldq_run_new(struct labdaq_device *dev, int mode, const char *path, const cha
 	atomic_init(&run->state, LABDAQ_STATE_QUEUED);
 	run->path = strdup(path);
 	run->command = command ? strdup(command) : NULL;
-	if (!run->path || (command && !run->command)) {
+	if (ldq_gapstore_init(&run->gaps, path) || !run->path || (command && !run->command)) {
 		atomic_store(&dev->busy, 0);
 		ldq_run_destroy(run);
 		return -ENOMEM;
@@ -230,8 +230,7 @@ void ldq_run_destroy(struct labdaq_run *run)
 	ldq_kv_free(run->set_attrs, run->nset_attrs);
 	ldq_kv_free(run->attrs, run->nset_attrs);
 	ldq_kv_free(run->user_meta, run->nuser_meta);
-	ldq_gaplist_free(&run->gaps);
-	ldq_gaplist_free(&run->ckpt_gaps);
+	ldq_gapstore_free(&run->gaps);
 	free(run->scratch);
 	free(run->tap);
 	ldq_sweep_free(run->sweep);

@@ -94,14 +94,14 @@ struct labdaq_run {
 	_Atomic uint64_t ngaps_pub;
 	_Atomic double rate_now;
 
-	/* gaps and the error: appended rarely, read at checkpoints */
+	/* the gaps (gaps.h: their batch under the lock, their file the
+	 * writer's) and the error */
 	pthread_mutex_t lock;
-	struct ldq_gaplist gaps;
+	struct ldq_gapstore gaps;
 	int error;
 	atomic_int error_pub;      /* run->error, for progress without the lock */
 	char errmsg[512];
-	/* the writer's copies for the sidecar */
-	struct ldq_gaplist ckpt_gaps;
+	/* the writer's copy for the sidecar */
 	char ckpt_errmsg[512];
 
 	/* the latest tap: the producer copies under trylock, never waits */

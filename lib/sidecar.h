@@ -16,6 +16,10 @@
 #include "labdaq.h"
 #include "npy.h"
 
+/* The sidecar's "format": labdaq-2 keeps the gaps in NAME.gaps.npy
+ * (labdaq-1 listed them inline; readers take both). */
+#define LDQ_META_FORMAT "labdaq-2"
+
 /* The sidecar's content. */
 struct ldq_gap {
 	uint64_t index; /* first missing item */
@@ -49,8 +53,8 @@ struct ldq_meta {
 	const char *const *channel_meta; /* NULL, or per channel: NULL or a
 					  * JSON object merged into it */
 	uint64_t acquired, written, dropped;
-	const struct ldq_gap *gaps;
-	size_t ngaps;
+	uint64_t ngaps;             /* gaps recorded */
+	const char *gaps_file;      /* the gaps' file, its base name; NULL: none */
 	uint64_t ring_capacity_bytes;
 	const char *ring_policy;    /* "block" or "drop" */
 	uint64_t ring_high_water_bytes;
@@ -94,6 +98,10 @@ int ldq_meta_reserved(const struct ldq_meta_file *f);
 /* The first sidecar written through @f fails with -EEXIST (logged) rather
  * than replace a NAME.json that exists (a run's: a racing run made it). */
 void ldq_meta_set_noreplace(struct ldq_meta_file *f);
+/* Read the JSON text open as @fd to its end and parse it (json_loadb()
+ * with @flags); NULL with @err set on failure.  Not byte by byte. */
+struct json_error_t;
+struct json_t *ldq_json_load_fd(int fd, size_t flags, struct json_error_t *err);
 /* Free @f; removes the spare temporary file and releases the space still
  * reserved beyond the end of the last sidecar written.  NULL is accepted. */
 void ldq_meta_close(struct ldq_meta_file *f);

@@ -511,14 +511,14 @@ static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
 {
 	char *json = ldq_meta_path(run->path);
-	const char *paths[2] = { run->path, json };
+	const char *paths[3] = { run->path, json, run->gaps.path };
 	int ret;
 
 	if (!json)
 		return -ENOMEM;
 	ret = ldq_run_lock_device(run);
 	if (!ret)
-		ret = ldq_outfile_create_unnamed(of, paths, 2, overwrite);
+		ret = ldq_outfile_create_unnamed(of, paths, 3, overwrite);
 	free(json);
 	if (ret < 0)
 		return ret;
@@ -528,6 +528,8 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 	if (!ret && ftruncate(run->fd, (off_t)ldq_npy_file_size(LDQ_NPY_HEADER_BYTES,
 								 run->item_bytes, 0)))
 		ret = -errno;
+	if (!ret)
+		ret = ldq_gaps_create(&run->gaps);
 	if (!ret)
 		ret = ldq_meta_open(run->path, &run->meta);
 	if (ret) {

@@ -113,7 +113,7 @@ int ldq_run_checkpoint(struct labdaq_run *run, const char *status, int sync)
 {
 	uint64_t items = atomic_load_explicit(&run->written, memory_order_relaxed);
 	struct ldq_meta m;
-	int ret;
+	int ret, gret;
 
 	/* The data must be durable before a header that covers it. */
 	if (sync && fdatasync(run->fd) && errno != EINVAL)
@@ -125,8 +125,12 @@ int ldq_run_checkpoint(struct labdaq_run *run, const char *status, int sync)
 	if (sync && strcmp(status, "running") && fdatasync(run->fd) && errno != EINVAL)
 		return -errno;
 	fill_meta(run, &m, status);
-	ldq_run_copy_for_checkpoint(run, &m);
-	return ldq_meta_write(run->meta, &m);
+	/* The gaps' file too, before the sidecar that counts them. */
+	gret = ldq_run_copy_for_checkpoint(run, &m);
+	if (gret && strcmp(status, "running"))
+		m.status = "failed";
+	ret = ldq_meta_write(run->meta, &m);
+	return ret ? ret : gret;
 }
 
 /* ---- the file ---- */
@@ -328,6 +332,10 @@ static int writer_step(struct writer *w)
 	struct ldq_wplan pl;
 	const void *p;
 
+	/* The producer's batch of gaps, when it is half full. */
+	ldq_gaps_flush(run, 0);
+	if (run->gaps.err && !w->failed)
+		writer_fail(w, run->gaps.err);
 	/* The duration holds even while a device read blocks (a stalled
 	 * device): the producer sees the time is up once cancelled. */
 	if (run->duration_ns && !w->time_up && !pdone && now - run->t0_ns >= run->duration_ns) {
@@ -399,6 +407,7 @@ static void writer_finish(struct writer *w)
 	}
 	close(run->fd);
 	run->fd = -1;
+	ldq_gaps_close(&run->gaps);
 	/* Trims the sidecar's reservation and removes the spare. */
 	ldq_meta_close(run->meta);
 	run->meta = NULL;

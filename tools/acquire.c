@@ -98,7 +98,7 @@ static const char acquire_usage[] =
 	"  0    complete, or stopped with nothing dropped\n"
 	"  1    device or I/O failure (the file holds what was written before it)\n"
 	"  2    bad usage: nothing was started\n"
-	"  3    finished, but data was dropped (see the gaps in FILE.json)\n"
+	"  3    finished, but data was dropped (see the gaps in FILE.gaps.npy)\n"
 	"  4    the device is busy with another run\n"
 	"  130  aborted\n";
 

@@ -79,9 +79,18 @@ static void print_array(const labdaq_file *f, const char *path)
 
 static void print_gaps(const labdaq_file *f)
 {
-	uint64_t n = labdaq_file_gap_count(f), index, count;
+	uint64_t n = labdaq_file_gap_count(f), index, count, said;
+	const char *file = labdaq_file_meta_string(f, "gaps.file");
 
-	printf("gaps:      %llu\n", (unsigned long long)n);
+	printf("gaps:      %llu", (unsigned long long)n);
+	if (file)
+		printf(" (in %s)", file);
+	printf("\n");
+	/* labdaq-2: the sidecar counts them, the gaps' file lists them. */
+	if (!labdaq_file_meta_u64(f, "gaps.count", &said) && said > n)
+		printf("  the sidecar counts %llu gaps; %s %s: only %llu readable\n",
+		       (unsigned long long)said, file ? file : "the gaps' file",
+		       file ? "is missing or cut short" : "is not named", (unsigned long long)n);
 	for (uint64_t i = 0; i < n && !labdaq_file_gap(f, i, &index, &count); i++) {
 		if (i == 20) {
 			printf("  ... %llu more\n", (unsigned long long)(n - 20));

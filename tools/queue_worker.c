@@ -209,7 +209,7 @@ static const char *job_outcome(int status, const char *output, int stop_asked, c
 		else
 			state = stop_asked ? "stopped" : "complete";
 		if (WEXITSTATUS(status) == EXIT_DROPPED)
-			*why = "data was dropped: see the gaps in its metadata";
+			*why = "data was dropped: see the gaps in its .gaps.npy file";
 		return state;
 	case EXIT_FAILURE_IO:
 		*why = "device or I/O failure: see its log";

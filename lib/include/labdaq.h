@@ -767,11 +767,24 @@ LABDAQ_API const char *labdaq_file_meta_string(const labdaq_file *f, const char 
 LABDAQ_API int labdaq_file_meta_number(const labdaq_file *f, const char *key, double *out);
 /** Like labdaq_file_meta_number() for whole numbers (counts, indexes). */
 LABDAQ_API int labdaq_file_meta_u64(const labdaq_file *f, const char *key, uint64_t *out);
-/** The gaps the metadata records. */
+/**
+ * labdaq_file_gap_count() - the gaps readable: the rows of the gaps' file
+ * NAME.gaps.npy that the sidecar names (as many as its header counts), or
+ * those a labdaq-1 sidecar lists.  Fewer than the sidecar's "gaps.count"
+ * when that file is missing or cut short.  O(1).
+ */
 LABDAQ_API uint64_t labdaq_file_gap_count(const labdaq_file *f);
-/** Gap @i: its first missing item and how many; 0 or -ERANGE. */
+/** Gap @i: its first missing item and how many; 0 or -ERANGE.  O(1). */
 LABDAQ_API int labdaq_file_gap(const labdaq_file *f, uint64_t i, uint64_t *index,
 			       uint64_t *count);
+/**
+ * labdaq_file_gaps() - gaps @first.. into @out, at most @n of them, as
+ * (index, count) pairs: @out holds 2 * @n values.  Returns how many were
+ * copied (0 at the end), -ERANGE if @first is beyond the end, -EINVAL.
+ * Since LABDAQ_0.4.
+ */
+LABDAQ_API int64_t labdaq_file_gaps(const labdaq_file *f, uint64_t first, uint64_t n,
+				    uint64_t *out);
 /** The channels the metadata describes, in file order. */
 LABDAQ_API unsigned int labdaq_file_channel_count(const labdaq_file *f);
 /** Describe channel @index (strings owned by @f); 0 or -ERANGE. */

@@ -44,7 +44,10 @@ class Data:
     array: npt.NDArray[Any]
     meta: Dict[str, Any]
     channels: List[Channel]
-    gaps: List[Gap]
+    gap_array: npt.NDArray[np.uint64]
+    """The gaps as an ``(N, 2)`` uint64 array of (index, count) rows, in
+    increasing index order: a run's ``NAME.gaps.npy`` (or a labdaq-1
+    sidecar's list), read in one call whatever their number."""
     items_on_disk: int
     """Whole items on disk now (more than ``len(array)`` during a run)."""
 
@@ -64,11 +67,13 @@ class Data:
                 if lib.labdaq_file_channel(f, i, c) == 0:
                     lib.labdaq_file_channel_offset(f, i, ctypes.byref(coff))
                     self.channels.append(channel_of(c, coff.value))
-            self.gaps = []
-            a, n = ctypes.c_uint64(), ctypes.c_uint64()
-            for i in range(lib.labdaq_file_gap_count(f)):
-                if lib.labdaq_file_gap(f, i, ctypes.byref(a), ctypes.byref(n)) == 0:
-                    self.gaps.append(Gap(a.value, n.value))
+            ngaps = lib.labdaq_file_gap_count(f)
+            self.gap_array = np.zeros((ngaps, 2), dtype=np.uint64)
+            if ngaps:
+                got = lib.labdaq_file_gaps(f, 0, ngaps, self.gap_array.ctypes.data_as(
+                    ctypes.POINTER(ctypes.c_uint64)))
+                self.gap_array = self.gap_array[:max(got, 0)]
+            self._gaps: Optional[List[Gap]] = None
             self.items_on_disk = lib.labdaq_file_items_on_disk(f)
             if self.kind == "npy":
                 items = lib.labdaq_file_items(f)
@@ -87,6 +92,14 @@ class Data:
                                         ndmin=2)
         finally:
             lib.labdaq_file_close(f)
+
+    @property
+    def gaps(self) -> List[Gap]:
+        """The gaps as :class:`Gap` objects (built on first use from
+        :attr:`gap_array`)."""
+        if self._gaps is None:
+            self._gaps = [Gap(int(i), int(c)) for i, c in self.gap_array]
+        return self._gaps
 
     @property
     def status(self) -> str:
@@ -122,10 +135,14 @@ class Data:
         of items the device produced, gaps skipped (docs/file-format.md)."""
         if self.kind == "csv":
             return self.array[:, 0].astype(np.int64)
-        index = np.arange(len(self.array), dtype=np.int64)
-        for g in self.gaps:  # in increasing index order
-            index[index >= g.index] += g.count
-        return index
+        # Row k was acquired as k + the items of the gaps before it: gap j
+        # has before[j] rows of the file before it.
+        k = np.arange(len(self.array), dtype=np.uint64)
+        g = self.gap_array
+        lost = np.cumsum(g[:, 1], dtype=np.uint64)
+        before = g[:, 0] - (lost - g[:, 1])
+        j = np.searchsorted(before, k, side="right")
+        return (k + np.insert(lost, 0, 0)[j]).astype(np.int64)
 
     def times(self) -> Optional[npt.NDArray[Any]]:
         """Seconds from the start of each row: a sweep's ``time_s`` column,
@@ -141,7 +158,7 @@ class Data:
 
     def __repr__(self) -> str:
         return (f"<labdaq.Data {self.path!r} {self.status}: shape {self.array.shape}, "
-                f"{len(self.gaps)} gaps>")
+                f"{len(self.gap_array)} gaps>")
 
 
 def load(path: str) -> Data:

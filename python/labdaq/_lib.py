@@ -127,6 +127,7 @@ _PROTOS = {
     "labdaq_file_meta_json": (c_char_p, [vp]),
     "labdaq_file_gap_count": (c_uint64, [vp]),
     "labdaq_file_gap": (c_int, [vp, c_uint64, POINTER(c_uint64), POINTER(c_uint64)]),
+    "labdaq_file_gaps": (ctypes.c_int64, [vp, c_uint64, c_uint64, POINTER(c_uint64)]),
     "labdaq_file_channel_count": (c_uint, [vp]),
     "labdaq_file_channel": (c_int, [vp, c_uint, POINTER(Channel_)]),
     "labdaq_file_channel_offset": (c_int, [vp, c_uint, POINTER(c_double)]),

@@ -122,13 +122,48 @@ def check_header(path):
         fail("%s: the header does not end with a newline at byte 4095" % path)
 
 
-def expected_indices(n, meta, contiguous):
+def load_gaps(meta, jpath):
+    """The gaps as an (N, 2) uint64 array: from the gaps' file the sidecar
+    names (format labdaq-2, docs/file-format.md), which must hold exactly the
+    count the sidecar says and be in order with adjacent gaps merged; or a
+    labdaq-1 sidecar's own list."""
     import numpy as np
-    index = np.arange(n, dtype=np.int64)
-    if meta is not None and not contiguous:
-        for g in meta["gaps"]:
-            index[index >= g["index"]] += g["count"]
-    return index
+    g = meta.get("gaps", [])
+    if isinstance(g, list):
+        return np.array([[x["index"], x["count"]] for x in g], dtype=np.uint64).reshape(-1, 2)
+    if g["file"] is None:  # a sweep's: none
+        if g["count"]:
+            fail("the sidecar counts %d gaps but names no gaps' file" % g["count"])
+        return np.zeros((0, 2), dtype=np.uint64)
+    path = os.path.join(os.path.dirname(jpath), g["file"])
+    check_header(path)
+    a = np.load(path)
+    if a.dtype != np.dtype("<u8") or a.ndim != 2 or a.shape[1] != 2:
+        fail("%s: dtype %s shape %s, want <u8 (N, 2)" % (path, a.dtype.str, a.shape))
+    if len(a) != g["count"]:
+        fail("%s holds %d gaps, the sidecar counts %d" % (path, len(a), g["count"]))
+    if len(a) and (np.any(a[:, 1] == 0) or np.any(a[1:, 0] <= a[:-1, 0] + a[:-1, 1])):
+        fail("%s: gaps out of order, empty, or adjacent ones not merged" % path)
+    return a
+
+
+def gap_list(meta, jpath):
+    """The gaps as a list of {"index", "count"} (the labdaq-1 shape)."""
+    return [{"index": int(i), "count": int(c)} for i, c in load_gaps(meta, jpath)]
+
+
+def expected_indices(n, meta, contiguous, jpath=None):
+    """The acquisition index of each of the first n rows: the recipe of
+    docs/file-format.md (vectorized, for a million gaps)."""
+    import numpy as np
+    k = np.arange(n, dtype=np.uint64)
+    if meta is None or contiguous:
+        return k.astype(np.int64)
+    g = load_gaps(meta, jpath)
+    lost = np.cumsum(g[:, 1], dtype=np.uint64)
+    before = g[:, 0] - (lost - g[:, 1])
+    j = np.searchsorted(before, k, side="right")
+    return (k + np.insert(lost, 0, 0)[j]).astype(np.int64)
 
 
 def load_both(path):
@@ -163,6 +198,7 @@ def cmd_frames(args):
     count = opt(args, "--count", conv=int)
     min_count = opt(args, "--min-count", conv=int)
     contiguous = flag(args, "--contiguous")
+    rows = opt(args, "--rows", conv=int)  # only the first ROWS rows
     if len(args) != 1 or w is None or h is None:
         sys.exit("usage: check.py frames NPY --width W --height H [...]")
     path = args[0]
@@ -181,7 +217,9 @@ def cmd_frames(args):
     size = os.path.getsize(path)
     if size < HEADER_BYTES + n * w * h * 2:
         fail("file of %d bytes is shorter than its header says" % size)
-    want_idx = expected_indices(n, meta, contiguous)
+    if rows is not None and rows < n:
+        a, n = a[:rows], rows
+    want_idx = expected_indices(n, meta, contiguous, jpath)
     raw = a.reshape(n, w * h).view(np.uint8).reshape(n, w * h * 2)
     got_idx = raw[:, :8].copy().view("<u8").reshape(n)
     if not np.array_equal(got_idx, want_idx.astype(np.uint64)):
@@ -240,7 +278,7 @@ def cmd_samples(args):
         done()
     n = a.shape[0]
     count_checks(n, count, min_count)
-    exp = adc_expected(expected_indices(n, meta, contiguous), chans)
+    exp = adc_expected(expected_indices(n, meta, contiguous, jpath), chans)
     if not np.array_equal(a, exp):
         bad = np.argwhere(a != exp)
         r, c = (int(x) for x in bad[0])
@@ -256,7 +294,11 @@ def cmd_expr(args):
     env = {}
     if jpath:
         env["m"] = load_json(jpath)
-        env["gapsum"] = sum(g["count"] for g in env["m"].get("gaps", []))
+        # The gaps as a list, from the gaps' file (m["gaps_meta"]: the
+        # sidecar's own member).
+        env["m"]["gaps_meta"] = env["m"].get("gaps")
+        env["m"]["gaps"] = gap_list(env["m"], jpath) if "gaps" in env["m"] else []
+        env["gapsum"] = sum(g["count"] for g in env["m"]["gaps"])
         try:
             ib = int(env["m"]["dtype"][2:])
             for d in env["m"]["shape"]:
@@ -361,9 +403,9 @@ def cmd_progress(args):
         for key in ("acquired", "written", "dropped"):
             if last.get(key) != meta.get(key):
                 fail("final %s=%r, the sidecar says %r" % (key, last.get(key), meta.get(key)))
-        if last.get("gaps") != len(meta.get("gaps", [])):
-            fail("final gaps=%r, the sidecar lists %d" % (last.get("gaps"),
-                                                          len(meta.get("gaps", []))))
+        ngaps = len(load_gaps(meta, args[1])) if "gaps" in meta else 0
+        if last.get("gaps") != ngaps:
+            fail("final gaps=%r, the sidecar's gaps are %d" % (last.get("gaps"), ngaps))
         if last.get("state") != meta.get("status"):
             fail("final state=%r, the sidecar's status %r" % (last.get("state"),
                                                               meta.get("status")))

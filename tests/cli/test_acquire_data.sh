@@ -32,9 +32,10 @@ camera 640 480 12          # more than 65536 pixels: the ramp wraps inside a fra
 camera 2 2 7               # the smallest frame: nothing but its 8-byte index
 camera 300 7 3000 --ring 1M  # many frames through a ring much smaller than the file
 
-# Only the two files are left, no spare sidecar.
+# Only the three files are left (data, gaps, sidecar), no spare sidecar.
 left=$(cd "$T/d" && ls -A | grep -E '^\.?cam-64x48' | sort | tr '\n' ' ')
-is "a finished run leaves NAME.npy and NAME.json only" "$left" "cam-64x48.json cam-64x48.npy "
+is "a finished run leaves NAME.npy, NAME.gaps.npy and NAME.json only" "$left" \
+	"cam-64x48.gaps.npy cam-64x48.json cam-64x48.npy "
 
 # ---- sim:adc -----------------------------------------------------------
 run adc4 labdaq acquire 'sim:adc?channels=4' --samples 10000 -o "$T/adc4.npy"

@@ -104,8 +104,8 @@ else
 	check "full disk: the discarded items are recorded as a gap (gap counts add up to dropped)" \
 		CHECK expr --json "$F/f.json" "gapsum == m['dropped']"
 	ls -A "$F" >"$T/full.ls"
-	is "full disk: the tmpfs holds f.npy and f.json only, no spare sidecar left behind" \
-		"$(tr '\n' ' ' <"$T/full.ls")" "f.json f.npy "
+	is "full disk: the tmpfs holds f.npy, f.gaps.npy and f.json only, no spare sidecar left behind" \
+		"$(tr '\n' ' ' <"$T/full.ls")" "f.gaps.npy f.json f.npy "
 fi
 
 # ---- a lost device: fail_after --------------------------------------------------

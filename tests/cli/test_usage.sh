@@ -127,7 +127,7 @@ else
 fi
 
 # --force, and the start fails after the new files were created: the old
-# files come back, byte for byte.
+# files come back, byte for byte (the gaps' file of the run above too).
 head -c 70000 /dev/urandom >keep.npy
 printf '{"old": 2}\n' >keep.json
 sumn=$(sha256sum keep.npy) sumj=$(sha256sum keep.json)
@@ -140,7 +140,8 @@ check_grep "--force, a start that fails: the message says why" "$T/forcefail.err
 is "--force, a start that fails: the old data file is back" "$(sha256sum keep.npy)" "$sumn"
 is "--force, a start that fails: the old sidecar is back" "$(sha256sum keep.json)" "$sumj"
 is "--force, a start that fails: nothing else left in the directory" \
-	"$(find . -maxdepth 1 -name '*keep*' | sort | tr '\n' ' ')" "./keep.json ./keep.npy "
+	"$(find . -maxdepth 1 -name '*keep*' | sort | tr '\n' ' ')" \
+	"./keep.gaps.npy ./keep.json ./keep.npy "
 # Renamed aside and back (a rename changes the inode's ctime), not left alone.
 if [ "$(stat -c %z keep.npy)" != "$ctime0" ]; then
 	ok "--force, a start that fails: the old file was moved aside and back"
@@ -329,13 +330,15 @@ if command -v groff >/dev/null; then
 		grep -qE "^ +$s +[A-Z]" "$T/man.txt" || missing="$missing $s"
 	done
 	is "the man page lists the exit statuses" "${missing:-none}" none
-	# The sidecar's gaps are documented as {"index": i, "count": n}.
+	# The sidecar's gaps are documented as {"count": n, "file": ...}, the
+	# gaps' file as rows (index, count).
 	tr -s ' \n' '  ' <"$T/man.txt" >"$T/man.joined"
-	if grep -qE '\{"index": i, "count": n\}' "$T/man.joined"; then
-		ok "the man page shows a gap as {\"index\": i, \"count\": n}"
+	if grep -qE 'gaps \(\{"count": n, "file": "NAME.gaps.npy"\}\)' "$T/man.joined" &&
+		grep -qE 'NAME.gaps.npy The gaps: .* one row \(index, count\) per gap' "$T/man.joined"; then
+		ok "the man page shows the sidecar's gaps and NAME.gaps.npy's rows (index, count)"
 	else
-		not_ok "the man page shows a gap as {\"index\": i, \"count\": n}"
-		diag "it renders: $(grep -oE 'gaps \(a list of.{0,40}' "$T/man.joined")"
+		not_ok "the man page shows the sidecar's gaps and NAME.gaps.npy's rows (index, count)"
+		diag "it renders: $(grep -oE '.{0,20}gaps \(.{0,60}' "$T/man.joined")"
 	fi
 else
 	skip "the man page: no groff"

@@ -160,6 +160,90 @@ static void test_recover(void **state)
 	}
 }
 
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* A gaps' file as a killed run leaves it: @hdr_rows in its header, then
+ * @n rows of @rows, then @extra bytes of a row cut short. */
+static void make_gaps(const char *path, uint64_t hdr_rows, const uint64_t (*rows)[2], size_t n,
+		      size_t extra)
+{
+	static const struct ldq_npy_layout gl = { "<u8", 1, { 2 } };
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ldq_npy_write_header(fd, &gl, hdr_rows), 0);
+	assert_int_equal(pwrite(fd, rows, n * 16, LDQ_NPY_HEADER_BYTES), (ssize_t)(n * 16));
+	assert_int_equal(pwrite(fd, "partial!", extra, LDQ_NPY_HEADER_BYTES + (off_t)n * 16),
+			 (ssize_t)extra);
+	close(fd);
+}
+
+/* labdaq-2: the gaps' file is brought to its whole rows, each after the
+ * one before; the sidecar counts them; labdaq_file_gaps() reads them. */
+static void test_recover_gaps(void **state)
+{
+	static const uint64_t rows[][2] = { { 2, 2 }, { 10, 3 }, { 12, 1 }, { 20, 1 } };
+	struct fixture *fx = *state;
+	struct ldq_meta_file *mf;
+	struct ldq_meta m;
+	char npy[256], gaps[256];
+	uint64_t got[8];
+	labdaq_file *f;
+	json_t *j;
+
+	snprintf(npy, sizeof(npy), "%s/run.npy", fx->dir);
+	snprintf(gaps, sizeof(gaps), "%s/run.gaps.npy", fx->dir);
+	make_crashed(npy, 2, 30);
+	fill_meta(&m);
+	m.layout = rec_layout;
+	m.acquired = 7;
+	m.written = 2;
+	m.dropped = 2;
+	m.ngaps = 1;
+	m.gaps_file = "run.gaps.npy";
+	assert_int_equal(ldq_meta_open(npy, &mf), 0);
+	assert_int_equal(ldq_meta_write(mf, &m), 0);
+	ldq_meta_close(mf);
+	/* Row 3 starts inside row 2 (not written whole): it and the rest go. */
+	make_gaps(gaps, 1, rows, 4, 5);
+	assert_int_equal(labdaq_file_recover(npy, NULL), 0);
+	assert_int_equal(file_size(gaps), LDQ_NPY_HEADER_BYTES + 2 * 16);
+	j = load_json(in_dir(fx, "run.json"));
+	assert_int_equal(jget_int(json_object_get(j, "gaps"), "count"), 2);
+	assert_int_equal(jget_int(j, "dropped"), 5);       /* the rows' total */
+	assert_int_equal(jget_int(j, "acquired"), 5 + 5);  /* written + dropped */
+	json_decref(j);
+	assert_int_equal(labdaq_file_open(npy, &f), 0);
+	assert_int_equal(labdaq_file_gap_count(f), 2);
+	assert_int_equal(labdaq_file_gaps(f, 0, 4, got), 2);
+	assert_memory_equal(got, rows, 2 * 16);
+	assert_int_equal(labdaq_file_gaps(f, 2, 4, got), 0);
+	assert_int_equal(labdaq_file_gaps(f, 3, 4, got), -ERANGE);
+	labdaq_file_close(f);
+
+	/* Nothing but part of a row: no row, one byte past the header (so
+	 * that numpy can map it). */
+	make_gaps(gaps, 0, rows, 0, 7);
+	assert_int_equal(labdaq_file_recover(npy, NULL), 0);
+	assert_int_equal(file_size(gaps), LDQ_NPY_HEADER_BYTES + 1);
+	j = load_json(in_dir(fx, "run.json"));
+	assert_int_equal(jget_int(json_object_get(j, "gaps"), "count"), 0);
+	json_decref(j);
+
+	/* A gaps' file gone: the data is still recovered, nothing readable. */
+	assert_int_equal(unlink(gaps), 0);
+	assert_int_equal(labdaq_file_recover(npy, NULL), 0);
+	assert_int_equal(labdaq_file_open(npy, &f), 0);
+	assert_int_equal(labdaq_file_gap_count(f), 0);
+	labdaq_file_close(f);
+}
+
 static void test_recover_no_sidecar(void **state)
 {
 	struct fixture *fx = *state;
@@ -282,6 +366,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_recover, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_recover_gaps, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_recover_no_sidecar, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_recover_garbage, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_numpy_file_recover, setup_dir, teardown_dir),

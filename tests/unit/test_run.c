@@ -428,11 +428,15 @@ static void parse_npy(const uint8_t *buf, size_t len, struct npy *n)
 	assert_int_equal(*s, ')');
 }
 
+/* The sidecar last loaded: json_gaps() reads the gaps of its data file. */
+static char last_json[512];
+
 static json_t *load_json(const char *path)
 {
 	json_error_t err;
 	json_t *j = json_load_file(path, 0, &err);
 
+	snprintf(last_json, sizeof(last_json), "%s", path);
 	if (!j)
 		fail_msg("%s: %s (line %d)", path, err.text, err.line);
 	assert_true(json_is_object(j));
@@ -457,21 +461,33 @@ static uint64_t jint(json_t *o, const char *key)
 	return (uint64_t)json_integer_value(v);
 }
 
-/* The sidecar's gaps, checked in increasing order; returns their sum. */
+/* The gaps of the sidecar @j (the last loaded), read from its gaps' file
+ * through labdaq_file_gaps(), checked in increasing order and against the
+ * sidecar's count; returns their sum. */
 static uint64_t json_gaps(json_t *j, uint64_t (*out)[2], size_t max, size_t *n)
 {
-	json_t *gaps = json_object_get(j, "gaps"), *g;
-	uint64_t sum = 0, prev_end = 0;
+	json_t *gaps = json_object_get(j, "gaps");
+	uint64_t sum = 0, prev_end = 0, v[2];
+	char npy[520];
+	labdaq_file *f;
 	size_t i;
 
-	assert_true(json_is_array(gaps));
-	*n = json_array_size(gaps);
-	json_array_foreach(gaps, i, g) {
-		uint64_t idx = jint(g, "index"), cnt = jint(g, "count");
+	assert_true(json_is_object(gaps));
+	snprintf(npy, sizeof(npy), "%.*s.npy", (int)strlen(last_json) - 5, last_json);
+	assert_int_equal(labdaq_file_open(npy, &f), 0);
+	*n = (size_t)labdaq_file_gap_count(f);
+	assert_int_equal(*n, jint(gaps, "count"));
+	if (*n)
+		assert_string_equal(jstr(gaps, "file"), "run.gaps.npy");
+	for (i = 0; i < *n; i++) {
+		uint64_t idx, cnt;
 
+		assert_int_equal(labdaq_file_gaps(f, i, 1, v), 1);
+		idx = v[0];
+		cnt = v[1];
 		assert_true(cnt > 0);
-		if (i)
-			assert_true(idx >= prev_end);
+		if (i) /* in order, adjacent ones merged */
+			assert_true(idx > prev_end);
 		prev_end = idx + cnt;
 		if (i < max) {
 			out[i][0] = idx;
@@ -479,6 +495,7 @@ static uint64_t json_gaps(json_t *j, uint64_t (*out)[2], size_t max, size_t *n)
 		}
 		sum += cnt;
 	}
+	labdaq_file_close(f);
 	return sum;
 }
 
@@ -639,7 +656,7 @@ static void test_counted_camera(void **state)
 	assert_int_equal(check_camera_file(in_dir(fx, "run.npy"), 64, 48, NULL, 0), 50);
 
 	j = load_json(in_dir(fx, "run.json"));
-	assert_string_equal(jstr(j, "format"), "labdaq-1");
+	assert_string_equal(jstr(j, "format"), "labdaq-2");
 	assert_string_equal(jstr(j, "status"), "complete");
 	assert_string_equal(jstr(j, "file"), "run.npy");
 	assert_string_equal(jstr(j, "device"), "sim:camera?width=64&height=48");
@@ -654,7 +671,7 @@ static void test_counted_camera(void **state)
 	assert_int_equal(jint(j, "acquired"), 50);
 	assert_int_equal(jint(j, "written"), 50);
 	assert_int_equal(jint(j, "dropped"), 0);
-	assert_int_equal(json_array_size(json_object_get(j, "gaps")), 0);
+	assert_int_equal(jint(json_object_get(j, "gaps"), "count"), 0);
 	assert_true(json_is_null(json_object_get(j, "error")));
 	assert_true(json_is_string(json_object_get(j, "started_utc")));
 	assert_true(json_is_string(json_object_get(j, "ended_utc")));
@@ -862,9 +879,9 @@ static void test_spare_removed_at_end(void **state)
 	labdaq_run_free(run);
 	labdaq_device_close(dev);
 	/* docs/file-format.md: "It is removed when the run ends" */
-	assert_string_equal(names, "run.json run.npy");
+	assert_string_equal(names, "run.gaps.npy run.json run.npy");
 	list_dir(fx->dir, names, sizeof(names));
-	assert_string_equal(names, "run.json run.npy");
+	assert_string_equal(names, "run.gaps.npy run.json run.npy");
 }
 
 /* The default ring of a short counted run is the run's size (at least
@@ -1169,7 +1186,7 @@ static void test_free_running(void **state)
 	assert_int_equal(written + dropped, acquired);
 	assert_int_equal(check_camera_file(in_dir(fx, "run.npy"), 32, 32, NULL, 0), written);
 	list_dir(fx->dir, names, sizeof(names));
-	assert_string_equal(names, "run.json run.npy");
+	assert_string_equal(names, "run.gaps.npy run.json run.npy");
 
 	/* the device is free again */
 	cfg_init(&cfg, in_dir(fx, "two.npy"), 3, 0);
@@ -1319,7 +1336,7 @@ static void test_block_policy(void **state)
 	/* the slow writer did fill the ring */
 	assert_int_equal(p.ring_high_water_bytes, p.ring_capacity_bytes);
 	j = load_json(in_dir(fx, "run.json"));
-	assert_int_equal(json_array_size(json_object_get(j, "gaps")), 0);
+	assert_int_equal(jint(json_object_get(j, "gaps"), "count"), 0);
 	assert_string_equal(jstr(json_object_get(j, "ring"), "policy"), "block");
 	json_decref(j);
 	assert_int_equal(check_camera_file(in_dir(fx, "run.npy"), 32, 32, NULL, 0), 100);
@@ -1475,7 +1492,7 @@ static void test_exists_and_overwrite(void **state)
 		json_decref(j);
 	}
 	list_dir(fx->dir, names, sizeof(names));
-	assert_string_equal(names, "b.json b.npy run.json run.npy");
+	assert_string_equal(names, "b.gaps.npy b.json b.npy run.gaps.npy run.json run.npy");
 	labdaq_device_close(dev);
 }
 

@@ -57,7 +57,6 @@ static void test_meta_path(void **state)
 
 static void test_meta_roundtrip(void **state)
 {
-	static const struct ldq_gap gaps[] = { { 10, 5 }, { 100, 1 }, { 1ull << 33, 123456 } };
 	struct fixture *fx = *state;
 	struct ldq_meta_file *mf;
 	struct ldq_meta m;
@@ -71,7 +70,7 @@ static void test_meta_roundtrip(void **state)
 	m.acquired = 5000000000ull;
 	m.written = 4999876538ull;
 	m.dropped = 123462;
-	m.gaps = gaps;
+	m.gaps_file = "run.gaps.npy";
 	m.ngaps = 3;
 	m.ring_high_water_bytes = 12345678;
 	m.error_code = -ENOSPC;
@@ -102,7 +101,7 @@ static void test_meta_roundtrip(void **state)
 	assert_string_equal(jget_str(o, "sample"), "GaAs-17");
 	assert_string_equal(jget_str(o, "notes"), "a, b = \"c\"");
 	assert_string_equal(jget_str(j, "run_id"), "1795776897-20914-4394");
-	assert_string_equal(jget_str(j, "format"), "labdaq-1");
+	assert_string_equal(jget_str(j, "format"), "labdaq-2");
 	assert_string_equal(jget_str(j, "status"), "failed");
 	assert_string_equal(jget_str(j, "file"), "run.npy");
 	assert_string_equal(jget_str(j, "device"), "sim:adc?channels=3");
@@ -142,14 +141,11 @@ static void test_meta_roundtrip(void **state)
 	assert_true(jget_int(j, "acquired") == 5000000000ll);
 	assert_true(jget_int(j, "written") == 4999876538ll);
 	assert_int_equal(jget_int(j, "dropped"), 123462);
-	a = json_object_get(j, "gaps");
-	assert_int_equal(json_array_size(a), 3);
-	for (i = 0; i < 3; i++) {
-		o = json_array_get(a, i);
-		assert_int_equal(json_object_size(o), 2);
-		assert_true(jget_int(o, "index") == (long long)gaps[i].index);
-		assert_true(jget_int(o, "count") == (long long)gaps[i].count);
-	}
+	/* labdaq-2: the count and the gaps' file, not the gaps. */
+	o = json_object_get(j, "gaps");
+	assert_int_equal(json_object_size(o), 2);
+	assert_int_equal(jget_int(o, "count"), 3);
+	assert_string_equal(jget_str(o, "file"), "run.gaps.npy");
 	o = json_object_get(j, "ring");
 	assert_int_equal(json_object_size(o), 3);
 	assert_int_equal(jget_int(o, "capacity_bytes"), 64 << 20);
@@ -165,7 +161,7 @@ static void test_meta_roundtrip(void **state)
 	/* Readable text: indented, keys in order, short reals, a final
 	 * newline. */
 	text = read_file(fx->path, NULL);
-	assert_memory_equal(text, "{\n  \"format\": \"labdaq-1\",\n  \"status\": \"failed\",\n",
+	assert_memory_equal(text, "{\n  \"format\": \"labdaq-2\",\n  \"status\": \"failed\",\n",
 			    47);
 	assert_non_null(strstr(text, "\"scale\": 0.1,\n"));
 	assert_non_null(strstr(text, "\"scale\": 1.52587890625e-5,\n"));
@@ -201,7 +197,8 @@ static void test_meta_nulls(void **state)
 	assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "shape"), 0)), 480);
 	assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "shape"), 1)), 640);
 	assert_int_equal(json_array_size(json_object_get(j, "channels")), 0);
-	assert_int_equal(json_array_size(json_object_get(j, "gaps")), 0);
+	assert_int_equal(jget_int(json_object_get(j, "gaps"), "count"), 0);
+	assert_jnull(json_object_get(j, "gaps"), "file");
 	assert_int_equal(jget_int(j, "acquired"), 0);
 	json_decref(j);
 
@@ -247,9 +244,8 @@ static void test_meta_replace(void **state)
 	struct ldq_meta m;
 	struct stat st1, st2, sp;
 	char names[256], spare[300], json_path[300];
-	struct ldq_gap *gaps;
+	char *big;
 	json_t *j;
-	size_t i;
 
 	snprintf(json_path, sizeof(json_path), "%s/run.json", fx->dir);
 	snprintf(spare, sizeof(spare), "%s/.run.json.tmp", fx->dir);
@@ -297,12 +293,11 @@ static void test_meta_replace(void **state)
 
 	/* A sidecar larger than the reservation: written, and the next
 	 * spare grows to twice its size. */
-	gaps = calloc(4000, sizeof(*gaps));
-	assert_non_null(gaps);
-	for (i = 0; i < 4000; i++)
-		gaps[i] = (struct ldq_gap){ i * 1000, 7 };
-	m.gaps = gaps;
-	m.ngaps = 4000;
+	big = malloc(80000);
+	assert_non_null(big);
+	memset(big, 'x', 79999);
+	big[79999] = '\0';
+	m.command = big;
 	assert_int_equal(ldq_meta_write(mf, &m), 0);
 	assert_int_equal(stat(json_path, &st1), 0);
 	assert_true(st1.st_size > 64 * 1024);
@@ -310,13 +305,12 @@ static void test_meta_replace(void **state)
 	if (fs_has_fallocate(fx->dir))
 		assert_true(sp.st_blocks * 512 >= 2 * st1.st_size);
 	j = load_json(json_path);
-	assert_int_equal(json_array_size(json_object_get(j, "gaps")), 4000);
+	assert_int_equal(strlen(jget_str(j, "command")), 79999);
 	json_decref(j);
-	free(gaps);
+	free(big);
 
 	/* Closing removes the spare and trims the reservation. */
-	m.ngaps = 0;
-	m.gaps = NULL;
+	m.command = NULL;
 	m.status = "complete";
 	assert_int_equal(ldq_meta_write(mf, &m), 0);
 	ldq_meta_close(mf);
@@ -387,15 +381,13 @@ static void run_full_disk(struct fixture *fx)
 {
 	struct ldq_meta_file *mf;
 	struct ldq_meta m;
-	struct ldq_gap gaps[300];
+	static char cmd[20000];
 	char npy[300], json_path[300], names[256];
 	json_t *j;
 	int i;
 
 	snprintf(npy, sizeof(npy), "%s/run.npy", fx->dir);
 	snprintf(json_path, sizeof(json_path), "%s/run.json", fx->dir);
-	for (i = 0; i < 300; i++)
-		gaps[i] = (struct ldq_gap){ (uint64_t)i * 1000000, 3 };
 
 	fill_meta(&m);
 	assert_int_equal(ldq_meta_open(npy, &mf), 0);
@@ -406,21 +398,22 @@ static void run_full_disk(struct fixture *fx)
 	assert_true(probe_full(fx->dir));
 
 	/* The run fails: its sidecar says so, several times over, with a
-	 * sidecar larger than the first (300 gaps, about 17 KiB). */
+	 * sidecar larger than the first (a command line of 17 KiB). */
 	m.status = "failed";
 	m.error_code = -ENOSPC;
 	m.error = "writing run.npy: No space left on device";
 	m.ended_utc = "2026-11-27T10:41:00.000Z";
-	m.gaps = gaps;
+	memset(cmd, 0, sizeof(cmd));
+	m.command = cmd;
 	for (i = 0; i < 5; i++) {
-		m.ngaps = (size_t)(i + 1) * 60;
+		memset(cmd, 'x', (size_t)(i + 1) * 3500);
 		m.written = (uint64_t)i;
 		assert_int_equal(ldq_meta_write(mf, &m), 0);
 		j = load_json(json_path);
 		assert_string_equal(jget_str(j, "status"), "failed");
 		assert_int_equal(jget_int(json_object_get(j, "error"), "code"), ENOSPC);
 		assert_int_equal(jget_int(j, "written"), i);
-		assert_int_equal(json_array_size(json_object_get(j, "gaps")), (i + 1) * 60);
+		assert_int_equal(strlen(jget_str(j, "command")), (i + 1) * 3500);
 		json_decref(j);
 	}
 	/* Still full: the writes used only the reserved space. */

@@ -104,7 +104,7 @@ def check_wave(d, name, args):
     rate = meta["rate_hz"]
     result(a.dtype == np.dtype("<u2") and a.ndim == 2 and a.shape[1] == len(chans) and
            m.shape == a.shape and a.shape[0] == meta["written"] == meta["acquired"] and
-           meta["dropped"] == 0 and not meta["gaps"],
+           meta["dropped"] == 0 and meta["gaps"]["count"] == 0,
            f"{name}: loads with numpy (plain and mmap), {a.shape[0]} rows = written = "
            f"acquired, uint16, nothing dropped")
     if "rate" in args:

@@ -53,7 +53,7 @@ def check_counter(d, name, args):
            "host: %s.npy loads with numpy (plain and mmap), <i4, %s rows x 2"
            % (name, rows))
     counts = (meta["written"] == rows and meta["acquired"] == rows
-              and meta["dropped"] == 0 and meta["gaps"] == []
+              and meta["dropped"] == 0 and meta["gaps"]["count"] == 0
               and (n is None or rows == n) and rows > 0)
     if status:
         counts = counts and meta["status"] == status and meta["error"] is not None

@@ -56,18 +56,22 @@ def main(d):
                   % (name, len(f)), f.dtype == np.uint64 and len(f) == len(a))
             check("%s.frames.npy: sequence numbers and timestamps rising" % name,
                   len(f) > 0 and bool(np.all(np.diff(seq) > 0)) and bool(np.all(np.diff(ts) > 0)))
+            # The gaps: NAME.gaps.npy, (gaps, 2) uint64 index, count rows.
+            g = np.load(base + ".gaps.npy")
+            check("%s.gaps.npy: the %d gaps the sidecar counts" % (name, meta["gaps"]["count"]),
+                  g.dtype == np.uint64 and g.shape == (meta["gaps"]["count"], 2))
             if "gaps" in words:
                 idx = seq - seq[0]
                 missing = sorted(set(range(int(idx[-1]) + 1)) - set(int(i) for i in idx))
                 gaps = []
-                for g in meta["gaps"]:
-                    gaps.extend(range(g["index"], g["index"] + g["count"]))
-                check("%s: the sidecar's %d gaps are exactly the %d missing sequence numbers"
-                      % (name, len(meta["gaps"]), len(missing)),
+                for i, c in g:
+                    gaps.extend(range(int(i), int(i + c)))
+                check("%s: the %d gaps are exactly the %d missing sequence numbers"
+                      % (name, len(g), len(missing)),
                       len(missing) > 0 and sorted(gaps) == missing)
             if "frames" in words and "gaps" not in words:
                 check("%s: consecutive sequence numbers, no gap" % name,
-                      bool(np.all(np.diff(seq) == 1)) and meta["gaps"] == [])
+                      bool(np.all(np.diff(seq) == 1)) and len(g) == 0)
 
 
 main(sys.argv[1])

@@ -83,7 +83,7 @@ check "  ... frames 0, 4, 9 byte for byte what v4l2-ctl captured" [ $same -eq 3 
 check "  ... the sidecar's layout: fourcc GREY, 320x180" \
 	sh -c "grep -q '\"fourcc\": \"GREY\"' $W/grey.json && grep -q '\"pixel_width\": 320' $W/grey.json"
 keep grey frames
-cp "$W/grey.frames.npy" "$RES/" 2>/dev/null
+cp "$W/grey.frames.npy" "$W/grey.gaps.npy" "$RES/" 2>/dev/null
 
 # Packed colour: YUYV as bytes, rows of bytesperline.
 v4l2-ctl -d $V --set-fmt-video=width=320,height=180,pixelformat=YUYV \
@@ -127,8 +127,9 @@ d=$(json_num "$W/drop.json" dropped)
 note "drop: exit $rc: $(tr '\n' ';' <"$W/drop.out")"
 a=$(json_num "$W/drop.json" acquired)
 w=$(json_num "$W/drop.json" written)
-gsum=$(sed -n 's/^ *"count": \([0-9]*\),\{0,1\}$/\1/p' "$W/drop.json" | awk '{ s += $1 } END { print s + 0 }')
-ng=$(grep -c '"count":' "$W/drop.json")
+# The gaps: drop.gaps.npy, rows of (index, count) little-endian u8.
+gsum=$(tail -c +4097 "$W/drop.gaps.npy" | od -An -v -tu8 -w16 | awk 'NF == 2 { s += $2 } END { print s + 0 }')
+ng=$(tail -c +4097 "$W/drop.gaps.npy" | od -An -v -tu8 -w16 | awk 'NF == 2 { n++ } END { print n + 0 }')
 # --frames counts lost frames too (they are items of the acquisition, in
 # gaps); frames lost just before the 40th push the count past 40.
 check "30% dropped buffers: the run completes with drops (exit 3: $rc), $d frames lost" \
@@ -136,7 +137,7 @@ check "30% dropped buffers: the run completes with drops (exit 3: $rc), $d frame
 check "  ... recorded as $ng gaps whose counts add up to the frames lost ($gsum)" \
 	sh -c "[ $ng -gt 0 ] && [ $gsum -eq $d ] && [ $(npy_rows $W/drop.npy) = $w ]"
 keep drop gaps
-cp "$W/drop.frames.npy" "$RES/" 2>/dev/null
+cp "$W/drop.frames.npy" "$W/drop.gaps.npy" "$RES/" 2>/dev/null
 
 # The kernel's EBUSY: another program streams.
 v4l2-ctl -d $V --stream-mmap --stream-count=100000 --stream-to=/dev/null >/dev/null 2>&1 &

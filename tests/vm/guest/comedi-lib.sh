@@ -61,7 +61,8 @@ file_ok() {
 	[ "$(json_str "$j" status)" = "$2" ] && [ -n "$w" ] && [ "$a" = "$w" ] &&
 		[ "$(npy_rows "$f")" = "$w" ] &&
 		[ "$(wc -c <"$f")" -eq $((4096 + 2 * $3 * w)) ] &&
-		[ "$(json_num "$j" dropped)" = 0 ] && grep -q '^  "gaps": \[\],$' "$j"
+		[ "$(json_num "$j" dropped)" = 0 ] &&
+		grep -A1 '^  "gaps": {$' "$j" | grep -q '^    "count": 0,$'
 }
 
 # keep NAME EXPECT...: copy NAME's files to the share for the host's checks

@@ -81,7 +81,7 @@ run_ok() {
 	r=$(npy_rows "$f")
 	[ "$(json_str "$j" status)" = "$2" ] && [ -n "$w" ] && [ "$a" = "$w" ] &&
 		[ "$r" = "$w" ] && [ "$(wc -c <"$f")" -eq $((4096 + 8 * w)) ] &&
-		[ "$(json_num "$j" dropped)" = 0 ] && grep -q '^  "gaps": \[\],$' "$j" ||
+		[ "$(json_num "$j" dropped)" = 0 ] && grep -A1 '^  "gaps": {$' "$j" | grep -q '^    "count": 0,$' ||
 		return 1
 	if [ "$2" = failed ]; then
 		! grep -q '^  "error": null' "$j"
