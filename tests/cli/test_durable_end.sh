@@ -13,19 +13,22 @@ if ! command -v strace >/dev/null; then
 	finish
 fi
 
-# order_ok LOG: after the last header write (a pwrite64 at offset 0 whose
-# bytes start with numpy's magic) there is an fdatasync of the same fd
-# before the last rename of the sidecar (rename or renameat2 of a .json).
+# order_ok LOG: after the data file's last header write (a pwrite64 at
+# offset 0 whose bytes start with numpy's magic, on a file that is not
+# NAME.gaps.npy; strace -y names each fd's file) there is an fdatasync of
+# the same fd before the last rename of the sidecar (a .json).
 order_ok() {
 	"$PY" - "$1" <<'PYEOF'
 import re, sys
 lines = open(sys.argv[1], errors="replace").read().splitlines()
 hdr = sync = None
 for i, l in enumerate(lines):
-    m = re.search(r'pwrite64\((\d+), "\\223NUMPY.*, 0\) = \d+', l)
+    m = re.search(r'pwrite64\((\d+)<[^>]*>(\(deleted\))?, "\\223NUMPY.*, 0\) = \d+', l)
+    if '.gaps.npy>' in l:
+        continue
     if m:
         hdr, fd, sync = i, m.group(1), None
-    elif hdr is not None and re.search(r'fdatasync\(%s\)\s+= 0' % fd, l):
+    elif hdr is not None and re.search(r'fdatasync\(%s<.*\)\s+= 0' % fd, l):
         sync = sync if sync is not None else i
 ren = max((i for i, l in enumerate(lines)
            if re.search(r'rename(at2)?\(.*\.json".*= 0', l)), default=None)
@@ -36,7 +39,7 @@ PYEOF
 
 for spec in "camera:sim:camera?width=64&height=48:--frames:5" "adc:sim:adc:--samples:1000"; do
 	IFS=: read -r name b dev count n <<<"$spec"
-	strace -f -qq -s 8 -e trace=pwrite64,fdatasync,rename,renameat2 \
+	strace -f -qq -y -s 8 -e trace=pwrite64,fdatasync,rename,renameat2 \
 		-o "$T/$name.strace" "$LABDAQ" acquire "$b:$dev" "$count" "$n" \
 		-o "$T/$name.npy" >"$T/$name.out" 2>&1
 	is "$name: the run completes under strace" "$?" 0
