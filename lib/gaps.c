@@ -117,8 +117,9 @@ int ldq_gaps_create(struct ldq_gapstore *gs)
 {
 	int ret;
 
-	/* 0666: the umask decides, as for the data file. */
-	gs->fd = open(gs->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	/* 0666: the umask decides, as for the data file.  O_EXCL: the start
+	 * set an old one aside or refused, so one there now is a racing run's. */
+	gs->fd = open(gs->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (gs->fd < 0)
 		return -errno;
 	ret = ldq_npy_write_header(gs->fd, &gaps_layout, 0);
@@ -127,6 +128,7 @@ int ldq_gaps_create(struct ldq_gapstore *gs)
 	if (ret) {
 		close(gs->fd);
 		gs->fd = -1;
+		unlink(gs->path); /* ours: O_EXCL made it */
 		return ret;
 	}
 	gaps_reserve(gs, 0);

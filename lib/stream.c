@@ -502,6 +502,17 @@ static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 	return 0;
 }
 
+/* A start that fails before its sidecar exists removes the gaps' file it
+ * made (ldq_outfile_undo() removes it once the sidecar is ours); @ret. */
+static int gaps_undo(struct labdaq_run *run, int ret)
+{
+	if (ret && run->gaps.fd >= 0) {
+		ldq_gaps_close(&run->gaps);
+		unlink(run->gaps.path);
+	}
+	return ret;
+}
+
 /* The device lock, then the .npy with an empty header and the sidecar,
  * written before the device starts: nothing slow (a first fsync, jansson
  * seeding its hashes from /dev/urandom early in a boot) may happen while
@@ -534,7 +545,7 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 		ret = ldq_meta_open(run->path, &run->meta);
 	if (ret) {
 		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
-		return ret;
+		return gaps_undo(run, ret);
 	}
 	ldq_meta_set_noreplace(run->meta);
 	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
@@ -547,6 +558,8 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 		ldq_err("cannot reserve space for the metadata of %s: %s; free some space "
 			"on its file system", run->path, labdaq_strerror(ret));
 	/* The sidecar exists: now the data file may have its name. */
+	if (ret && !of->beside_ours)
+		return gaps_undo(run, ret);
 	return ret ? ret : ldq_outfile_publish(of, run->fd);
 }
 

@@ -64,7 +64,7 @@ one_run() {
 			"m['ended_utc'] is not None" 2>&1) && why=
 		[ -z "$why" ] && { why=$(CHECK frames "$kept/n.npy" --width $W --height $H \
 			--json "$kept/n.json" 2>&1) && why=; }
-		[ -z "$why" ] && [ "$(ls -A "$kept" | tr '\n' ' ')" != "n.json n.npy " ] &&
+		[ -z "$why" ] && [ "$(ls -A "$kept" | tr '\n' ' ')" != "n.gaps.npy n.json n.npy " ] &&
 			why="files left: $(ls -A "$kept" | tr '\n' ' ')"
 	fi
 	if [ -n "$why" ]; then
@@ -74,10 +74,11 @@ one_run() {
 	rm -rf "$kept" "$T/$name.mnt"
 }
 
-# Filled before the start: 8 KiB to 400 KiB free, the sizes where the
-# sidecar, the header and the first frames compete for the last blocks.
+# Filled before the start: 4 KiB to 800 KiB free, the sizes where the
+# sidecar, the gaps' file (its 128 KiB reserve), the header and the first
+# frames compete for the last blocks.
 for free in 4 8 12 16 20 24 28 32 36 40 44 48 56 64 68 72 80 92 100 110 122 134 146 \
-	158 190 230 300 400; do
+	158 190 230 300 400 460 520 600 700 800; do
 	one_run "static$free" "$free" - --frames 1000
 done
 # Filled by another process while the run writes, at moments from the
