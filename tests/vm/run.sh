@@ -23,8 +23,9 @@
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
 # these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
 # ("SECONDS PAIRS": the guest also runs the comedi benchmark, see
-# bench/bench.py; build/bench/comedi_loop staged), VM_APPEND (more kernel
-# command line).
+# bench/bench.py; build/bench/comedi_loop staged), VM_BENCH_V4L2 ("FRAMES
+# PAIRS": the V4L2 benchmark, tests/vm/guest/bench-v4l2.sh), VM_MEM (guest
+# MiB, default 512), VM_APPEND (more kernel command line).
 # Files: build/vm/ (downloads, kernel, initramfs, console.log, share/out/).
 set -u
 
@@ -289,6 +290,8 @@ rm -rf "$share"
 mkdir -p "$share/out"
 # VM_BENCH=SECONDS: the guest also runs tests/vm/guest/bench-comedi.sh.
 [ -n "${VM_BENCH:-}" ] && echo "$VM_BENCH" >"$share/bench-comedi"
+# VM_BENCH_V4L2="FRAMES PAIRS": tests/vm/guest/bench-v4l2.sh too.
+[ -n "${VM_BENCH_V4L2:-}" ] && echo "$VM_BENCH_V4L2" >"$share/bench-v4l2"
 # The guest's /share: files copied into "$share" here are readable inside
 # (large inputs that need not be in the initramfs); the guest writes its
 # results to /share/out.
@@ -298,7 +301,7 @@ boot0=$(date +%s)
 # isa-debug-exit: the guest writes its status byte N to port 0xf4 and qemu
 # exits with (N << 1) | 1; a panic or a reboot (-no-reboot) exits 0.
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
-	-m 512 -smp "${VM_SMP:-2}" -nographic -no-reboot \
+	-m "${VM_MEM:-512}" -smp "${VM_SMP:-2}" -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 quiet log_buf_len=1M${VM_APPEND:+ $VM_APPEND}" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
