@@ -22,7 +22,8 @@ the ratios to the peers pair by pair (the ratio of the two runs of one
 repetition, then their median, min and max).  Standard library only: run
 with Debian's /usr/bin/python3.  Environment: BENCH_QUICK=1 (a smoke run,
 well under a minute), BENCH_DIR (the directory the stream is written in; default
-build/bench-data), BENCH_ONLY (like --only).
+build/bench-data), BENCH_ONLY (like --only), BENCH_V4L2_DISK=1 (section 8
+writes to an ext4 disk in the VM rather than its tmpfs).
 """
 
 import argparse
@@ -642,13 +643,19 @@ def bench_comedi(q, res):
 def bench_v4l2(q, res):
     """labdaq (USERPTR into the ring, and MMAP with one copy) against
     v4l2-ctl --stream-mmap --stream-to=FILE on vivid in the VM, at vivid's
-    largest YUYV frame size and its fastest rate (tests/vm/run.sh with
-    VM_BENCH_V4L2: tests/vm/guest/bench-v4l2.sh runs the three,
-    interleaved)."""
-    frames, reps = (20, 1) if q else (90, 4)
+    largest YUYV frame size and its fastest rate, both writing to the
+    guest's tmpfs, or to an ext4 disk of its own with BENCH_V4L2_DISK=1
+    (tests/vm/run.sh with VM_BENCH_V4L2, VM_DISK_MB:
+    tests/vm/guest/bench-v4l2.sh runs the three, interleaved)."""
+    frames, reps = (12, 1) if q else (30, 4)
     env = dict(os.environ, VM_BENCH_V4L2=f"{frames} {reps}", VM_TESTS="none",
-               VM_TIMEOUT="1500", VM_MEM="2048",
+               VM_TIMEOUT="1500", VM_MEM="3072",
                VM_APPEND="clocksource=tsc tsc=reliable")
+    # BENCH_V4L2_DISK=1: the files on an ext4 disk of the guest (labdaq
+    # writes with O_DIRECT there), else on its tmpfs (both copy into it).
+    disk = os.environ.get("BENCH_V4L2_DISK", "0") not in ("", "0")
+    if disk:
+        env["VM_DISK_MB"] = str(frames * 18 + 512)
     env.pop("LABDAQ_LOCK_DIR", None)
     r = subprocess.run([os.path.join(TOP, "tests", "vm", "run.sh")], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -698,7 +705,8 @@ def bench_v4l2(q, res):
                      f"{statistics.median(marg[n]) * 1e3:.2f} ms",
                      f"{fixed[n] * 1e3:.0f} ms"])
     table(f"8. v4l2: vivid {mode['fourcc']} {mode['width']}x{mode['height']} at "
-          f"{mode['fps']:g} fps in the VM (TCG), {frames} frames a run, {reps} rounds "
+          f"{mode['fps']:g} fps in the VM (TCG), files on "
+          f"{'an ext4 disk' if disk else 'tmpfs'}, {frames} frames a run, {reps} rounds "
           "interleaved;\n   labdaq with 4 driver buffers (as v4l2-ctl) and a ring of 8 frames",
           ["contender", "runs, none lost", "kept fps", "CPU/frame", "CPU/frame beyond "
            "a 1-frame run", "1-frame run CPU"], rows)
@@ -717,7 +725,7 @@ def bench_v4l2(q, res):
                                if v else "-"])
     table("   v4l2: ratios to v4l2-ctl, pair by pair", ["", "", "median"], ratio_rows)
     res["v4l2"] = {"mode": mode, "pairs": pairs, "starts": starts, "fixed_cpu_s": fixed,
-                   "frames": frames,
+                   "frames": frames, "disk": disk,
                    "ratios": {n: {k: summary(v) if v else None for k, v in d.items()}
                               for n, d in ratio.items()}}
 
