@@ -160,7 +160,7 @@ static void test_frames_across_the_end(void **state)
 
 #define T_FRAME 4099
 #define T_DEPTH 6
-#define T_FRAMES 8000
+#define T_FRAMES 7998 /* a multiple of T_DEPTH */
 
 struct pair {
 	struct ldq_ring *r;
