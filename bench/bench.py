@@ -22,8 +22,8 @@ the ratios to the peers pair by pair (the ratio of the two runs of one
 repetition, then their median, min and max).  Standard library only: run
 with Debian's /usr/bin/python3.  Environment: BENCH_QUICK=1 (a smoke run,
 well under a minute), BENCH_DIR (the directory the stream is written in; default
-build/bench-data), BENCH_ONLY (like --only), BENCH_V4L2_DISK=1 (section 8
-writes to an ext4 disk in the VM rather than its tmpfs).
+build/bench-data), BENCH_ONLY (like --only), BENCH_V4L2_DISK=0 (section 8
+writes to the VM's tmpfs rather than an ext4 disk of its own).
 """
 
 import argparse
@@ -644,16 +644,17 @@ def bench_v4l2(q, res):
     """labdaq (USERPTR into the ring, and MMAP with one copy) against
     v4l2-ctl --stream-mmap --stream-to=FILE on vivid in the VM, at vivid's
     largest YUYV frame size and its fastest rate, both writing to the
-    guest's tmpfs, or to an ext4 disk of its own with BENCH_V4L2_DISK=1
+    an ext4 disk of the guest's, or its tmpfs with BENCH_V4L2_DISK=0
     (tests/vm/run.sh with VM_BENCH_V4L2, VM_DISK_MB:
     tests/vm/guest/bench-v4l2.sh runs the three, interleaved)."""
     frames, reps = (12, 1) if q else (30, 4)
     env = dict(os.environ, VM_BENCH_V4L2=f"{frames} {reps}", VM_TESTS="none",
                VM_TIMEOUT="1500", VM_MEM="3072",
                VM_APPEND="clocksource=tsc tsc=reliable")
-    # BENCH_V4L2_DISK=1: the files on an ext4 disk of the guest (labdaq
-    # writes with O_DIRECT there), else on its tmpfs (both copy into it).
-    disk = os.environ.get("BENCH_V4L2_DISK", "0") not in ("", "0")
+    # The files on an ext4 disk of the guest's, as a lab writes them (labdaq
+    # with O_DIRECT there); BENCH_V4L2_DISK=0: on its tmpfs (no O_DIRECT:
+    # both copy every byte into the page cache).
+    disk = os.environ.get("BENCH_V4L2_DISK", "1") not in ("", "0")
     if disk:
         env["VM_DISK_MB"] = str(frames * 18 + 512)
     env.pop("LABDAQ_LOCK_DIR", None)
@@ -665,6 +666,8 @@ def bench_v4l2(q, res):
         with open(out) as f:
             for line in f:
                 w = line.split()
+                if line.startswith("# files in "):
+                    disk = line.startswith("# files in /mnt/disk")
                 if len(w) == 5 and w[0] == "mode":
                     mode = {"width": int(w[1]), "height": int(w[2]), "fourcc": w[3],
                             "fps": float(w[4])}
