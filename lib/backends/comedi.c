@@ -64,8 +64,6 @@
  * the subdevice's maximum, unless the URI sets it. */
 #define KBUF_SECONDS 2.0
 #define POLL_MS 100
-/* The longest nap() inside one read of a block. */
-#define NAP_MAX_MS 20
 
 struct conv {
 	double coef[COMEDI_MAX_NUM_POLYNOMIAL_COEFFICIENTS];
@@ -966,50 +964,21 @@ static int wait_data(struct comedi_priv *p)
 	return atomic_load(&p->cancelled) ? -ECANCELED : 0;
 }
 
-/*
- * Wait, for a cancel only, about the time the board takes to produce
- * @bytes more (at most NAP_MAX_MS): a block is then read in one or two
- * read() calls instead of one wakeup and two calls per burst of the driver
- * (comedi wakes a reader at every burst, each jiffy for comedi_test).
- */
-static void nap(struct comedi_priv *p, size_t bytes)
-{
-	struct pollfd fd = { .fd = p->efd, .events = POLLIN };
-	double ms = (double)bytes / (double)p->item_bytes / p->rate_hz * 1e3;
-
-	if (!(p->rate_hz > 0) || ms < 1)
-		return;
-	(void)poll(&fd, 1, ms > NAP_MAX_MS ? NAP_MAX_MS : (int)ms);
-}
-
-/* Whole scans of the @have bytes at @dst: their count; a partial scan is
- * kept for the next call. */
-static size_t deliver(struct comedi_priv *p, const void *dst, size_t have)
-{
-	size_t ib = p->item_bytes;
-
-	p->carry_bytes = have % ib;
-	memcpy(p->carry, (const char *)dst + have - p->carry_bytes, p->carry_bytes);
-	p->delivered += have / ib;
-	return have / ib;
-}
-
 static long ldq_comedi_stream_read(struct labdaq_device *dev, void *dst, size_t items,
 				   uint64_t *lost)
 {
 	struct comedi_priv *p = dev->priv;
 	size_t ib = p->item_bytes, want = items * ib, have = p->carry_bytes;
 	int fd = comedi_fileno(p->dev);
-	int napped = 0; /* 1: napped, one more read; 2: done */
 
 	*lost = 0;
 	memcpy(dst, p->carry, have);
 	p->carry_bytes = 0;
-	while (have < ib || (napped < 2 && have < want)) {
+	while (have < ib) {
 		ssize_t r;
 
 		if (atomic_load(&p->cancelled))
-			return have >= ib ? (long)deliver(p, dst, have) : -ECANCELED;
+			return -ECANCELED;
 		r = read(fd, (char *)dst + have, want - have);
 		if (r > 0) {
 			/* The clock is read only when the buffer runs dry: a
@@ -1017,13 +986,6 @@ static long ldq_comedi_stream_read(struct labdaq_device *dev, void *dst, size_t 
 			 * usable (virtual machines). */
 			have += (size_t)r;
 			p->got_data = 1;
-			/* Part of a block: let the rest come, then one read. */
-			if (napped == 1) {
-				napped = 2;
-			} else if (have >= ib && have < want) {
-				napped = 1;
-				nap(p, want - have);
-			}
 			continue;
 		}
 		if (r == 0)
@@ -1045,12 +1007,14 @@ static long ldq_comedi_stream_read(struct labdaq_device *dev, void *dst, size_t 
 		} else if (ldq_now_ns() - p->last_data_ns > (uint64_t)p->stall_ms * 1000000u) {
 			return gone_error(dev, p, "no data for too long");
 		}
-		if (have >= ib)
-			break; /* napped, and the rest is not there yet */
 		if (wait_data(p))
 			return -ECANCELED;
 	}
-	return (long)deliver(p, dst, have);
+	/* Keep a partial scan for the next call. */
+	p->carry_bytes = have % ib;
+	memcpy(p->carry, (char *)dst + have - p->carry_bytes, p->carry_bytes);
+	p->delivered += have / ib;
+	return (long)(have / ib);
 }
 
 static void ldq_comedi_stream_cancel(struct labdaq_device *dev)
