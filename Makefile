@@ -180,7 +180,7 @@ $(B)/tsan/%.o: %.c
 	$(Q)$(CC) $(BASE_CFLAGS) $(BACKEND_DEFS) $(TSAN_FLAGS) -O1 -g -c -o $@ $<
 
 # The ring's two-thread validator and the run tests under ThreadSanitizer.
-TSAN_BINS := $(B)/tsan/tests/test_ring $(B)/tsan/tests/test_run
+TSAN_BINS := $(B)/tsan/tests/test_ring $(B)/tsan/tests/test_ring_ahead $(B)/tsan/tests/test_run
 $(B)/tsan/tests/%: tests/unit/%.c $(TSAN_LIB_OBJS)
 	$(call quiet,CC,$@)
 	@mkdir -p $(dir $@)

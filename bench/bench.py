@@ -18,6 +18,8 @@
               (tests/vm/run.sh with VM_BENCH): sustained rate, CPU per sample
 8 fixed       a one-frame run, exec to exit, vs bench/one_frame.c, and the
               parts of labdaq's fixed cost (build/bench/fixed_parts)
+9 v4l2        labdaq acquire (USERPTR, MMAP) vs v4l2-ctl --stream-mmap
+              --stream-to on vivid in the VM (VM_BENCH_V4L2): fps kept, CPU/frame
 
 Contenders run interleaved (A B C, then C B A, ...) in one process or this
 script; every table gives the median, min and max over the repetitions and
@@ -25,7 +27,8 @@ the ratios to the peers pair by pair (the ratio of the two runs of one
 repetition, then their median, min and max).  Standard library only: run
 with Debian's /usr/bin/python3.  Environment: BENCH_QUICK=1 (a smoke run,
 well under a minute), BENCH_DIR (the directory the stream is written in; default
-build/bench-data), BENCH_ONLY (like --only).
+build/bench-data), BENCH_ONLY (like --only), BENCH_V4L2_DISK=0 (section 9
+writes to the VM's tmpfs rather than an ext4 disk of its own).
 """
 
 import argparse
@@ -807,6 +810,99 @@ def bench_comedi(q, res):
     res["comedi"]["rate_ratio"] = rate_ratio
 
 
+def bench_v4l2(q, res):
+    """labdaq (USERPTR into the ring, and MMAP with one copy) against
+    v4l2-ctl --stream-mmap --stream-to=FILE on vivid in the VM, at vivid's
+    largest YUYV frame size and its fastest rate, both writing to the
+    an ext4 disk of the guest's, or its tmpfs with BENCH_V4L2_DISK=0
+    (tests/vm/run.sh with VM_BENCH_V4L2, VM_DISK_MB:
+    tests/vm/guest/bench-v4l2.sh runs the three, interleaved)."""
+    frames, reps = (12, 1) if q else (30, 4)
+    env = dict(os.environ, VM_BENCH_V4L2=f"{frames} {reps}", VM_TESTS="none",
+               VM_TIMEOUT="1500", VM_MEM="3072",
+               VM_APPEND="clocksource=tsc tsc=reliable")
+    # The files on an ext4 disk of the guest's, as a lab writes them (labdaq
+    # with O_DIRECT there); BENCH_V4L2_DISK=0: on its tmpfs (no O_DIRECT:
+    # both copy every byte into the page cache).
+    disk = os.environ.get("BENCH_V4L2_DISK", "1") not in ("", "0")
+    if disk:
+        env["VM_DISK_MB"] = str(frames * 18 + 512)
+    env.pop("LABDAQ_LOCK_DIR", None)
+    r = subprocess.run([os.path.join(TOP, "tests", "vm", "run.sh")], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = os.path.join(BUILD, "vm", "share", "out", "bench-v4l2.txt")
+    mode, starts, pairs = None, {}, {}
+    try:
+        with open(out) as f:
+            for line in f:
+                w = line.split()
+                if line.startswith("# files in "):
+                    disk = line.startswith("# files in /mnt/disk")
+                if len(w) == 5 and w[0] == "mode":
+                    mode = {"width": int(w[1]), "height": int(w[2]), "fourcc": w[3],
+                            "fps": float(w[4])}
+                elif len(w) == 5 and w[0] == "start":
+                    starts.setdefault(w[1], []).append(float(w[3]))
+                elif len(w) == 6 and w[0] == "pair":
+                    lost = int(w[3]) if w[3].lstrip("-").isdigit() else None
+                    pairs.setdefault(w[1], []).append(
+                        {"frames": int(w[2]), "lost": lost, "cpu_s": float(w[4]),
+                         "wall_s": float(w[5])})
+    except OSError:
+        pass
+    names = ("v4l2-ctl", "labdaq-userptr", "labdaq-mmap")
+    if not mode or not all(pairs.get(n) for n in names):
+        print("9. v4l2: the VM run gave no results (build/vm/console.log)")
+        print("\n".join(r.stdout.splitlines()[-15:]) + "\n")
+        return
+    start_of = {n: ("v4l2-ctl" if n == "v4l2-ctl" else "labdaq") + "-1-frame" for n in names}
+    fixed = {n: statistics.median(starts[start_of[n]]) if starts.get(start_of[n]) else 0.0
+             for n in names}
+
+    def kept_fps(x):
+        # The camera's frames kept, as a rate: its rate when none is lost.
+        if x["lost"] is None or x["lost"] < 0 or not x["frames"]:
+            return 0.0
+        return mode["fps"] * x["frames"] / (x["frames"] + x["lost"])
+
+    per = {n: [x["cpu_s"] / x["frames"] if x["frames"] else 0 for x in pairs[n]]
+           for n in names}
+    marg = {n: [max(x["cpu_s"] - fixed[n], 0) / x["frames"] if x["frames"] else 0
+                for x in pairs[n]] for n in names}
+    fps = {n: [kept_fps(x) for x in pairs[n]] for n in names}
+    rows = []
+    for n in names:
+        rows.append([n, f"{sum(x['lost'] == 0 for x in pairs[n])}/{len(pairs[n])}",
+                     f"{statistics.median(fps[n]):.1f}",
+                     f"{statistics.median(per[n]) * 1e3:.2f} ms",
+                     f"{statistics.median(marg[n]) * 1e3:.2f} ms",
+                     f"{fixed[n] * 1e3:.0f} ms"])
+    table(f"9. v4l2: vivid {mode['fourcc']} {mode['width']}x{mode['height']} at "
+          f"{mode['fps']:g} fps in the VM (TCG), files on "
+          f"{'an ext4 disk' if disk else 'tmpfs'}, {frames} frames a run, {reps} rounds "
+          "interleaved;\n   labdaq with 4 driver buffers (as v4l2-ctl) and a ring of 8 frames",
+          ["contender", "runs, none lost", "kept fps", "CPU/frame", "CPU/frame beyond "
+           "a 1-frame run", "1-frame run CPU"], rows)
+    ratio = {}
+    for n in names[1:]:
+        ratio[n] = {"fps": ratios(fps[n], fps["v4l2-ctl"]),
+                    "cpu": ratios(per[n], per["v4l2-ctl"]),
+                    "cpu_marginal": ratios(marg[n], marg["v4l2-ctl"])}
+    ratio_rows = []
+    for n in names[1:]:
+        for k, what in (("fps", "kept fps"), ("cpu", "CPU/frame, whole process"),
+                        ("cpu_marginal", "CPU/frame beyond a 1-frame run")):
+            v = summary(ratio[n][k]) if ratio[n][k] else None
+            ratio_rows.append([f"{n} / v4l2-ctl", what,
+                               f"{v['median']:.2f} (min {v['min']:.2f}, max {v['max']:.2f})"
+                               if v else "-"])
+    table("   v4l2: ratios to v4l2-ctl, pair by pair", ["", "", "median"], ratio_rows)
+    res["v4l2"] = {"mode": mode, "pairs": pairs, "starts": starts, "fixed_cpu_s": fixed,
+                   "frames": frames, "disk": disk,
+                   "ratios": {n: {k: summary(v) if v else None for k, v in d.items()}
+                              for n, d in ratio.items()}}
+
+
 # ---- the marks ------------------------------------------------------------
 
 def marks(res):
@@ -880,7 +976,18 @@ def marks(res):
         cr = c.get("marginal_cpu_ratio")
         add("comedi: CPU per sample labdaq / loop, beyond a 1-sample run", "<= 1.2",
             f"{cr['median']:.2f}" if cr else "-", bool(cr) and cr["median"] <= 1.2)
-    title = "Marks (issues 5 and 16; medians of the ratios)"
+    if "v4l2" in res:
+        for n, rs in res["v4l2"]["ratios"].items():
+            r = rs.get("fps")
+            add(f"v4l2: kept fps {n} / v4l2-ctl", ">= 1.0", f"{r['median']:.2f}" if r else "-",
+                bool(r) and r["median"] >= 1.0)
+            r = rs.get("cpu")
+            add(f"v4l2: CPU per frame {n} / v4l2-ctl (whole process)", "<= 0.8",
+                f"{r['median']:.2f}" if r else "-", bool(r) and r["median"] <= 0.8)
+            r = rs.get("cpu_marginal")
+            add(f"v4l2: CPU per frame {n} / v4l2-ctl, beyond a 1-frame run", "<= 0.8",
+                f"{r['median']:.2f}" if r else "-", bool(r) and r["median"] <= 0.8)
+    title = "Marks (issues 5, 12, 14 and 16; medians of the ratios)"
     if res.get("quick"):
         title += ": QUICK run, indicative only (short idle runs count their start-up)"
     table(title, ["mark", "target", "measured", ""], rows)
@@ -940,7 +1047,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     default=os.environ.get("BENCH_QUICK", "0") not in ("", "0"))
-    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7,8"))
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7,8,9"))
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR") or
                     os.path.join(BUILD, "bench-data"))
     ap.add_argument("--json", default=os.path.join(BIN, "results.json"))
@@ -987,6 +1094,8 @@ def main():
             bench_fixed(q, res, datadir)
         if 7 in only:
             bench_comedi(q, res)
+        if 9 in only:
+            bench_v4l2(q, res)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
     marks(res)

@@ -543,3 +543,24 @@ uint64_t ldq_ring_released(const struct ldq_ring *r)
 	/* Pairs with the store-release of tail in ldq_ring_release(). */
 	return atomic_load_explicit(&r->tail, memory_order_acquire);
 }
+
+/* ---- reserving ahead ---- */
+
+void *ldq_ring_reserve_ahead(struct ldq_ring *r, size_t ahead, size_t n)
+{
+	size_t off;
+
+	if (!n || n > r->cap || ahead > r->cap - n)
+		return NULL;
+	if (r->cap - (r->p_head - r->p_tail) < ahead + n) {
+		/* As in ldq_ring_reserve(). */
+		r->p_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (r->cap - (r->p_head - r->p_tail) < ahead + n)
+			return NULL;
+	}
+	/* p_off < cap and ahead < cap: one subtraction wraps it. */
+	off = r->p_off + ahead;
+	if (off >= r->cap)
+		off -= r->cap;
+	return r->base + off;
+}

@@ -252,4 +252,24 @@ size_t ldq_ring_high_water(const struct ldq_ring *r);
 uint64_t ldq_ring_committed(const struct ldq_ring *r);
 uint64_t ldq_ring_released(const struct ldq_ring *r);
 
+/*
+ * Producer, reserve ahead: for a device that fills several frames at once
+ * and hands them back in order (V4L2 USERPTR buffers), so that each lands
+ * in the ring where it will be committed.  Returns a pointer to @n
+ * contiguous writable bytes that start @ahead bytes past the committed
+ * position, or NULL if fewer than @ahead + @n bytes are free now (or @n is
+ * 0, or @ahead + @n is more than the capacity).  A region that crosses the
+ * end of the storage lies partly in the overhang, contiguous in memory.
+ * The bytes stay free space, so the consumer never reads them, until the
+ * committed position reaches them: then ldq_ring_reserve(@n) returns the
+ * same pointer and ldq_ring_commit(@n) publishes the region (copying its
+ * part in the overhang, if any, to the start).  Several regions may be
+ * outstanding, the device may fill them in any order; they are committed
+ * in order, each whole (a reservation committed in parts is not one to
+ * reserve ahead of).  Reads the consumer's index only when the cached copy
+ * says there is not enough space; changes nothing else.  Producer thread
+ * only; wait-free.
+ */
+void *ldq_ring_reserve_ahead(struct ldq_ring *r, size_t ahead, size_t n);
+
 #endif

@@ -570,12 +570,18 @@ static int start_threads(struct labdaq_run *run)
 	struct ldq_stream_params sp = {
 		.rate_hz = run->rate_hz, .chans = run->chans, .nchans = run->nchans,
 		.item_bytes = run->item_bytes, .block_items = run->block_items,
-		.dtype = run->dtype, .path = run->path,
+		.dtype = run->dtype, .path = run->path, .ring = run->ring,
 	};
-	int ret = dev->backend->stream_start(dev, &sp);
+	int ret;
 
+	ldq_clear_last_error();
+	ret = dev->backend->stream_start(dev, &sp);
 	if (ret) {
-		ldq_err("%s: cannot start streaming: %s", dev->uri, labdaq_strerror(ret));
+		/* A device the kernel says is busy: the backend named the
+		 * holder as the device lock does; "another run holds it"
+		 * would be wrong. */
+		if (ret != -EBUSY || !ldq_last_error())
+			ldq_err("%s: cannot start streaming: %s", dev->uri, labdaq_strerror(ret));
 		return ret;
 	}
 	/* The rate the device settled on is the run's (metadata, limits). */

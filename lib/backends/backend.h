@@ -31,6 +31,7 @@
 #include "labdaq.h"
 
 struct labdaq_device;
+struct ldq_ring;
 struct ldq_uri;
 
 /* What a stream asks of the device, fixed for the stream's life. */
@@ -50,6 +51,18 @@ struct ldq_stream_params {
 				      * file beside it (FILE.NAME.npy, named in
 				      * its docs), itself, from stream_read's
 				      * and stream_stop's thread */
+	struct ldq_ring *ring;       /* the run's ring, valid until stream_stop
+				      * returns.  stream_read's @dst is always
+				      * either the ring's region at the
+				      * committed position or a scratch block
+				      * (the run drops).  A backend whose device
+				      * fills several items at once may place
+				      * the later ones where they will be
+				      * committed, with ldq_ring_reserve_ahead()
+				      * (ring.h), from stream_read's thread
+				      * only, and call nothing else of the ring;
+				      * then stream_read finds them in place at
+				      * @dst */
 };
 
 struct ldq_backend {

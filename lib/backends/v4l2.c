@@ -43,6 +43,7 @@
  * the driver offers (VIDIOC_ENUM_FMT, _FRAMESIZES, _FRAMEINTERVALS).
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -50,6 +51,7 @@
 #include <linux/videodev2.h>
 #include <math.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -58,10 +60,12 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../internal.h"
 #include "../npy.h"
+#include "../ring.h"
 #include "../util.h"
 #include "backend.h"
 #include "v4l2_pure.h"
@@ -71,9 +75,19 @@
 /* Rows of the companion file kept in memory between writes: 4 KiB. */
 #define V4L2_FACTS_BATCH 256
 
+/* How frames reach the ring (the io= key). */
+enum v4l2_io { V4L2_IO_AUTO, V4L2_IO_MMAP, V4L2_IO_USERPTR };
+
 struct v4l2_buf {
-	void *start;
+	void *start;     /* MMAP: the mapping */
 	size_t len;
+	/* USERPTR: where the buffer is queued: the ring at absolute byte
+	 * position pos (in_ring), or bounce, a block of the backend's own. */
+	void *uptr;
+	uint64_t pos;
+	bool in_ring;
+	bool queued;
+	void *bounce;
 };
 
 struct v4l2 {
@@ -88,6 +102,14 @@ struct v4l2 {
 	size_t frame_bytes;         /* stored bytes of one frame */
 	struct v4l2_buf bufs[V4L2_MAX_BUFS];
 	unsigned int nbufs;
+	enum v4l2_io io_req;        /* the io= key */
+	bool userptr;               /* this run's buffers are USERPTR */
+	bool userptr_ok;            /* the driver and the frame size allow it */
+	char *meta_io;              /* the "io" value in the channel's meta */
+	struct ldq_ring *ring;      /* the run's, while it streams */
+	unsigned int queued;        /* buffers in the driver's queue */
+	uint64_t ring_end;          /* end of the last region queued in the ring */
+	uint64_t direct, copied;    /* USERPTR frames: in place, copied */
 	bool streaming;
 	bool have_seq;
 	uint32_t next_seq;
@@ -287,10 +309,115 @@ static double device_fps(int fd)
 	return interval_fps(&parm.parm.capture.timeperframe);
 }
 
+/* The "io" value in the sidecar, with its closing quote: both spellings
+ * are as long, the one rewritten in place of the other. */
+#define IO_USERPTR "userptr\""
+#define IO_MMAP "mmap\"   "
+
+/*
+ * The io= key against what the device allows.  Frames go straight into the
+ * ring with USERPTR buffers when the driver offers them (REQBUFS reports it
+ * since Linux 4.20) and a frame is the size the driver fills, a multiple of
+ * 64 bytes: then every frame in the ring starts on a cache line (a driver
+ * that writes user pages by DMA needs that on machines without coherent
+ * caches, and vb2's dma-contig refuses less).  A device another program
+ * streams from cannot say (EBUSY): USERPTR is tried, stream_start falls
+ * back.  0, or -EINVAL for io=userptr that cannot be.
+ */
+static int choose_io(struct v4l2 *v)
+{
+	struct v4l2_requestbuffers rb = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+					  .memory = V4L2_MEMORY_MMAP };
+	bool size_ok = v->frame_bytes == v->pix.sizeimage && v->frame_bytes % 64 == 0;
+	int ret;
+
+	if (v->io_req == V4L2_IO_MMAP)
+		return 0;
+	ret = xioctl(v->fd, VIDIOC_REQBUFS, &rb);
+	v->userptr_ok = size_ok && (ret == -EBUSY ||
+				    (!ret && (rb.capabilities & V4L2_BUF_CAP_SUPPORTS_USERPTR)));
+	if (v->userptr_ok || v->io_req == V4L2_IO_AUTO)
+		return 0;
+	if (!size_ok)
+		ldq_err("v4l2:%s: io=userptr: a frame of %zu bytes (the driver fills %u) cannot go "
+			"into the ring in place: it must be the driver's size and a multiple of "
+			"64 bytes; use io=mmap", v->path, v->frame_bytes, v->pix.sizeimage);
+	else
+		ldq_err("v4l2:%s: io=userptr: the driver does not offer USERPTR buffers; use "
+			"io=mmap", v->path);
+	return -EINVAL;
+}
+
+/* Does process @pid (a /proc entry) have @real open? */
+static bool has_open(const char *pid, const char *real)
+{
+	char dir[300], link[PATH_MAX + 300], target[PATH_MAX];
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%s/fd", pid);
+	d = opendir(dir);
+	if (!d)
+		return false; /* gone, or another user's */
+	while (!found && (e = readdir(d))) {
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			found = !strcmp(target, real);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The kernel's EBUSY (another program streams from the device), said as
+ * the device lock says a busy device: the holder named when this process
+ * may see it (as fuser finds it: the first other process with the node
+ * open), else "another program".
+ */
 static void describe_busy(const struct v4l2 *v)
 {
-	ldq_err("v4l2:%s is busy: another program is streaming from it (the kernel refused "
-		"with EBUSY); stop it first (fuser %s names it)", v->path, v->path);
+	char real[PATH_MAX], comm[64] = "", path[64], user[64] = "?";
+	struct dirent *e;
+	long pid = 0;
+	DIR *d = opendir("/proc");
+
+	if (!realpath(v->path, real))
+		snprintf(real, sizeof(real), "%s", v->path);
+	while (d && !pid && (e = readdir(d))) {
+		if (!isdigit((unsigned char)e->d_name[0]) || atol(e->d_name) == (long)getpid())
+			continue;
+		if (has_open(e->d_name, real))
+			pid = atol(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	if (pid > 0) {
+		struct stat st;
+		struct passwd pw, *pp = NULL;
+		char pwbuf[1024];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		f = fopen(path, "re");
+		if (f && fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		if (f)
+			fclose(f);
+		snprintf(path, sizeof(path), "/proc/%ld", pid);
+		if (!stat(path, &st) && !getpwuid_r(st.st_uid, &pw, pwbuf, sizeof(pwbuf), &pp) && pp)
+			snprintf(user, sizeof(user), "%s", pw.pw_name);
+		ldq_err("device 'v4l2:%s' is busy: pid %ld of user %s (%s) streams from it, not a "
+			"labdaq run; stop that program first", v->path, pid, user, comm);
+	} else {
+		ldq_err("device 'v4l2:%s' is busy: another program (not a labdaq run) streams from "
+			"it; stop it first (fuser %s names it)", v->path, v->path);
+	}
 }
 
 static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
@@ -300,6 +427,7 @@ static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
 	struct ldq_v4l2_layout l;
 	uint64_t w = 0, h = 0, nb = V4L2_DEF_BUFS;
 	const char *fs = ldq_uri_get_str(u, "format");
+	const char *io = ldq_uri_get_str(u, "io");
 	uint32_t want_fourcc = 0;
 	char real[PATH_MAX], fcc[8], meta[512];
 	struct v4l2 *v;
@@ -317,9 +445,15 @@ static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
 			u->path, fs);
 		return -EINVAL;
 	}
+	if (io && strcmp(io, "auto") && strcmp(io, "mmap") && strcmp(io, "userptr")) {
+		ldq_err("v4l2:%s: io=%s: say auto, mmap or userptr", u->path, io);
+		return -EINVAL;
+	}
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
+	v->io_req = !io || !strcmp(io, "auto") ? V4L2_IO_AUTO :
+		    !strcmp(io, "mmap") ? V4L2_IO_MMAP : V4L2_IO_USERPTR;
 	v->fd = v->efd = v->facts_fd = -1;
 	v->nbufs_req = (unsigned int)nb;
 	ret = ldq_uri_get_double(u, "fps", 0.001, 1e6, &v->fps);
@@ -417,6 +551,9 @@ static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
 		goto fail;
 	}
 	v->frame_bytes = l.bytes;
+	ret = choose_io(v);
+	if (ret)
+		goto fail;
 	dev->kind = LABDAQ_KIND_FRAMES;
 	dev->width = l.cols;
 	dev->height = l.rows;
@@ -435,13 +572,15 @@ static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
 	snprintf(meta, sizeof(meta),
 		 "{\"v4l2\": {\"fourcc\": \"%s\", \"pixel_width\": %u, \"pixel_height\": %u, "
 		 "\"bytesperline\": %u, \"sizeimage\": %u, \"field\": %u, \"colorspace\": %u, "
-		 "\"mono\": %s, \"fps\": %g}}",
+		 "\"mono\": %s, \"fps\": %g, \"io\": \"%s}}",
 		 fcc, v->pix.width, v->pix.height, v->pix.bytesperline, v->pix.sizeimage,
 		 v->pix.field, v->pix.colorspace, l.mono ? "true" : "false",
-		 v->fps > 0 ? v->fps : device_fps(v->fd));
+		 v->fps > 0 ? v->fps : device_fps(v->fd), v->userptr_ok ? IO_USERPTR : IO_MMAP);
 	dev->chans[dev->nchans - 1].meta = strdup(meta);
 	if (!dev->chans[dev->nchans - 1].meta)
 		return -ENOMEM;
+	/* Rewritten in place if stream_start falls back to MMAP. */
+	v->meta_io = strstr(dev->chans[dev->nchans - 1].meta, "\"io\": \"") + 7;
 	return 0;
 fail:
 	if (v->fd >= 0)
@@ -496,18 +635,28 @@ static int ldq_v4l2_list(labdaq_list_fn fn, void *user)
 
 /* ---- stream ---- */
 
+static enum v4l2_memory mem_type(const struct v4l2 *v)
+{
+	return v->userptr ? V4L2_MEMORY_USERPTR : V4L2_MEMORY_MMAP;
+}
+
 static void free_bufs(struct v4l2 *v)
 {
 	struct v4l2_requestbuffers rb = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
-					  .memory = V4L2_MEMORY_MMAP };
+					  .memory = mem_type(v) };
 
-	for (unsigned int i = 0; i < v->nbufs; i++)
+	for (unsigned int i = 0; i < v->nbufs; i++) {
 		if (v->bufs[i].start && v->bufs[i].start != MAP_FAILED)
 			munmap(v->bufs[i].start, v->bufs[i].len);
+		free(v->bufs[i].bounce);
+	}
 	memset(v->bufs, 0, sizeof(v->bufs));
 	v->nbufs = 0;
-	/* Frees the driver's buffers; fails harmlessly on a vanished device. */
+	v->queued = 0;
+	/* Frees the driver's buffers (and unpins USERPTR pages); fails
+	 * harmlessly on a vanished device. */
 	(void)xioctl(v->fd, VIDIOC_REQBUFS, &rb);
+	v->userptr = false;
 }
 
 static const struct ldq_npy_layout facts_layout = { .descr = "<u8", .ndim = 1, .dims = { 2 } };
@@ -599,23 +748,12 @@ static int facts_open(struct v4l2 *v, const char *data)
 	return ret;
 }
 
-static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *p)
+/* S_FMT with the mode open negotiated. */
+static int set_format(struct v4l2 *v)
 {
-	struct v4l2 *v = dev->priv;
 	struct v4l2_format fmt = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
-	struct v4l2_requestbuffers rb = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
-					  .memory = V4L2_MEMORY_MMAP,
-					  .count = v->nbufs_req };
-	struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
-	enum v4l2_buf_type type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-	uint64_t drain;
 	int ret;
 
-	if (p->item_bytes != v->frame_bytes) {
-		ldq_err("v4l2:%s: a frame is %zu bytes, not %zu", v->path, v->frame_bytes,
-			p->item_bytes);
-		return -EINVAL;
-	}
 	fmt.fmt.pix = v->pix;
 	ret = xioctl(v->fd, VIDIOC_S_FMT, &fmt);
 	if (ret == -EBUSY) {
@@ -630,41 +768,66 @@ static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_str
 			v->path, ret ? strerror(-ret) : "another mode");
 		return ret ? ret : -EIO;
 	}
-	ret = facts_open(v, p->path);
-	if (ret)
-		return ret;
+	return 0;
+}
+
+/* S_PARM with the rate asked for; fps_now is the driver's. */
+static int set_rate(struct v4l2 *v)
+{
+	struct v4l2_streamparm parm = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	int ret;
+
 	v->fps_now = 0;
-	if (!xioctl(v->fd, VIDIOC_G_PARM, &parm) &&
-	    (parm.parm.capture.capability & V4L2_CAP_TIMEPERFRAME)) {
-		if (v->fps > 0) {
-			/* 1/fps as a fraction with a microsecond numerator scale. */
-			parm.parm.capture.timeperframe.numerator = 1000;
-			parm.parm.capture.timeperframe.denominator = (uint32_t)lround(v->fps * 1000);
-			ret = xioctl(v->fd, VIDIOC_S_PARM, &parm);
-			if (ret) {
-				ldq_err("v4l2:%s: VIDIOC_S_PARM (fps=%g): %s", v->path, v->fps,
-					strerror(-ret));
-				facts_discard(v);
-				return ret;
-			}
+	if (xioctl(v->fd, VIDIOC_G_PARM, &parm) ||
+	    !(parm.parm.capture.capability & V4L2_CAP_TIMEPERFRAME))
+		return 0;
+	if (v->fps > 0) {
+		/* 1/fps as a fraction with a microsecond numerator scale. */
+		parm.parm.capture.timeperframe.numerator = 1000;
+		parm.parm.capture.timeperframe.denominator = (uint32_t)lround(v->fps * 1000);
+		ret = xioctl(v->fd, VIDIOC_S_PARM, &parm);
+		if (ret) {
+			ldq_err("v4l2:%s: VIDIOC_S_PARM (fps=%g): %s", v->path, v->fps,
+				strerror(-ret));
+			return ret;
 		}
-		v->fps_now = interval_fps(&parm.parm.capture.timeperframe);
 	}
-	ret = xioctl(v->fd, VIDIOC_REQBUFS, &rb);
+	v->fps_now = interval_fps(&parm.parm.capture.timeperframe);
+	return 0;
+}
+
+/* REQBUFS of @memory; the number of buffers in v->nbufs. */
+static int request_bufs(struct v4l2 *v, enum v4l2_memory memory)
+{
+	struct v4l2_requestbuffers rb = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+					  .memory = memory, .count = v->nbufs_req };
+	int ret = xioctl(v->fd, VIDIOC_REQBUFS, &rb);
+
 	if (ret == -EBUSY) {
 		describe_busy(v);
-		facts_discard(v);
 		return -EBUSY;
 	}
-	if (ret || rb.count < 2) {
-		ldq_err("v4l2:%s: VIDIOC_REQBUFS (MMAP): %s", v->path,
-			ret ? strerror(-ret) : "fewer than 2 buffers");
-		free_bufs(v);
-		facts_discard(v);
-		return ret ? ret : -ENOMEM;
+	if (!ret && rb.count < 2) {
+		/* Freed again by free_bufs. */
+		v->nbufs = rb.count;
+		return -ENOMEM;
 	}
-	v->nbufs = rb.count > V4L2_MAX_BUFS ? V4L2_MAX_BUFS : rb.count;
-	for (unsigned int i = 0; i < v->nbufs; i++) {
+	v->nbufs = ret ? 0 : rb.count > V4L2_MAX_BUFS ? V4L2_MAX_BUFS : rb.count;
+	return ret;
+}
+
+/* MMAP buffers, mapped and queued: each frame is copied once. */
+static int bufs_mmap(struct v4l2 *v)
+{
+	int ret = request_bufs(v, V4L2_MEMORY_MMAP);
+
+	if (ret) {
+		if (ret != -EBUSY)
+			ldq_err("v4l2:%s: VIDIOC_REQBUFS (MMAP): %s", v->path,
+				ret == -ENOMEM ? "fewer than 2 buffers" : strerror(-ret));
+		return ret;
+	}
+	for (unsigned int i = 0; !ret && i < v->nbufs; i++) {
 		struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
 					 .memory = V4L2_MEMORY_MMAP, .index = i };
 
@@ -680,30 +843,139 @@ static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_str
 		}
 		if (!ret)
 			ret = xioctl(v->fd, VIDIOC_QBUF, &b);
-		if (ret) {
+		if (ret)
 			ldq_err("v4l2:%s: preparing buffer %u: %s", v->path, i, strerror(-ret));
-			free_bufs(v);
-			facts_discard(v);
-			return ret;
-		}
 	}
+	return ret;
+}
+
+/*
+ * Queue USERPTR buffer @i where its frame will be committed: @adv bytes
+ * (the frame being handed to the core now, or 0) plus a frame for each
+ * buffer queued before it past the committed position, since the driver
+ * returns them in order.  Where that region is not free (the ring is full,
+ * or it overlaps a region still queued after a frame was lost or dropped),
+ * the buffer gets a bounce block of its own and its frame is copied.
+ */
+static int queue_user(struct v4l2 *v, unsigned int i, size_t adv)
+{
+	struct v4l2_buf *bf = &v->bufs[i];
+	struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+				 .memory = V4L2_MEMORY_USERPTR, .index = i,
+				 .length = (uint32_t)v->frame_bytes };
+	size_t n = v->frame_bytes;
+	uint64_t h = ldq_ring_committed(v->ring);
+	uint64_t pos = h + adv + (uint64_t)v->queued * n;
+	void *p = NULL;
+	int ret;
+
+	if (pos >= v->ring_end && pos - h < ldq_ring_capacity(v->ring))
+		p = ldq_ring_reserve_ahead(v->ring, (size_t)(pos - h), n);
+	bf->in_ring = p != NULL;
+	if (p) {
+		bf->pos = pos;
+		v->ring_end = pos + n;
+	} else {
+		if (!bf->bounce && posix_memalign(&bf->bounce, 4096, n)) {
+			bf->bounce = NULL;
+			return -ENOMEM;
+		}
+		p = bf->bounce;
+	}
+	bf->uptr = p;
+	b.m.userptr = (unsigned long)p;
+	ret = xioctl(v->fd, VIDIOC_QBUF, &b);
+	if (!ret) {
+		bf->queued = true;
+		v->queued++;
+	}
+	return ret;
+}
+
+/* USERPTR buffers in the ring's regions ahead.  -EINVAL: the driver does
+ * not take them (the caller may fall back to MMAP). */
+static int bufs_userptr(struct v4l2 *v, struct ldq_ring *ring)
+{
+	int ret = request_bufs(v, V4L2_MEMORY_USERPTR);
+
+	v->userptr = true;
+	v->ring = ring;
+	v->queued = 0;
+	v->direct = v->copied = 0;
+	v->ring_end = ldq_ring_committed(ring);
+	for (unsigned int i = 0; !ret && i < v->nbufs; i++)
+		ret = queue_user(v, i, 0);
+	if (ret && ret != -EBUSY && (ret != -EINVAL || v->io_req == V4L2_IO_USERPTR))
+		ldq_err("v4l2:%s: USERPTR buffers: %s", v->path,
+			ret == -ENOMEM && v->nbufs < 2 ? "fewer than 2 buffers" : strerror(-ret));
+	return ret;
+}
+
+/* USERPTR into the ring where it can be, else MMAP (see choose_io). */
+static int bufs_start(struct v4l2 *v, struct ldq_ring *ring)
+{
+	int ret;
+
+	if (v->userptr_ok && ring) {
+		ret = bufs_userptr(v, ring);
+		if (ret != -EINVAL || v->io_req == V4L2_IO_USERPTR)
+			return ret;
+		free_bufs(v);
+		ldq_info("v4l2:%s: the driver refuses the ring's memory as USERPTR buffers: "
+			 "MMAP buffers, one copy a frame", v->path);
+	}
+	if (v->meta_io)
+		memcpy(v->meta_io, IO_MMAP, strlen(IO_MMAP));
+	return bufs_mmap(v);
+}
+
+static int stream_on(struct v4l2 *v)
+{
+	enum v4l2_buf_type type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+	uint64_t drain;
+	int ret;
+
 	atomic_store_explicit(&v->cancelled, false, memory_order_release);
 	while (read(v->efd, &drain, sizeof(drain)) > 0)
 		;
 	v->have_seq = false;
 	v->gone_logged = false;
 	ret = xioctl(v->fd, VIDIOC_STREAMON, &type);
+	if (ret == -EBUSY)
+		describe_busy(v);
+	else if (ret)
+		ldq_err("v4l2:%s: VIDIOC_STREAMON: %s", v->path, strerror(-ret));
+	v->streaming = !ret;
+	return ret;
+}
+
+static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_stream_params *p)
+{
+	struct v4l2 *v = dev->priv;
+	int ret;
+
+	if (p->item_bytes != v->frame_bytes) {
+		ldq_err("v4l2:%s: a frame is %zu bytes, not %zu", v->path, v->frame_bytes,
+			p->item_bytes);
+		return -EINVAL;
+	}
+	ret = set_format(v);
+	if (ret)
+		return ret;
+	ret = facts_open(v, p->path);
+	if (ret)
+		return ret;
+	ret = set_rate(v);
+	if (!ret)
+		ret = bufs_start(v, p->ring);
+	if (!ret)
+		ret = stream_on(v);
 	if (ret) {
-		if (ret == -EBUSY)
-			describe_busy(v);
-		else
-			ldq_err("v4l2:%s: VIDIOC_STREAMON: %s", v->path, strerror(-ret));
 		free_bufs(v);
 		facts_discard(v);
-		return ret;
+		v->ring = NULL;
 	}
-	v->streaming = true;
-	return 0;
+	return ret;
 }
 
 static double ldq_v4l2_stream_rate_hz(struct labdaq_device *dev)
@@ -720,65 +992,121 @@ static long gone(struct v4l2 *v, int err)
 	return -ENODEV;
 }
 
+/*
+ * Wait for a buffer and dequeue it into @b.  0, -ECANCELED, -ENODEV (the
+ * device went away, logged) or -errno.
+ */
+static int dequeue(struct v4l2 *v, struct v4l2_buffer *b)
+{
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = v->fd, .events = POLLIN },
+					 { .fd = v->efd, .events = POLLIN } };
+		int ret, n;
+
+		if (atomic_load_explicit(&v->cancelled, memory_order_acquire))
+			return -ECANCELED;
+		ret = xioctl(v->fd, VIDIOC_DQBUF, b);
+		if (!ret)
+			return 0;
+		if (ret == -ENODEV || ret == -EIO || ret == -EPIPE || ret == -EINVAL)
+			return (int)gone(v, -ret);
+		if (ret != -EAGAIN) {
+			ldq_err("v4l2:%s: VIDIOC_DQBUF: %s", v->path, strerror(-ret));
+			return ret;
+		}
+		n = poll(pfd, 2, 1000);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0 && pfd[1].revents)
+			return -ECANCELED;
+		/* POLLERR with nothing to dequeue: the queue was cancelled
+		 * under us, as after a disconnect. */
+		if (n > 0 && (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) &&
+		    !(pfd[0].revents & POLLIN)) {
+			ret = xioctl(v->fd, VIDIOC_DQBUF, b);
+			if (!ret)
+				return 0;
+			return (int)gone(v, ret == -EAGAIN || ret == -EINVAL || ret == -EPIPE ?
+					 ENODEV : -ret);
+		}
+	}
+}
+
+/*
+ * The frame of USERPTR buffer @bf, about to be committed at @dst (@adv is
+ * its size, or 0 when the run drops it): in place, or copied there.  No
+ * region still queued may lie below the committed position after it, or
+ * the driver would write into bytes already handed on: a driver that
+ * returns buffers out of order ends the run.
+ */
+static int take_user(struct v4l2 *v, const struct v4l2_buf *bf, void *dst, size_t adv)
+{
+	uint64_t h = ldq_ring_committed(v->ring);
+
+	for (unsigned int i = 0; i < v->nbufs; i++)
+		if (v->bufs[i].queued && v->bufs[i].in_ring && v->bufs[i].pos < h + adv) {
+			ldq_err("v4l2:%s: the driver returned its buffers out of order, which "
+				"frames placed in the ring cannot follow: use io=mmap", v->path);
+			return -EIO;
+		}
+	if (bf->uptr == dst) {
+		v->direct++;
+	} else {
+		memcpy(dst, bf->uptr, v->frame_bytes);
+		v->copied++;
+	}
+	return 0;
+}
+
 static long ldq_v4l2_stream_read(struct labdaq_device *dev, void *dst, size_t items,
 				 uint64_t *lost)
 {
 	struct v4l2 *v = dev->priv;
+	/* The frame is committed (not dropped) when dst is the ring's. */
+	size_t adv = v->userptr && ldq_ring_reserve_ahead(v->ring, 0, v->frame_bytes) == dst ?
+		     v->frame_bytes : 0;
 
 	(void)items;
 	*lost = 0;
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = v->fd, .events = POLLIN },
-					 { .fd = v->efd, .events = POLLIN } };
 		struct v4l2_buffer b = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
-					 .memory = V4L2_MEMORY_MMAP };
-		int ret;
+					 .memory = mem_type(v) };
+		bool ok;
+		int ret = dequeue(v, &b);
 
-		if (atomic_load_explicit(&v->cancelled, memory_order_acquire))
-			return -ECANCELED;
-		ret = xioctl(v->fd, VIDIOC_DQBUF, &b);
-		if (ret == -EAGAIN) {
-			int n = poll(pfd, 2, 1000);
-
-			if (n < 0 && errno != EINTR)
-				return -errno;
-			if (n > 0 && pfd[1].revents)
-				return -ECANCELED;
-			/* POLLERR with nothing to dequeue: the queue was
-			 * cancelled under us, as after a disconnect. */
-			if (n > 0 && (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) &&
-			    !(pfd[0].revents & POLLIN)) {
-				ret = xioctl(v->fd, VIDIOC_DQBUF, &b);
-				if (ret == -EAGAIN || ret == -EINVAL || ret == -EPIPE)
-					return gone(v, ENODEV);
-				if (ret)
-					return ret == -ENODEV ? gone(v, ENODEV) : gone(v, -ret);
-			} else {
-				continue;
-			}
-		} else if (ret == -ENODEV || ret == -EIO || ret == -EPIPE || ret == -EINVAL) {
-			return gone(v, -ret);
-		} else if (ret) {
-			ldq_err("v4l2:%s: VIDIOC_DQBUF: %s", v->path, strerror(-ret));
+		if (ret)
 			return ret;
+		if (b.index >= v->nbufs) {
+			ldq_err("v4l2:%s: the driver returned buffer %u of %u", v->path, b.index,
+				v->nbufs);
+			return -EIO;
 		}
 		/* A buffer: account for the frames before it. */
 		*lost += ldq_v4l2_seq_lost(v->have_seq, v->next_seq, b.sequence);
 		v->have_seq = true;
 		v->next_seq = b.sequence + 1;
-		if ((b.flags & V4L2_BUF_FLAG_ERROR) || b.index >= v->nbufs ||
-		    b.bytesused < v->frame_bytes) {
-			/* A damaged or short frame is a lost one. */
-			*lost += 1;
+		/* A damaged or short frame is a lost one. */
+		ok = !(b.flags & V4L2_BUF_FLAG_ERROR) && b.bytesused >= v->frame_bytes;
+		*lost += !ok;
+		if (v->userptr) {
+			v->bufs[b.index].queued = false;
+			v->queued--;
+			if (ok)
+				ret = take_user(v, &v->bufs[b.index], dst, adv);
+			if (!ret)
+				ret = queue_user(v, b.index, ok ? adv : 0);
 		} else {
-			memcpy(dst, v->bufs[b.index].start, v->frame_bytes);
-			facts_add(v, &b);
+			if (ok)
+				memcpy(dst, v->bufs[b.index].start, v->frame_bytes);
+			ret = xioctl(v->fd, VIDIOC_QBUF, &b);
 		}
-		ret = xioctl(v->fd, VIDIOC_QBUF, &b);
+		if (ok)
+			facts_add(v, &b);
+		if (ret == -ENODEV || ret == -EINVAL)
+			return gone(v, -ret);
 		if (ret)
-			return ret == -ENODEV || ret == -EINVAL ? gone(v, -ret) : ret;
-		if (!(b.flags & V4L2_BUF_FLAG_ERROR) && b.index < v->nbufs &&
-		    b.bytesused >= v->frame_bytes)
+			return ret;
+		if (ok)
 			return 1;
 	}
 }
@@ -802,8 +1130,12 @@ static void ldq_v4l2_stream_stop(struct labdaq_device *dev)
 	if (v->streaming)
 		(void)xioctl(v->fd, VIDIOC_STREAMOFF, &type);
 	v->streaming = false;
+	if (v->userptr)
+		ldq_info("v4l2:%s: USERPTR: %llu frames filled in place in the ring, %llu copied",
+			 v->path, (unsigned long long)v->direct, (unsigned long long)v->copied);
 	free_bufs(v);
 	facts_close(v);
+	v->ring = NULL;
 }
 
 /* ---- attributes: controls, and the modes as read-only ---- */
@@ -1175,7 +1507,7 @@ const struct ldq_backend ldq_backend_v4l2 = {
 	.name = "v4l2",
 	.uris = "v4l2:/dev/videoN?width=W&height=H&format=FOURCC&fps=F (V4L2 cameras and "
 		"frame grabbers)",
-	.keys_help = "width, height, format, fps, buffers",
+	.keys_help = "width, height, format, fps, buffers, io",
 	.open = ldq_v4l2_open,
 	.close = ldq_v4l2_close,
 	.list = ldq_v4l2_list,

@@ -23,8 +23,10 @@
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
 # these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
 # ("SECONDS PAIRS": the guest also runs the comedi benchmark, see
-# bench/bench.py; build/bench/comedi_loop staged), VM_APPEND (more kernel
-# command line).
+# bench/bench.py; build/bench/comedi_loop staged), VM_BENCH_V4L2 ("FRAMES
+# PAIRS": the V4L2 benchmark, tests/vm/guest/bench-v4l2.sh), VM_MEM (guest
+# MiB, default 512), VM_DISK_MB (an ext4 disk of that size, /dev/vda),
+# VM_APPEND (more kernel command line).
 # Files: build/vm/ (downloads, kernel, initramfs, console.log, share/out/).
 set -u
 
@@ -185,6 +187,8 @@ initrd="$vm/initramfs.cpio"
 # Modules the guest needs, with their dependencies (from modules.dep).
 # Add the USB gadget stack here when its tests come.
 guest_modules="industrialio kfifo_buf virtio_pci 9pnet_virtio 9p comedi comedi_test vivid"
+# VM_DISK_MB: a disk for the guest, /dev/vda, ext4 (the V4L2 benchmark).
+[ -n "${VM_DISK_MB:-}" ] && guest_modules="$guest_modules virtio_blk ext4 crc32c_generic"
 
 # stage_binary SRC [DEST]: copy a program and the shared libraries it loads
 stage_binary() {
@@ -317,22 +321,36 @@ rm -rf "$share"
 mkdir -p "$share/out"
 # VM_BENCH=SECONDS: the guest also runs tests/vm/guest/bench-comedi.sh.
 [ -n "${VM_BENCH:-}" ] && echo "$VM_BENCH" >"$share/bench-comedi"
+# VM_BENCH_V4L2="FRAMES PAIRS": tests/vm/guest/bench-v4l2.sh too.
+[ -n "${VM_BENCH_V4L2:-}" ] && echo "$VM_BENCH_V4L2" >"$share/bench-v4l2"
 # The guest's /share: files copied into "$share" here are readable inside
 # (large inputs that need not be in the initramfs); the guest writes its
 # results to /share/out.
+# VM_DISK_MB=N: an N MiB ext4 disk image made here, the guest's /dev/vda
+# (qemu with cache=none: the host's page cache holds none of it; no
+# metadata checksums, which would need the crc32c module).
+disk_args=()
+if [ -n "${VM_DISK_MB:-}" ]; then
+	rm -f "$vm/disk.img"
+	if truncate -s "${VM_DISK_MB}M" "$vm/disk.img" &&
+		PATH="$PATH:/sbin:/usr/sbin" mkfs.ext4 -q -F -O ^metadata_csum "$vm/disk.img"; then
+		disk_args=(-drive "file=$vm/disk.img,if=virtio,format=raw,cache=none")
+	fi
+fi
 console="$vm/console.log"
 note "booting $kver ($(basename "$kernel")), console: build/vm/console.log"
 boot0=$(date +%s)
 # isa-debug-exit: the guest writes its status byte N to port 0xf4 and qemu
 # exits with (N << 1) | 1; a panic or a reboot (-no-reboot) exits 0.
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
-	-m 512 -smp "${VM_SMP:-2}" -nographic -no-reboot \
+	-m "${VM_MEM:-512}" -smp "${VM_SMP:-2}" -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 quiet no_timer_check log_buf_len=1M${VM_APPEND:+ $VM_APPEND}" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-virtfs "local,path=$share,mount_tag=share,security_model=none" \
-	-nic none </dev/null >"$console" 2>&1
+	"${disk_args[@]}" -nic none </dev/null >"$console" 2>&1
 qrc=$?
+rm -f "$vm/disk.img"
 note "guest ran $(($(date +%s) - boot0)) s, qemu exit status $qrc"
 
 # ---- results -------------------------------------------------------------------

@@ -19,6 +19,10 @@ if [ -f /share/bench-comedi ]; then
 	echo "# ---- bench-comedi.sh"
 	timeout -s KILL 600 sh /tests/bench-comedi.sh
 fi
+if [ -f /share/bench-v4l2 ]; then
+	echo "# ---- bench-v4l2.sh"
+	timeout -s KILL 900 sh /tests/bench-v4l2.sh
+fi
 
 dmesg >"$OUT/dmesg.txt"
 echo "VMTEST: done" >>"$MARKERS"
