@@ -50,7 +50,7 @@ LIBS = -ljansson -lpthread -lm $(LIBS_BACKENDS)
 # or auto (the default) and pkg-config knows PKG.  A new backend is
 # lib/backends/NAME.c and one word here.
 BACKENDS := sim v4l2
-OPTIONAL_BACKENDS := iio:libiio comedi:comedilib
+OPTIONAL_BACKENDS := iio:libiio comedi:comedilib usb:libusb-1.0
 
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
 upper = $(shell echo '$(1)' | tr a-z A-Z)
