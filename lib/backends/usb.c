@@ -469,7 +469,7 @@ static int fw_next_chunk(const struct fw_image *img, unsigned int *at, unsigned 
 /* The sidecar's details of the logic channel of @bits bits. */
 static char *logic_meta(unsigned int bits)
 {
-	char names[16 * 6 + 2];
+	char names[16 * 8];
 	size_t n = 0;
 	char *s;
 
