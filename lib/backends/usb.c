@@ -76,6 +76,7 @@
 #define POLL_MS 100
 #define STOP_MS 2000
 #define MAX_XFERS 128
+#define IN_FLIGHT_MIN (256.0 * 1024)
 #define MAX_BULK_CHANS 256
 
 /* ---- pure parts (tests/unit/test_usb.c) ---- */
@@ -304,8 +305,9 @@ static int fx2_start_cmd(uint32_t rate, int wide, uint8_t cmd[3])
 }
 
 /* Transfers for @bytes_per_s (0: unknown): each about 10 ms of data, a
- * multiple of @maxpkt, 16 KiB .. 1 MiB; enough of them for half a second,
- * 4 .. MAX_XFERS. */
+ * multiple of @maxpkt, 16 KiB .. 1 MiB; enough of them for half a second
+ * and at least IN_FLIGHT_MIN bytes (a device that sends in bursts must not
+ * complete them all at once), 4 .. MAX_XFERS. */
 static void xfer_plan(double bytes_per_s, unsigned int maxpkt, size_t *size, unsigned int *n)
 {
 	double bps = bytes_per_s > 0 ? bytes_per_s : 8e6;
@@ -319,7 +321,7 @@ static void xfer_plan(double bytes_per_s, unsigned int maxpkt, size_t *size, uns
 	if (s > (1u << 20))
 		s = 1u << 20;
 	s = (s + maxpkt - 1) / maxpkt * maxpkt;
-	want = ceil(bps * 0.5 / (double)s);
+	want = ceil(fmax(bps * 0.5, IN_FLIGHT_MIN) / (double)s);
 	*size = s;
 	*n = want < 4 ? 4 : want > MAX_XFERS ? MAX_XFERS : (unsigned int)want;
 }
@@ -776,32 +778,47 @@ static void sleep_ms(unsigned int ms)
 		;
 }
 
+/* The fx2lafw board at port @port in a new context (libusb's device list
+ * follows hot-plug only where udev runs: a fresh context reads sysfs
+ * again).  1 with *@ctx and *@out set (a reference held), 0 if not there. */
+static int find_at_port(const char *port, libusb_context **ctx, libusb_device **out)
+{
+	libusb_device **list;
+	ssize_t n;
+
+	*out = NULL;
+	if (libusb_init(ctx))
+		return 0;
+	n = libusb_get_device_list(*ctx, &list);
+	for (ssize_t i = 0; i < n && !*out; i++) {
+		struct libusb_device_descriptor dd;
+		char p[64], ser[128];
+
+		port_path(list[i], p, sizeof(p));
+		if (strcmp(p, port) || libusb_get_device_descriptor(list[i], &dd) ||
+		    !fx2_profile(dd.idVendor, dd.idProduct) ||
+		    fx2_state(list[i], &dd, ser, sizeof(ser)) != 1)
+			continue;
+		*out = libusb_ref_device(list[i]);
+	}
+	if (n >= 0)
+		libusb_free_device_list(list, 1);
+	if (*out)
+		return 1;
+	libusb_exit(*ctx);
+	*ctx = NULL;
+	return 0;
+}
+
 /* The board that left port @port after its firmware load, back as
- * fx2lafw: 0 and *@out referenced, or -ENODEV after RENUM_MS. */
-static int wait_renumerated(libusb_context *ctx, const char *port, libusb_device **out)
+ * fx2lafw: 0 with *@ctx and *@out set, or -ENODEV after RENUM_MS. */
+static int wait_renumerated(const char *port, libusb_context **ctx, libusb_device **out)
 {
 	uint64_t t0 = ldq_now_ns();
 
-	*out = NULL;
 	sleep_ms(300); /* it takes about that long to leave the bus */
 	while (ldq_now_ns() - t0 < (uint64_t)RENUM_MS * 1000000u) {
-		libusb_device **list;
-		ssize_t n = libusb_get_device_list(ctx, &list);
-
-		for (ssize_t i = 0; i < n && !*out; i++) {
-			struct libusb_device_descriptor dd;
-			char p[64], ser[128];
-
-			port_path(list[i], p, sizeof(p));
-			if (strcmp(p, port) || libusb_get_device_descriptor(list[i], &dd) ||
-			    !fx2_profile(dd.idVendor, dd.idProduct) ||
-			    fx2_state(list[i], &dd, ser, sizeof(ser)) != 1)
-				continue;
-			*out = libusb_ref_device(list[i]);
-		}
-		if (n >= 0)
-			libusb_free_device_list(list, 1);
-		if (*out)
+		if (find_at_port(port, ctx, out))
 			return 0;
 		sleep_ms(POLL_MS);
 	}
@@ -984,6 +1001,7 @@ static int boot_board(struct labdaq_device *dev, struct usb_priv *p, struct sear
 {
 	struct libusb_device_descriptor dd;
 	const struct fx2_profile *prof;
+	libusb_context *ctx;
 	libusb_device *back;
 	char port[64];
 	int r;
@@ -995,14 +1013,17 @@ static int boot_board(struct labdaq_device *dev, struct usb_priv *p, struct sear
 	r = fw_upload(dev->uri, s->dev, prof, file);
 	if (r)
 		return r;
-	r = wait_renumerated(p->ctx, port, &back);
+	r = wait_renumerated(port, &ctx, &back);
 	if (r) {
 		ldq_err("%s: the %s at port %s did not come back as fx2lafw within %u ms of its "
 			"firmware load (unplug it and plug it in again)", dev->uri, prof->model,
 			port, RENUM_MS);
 		return r;
 	}
+	/* The board is a device of the new context from now on. */
 	libusb_unref_device(s->dev);
+	libusb_exit(p->ctx);
+	p->ctx = ctx;
 	s->dev = back;
 	if (libusb_get_device_descriptor(back, &dd) ||
 	    fx2_state(back, &dd, s->ser, sizeof(s->ser)) != 1)
@@ -1262,16 +1283,32 @@ static long take(struct usb_priv *p, unsigned char *dst, size_t room)
 	return (long)n;
 }
 
+/* After a failed transfer: whether the device is gone.  An unplugged
+ * device's transfers may fail with an I/O error before the hub reports the
+ * disconnect: ask it (GET_STATUS) for up to half a second. */
+static int device_gone(struct usb_priv *p)
+{
+	for (int i = 0; i < 5; i++) {
+		unsigned char st[2];
+		int r = libusb_control_transfer(p->h, LIBUSB_ENDPOINT_IN, LIBUSB_REQUEST_GET_STATUS,
+						0, 0, st, 2, POLL_MS);
+
+		if (r == LIBUSB_ERROR_NO_DEVICE)
+			return 1;
+		if (r >= 0)
+			return 0;
+		sleep_ms(POLL_MS);
+	}
+	return 0;
+}
+
 /* Why nothing more will come (-errno, logged), or 0 to wait. */
 static long stream_end(struct labdaq_device *dev, struct usb_priv *p)
 {
-	int cfg;
-
 	if (atomic_load(&p->cancelled))
 		return -ECANCELED;
-	if (p->fail && !p->gone &&
-	    libusb_get_configuration(p->h, &cfg) == LIBUSB_ERROR_NO_DEVICE)
-		p->gone = 1;
+	if (p->fail && !p->gone)
+		p->gone = device_gone(p);
 	if (p->gone) {
 		ldq_err("%s: the USB device is gone (unplugged?) after %llu samples", dev->uri,
 			(unsigned long long)p->delivered);
