@@ -17,7 +17,9 @@
  *
  * More keys: firmware=FILE (the firmware for a boot-state board instead of
  * the one the board's kind names), dry=fail|ignore (what a run does when
- * its transfer queue ran dry; fail unless the device says otherwise).
+ * its transfer queue ran dry; fail unless the device says otherwise),
+ * fifo=BYTES (what an fx2lafw board may hold unsent: 4096 for an FX2; the
+ * loss check against its clock allows for that much).
  *
  * fx2lafw's protocol (the firmware's include/command.h, as libsigrok's
  * driver speaks it): vendor requests on endpoint 0, GET_FW_VERSION 0xb0
@@ -78,9 +80,9 @@
 #define MAX_XFERS 128
 #define IN_FLIGHT_MIN (256.0 * 1024)
 /* A clocked stream's loss check (clock_deficit): the bytes a device may
- * hold (the FX2's FIFO is 2 KiB; an emulated one more), the latency, the
- * clocks' disagreement. */
-#define DEVICE_FIFO_SLACK (512 * 1024)
+ * hold (the FX2's endpoint FIFO: 4 x 1024 bytes at most; the URI's fifo=
+ * for more), the latency, the clocks' disagreement. */
+#define FX2_FIFO 4096
 #define LOSS_SLACK_S 0.02
 #define LOSS_PPM 200.0
 #define MAX_BULK_CHANS 256
@@ -531,6 +533,7 @@ struct usb_priv {
 	uint8_t ep;
 	unsigned int maxpkt;
 	int dry_ok;             /* dry=ignore */
+	uint64_t fifo;          /* bytes the device may hold (fifo=) */
 	char port[64];          /* "1-1.2" */
 	char serial[128];
 	/* streaming */
@@ -854,7 +857,7 @@ static int wait_renumerated(const char *port, libusb_context **ctx, libusb_devic
 
 struct usb_keys {
 	const char *serial, *dtype, *firmware, *dry, *endpoint;
-	uint64_t chans, iface, alt;
+	uint64_t chans, iface, alt, fifo;
 };
 
 static int read_keys(struct labdaq_device *dev, struct ldq_uri *uri, struct usb_keys *k)
@@ -866,7 +869,9 @@ static int read_keys(struct labdaq_device *dev, struct ldq_uri *uri, struct usb_
 	k->dry = ldq_uri_get_str(uri, "dry");
 	k->endpoint = ldq_uri_get_str(uri, "endpoint");
 	k->chans = 1;
+	k->fifo = FX2_FIFO;
 	if (ldq_uri_get_u64(uri, "channels", 1, MAX_BULK_CHANS, &k->chans) ||
+	    ldq_uri_get_u64(uri, "fifo", 0, 1u << 30, &k->fifo) ||
 	    ldq_uri_get_u64(uri, "interface", 0, 255, &k->iface) ||
 	    ldq_uri_get_u64(uri, "alt", 0, 255, &k->alt))
 		return -EINVAL;
@@ -1074,6 +1079,7 @@ static int open_found(struct labdaq_device *dev, struct usb_priv *p, const struc
 	 * attached again by its release (stream_stop, close). */
 	libusb_set_auto_detach_kernel_driver(p->h, 1);
 	p->dry_ok = k->dry && !strcmp(k->dry, "ignore");
+	p->fifo = k->fifo;
 	dev->kind = LABDAQ_KIND_SAMPLES;
 	if (!k->endpoint && s->state == 1) {
 		if (k->dtype) {
@@ -1363,7 +1369,7 @@ static uint64_t check_clock(struct usb_priv *p)
 {
 	uint64_t now = ldq_now_ns(), transit, n;
 
-	transit = (p->xsize + DEVICE_FIFO_SLACK) / p->item_bytes;
+	transit = (p->xsize + p->fifo) / p->item_bytes;
 	n = clock_deficit(p->rate_hz, (double)(now - p->t_start_ns) / 1e9,
 			  p->rx_bytes / p->item_bytes, p->lost, transit);
 	p->lost += n;
@@ -1690,7 +1696,7 @@ const struct ldq_backend ldq_backend_usb = {
 	.name = "usb",
 	.uris = "usb:fx2lafw[?serial=S], usb:BUS.ADDR, usb:VID:PID?endpoint=0x81&dtype=u16&"
 		"channels=N (fx2lafw logic analyzers, raw bulk streamers)",
-	.keys_help = "serial, endpoint, dtype, channels, interface, alt, firmware, dry",
+	.keys_help = "serial, endpoint, dtype, channels, interface, alt, firmware, dry, fifo",
 	.lib_version = ldq_usb_lib_version,
 	.open = ldq_usb_open,
 	.close = ldq_usb_close,
