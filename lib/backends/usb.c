@@ -553,7 +553,8 @@ struct usb_priv {
 	double rate_hz;
 	uint64_t delivered;
 	/* fx2lafw: what the board's clock made against what arrived */
-	uint64_t t_start_ns;    /* the START command's reply */
+	uint64_t t_start_ns;    /* when the board began, at the latest: the
+				 * first data's arrival less its duration */
 	uint64_t rx_bytes;      /* of completed transfers */
 	uint64_t lost;          /* reported so far */
 };
@@ -1237,6 +1238,10 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
 
 	sl->state = SLOT_DONE;
 	p->inflight--;
+	if (!p->rx_bytes && t->actual_length > 0 && p->rate_hz > 0)
+		p->t_start_ns = ldq_now_ns() - (uint64_t)((double)t->actual_length /
+							   (double)p->item_bytes /
+							   p->rate_hz * 1e9);
 	p->rx_bytes += (uint64_t)t->actual_length;
 	switch (t->status) {
 	case LIBUSB_TRANSFER_COMPLETED:
@@ -1369,6 +1374,8 @@ static uint64_t check_clock(struct usb_priv *p)
 {
 	uint64_t now = ldq_now_ns(), transit, n;
 
+	if (!p->rx_bytes)
+		return 0; /* the clock is known from the first data on */
 	transit = (p->xsize + p->fifo) / p->item_bytes;
 	n = clock_deficit(p->rate_hz, (double)(now - p->t_start_ns) / 1e9,
 			  p->rx_bytes / p->item_bytes, p->lost, transit);
@@ -1592,7 +1599,6 @@ static int ldq_usb_stream_start(struct labdaq_device *dev, const struct ldq_stre
 		r = libusb_control_transfer(p->h, LIBUSB_REQUEST_TYPE_VENDOR | LIBUSB_ENDPOINT_OUT,
 					    CMD_START, 0, 0, cmd, 3, CTRL_MS);
 		r = r == 3 ? 0 : r < 0 ? usb_error(r) : -EIO;
-		p->t_start_ns = ldq_now_ns();
 		if (r)
 			ldq_err("%s: the board refused the start command: %s", dev->uri,
 				labdaq_strerror(r));
