@@ -52,6 +52,8 @@
 #include <libusb-1.0/libusb.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,6 +561,25 @@ struct usb_priv {
 	uint64_t lost;          /* reported so far */
 };
 
+/* libusb_init() with every signal blocked: the threads libusb starts there
+ * (its hot-plug monitor) inherit the mask and never take a signal meant
+ * for the program (a SIGTERM from labdaq stop would otherwise kill it
+ * with the default action when the device is opened before the program
+ * blocks its signals).  The caller's mask is restored. */
+static int usb_init(libusb_context **ctx)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = libusb_init(ctx);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		*ctx = NULL;
+	return r;
+}
+
 /* "1-1.2": the bus and the port chain, or "1-0" for a root hub. */
 static void port_path(libusb_device *d, char *buf, size_t len)
 {
@@ -816,7 +837,7 @@ static int find_at_port(const char *port, libusb_context **ctx, libusb_device **
 	ssize_t n;
 
 	*out = NULL;
-	if (libusb_init(ctx))
+	if (usb_init(ctx))
 		return 0;
 	n = libusb_get_device_list(*ctx, &list);
 	for (ssize_t i = 0; i < n && !*out; i++) {
@@ -1122,9 +1143,8 @@ static int ldq_usb_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	if (!p)
 		return -ENOMEM;
 	dev->priv = p;
-	r = libusb_init(&p->ctx);
+	r = usb_init(&p->ctx);
 	if (r) {
-		p->ctx = NULL;
 		ldq_dbg("usb: libusb_init: %s (no USB on this machine?)", libusb_strerror(r));
 		r = not_found(dev, &s);
 	} else if (find_device(p->ctx, &s)) {
@@ -1204,7 +1224,7 @@ static int ldq_usb_list(labdaq_list_fn fn, void *user)
 	ssize_t n;
 	int count = 0;
 
-	if (libusb_init(&ctx))
+	if (usb_init(&ctx))
 		return 0; /* no USB here */
 	n = libusb_get_device_list(ctx, &list);
 	for (ssize_t i = 0; i < n; i++) {
