@@ -50,7 +50,7 @@ LIBS = -ljansson -lpthread -lm $(LIBS_BACKENDS)
 # or auto (the default) and pkg-config knows PKG.  A new backend is
 # lib/backends/NAME.c and one word here.
 BACKENDS := sim v4l2
-OPTIONAL_BACKENDS := iio:libiio comedi:comedilib
+OPTIONAL_BACKENDS := iio:libiio comedi:comedilib usb:libusb-1.0
 
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
 upper = $(shell echo '$(1)' | tr a-z A-Z)
@@ -251,6 +251,11 @@ install-udev:
 	sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|' udev/61-labdaq-group.rules.in \
 		> $(DESTDIR)$(UDEVRULESDIR)/61-labdaq-group.rules
 	install -m 0755 udev/labdaq-udev-setup $(DESTDIR)$(LIBEXECDIR)/
+	sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|' udev/62-labdaq-usb.rules.in \
+		> $(DESTDIR)$(UDEVRULESDIR)/62-labdaq-usb.rules
+	sed 's|@BINDIR@|$(BINDIR)|' udev/labdaq-usb-firmware.in \
+		> $(DESTDIR)$(LIBEXECDIR)/labdaq-usb-firmware
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/labdaq-usb-firmware
 	@if [ -z "$(DESTDIR)" ]; then \
 		getent group labdaq >/dev/null || groupadd --system labdaq; \
 		udevadm control --reload 2>/dev/null || true; \
@@ -260,7 +265,9 @@ install-udev:
 uninstall-udev:
 	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-labdaq.rules \
 		$(DESTDIR)$(UDEVRULESDIR)/61-labdaq-group.rules \
-		$(DESTDIR)$(LIBEXECDIR)/labdaq-udev-setup
+		$(DESTDIR)$(LIBEXECDIR)/labdaq-udev-setup \
+		$(DESTDIR)$(UDEVRULESDIR)/62-labdaq-usb.rules \
+		$(DESTDIR)$(LIBEXECDIR)/labdaq-usb-firmware
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/labdaq $(DESTDIR)$(LIBDIR)/liblabdaq.so.$(VERSION) \
