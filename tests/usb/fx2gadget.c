@@ -971,7 +971,7 @@ static void usage(void)
 static void defaults(const char *mode)
 {
 	opt.name = "labdaq_test";
-	opt.fifo = 256 * 1024;
+	opt.fifo = 4 << 20;
 	opt.pace = 1;
 	opt.channels = 1;
 	opt.dtype = "u16";

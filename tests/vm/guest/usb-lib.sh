@@ -13,6 +13,9 @@ RES=$OUT/usb
 GSTATS=$W/gadget.stats
 GLOG=$W/gadget.log
 mkdir -p "$W" "$RES"
+# A run's first sidecar must not wait for the kernel's random generator
+# (see iio-lib.sh).
+head -c 1 /dev/random >/dev/null
 export LABDAQ_LOCK_DIR=/tmp/labdaq-locks
 mkdir -p "$LABDAQ_LOCK_DIR" && chmod 1777 "$LABDAQ_LOCK_DIR" /tmp
 GPID=
@@ -113,3 +116,59 @@ usb_kernel_clean() {
 	return $rc_
 }
 not_pattern() { ! same_as_pattern "$@"; }
+
+# need_labdaq_usb WHAT: skip the script unless labdaq has the usb backend
+need_labdaq_usb() {
+	if ! command -v labdaq >/dev/null; then
+		skip "$1" "build/labdaq not built"
+		exit 0
+	fi
+	if ! labdaq --help 2>&1 | grep -q '^  usb '; then
+		skip "$1" "labdaq built without the usb backend (libusb-1.0-0-dev)"
+		exit 0
+	fi
+}
+
+# la_run NAME URI ARGS...: labdaq acquire URI into $W/NAME.npy; RC its exit
+la_run() {
+	n_=$1
+	u_=$2
+	shift 2
+	rm -f $W/$n_.npy $W/$n_.json
+	timeout 120 labdaq acquire "$u_" -o $W/$n_.npy --progress none "$@" \
+		>$W/$n_.out 2>$W/$n_.err
+	RC=$?
+}
+
+# npy_payload FILE: the data of a labdaq .npy (after its 4096-byte header)
+npy_payload() { tail -c +4097 "$1"; }
+
+# summary NAME: a one-line account of a run's sidecar
+summary() {
+	j=$W/$1.json
+	printf 'status %s, written %s, dropped %s, error %s' \
+		"$(sed -n 's/^  "status": "\(.*\)",$/\1/p' $j)" \
+		"$(sed -n 's/^  "written": \([0-9]*\),$/\1/p' $j)" \
+		"$(sed -n 's/^  "dropped": \([0-9]*\),$/\1/p' $j)" \
+		"$(sed -n 's/^  "error": "\(.*\)",\{0,1\}$/\1/p' $j | head -c 200)"
+}
+
+# rc_and_pattern FILE DTYPE COUNT: the last la_run exited 0 and FILE is the
+# counter
+rc_and_pattern() { [ "$RC" -eq 0 ] && same_as_pattern "$@"; }
+
+# rc_and_pattern_npy NAME DTYPE: RC 0 and $W/NAME.npy holds the counter, as
+# many samples as its sidecar says were written
+rc_and_pattern_npy() {
+	w_=$(sed -n 's/^  "written": \([0-9]*\),$/\1/p' $W/$1.json)
+	npy_payload $W/$1.npy >$W/$1.bin
+	[ "$RC" -eq 0 ] && [ -n "$w_" ] && [ "$w_" -gt 0 ] && same_as_pattern $W/$1.bin $2 "$w_"
+}
+
+# run_complete NAME N: the last la_run exited 0, its sidecar says complete
+# with N samples written
+run_complete() {
+	[ "$RC" -eq 0 ] &&
+		[ "$(sed -n 's/^  "status": "\(.*\)",$/\1/p' $W/$1.json)" = complete ] &&
+		[ "$(sed -n 's/^  "written": \([0-9]*\),$/\1/p' $W/$1.json)" = "$2" ]
+}
