@@ -17,7 +17,9 @@
  *
  * More keys: firmware=FILE (the firmware for a boot-state board instead of
  * the one the board's kind names), dry=fail|ignore (what a run does when
- * its transfer queue ran dry; fail unless the device says otherwise).
+ * its transfer queue ran dry; fail unless the device says otherwise),
+ * fifo=BYTES (what an fx2lafw board may hold unsent: 4096 for an FX2; the
+ * loss check against its clock allows for that much).
  *
  * fx2lafw's protocol (the firmware's include/command.h, as libsigrok's
  * driver speaks it): vendor requests on endpoint 0, GET_FW_VERSION 0xb0
@@ -77,6 +79,12 @@
 #define STOP_MS 2000
 #define MAX_XFERS 128
 #define IN_FLIGHT_MIN (256.0 * 1024)
+/* A clocked stream's loss check (clock_deficit): the bytes a device may
+ * hold (the FX2's endpoint FIFO: 4 x 1024 bytes at most; the URI's fifo=
+ * for more), the latency, the clocks' disagreement. */
+#define FX2_FIFO 4096
+#define LOSS_SLACK_S 0.02
+#define LOSS_PPM 200.0
 #define MAX_BULK_CHANS 256
 
 /* ---- pure parts (tests/unit/test_usb.c) ---- */
@@ -326,6 +334,21 @@ static void xfer_plan(double bytes_per_s, unsigned int maxpkt, size_t *size, uns
 	*n = want < 4 ? 4 : want > MAX_XFERS ? MAX_XFERS : (unsigned int)want;
 }
 
+/* Samples a clocked device lost, at least: what its clock made at @rate
+ * Hz in @elapsed_s seconds, less what arrived (@received), what was
+ * reported before (@reported) and what may still be on its way: @transit
+ * samples (the device's FIFO, a partly filled transfer) and a slack for
+ * latency (LOSS_SLACK_S) and for its crystal against ours (LOSS_PPM). */
+static uint64_t clock_deficit(double rate, double elapsed_s, uint64_t received,
+			      uint64_t reported, uint64_t transit)
+{
+	double made = rate * elapsed_s;
+	double slack = (double)transit + rate * (LOSS_SLACK_S + LOSS_PPM * 1e-6 * elapsed_s);
+	double missing = made - (double)received - (double)reported - slack;
+
+	return missing >= 1 ? (uint64_t)missing : 0;
+}
+
 /* ---- firmware images ---- */
 
 /* An image for the FX2's RAM: @data at the addresses @used marks. */
@@ -510,6 +533,7 @@ struct usb_priv {
 	uint8_t ep;
 	unsigned int maxpkt;
 	int dry_ok;             /* dry=ignore */
+	uint64_t fifo;          /* bytes the device may hold (fifo=) */
 	char port[64];          /* "1-1.2" */
 	char serial[128];
 	/* streaming */
@@ -528,6 +552,10 @@ struct usb_priv {
 	uint32_t fx2_rate;
 	double rate_hz;
 	uint64_t delivered;
+	/* fx2lafw: what the board's clock made against what arrived */
+	uint64_t t_start_ns;    /* the START command's reply */
+	uint64_t rx_bytes;      /* of completed transfers */
+	uint64_t lost;          /* reported so far */
 };
 
 /* "1-1.2": the bus and the port chain, or "1-0" for a root hub. */
@@ -829,7 +857,7 @@ static int wait_renumerated(const char *port, libusb_context **ctx, libusb_devic
 
 struct usb_keys {
 	const char *serial, *dtype, *firmware, *dry, *endpoint;
-	uint64_t chans, iface, alt;
+	uint64_t chans, iface, alt, fifo;
 };
 
 static int read_keys(struct labdaq_device *dev, struct ldq_uri *uri, struct usb_keys *k)
@@ -841,7 +869,9 @@ static int read_keys(struct labdaq_device *dev, struct ldq_uri *uri, struct usb_
 	k->dry = ldq_uri_get_str(uri, "dry");
 	k->endpoint = ldq_uri_get_str(uri, "endpoint");
 	k->chans = 1;
+	k->fifo = FX2_FIFO;
 	if (ldq_uri_get_u64(uri, "channels", 1, MAX_BULK_CHANS, &k->chans) ||
+	    ldq_uri_get_u64(uri, "fifo", 0, 1u << 30, &k->fifo) ||
 	    ldq_uri_get_u64(uri, "interface", 0, 255, &k->iface) ||
 	    ldq_uri_get_u64(uri, "alt", 0, 255, &k->alt))
 		return -EINVAL;
@@ -1049,6 +1079,7 @@ static int open_found(struct labdaq_device *dev, struct usb_priv *p, const struc
 	 * attached again by its release (stream_stop, close). */
 	libusb_set_auto_detach_kernel_driver(p->h, 1);
 	p->dry_ok = k->dry && !strcmp(k->dry, "ignore");
+	p->fifo = k->fifo;
 	dev->kind = LABDAQ_KIND_SAMPLES;
 	if (!k->endpoint && s->state == 1) {
 		if (k->dtype) {
@@ -1206,6 +1237,7 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
 
 	sl->state = SLOT_DONE;
 	p->inflight--;
+	p->rx_bytes += (uint64_t)t->actual_length;
 	switch (t->status) {
 	case LIBUSB_TRANSFER_COMPLETED:
 	case LIBUSB_TRANSFER_CANCELLED:
@@ -1331,6 +1363,19 @@ static long stream_end(struct labdaq_device *dev, struct usb_priv *p)
 	return 0;
 }
 
+/* fx2lafw's samples that cannot still be on their way: lost (the board
+ * has no overrun flag; a bus slower than its clock drops them there). */
+static uint64_t check_clock(struct usb_priv *p)
+{
+	uint64_t now = ldq_now_ns(), transit, n;
+
+	transit = (p->xsize + p->fifo) / p->item_bytes;
+	n = clock_deficit(p->rate_hz, (double)(now - p->t_start_ns) / 1e9,
+			  p->rx_bytes / p->item_bytes, p->lost, transit);
+	p->lost += n;
+	return n;
+}
+
 static long ldq_usb_stream_read(struct labdaq_device *dev, void *dst, size_t items,
 				uint64_t *lost)
 {
@@ -1356,6 +1401,8 @@ static long ldq_usb_stream_read(struct labdaq_device *dev, void *dst, size_t ite
 			return r;
 		libusb_handle_events_timeout_completed(p->ctx, &tv, NULL);
 	}
+	if (p->mode == MODE_FX2LAFW)
+		*lost = check_clock(p);
 	/* A partial item waits for the next call. */
 	p->carry_bytes = have % ib;
 	memcpy(p->carry, d + have - p->carry_bytes, p->carry_bytes);
@@ -1515,6 +1562,7 @@ static void reset_stream(struct usb_priv *p, size_t item_bytes)
 	p->seq = p->dry_after = p->dry_count = 0;
 	p->dry = p->gone = p->fail = 0;
 	p->delivered = 0;
+	p->rx_bytes = p->lost = 0;
 	atomic_store(&p->cancelled, 0);
 }
 
@@ -1544,6 +1592,7 @@ static int ldq_usb_stream_start(struct labdaq_device *dev, const struct ldq_stre
 		r = libusb_control_transfer(p->h, LIBUSB_REQUEST_TYPE_VENDOR | LIBUSB_ENDPOINT_OUT,
 					    CMD_START, 0, 0, cmd, 3, CTRL_MS);
 		r = r == 3 ? 0 : r < 0 ? usb_error(r) : -EIO;
+		p->t_start_ns = ldq_now_ns();
 		if (r)
 			ldq_err("%s: the board refused the start command: %s", dev->uri,
 				labdaq_strerror(r));
@@ -1647,7 +1696,7 @@ const struct ldq_backend ldq_backend_usb = {
 	.name = "usb",
 	.uris = "usb:fx2lafw[?serial=S], usb:BUS.ADDR, usb:VID:PID?endpoint=0x81&dtype=u16&"
 		"channels=N (fx2lafw logic analyzers, raw bulk streamers)",
-	.keys_help = "serial, endpoint, dtype, channels, interface, alt, firmware, dry",
+	.keys_help = "serial, endpoint, dtype, channels, interface, alt, firmware, dry, fifo",
 	.lib_version = ldq_usb_lib_version,
 	.open = ldq_usb_open,
 	.close = ldq_usb_close,

@@ -215,6 +215,27 @@ static void test_xfer_plan(void **state)
 	}
 }
 
+/* The loss check of a clocked stream (fx2lafw has no overrun flag). */
+static void test_clock_deficit(void **state)
+{
+	(void)state;
+	/* All there, or more (the board started before the reply came). */
+	assert_int_equal(clock_deficit(1e6, 1.0, 1000000, 0, 1000), 0);
+	assert_int_equal(clock_deficit(1e6, 1.0, 1010000, 0, 1000), 0);
+	/* Within what may be on its way: the transit plus 20 ms. */
+	assert_int_equal(clock_deficit(1e6, 1.0, 1000000 - 21000, 0, 1000), 0);
+	/* Half missing: all but the slack (1000 + 20 ms + 200 ppm) is lost. */
+	assert_int_equal(clock_deficit(1e6, 1.0, 500000, 0, 1000), 500000 - 21200);
+	/* Reported once only. */
+	assert_int_equal(clock_deficit(1e6, 1.0, 500000, 478800, 1000), 0);
+	/* An hour at 24 MHz with a crystal 150 ppm slow: no loss. */
+	assert_int_equal(clock_deficit(24e6, 3600, (uint64_t)(24e6 * 3600 * (1 - 150e-6)), 0,
+				       65536), 0);
+	/* ... but 300 ppm short is (100 ppm past the slack, less 20 ms). */
+	assert_true(clock_deficit(24e6, 3600, (uint64_t)(24e6 * 3600 * (1 - 300e-6)), 0,
+				  65536) > 8000000);
+}
+
 static struct fw_image *img_new(void)
 {
 	struct fw_image *img = malloc(sizeof(*img));
@@ -390,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_fw_binary),  cmocka_unit_test(test_fw_ihex),
 		cmocka_unit_test(test_fw_bad),     cmocka_unit_test(test_logic_meta),
 		cmocka_unit_test(test_profiles),   cmocka_unit_test(test_no_board),
+		cmocka_unit_test(test_clock_deficit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
