@@ -31,12 +31,12 @@ la_capture() {
 	gadget_stop
 }
 
-la_capture la-8ch-2M usb:fx2lafw D0-D7 2000000 1000000 u8
-la_capture la-8ch-200k usb:fx2lafw D0-D7 200000 100000 u8
-la_capture la-8ch-20k usb:fx2lafw D0-D7 20000 10000 u8
-la_capture la-16ch-1M usb:fx2lafw D0-D15 1000000 400000 u16 \
+la_capture la-8ch-2M "usb:fx2lafw?fifo=$LAFIFO" D0-D7 2000000 1000000 u8
+la_capture la-8ch-200k "usb:fx2lafw?fifo=$LAFIFO" D0-D7 200000 100000 u8
+la_capture la-8ch-20k "usb:fx2lafw?fifo=$LAFIFO" D0-D7 20000 10000 u8
+la_capture la-16ch-1M "usb:fx2lafw?fifo=$LAFIFO" D0-D15 1000000 400000 u16 \
 	--vid-pid 1d50:608d --serial "sigrok FX2 16ch"
-la_capture la-8ch-serial 'usb:fx2lafw?serial=LAB-7' D0-D7 1000000 100000 u8 --serial LAB-7
+la_capture la-8ch-serial "usb:fx2lafw?serial=LAB-7&fifo=$LAFIFO" D0-D7 1000000 100000 u8 --serial LAB-7
 gadget_start fx2lafw --serial LAB-7 || not_ok "board LAB-7 plugged in"
 la_run la-other 'usb:fx2lafw?serial=LAB-8' -C D0-D7 --rate 1000000 --samples 1000
 note "serial=LAB-8 with only LAB-7 plugged in: exit $RC: $(head -n 1 $W/la-other.err)"
@@ -47,7 +47,7 @@ gadget_stop
 # usb:BUS.ADDR: the address is the board's at the time
 gadget_start fx2lafw || not_ok "board plugged in for usb:BUS.ADDR"
 ba=$(usb_path 1d50:608c)
-la_run la-busaddr "usb:$ba" -C D0-D7 --rate 1000000 --samples 100000
+la_run la-busaddr "usb:$ba?fifo=$LAFIFO" -C D0-D7 --rate 1000000 --samples 100000
 npy_payload $W/la-busaddr.npy >$W/la-busaddr.bin
 check "usb:$ba (lsusb's bus and address): exit 0 and the counter" \
 	rc_and_pattern $W/la-busaddr.bin u8 100000
@@ -60,7 +60,7 @@ if command -v sigrok-cli >/dev/null; then
 		ga=
 		[ "$4" = D0-D15 ] && ga="--vid-pid 1d50:608d"
 		gadget_start fx2lafw $ga || not_ok "board plugged in"
-		la_run "peer-la-$1" usb:fx2lafw -C $4 --rate $2 --samples $3
+		la_run "peer-la-$1" "usb:fx2lafw?fifo=$LAFIFO" -C $4 --rate $2 --samples $3
 		npy_payload $W/peer-la-$1.npy >$W/peer-la-$1.bin
 		gadget_stop
 		gadget_start fx2lafw $ga || not_ok "board plugged in"
@@ -93,7 +93,7 @@ fw=/usr/share/sigrok-firmware/fx2lafw-cypress-fx2.fw
 if [ -f $fw ]; then
 	rm -f $W/la-boot.fw
 	gadget_start boot --record $W/la-boot.fw || not_ok "boot-state board plugged in"
-	la_run la-boot usb:fx2lafw -C D0-D15 --rate 1000000 --samples 100000
+	la_run la-boot "usb:fx2lafw?fifo=$LAFIFO" -C D0-D15 --rate 1000000 --samples 100000
 	sleep 0.3
 	note "la-boot: exit $RC; $(tail -n 3 $W/la-boot.err | tr '\n' ';'); gadget: $(grep -E 'CPUCS|recorded|plugged' $GLOG | tail -n 3 | tr '\n' ';')"
 	if cmp $W/la-boot.fw $fw >$W/cmp.txt 2>&1; then

@@ -19,6 +19,10 @@ head -c 1 /dev/random >/dev/null
 export LABDAQ_LOCK_DIR=/tmp/labdaq-locks
 mkdir -p "$LABDAQ_LOCK_DIR" && chmod 1777 "$LABDAQ_LOCK_DIR" /tmp
 GPID=
+# What the gadget may hold unsent: its FIFO (fx2gadget's default, 4 MiB)
+# and one write in flight (64 KiB).  labdaq's fx2lafw loss check is told so
+# (fifo=), as for any board that buffers more than an FX2.
+LAFIFO=$((4194304 + 65536))
 
 # usb_stack: the gadget stack loaded and configfs mounted (idempotent)
 usb_stack() {
