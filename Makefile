@@ -188,14 +188,22 @@ $(B)/tsan/tests/%: tests/unit/%.c $(TSAN_LIB_OBJS)
 
 TEST_BINS := $(UNIT_BINS) $(ASAN_UNIT_BINS) $(filter $(TSAN_BINS),$(UNIT_SRCS:tests/unit/%.c=$(B)/tsan/tests/%))
 
+# The USB device the usb backend's VM tests play with FunctionFS (libc and
+# pthreads only; tests/usb/README.md).
+USB_GADGET := $(B)/usb/fx2gadget
+$(USB_GADGET): tests/usb/fx2gadget.c
+	$(call quiet,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -pthread $(WARN) $(CFLAGS) -o $@ $<
+
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory $(TEST_BINS)
+	$(Q)$(MAKE) --no-print-directory $(TEST_BINS) $(USB_GADGET)
 	$(Q)PYTHON=$(PYTHON) tests/run-tests.sh $(TEST_BINS) $(wildcard tests/cli/test_*.sh) \
 		$(wildcard tests/kernel/test_*.sh) tests/python/run.sh \
 		$(if $(wildcard tests/vm/run.sh),tests/vm/run.sh)
 
-check-vm: deps all
+check-vm: deps all $(USB_GADGET)
 	$(Q)PYTHON=$(PYTHON) tests/run-tests.sh tests/vm/run.sh
 
 run: deps

@@ -9,7 +9,8 @@ python3-jsonschema \
 libiio-dev libcomedi-dev libusb-1.0-0-dev \
 python3-pytest python3-matplotlib python3-ipywidgets python3-nbclient python3-nbformat \
 python3-ipykernel mypy"
-vm="qemu-system-x86 busybox-static kmod cpio xz-utils libiio-utils libiio0 iiod libcomedi0 usbutils v4l-utils"
+vm="qemu-system-x86 busybox-static kmod cpio xz-utils libiio-utils libiio0 iiod libcomedi0 usbutils v4l-utils \
+sigrok-cli sigrok-firmware-fx2lafw"
 bench="libck-dev fio"
 
 want="$build"

@@ -18,7 +18,7 @@
 # ok/not_ok/check); it runs after the lower numbers.  Adding binaries: see
 # stage_extra() below (the labdaq tool goes there).
 #
-# Environment: VM_TIMEOUT (s, qemu's hard limit, default 240), VM_KVER (use
+# Environment: VM_TIMEOUT (s, qemu's hard limit, default 300), VM_KVER (use
 # this kernel ABI instead of the one apt names), VM_KEEP=1 (keep the
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
 # these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
@@ -34,7 +34,7 @@ vm="$top/build/vm"
 t0=$(date +%s)
 n=0
 failed=0
-timeout_s=${VM_TIMEOUT:-240}
+timeout_s=${VM_TIMEOUT:-300}
 
 tap_ok() { n=$((n + 1)); echo "ok $n - $*"; }
 tap_fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
@@ -183,7 +183,7 @@ step "labdaq_sim.ko builds against linux-headers-$kver" \
 root="$vm/initramfs"
 initrd="$vm/initramfs.cpio"
 # Modules the guest needs, with their dependencies (from modules.dep).
-# Add the USB gadget stack here when its tests come.
+# The USB gadget stack: stage_usb below.
 guest_modules="industrialio kfifo_buf virtio_pci 9pnet_virtio 9p comedi comedi_test vivid"
 
 # stage_binary SRC [DEST]: copy a program and the shared libraries it loads
@@ -228,6 +228,30 @@ stage_extra() {
 	fi
 }
 
+# The usb backend's tests (tests/vm/guest/8N-usb-*.sh): the gadget stack
+# (dummy_hcd connects a gadget to a host controller in the same kernel;
+# FunctionFS lets build/usb/fx2gadget play the device), lsusb, Debian's
+# sigrok-cli (the peer; its Python decoders are not needed) and the fx2lafw
+# firmware files.  Before depmod: it stages modules.
+stage_usb() {
+	local m a
+	for m in dummy_hcd libcomposite usb_f_fs configfs; do
+		stage_module "$m" || return 1
+	done
+	for a in lsusb sigrok-cli; do
+		if command -v "$a" >/dev/null; then
+			stage_binary "$(command -v "$a")" "/bin/$a"
+		fi
+	done
+	if [ -d /usr/share/sigrok-firmware ]; then
+		mkdir -p "$root/usr/share"
+		cp -r /usr/share/sigrok-firmware "$root/usr/share/"
+	fi
+	if [ -x "$top/build/usb/fx2gadget" ]; then
+		stage_binary "$top/build/usb/fx2gadget" /usr/local/bin/fx2gadget
+	fi
+}
+
 build_initramfs() {
 	local a m
 	rm -rf "$root"
@@ -253,6 +277,7 @@ build_initramfs() {
 	for m in $guest_modules; do
 		stage_module "$m" || return 1
 	done
+	stage_usb || return 1
 	cp "$kroot/lib/modules/$kver"/modules.{builtin,builtin.modinfo,order} \
 		"$root/lib/modules/$kver/"
 	install -m 0644 "$top/driver/labdaq_sim.ko" "$root/lib/modules/$kver/extra/"
@@ -362,6 +387,19 @@ if [ -d "$share/out/v4l2" ]; then
 		"# "*) echo "$line" ;;
 		esac
 	done < <("$py" "$here/check_v4l2.py" "$share/out/v4l2" 2>&1)
+fi
+
+# The usb tests' captures (tests/vm/check_usb.py: the emulated devices'
+# counters, computed on the host).
+if [ -d "$share/out/usb" ]; then
+	py=${PYTHON:-/usr/bin/python3}
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap_ok "${line#ok - }" ;;
+		"not ok - "*) tap_fail "${line#not ok - }" ;;
+		"# "*) echo "$line" ;;
+		esac
+	done < <("$py" "$here/check_usb.py" "$share/out/usb" 2>&1)
 fi
 
 case $qrc in
