@@ -662,6 +662,12 @@ static int matches(struct search *s, libusb_device *d)
 		st = fx2_state(d, &dd, s->ser, sizeof(s->ser));
 		if (st == LIBUSB_ERROR_ACCESS)
 			s->denied = 1;
+		/* A device named by its address or IDs is opened anyway, for
+		 * the permission message; usb:fx2lafw looks further. */
+		if (st == LIBUSB_ERROR_ACCESS && t->kind != T_FX2LAFW && !s->serial) {
+			s->state = -1;
+			return 1;
+		}
 		if (st < 0)
 			return 0; /* gone meanwhile, or not ours to open */
 	}
