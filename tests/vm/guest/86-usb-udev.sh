@@ -46,6 +46,9 @@ as() {
 	su -p -s /bin/sh "$u" -c "$*"
 }
 chmod 1777 $W
+# The rules' helper runs labdaq from where make install-udev (PREFIX=/usr in
+# stage_udev) says; in the guest the tool is in /usr/local/bin.
+[ -x /usr/bin/labdaq ] || ln -s /usr/local/bin/labdaq /usr/bin/labdaq
 
 mkdir -p /run/udev
 "$UDEVD" --daemon --debug >"$W/udevd.log" 2>&1
