@@ -23,7 +23,8 @@
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
 # these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
 # ("SECONDS PAIRS": the guest also runs the comedi benchmark, see
-# bench/bench.py; build/bench/comedi_loop staged), VM_APPEND (more kernel
+# bench/bench.py; build/bench/comedi_loop staged), VM_BENCH_USB ("SECONDS
+# PAIRS": the usb comparison, bench-usb.sh), VM_APPEND (more kernel
 # command line).
 # Files: build/vm/ (downloads, kernel, initramfs, console.log, share/out/).
 set -u
@@ -342,6 +343,9 @@ rm -rf "$share"
 mkdir -p "$share/out"
 # VM_BENCH=SECONDS: the guest also runs tests/vm/guest/bench-comedi.sh.
 [ -n "${VM_BENCH:-}" ] && echo "$VM_BENCH" >"$share/bench-comedi"
+# VM_BENCH_USB="SECONDS PAIRS": the guest also runs bench-usb.sh (labdaq
+# against sigrok-cli on the emulated fx2lafw board; bench.py section 8).
+[ -n "${VM_BENCH_USB:-}" ] && echo "$VM_BENCH_USB" >"$share/bench-usb"
 # The guest's /share: files copied into "$share" here are readable inside
 # (large inputs that need not be in the initramfs); the guest writes its
 # results to /share/out.
