@@ -52,6 +52,8 @@
 #include <libusb-1.0/libusb.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -553,10 +555,30 @@ struct usb_priv {
 	double rate_hz;
 	uint64_t delivered;
 	/* fx2lafw: what the board's clock made against what arrived */
-	uint64_t t_start_ns;    /* the START command's reply */
+	uint64_t t_start_ns;    /* when the board began, at the latest: the
+				 * first data's arrival less its duration */
 	uint64_t rx_bytes;      /* of completed transfers */
 	uint64_t lost;          /* reported so far */
 };
+
+/* libusb_init() with every signal blocked: the threads libusb starts there
+ * (its hot-plug monitor) inherit the mask and never take a signal meant
+ * for the program (a SIGTERM from labdaq stop would otherwise kill it
+ * with the default action when the device is opened before the program
+ * blocks its signals).  The caller's mask is restored. */
+static int usb_init(libusb_context **ctx)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = libusb_init(ctx);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		*ctx = NULL;
+	return r;
+}
 
 /* "1-1.2": the bus and the port chain, or "1-0" for a root hub. */
 static void port_path(libusb_device *d, char *buf, size_t len)
@@ -640,6 +662,12 @@ static int matches(struct search *s, libusb_device *d)
 		st = fx2_state(d, &dd, s->ser, sizeof(s->ser));
 		if (st == LIBUSB_ERROR_ACCESS)
 			s->denied = 1;
+		/* A device named by its address or IDs is opened anyway, for
+		 * the permission message; usb:fx2lafw looks further. */
+		if (st == LIBUSB_ERROR_ACCESS && t->kind != T_FX2LAFW && !s->serial) {
+			s->state = -1;
+			return 1;
+		}
 		if (st < 0)
 			return 0; /* gone meanwhile, or not ours to open */
 	}
@@ -815,7 +843,7 @@ static int find_at_port(const char *port, libusb_context **ctx, libusb_device **
 	ssize_t n;
 
 	*out = NULL;
-	if (libusb_init(ctx))
+	if (usb_init(ctx))
 		return 0;
 	n = libusb_get_device_list(*ctx, &list);
 	for (ssize_t i = 0; i < n && !*out; i++) {
@@ -1121,9 +1149,8 @@ static int ldq_usb_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	if (!p)
 		return -ENOMEM;
 	dev->priv = p;
-	r = libusb_init(&p->ctx);
+	r = usb_init(&p->ctx);
 	if (r) {
-		p->ctx = NULL;
 		ldq_dbg("usb: libusb_init: %s (no USB on this machine?)", libusb_strerror(r));
 		r = not_found(dev, &s);
 	} else if (find_device(p->ctx, &s)) {
@@ -1203,7 +1230,7 @@ static int ldq_usb_list(labdaq_list_fn fn, void *user)
 	ssize_t n;
 	int count = 0;
 
-	if (libusb_init(&ctx))
+	if (usb_init(&ctx))
 		return 0; /* no USB here */
 	n = libusb_get_device_list(ctx, &list);
 	for (ssize_t i = 0; i < n; i++) {
@@ -1237,6 +1264,10 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
 
 	sl->state = SLOT_DONE;
 	p->inflight--;
+	if (!p->rx_bytes && t->actual_length > 0 && p->rate_hz > 0)
+		p->t_start_ns = ldq_now_ns() - (uint64_t)((double)t->actual_length /
+							   (double)p->item_bytes /
+							   p->rate_hz * 1e9);
 	p->rx_bytes += (uint64_t)t->actual_length;
 	switch (t->status) {
 	case LIBUSB_TRANSFER_COMPLETED:
@@ -1369,6 +1400,8 @@ static uint64_t check_clock(struct usb_priv *p)
 {
 	uint64_t now = ldq_now_ns(), transit, n;
 
+	if (!p->rx_bytes)
+		return 0; /* the clock is known from the first data on */
 	transit = (p->xsize + p->fifo) / p->item_bytes;
 	n = clock_deficit(p->rate_hz, (double)(now - p->t_start_ns) / 1e9,
 			  p->rx_bytes / p->item_bytes, p->lost, transit);
@@ -1592,7 +1625,6 @@ static int ldq_usb_stream_start(struct labdaq_device *dev, const struct ldq_stre
 		r = libusb_control_transfer(p->h, LIBUSB_REQUEST_TYPE_VENDOR | LIBUSB_ENDPOINT_OUT,
 					    CMD_START, 0, 0, cmd, 3, CTRL_MS);
 		r = r == 3 ? 0 : r < 0 ? usb_error(r) : -EIO;
-		p->t_start_ns = ldq_now_ns();
 		if (r)
 			ldq_err("%s: the board refused the start command: %s", dev->uri,
 				labdaq_strerror(r));
