@@ -18,7 +18,7 @@
 # ok/not_ok/check); it runs after the lower numbers.  Adding binaries: see
 # stage_extra() below (the labdaq tool goes there).
 #
-# Environment: VM_TIMEOUT (s, qemu's hard limit, default 480), VM_KVER (use
+# Environment: VM_TIMEOUT (s, qemu's hard limit, default 720), VM_KVER (use
 # this kernel ABI instead of the one apt names), VM_KEEP=1 (keep the
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
 # these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
@@ -35,7 +35,7 @@ vm="$top/build/vm"
 t0=$(date +%s)
 n=0
 failed=0
-timeout_s=${VM_TIMEOUT:-480}
+timeout_s=${VM_TIMEOUT:-720}
 
 tap_ok() { n=$((n + 1)); echo "ok $n - $*"; }
 tap_fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }

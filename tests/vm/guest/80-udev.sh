@@ -4,9 +4,9 @@
 # crw-rw---- root labdaq, the settable attributes group-writable and
 # nothing else (never uevent), a member of labdaq acquiring without root,
 # a non-member refused with the hint; after the kernel's add, a change, an
-# unbind and bind, and `udevadm control --reload`.  The same for comedi's
-# /dev/comedi0.  V4L2 nodes are not the rules' business (Debian's own rules
-# give them to the group video).  udevd is stopped at the end.
+# unbind and bind, and `udevadm control --reload`.  The same for a comedi
+# board's node.  V4L2 nodes are not the rules' business (Debian's own
+# rules give them to the group video).  udevd is stopped at the end.
 . /tests/lib.sh
 
 UDEVD=/lib/systemd/systemd-udevd
@@ -182,35 +182,54 @@ reset_perms
 trigger add
 iio_round "after udevadm control --reload and add" reload
 
-# comedi: /dev/comedi0 (60-comedi.sh attached it) tagged the same way
+# comedi: the first attached board is tagged the same way
+find_board() {
+	cnode=
+	for c in /dev/comedi[0-9] /dev/comedi[0-9][0-9]; do
+		[ -c "$c" ] && labdaq info "comedi:$c" >/dev/null 2>&1 && { cnode=$c; return 0; }
+	done
+	return 1
+}
+# 65-comedi-detach.sh unloads comedi_test: loading it again attaches its
+# own board, and udevd handles the kernel's add of the new node
+loaded=
+if ! find_board && grep -q '^comedi ' /proc/modules && modprobe comedi_test; then
+	loaded=1
+	settle
+	find_board
+	check "comedi_test loaded under udevd: ${cnode:-no board} crw-rw---- root labdaq from the kernel's add" \
+		modes "crw-rw---- root labdaq" "${cnode:-/nonexistent}"
+fi
 comedi_member() {
-	as inlab labdaq acquire comedi:0 -C ai0 --samples 1000 --rate 10k \
+	as inlab labdaq acquire "comedi:$cnode" -C ai0 --samples 1000 --rate 10k \
 		-o "$W/c-$1.npy" --progress none >"$W/c-$1.out" 2>&1
 	rc=$?
 	note "comedi $1: inlab's acquire: exit $rc $(head -c 200 "$W/c-$1.out" | tr '\n' ' ')"
 	[ "$rc" -eq 0 ] && [ "$(stat -c %s "$W/c-$1.npy")" -gt 4096 ]
 }
 comedi_outsider() {
-	as outlab labdaq acquire comedi:0 -C ai0 --samples 100 --rate 10k \
+	as outlab labdaq acquire "comedi:$cnode" -C ai0 --samples 100 --rate 10k \
 		-o "$W/c-out.npy" --progress none >"$W/c-out.out" 2>&1
 	rc=$?
 	note "comedi: outlab's acquire: exit $rc: $(head -c 200 "$W/c-out.out" | tr '\n' ' ')"
 	[ "$rc" -ne 0 ] && grep -q 'install-udev' "$W/c-out.out"
 }
-if [ -c /dev/comedi0 ] && labdaq info comedi:0 >/dev/null 2>&1; then
-	chgrp root /dev/comedi0 && chmod 0600 /dev/comedi0
+if [ -n "$cnode" ]; then
+	chgrp root "$cnode" && chmod 0600 "$cnode"
 	trigger add
-	check "comedi after add: /dev/comedi0 crw-rw---- root labdaq" \
-		modes "crw-rw---- root labdaq" /dev/comedi0
-	check "comedi: a member of labdaq acquires without root" comedi_member add
+	check "comedi after add: $cnode crw-rw---- root labdaq" \
+		modes "crw-rw---- root labdaq" "$cnode"
+	check "comedi: a member of labdaq acquires from $cnode without root" comedi_member add
 	check "comedi: a non-member is refused with the install-udev hint" comedi_outsider
-	chmod 0600 /dev/comedi0
+	chmod 0600 "$cnode"
 	udevadm trigger --action=change --subsystem-match=comedi && settle
-	check "comedi after change: crw-rw---- root labdaq again" \
-		modes "crw-rw---- root labdaq" /dev/comedi0
+	check "comedi after change: $cnode crw-rw---- root labdaq again" \
+		modes "crw-rw---- root labdaq" "$cnode"
+	check "comedi after change: a member acquires" comedi_member change
 else
-	skip "udev and comedi" "/dev/comedi0 not attached (labdaq without comedi, or 60-comedi.sh not run)"
+	skip "udev and comedi" "no comedi board attached (labdaq without comedi, or 60-comedi.sh not run)"
 fi
+[ -n "$loaded" ] && rmmod comedi_test
 
 udevadm control --exit
 cp "$W/udevd.log" "$OUT/udevd.log"
