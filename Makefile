@@ -210,7 +210,7 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
 
-bench: all
+bench: all $(USB_GADGET)
 	$(Q)scripts/install-deps.sh bench
 	$(Q)$(MAKE) --no-print-directory -C bench
 

@@ -106,10 +106,18 @@ static const char * const labdaq_sim_mode_names[] = {
  * @seed:		last seed written to noise_seed
  * @rnd:		noise generator state, deterministic for a given seed
  * @mode:		what the input channels carry
- * @freq_hz:		sampling frequency of buffered capture
- * @period_ns:		1 / @freq_hz
+ * @freq_hz:		sampling frequency of buffered capture, as written
  * @seq:		sequence number of the next scan, from 0 at buffer enable
- * @next_due:		when the next buffered scan is sampled (CLOCK_MONOTONIC)
+ * @grid_hz:		the frequency of the running capture's schedule: the
+ *			tick adopts @freq_hz when they differ
+ * @grid_start:		when scan 0 of the schedule is due (CLOCK_MONOTONIC)
+ * @grid_n:		the schedule's next scan, due at @grid_start +
+ *			@grid_n * NSEC_PER_SEC / @grid_hz; always below
+ *			@grid_hz: @grid_start moves on by one second every
+ *			@grid_hz scans, so the product fits in 64 bits and
+ *			the schedule never drifts
+ * @clock_offset:	the device's timestamp clock minus CLOCK_MONOTONIC,
+ *			taken once at buffer enable
  * @overruns:		scans the buffer had no room for, since buffer enable
  * @scan:		one scan as pushed to the buffer, used by the timer only:
  *			in_voltage0, in_current0, then the timestamp, which
@@ -131,9 +139,11 @@ struct labdaq_sim {
 	struct rnd_state rnd;
 	enum labdaq_sim_mode mode;
 	u32 freq_hz;
-	u64 period_ns;
 	u32 seq;
-	ktime_t next_due;
+	u32 grid_hz;
+	ktime_t grid_start;
+	u32 grid_n;
+	s64 clock_offset;
 	u64 overruns;
 	struct {
 		s32 voltage_uv;
@@ -224,19 +234,68 @@ static s32 labdaq_sim_noise(struct labdaq_sim *st, u32 amp)
 	return (s32)((r * (2 * (u64)amp + 1)) >> 32) - (s32)amp;
 }
 
-/**
- * labdaq_sim_set_freq() - set the sampling frequency and its period
- * @st:		the rig; the caller holds @st->lock, or probe has not
- *		registered the device yet
- * @freq_hz:	LABDAQ_SIM_FREQ_MIN_HZ .. LABDAQ_SIM_FREQ_MAX_HZ
- *
- * The period is rounded to the nearest nanosecond, the same way for the
- * default in probe and for every write to sampling_frequency.
+/*
+ * The schedule of buffered capture.  Scan k of a schedule is due at
+ * grid_start + floor(k * NSEC_PER_SEC / grid_hz) ns, computed from the
+ * schedule's start every time rather than by adding a rounded period, so
+ * the scans are 1/f apart exactly on average (150 kHz: steps of 6666 and
+ * 6667 ns, 150000 scans in exactly one second) and never drift.  The caller
+ * holds @st->lock.
  */
-static void labdaq_sim_set_freq(struct labdaq_sim *st, u32 freq_hz)
+static ktime_t labdaq_sim_due(const struct labdaq_sim *st)
 {
-	st->freq_hz = freq_hz;
-	st->period_ns = DIV_ROUND_CLOSEST_ULL(NSEC_PER_SEC, freq_hz);
+	/* grid_n < grid_hz <= LABDAQ_SIM_FREQ_MAX_HZ: fits in 64 bits */
+	return ktime_add_ns(st->grid_start,
+			    div_u64((u64)st->grid_n * NSEC_PER_SEC,
+				    st->grid_hz));
+}
+
+/* Move the schedule on by @scans scans, whole seconds into grid_start. */
+static void labdaq_sim_advance(struct labdaq_sim *st, u64 scans)
+{
+	u32 rem;
+	u64 secs = div_u64_rem(st->grid_n + scans, st->grid_hz, &rem);
+
+	st->grid_start = ktime_add_ns(st->grid_start, secs * NSEC_PER_SEC);
+	st->grid_n = rem;
+}
+
+/* Start a schedule at the current frequency whose scan 0 is due at @start. */
+static void labdaq_sim_regrid(struct labdaq_sim *st, ktime_t start)
+{
+	st->grid_hz = st->freq_hz;
+	st->grid_start = start;
+	st->grid_n = 0;
+}
+
+/*
+ * The frequency changed during a capture: the new schedule starts at the
+ * old schedule's next scan, or one new period from @now if that scan is
+ * further away (the frequency went up after a slow one).  Either is later
+ * than every scan pushed so far, so the timestamps keep increasing.
+ */
+static void labdaq_sim_retime(struct labdaq_sim *st, ktime_t now)
+{
+	ktime_t next = labdaq_sim_due(st);
+	ktime_t soonest = ktime_add_ns(now, div_u64(NSEC_PER_SEC,
+						    st->freq_hz));
+
+	labdaq_sim_regrid(st, ktime_before(next, soonest) ? next : soonest);
+}
+
+/*
+ * A tick hit LABDAQ_SIM_MAX_BURST: skip the scans due up to @now.  They are
+ * never sampled; the schedule stays on its grid, so the timestamps jump by
+ * a whole number of scans.
+ */
+static void labdaq_sim_skip(struct labdaq_sim *st, ktime_t now)
+{
+	ktime_t due = labdaq_sim_due(st);
+
+	if (ktime_after(due, now))
+		return;
+	labdaq_sim_advance(st, mul_u64_u32_div(ktime_to_ns(ktime_sub(now, due)),
+					       st->grid_hz, NSEC_PER_SEC) + 1);
 }
 
 /**
@@ -287,33 +346,27 @@ static enum hrtimer_restart labdaq_sim_tick(struct hrtimer *timer)
 	struct labdaq_sim *st = container_of(timer, struct labdaq_sim, timer);
 	struct iio_dev *indio_dev = st->indio_dev;
 	ktime_t now = ktime_get();
-	/* timestamps use the device's clock, which may not be monotonic */
-	s64 clock_offset = iio_get_time_ns(indio_dev) - ktime_to_ns(now);
 	ktime_t due, expires, soonest, latest;
 	unsigned int n;
 
 	spin_lock(&st->lock);
+	if (st->grid_hz != st->freq_hz)
+		labdaq_sim_retime(st, now);
 	for (n = 0; n < LABDAQ_SIM_MAX_BURST; n++) {
-		due = st->next_due;
+		due = labdaq_sim_due(st);
 		if (ktime_after(due, now))
 			break;
-		st->next_due = ktime_add_ns(due, st->period_ns);
+		labdaq_sim_advance(st, 1);
 		labdaq_sim_sample(st, &st->scan.voltage_uv,
 				  &st->scan.current_na);
 		if (iio_push_to_buffers_with_timestamp(indio_dev, &st->scan,
 						       ktime_to_ns(due) +
-						       clock_offset))
+						       st->clock_offset))
 			st->overruns++;
 	}
-
-	/*
-	 * Too far behind (burst limit), or the frequency went up while the
-	 * next scan was still far away: start again from now.
-	 */
-	if (!ktime_after(st->next_due, now) ||
-	    ktime_to_ns(ktime_sub(st->next_due, now)) > st->period_ns)
-		st->next_due = ktime_add_ns(now, st->period_ns);
-	expires = st->next_due;
+	if (n == LABDAQ_SIM_MAX_BURST)
+		labdaq_sim_skip(st, now);
+	expires = labdaq_sim_due(st);
 	spin_unlock(&st->lock);
 
 	soonest = ktime_add_ns(now, LABDAQ_SIM_TICK_MIN_NS);
@@ -323,17 +376,32 @@ static enum hrtimer_restart labdaq_sim_tick(struct hrtimer *timer)
 	return HRTIMER_RESTART;
 }
 
-/* Runs after the buffer is enabled: the sequence restarts at 0. */
+/*
+ * Runs after the buffer is enabled: the sequence restarts at 0 and a new
+ * schedule starts one period from now.  The timestamps use the device's
+ * clock (current_timestamp_clock, which the IIO core does not let change
+ * while the buffer is enabled); its offset from CLOCK_MONOTONIC, which
+ * paces the scans, is taken here once, so that every timestamp of the
+ * capture is its scan's due time plus the same offset: a step of the
+ * realtime clock during a capture does not make them go backwards.
+ */
 static int labdaq_sim_postenable(struct iio_dev *indio_dev)
 {
 	struct labdaq_sim *st = iio_priv(indio_dev);
 	u64 period_ns;
+	ktime_t now;
 
 	spin_lock_bh(&st->lock);
 	st->seq = 0;
 	st->overruns = 0;
-	period_ns = st->period_ns;
-	st->next_due = ktime_add_ns(ktime_get(), period_ns);
+	now = ktime_get();
+	if (iio_device_get_clock(indio_dev) == CLOCK_MONOTONIC)
+		st->clock_offset = 0;
+	else
+		st->clock_offset = iio_get_time_ns(indio_dev) -
+				   ktime_to_ns(now);
+	period_ns = div_u64(NSEC_PER_SEC, st->freq_hz);
+	labdaq_sim_regrid(st, ktime_add_ns(now, period_ns));
 	spin_unlock_bh(&st->lock);
 
 	hrtimer_start(&st->timer,
@@ -481,9 +549,9 @@ static int labdaq_sim_write_raw(struct iio_dev *indio_dev,
 	case IIO_CHAN_INFO_SAMP_FREQ:
 		if (val < LABDAQ_SIM_FREQ_MIN_HZ || val > LABDAQ_SIM_FREQ_MAX_HZ)
 			return -EINVAL;
-		/* a running capture picks the new period up at its next tick */
+		/* a running capture picks the new rate up at its next tick */
 		spin_lock_bh(&st->lock);
-		labdaq_sim_set_freq(st, val);
+		st->freq_hz = val;
 		spin_unlock_bh(&st->lock);
 		return 0;
 	default:
@@ -701,7 +769,7 @@ static int labdaq_sim_probe(struct platform_device *pdev)
 	st->seed = LABDAQ_SIM_SEED_DEFAULT;
 	prandom_seed_state(&st->rnd, st->seed);
 	st->mode = LABDAQ_SIM_MODE_OHM;
-	labdaq_sim_set_freq(st, LABDAQ_SIM_FREQ_DEFAULT_HZ);
+	st->freq_hz = LABDAQ_SIM_FREQ_DEFAULT_HZ;
 
 	hrtimer_init(&st->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
 	st->timer.function = labdaq_sim_tick;

@@ -11,6 +11,9 @@ python3-pytest python3-matplotlib python3-ipywidgets python3-nbclient python3-nb
 python3-ipykernel mypy"
 vm="qemu-system-x86 busybox-static kmod cpio xz-utils libiio-utils libiio0 iiod libcomedi0 usbutils v4l-utils \
 sigrok-cli sigrok-firmware-fx2lafw"
+# the libraries of udevadm (systemd-udevd), which tests/vm/run.sh unpacks
+# from the udev package into the guest, and getent for the udev hook there
+vm="$vm libcap2 libacl1 libblkid1 libselinux1 libkmod2 libc-bin"
 bench="libck-dev fio"
 
 want="$build"

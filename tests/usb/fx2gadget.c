@@ -457,6 +457,9 @@ static int plug(void)
 
 static void unplug(void)
 {
+	pthread_mutex_lock(&mu);
+	st.enabled = 0;
+	pthread_mutex_unlock(&mu);
 	if (g.dir[0]) {
 		char p[300];
 		int fd;
@@ -1073,6 +1076,10 @@ static int renumerate(void)
 	stream_stop();
 	usleep(20000);	/* let the status stage of the CPUCS write finish */
 	unplug();
+	pthread_mutex_lock(&mu);
+	st.state = "renumerating";
+	stats_write_locked();
+	pthread_mutex_unlock(&mu);
 	if (fw_find_ident(&id) < 0) {
 		say("the loaded image has no USB device descriptor: staying off the bus");
 		pthread_mutex_lock(&mu);

@@ -18,12 +18,13 @@
 # ok/not_ok/check); it runs after the lower numbers.  Adding binaries: see
 # stage_extra() below (the labdaq tool goes there).
 #
-# Environment: VM_TIMEOUT (s, qemu's hard limit, default 300), VM_KVER (use
+# Environment: VM_TIMEOUT (s, qemu's hard limit, default 720), VM_KVER (use
 # this kernel ABI instead of the one apt names), VM_KEEP=1 (keep the
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
 # these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
 # ("SECONDS PAIRS": the guest also runs the comedi benchmark, see
-# bench/bench.py; build/bench/comedi_loop staged), VM_APPEND (more kernel
+# bench/bench.py; build/bench/comedi_loop staged), VM_BENCH_USB ("SECONDS
+# PAIRS": the usb comparison, bench-usb.sh), VM_APPEND (more kernel
 # command line).
 # Files: build/vm/ (downloads, kernel, initramfs, console.log, share/out/).
 set -u
@@ -34,7 +35,7 @@ vm="$top/build/vm"
 t0=$(date +%s)
 n=0
 failed=0
-timeout_s=${VM_TIMEOUT:-300}
+timeout_s=${VM_TIMEOUT:-720}
 
 tap_ok() { n=$((n + 1)); echo "ok $n - $*"; }
 tap_fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
@@ -252,6 +253,33 @@ stage_usb() {
 	fi
 }
 
+# stage_udev: Debian's systemd-udevd and udevadm (one binary in udev 252),
+# unpacked from the udev package into build/vm/udev (downloaded, never
+# installed, like the kernel), with its default device rules, getent
+# (libc-bin) for the labdaq hook, and the project's rules and hook as
+# `make install-udev DESTDIR=...` lays them out.  tests/vm/guest/80-udev.sh
+# starts the daemon.
+stage_udev() {
+	local pkg=$vm/udev deb
+	if [ ! -x "$pkg/bin/udevadm" ]; then
+		deb=$(ls "$vm"/udev_*.deb 2>/dev/null | tail -n 1)
+		if [ -z "$deb" ]; then
+			(cd "$vm" && apt-get download -q udev) || return 1
+			deb=$(ls "$vm"/udev_*.deb | tail -n 1)
+		fi
+		rm -rf "$pkg.tmp"
+		dpkg -x "$deb" "$pkg.tmp" && mv "$pkg.tmp" "$pkg" || return 1
+	fi
+	stage_binary "$pkg/bin/udevadm" /bin/udevadm
+	mkdir -p "$root/lib/systemd" "$root/lib/udev/rules.d" "$root/run"
+	ln -sf /bin/udevadm "$root/lib/systemd/systemd-udevd"
+	install -m 0644 "$pkg/lib/udev/rules.d/50-udev-default.rules" \
+		"$root/lib/udev/rules.d/"
+	stage_binary "$(command -v getent)" /bin/getent
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top" install-udev \
+		DESTDIR="$root" PREFIX=/usr
+}
+
 build_initramfs() {
 	local a m
 	rm -rf "$root"
@@ -283,6 +311,7 @@ build_initramfs() {
 	install -m 0644 "$top/driver/labdaq_sim.ko" "$root/lib/modules/$kver/extra/"
 	depmod -b "$root" "$kver" || return 1
 	stage_extra || return 1
+	stage_udev || return 1
 	install -m 0755 "$here/init" "$root/init"
 	mkdir -p "$root/tests"
 	cp "$here"/guest/*.sh "$root/tests/"
@@ -314,6 +343,9 @@ rm -rf "$share"
 mkdir -p "$share/out"
 # VM_BENCH=SECONDS: the guest also runs tests/vm/guest/bench-comedi.sh.
 [ -n "${VM_BENCH:-}" ] && echo "$VM_BENCH" >"$share/bench-comedi"
+# VM_BENCH_USB="SECONDS PAIRS": the guest also runs bench-usb.sh (labdaq
+# against sigrok-cli on the emulated fx2lafw board; bench.py section 8).
+[ -n "${VM_BENCH_USB:-}" ] && echo "$VM_BENCH_USB" >"$share/bench-usb"
 # The guest's /share: files copied into "$share" here are readable inside
 # (large inputs that need not be in the initramfs); the guest writes its
 # results to /share/out.
@@ -325,7 +357,7 @@ boot0=$(date +%s)
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-m 512 -smp "${VM_SMP:-2}" -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 quiet log_buf_len=1M${VM_APPEND:+ $VM_APPEND}" \
+	-append "console=ttyS0 panic=-1 quiet no_timer_check log_buf_len=1M${VM_APPEND:+ $VM_APPEND}" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-virtfs "local,path=$share,mount_tag=share,security_model=none" \
 	-nic none </dev/null >"$console" 2>&1

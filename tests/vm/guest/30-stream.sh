@@ -67,29 +67,88 @@ ts_ok() {
 }
 check "timestamps increase, 1 ms apart at 1 kHz (within 1%)" ts_ok
 
-# The period is 1/f rounded to the nearest ns, the same at probe and after a
-# write: at 150 kHz 6666.67 ns gives 6667 (truncating would give 6666).
-# Scans of one tick share one clock offset, so their timestamps differ by
-# exactly the period; only the step between two ticks may be off.  The
-# monotonic clock keeps the timestamps small enough for awk's doubles
-# (realtime ones near 2^60 ns would round to 256 ns).
-echo monotonic >"$dev/current_timestamp_clock"
-echo 150000 >"$dev/sampling_frequency"
-timeout 30 iio_readdev -u local: -b 10000 -s 20000 "$SIM" voltage0 timestamp \
-	>/tmp/period.bin 2>/dev/null
-period_ok() {
-	[ "$(wc -c </tmp/period.bin)" -eq 320000 ] || return 1
-	out=$(od -An -v -td8 -w16 /tmp/period.bin | awk '
-		NR > 1 { d = $2 - last; n++; if (d == 6667) hit++
-			 else if (d == 6666) trunc++ }
-		{ last = $2 }
-		END { printf "%d of %d steps 6667 ns, %d steps 6666 ns", hit, n, trunc
-		      exit !(hit >= 0.9 * n) }')
+# Every timestamp of a capture is on its schedule: scan k at
+# t0 + floor(k * 1e9 / f) ns, computed from t0 each time (no drift), so the
+# steps are exactly 1/f, or its floor and ceiling when 1/f is not a whole
+# number of ns (150 kHz: 6666 and 6667).  Every step is checked.  A tick
+# held up so long that more than 4096 scans fell due skips them: the next
+# timestamp is still on the grid, a whole number of periods later (counted,
+# never backwards).  awk works in doubles, exact up to 2^53: only the last
+# 12 digits of each timestamp are used (realtime ones are near 2^60), with
+# the differences taken modulo 1e12 ns.
+ts_grid() { # FILE FREQ SCANS: 16-byte scans, the timestamp in the second s64
+	[ "$(wc -c <"$1")" -eq $(($3 * 16)) ] || { note "$1: $(wc -c <"$1") bytes"; return 1; }
+	out=$(od -An -v -td8 -w16 "$1" | awk -v f="$2" '
+		{ s = $2; t = (length(s) > 12 ? substr(s, length(s) - 11) : s) + 0 }
+		NR == 1 { t0 = t; last = 0; prev = t; next }
+		{ d = t - t0; if (d < 0) d += 1e12
+		  step = t - prev; if (step < -5e11) step += 1e12
+		  if (step <= 0) back++
+		  prev = t
+		  m = int(d * f / 1e9 + 0.5)
+		  if (int(m * 1e9 / f) != d || m <= last) {
+			if (bad++ < 3) printf "scan %d at +%d ns off the grid; ", NR - 1, d
+		  } else if (m == last + 1) one++
+		  else skip++
+		  last = m }
+		END { printf "%d steps: %d of one period, %d skips, %d off the grid (%d not forward)",
+			NR - 1, one, skip, bad, back
+		      exit bad + 0 != 0 || NR < 2 }')
 	rc=$?
-	note "150 kHz: $out"
+	note "$2 Hz: $out"
 	return "$rc"
 }
-check "period at 150 kHz is 6667 ns (1/f rounded to the nearest ns)" period_ok
+# The monotonic clock at 100 kHz (the issue: steps there went backwards)
+# in counter mode, 300000 scans; then realtime (the default) at 150 kHz.
+echo counter >"$dev/mode"
+echo monotonic >"$dev/current_timestamp_clock"
+echo 100000 >"$dev/sampling_frequency"
+timeout 60 iio_readdev -u local: -b 32768 -s 300000 "$SIM" voltage0 timestamp \
+	>/tmp/period.bin 2>/dev/null
+check "monotonic clock, 100 kHz: 300000 timestamps, every step 10000 ns on the grid" \
+	ts_grid /tmp/period.bin 100000 300000
+echo realtime >"$dev/current_timestamp_clock"
+echo 150000 >"$dev/sampling_frequency"
+timeout 60 iio_readdev -u local: -b 32768 -s 60000 "$SIM" voltage0 timestamp \
+	>/tmp/period.bin 2>/dev/null
+check "realtime clock, 150 kHz: 60000 timestamps at t0 + floor(k * 1e9 / f) ns" \
+	ts_grid /tmp/period.bin 150000 60000
+# A new sampling_frequency during a capture starts a new schedule at the
+# next scan: the timestamps never step back, and every step is a period of
+# one of the rates.  Only a change from below 10 Hz (the tick then comes
+# every 100 ms, not at the next scan) starts the new schedule one new
+# period after that tick: one step of another length.
+echo monotonic >"$dev/current_timestamp_clock"
+echo 20000 >"$dev/sampling_frequency"
+timeout 60 iio_readdev -u local: -b 4096 -s 40000 "$SIM" voltage0 timestamp \
+	>/tmp/period.bin 2>/dev/null &
+rpid=$!
+sleep 0.5
+echo 50000 >"$dev/sampling_frequency"
+sleep 0.3
+echo 4 >"$dev/sampling_frequency"
+sleep 0.7
+echo 100000 >"$dev/sampling_frequency"
+wait "$rpid"
+retime_ok() {
+	[ "$(wc -c </tmp/period.bin)" -eq 640000 ] || return 1
+	out=$(od -An -v -td8 -w16 /tmp/period.bin | awk '
+		NR > 1 { d = $2 - last; n[d]++; if (d <= 0) back++ }
+		{ last = $2 }
+		END { other = NR - 1 - n[50000] - n[20000] - n[250000000] - n[10000]
+		      printf "steps of 20 kHz %d, 50 kHz %d, 4 Hz %d, 100 kHz %d, others %d, not forward %d",
+			n[50000], n[20000], n[250000000], n[10000], other, back
+		      exit back + 0 != 0 || other > 3 || !n[50000] || !n[20000] ||
+			!n[250000000] || !n[10000] }')
+	rc=$?
+	note "rates 20 kHz, 50 kHz, 4 Hz, 100 kHz in one capture: $out"
+	return "$rc"
+}
+check "sampling_frequency changed 3 times during a capture: timestamps never step back, each step a period of a rate (but one at most per change)" \
+	retime_ok
+echo realtime >"$dev/current_timestamp_clock"
+rm -f /tmp/period.bin
+echo ohm >"$dev/mode"
 echo 1000 >"$dev/sampling_frequency"
 echo realtime >"$dev/current_timestamp_clock"
 buf_ohm_ok() {
@@ -116,6 +175,15 @@ if echo 1 >"$dev/buffer/enable"; then
 	sleep 1
 	busy_ok() { cat "$dev/in_voltage0_raw" 2>&1 | grep -q busy; }
 	check "single reads refused while capturing (EBUSY)" busy_ok
+	# the driver reads the clock offset once at enable: the core must
+	# keep the clock fixed while the buffer is enabled (docs/driver.md)
+	clock_busy_ok() {
+		e=$(write_err "$dev/current_timestamp_clock" monotonic)
+		note "current_timestamp_clock <- monotonic while capturing: ${e:-accepted}"
+		echo "$e" | grep -qi busy &&
+			[ "$(cat "$dev/current_timestamp_clock")" = realtime ]
+	}
+	check "current_timestamp_clock cannot change while capturing (EBUSY)" clock_busy_ok
 	freq_ok() {
 		echo 10000 >"$dev/sampling_frequency" &&
 			[ "$(cat "$dev/sampling_frequency")" = 10000 ]

@@ -74,6 +74,77 @@ echo 1000 >"$dev/noise_voltage_uv"
 echo 1000 >"$dev/noise_current_na"
 echo 0 >"$dev/out_voltage0_raw"
 
+# Number bases and signs (docs/driver.md, "Numbers"): the IIO core parses
+# out_voltage0_raw and sampling_frequency (IIO_VAL_INT) with kstrtoint(s, 0):
+# C prefixes, 010 is 8, 0x30d40 is 200000, a leading + or -.  The driver's
+# own attributes and buffer/length, buffer/watermark read decimal only
+# (kstrtou32/kstrtouint, base 10): 010 is 10, 0x.. is refused, + allowed.
+# buffer/enable and scan_elements/*_en are the core's kstrtobool(): only
+# the first character counts (1 y t / 0 n f, "on"/"off"), so 010 and 0x1
+# are "off"; mode and current_timestamp_clock take their names only.
+# bases ATTR VALUE=WANT...: writing VALUE (with a newline) gives WANT, the
+# value read back, or EINVAL with the value kept
+bases() {
+	a=$1
+	shift
+	f=$dev/$a
+	res=0
+	for w in "$@"; do
+		v=${w%=*}
+		want=${w##*=}
+		before=$(cat "$f")
+		e=$(write_err "$f" "$v$nl")
+		got=$(cat "$f")
+		case $want in
+		EINVAL) [ "$e" = "$EINVAL" ] && [ "$got" = "$before" ] ;;
+		*) [ -z "$e" ] && [ "$got" = "$want" ] ;;
+		esac || {
+			note "$a <- '$v': ${e:-accepted}, reads '$got' (want $want)"
+			res=1
+		}
+	done
+	return "$res"
+}
+check "out_voltage0_raw (IIO core, any base): 010=8, 0x30d40, 0X10, +5, -010, -0x10, 0x98967f; 08, 0x, 0b1, ++5, +-5, 0x989681 (out of range) refused" \
+	bases out_voltage0_raw 010=8 0x30d40=200000 0X10=16 +5=5 -010=-8 \
+	-0x10=-16 0=0 08=EINVAL 0x=EINVAL 0b1=EINVAL ++5=EINVAL +-5=EINVAL \
+	0x989681=EINVAL 0x98967f=9999999
+check "sampling_frequency (IIO core, any base): 010=8, 0x30d40=200000, +5; 09, 0x30d41 (out of range) refused" \
+	bases sampling_frequency 010=8 0x30d40=200000 +5=5 09=EINVAL \
+	0x30d41=EINVAL -0x1=EINVAL 01750=1000
+for a in resistance_ohms noise_voltage_uv noise_current_na noise_seed; do
+	check "$a (the driver, decimal only): 010 is 10, 0100 is 100, +20 is 20; 0x10, 0X10, -0, 0b1 refused" \
+		bases "$a" 010=10 0100=100 +20=20 0x10=EINVAL 0X10=EINVAL \
+		-0=EINVAL 0b1=EINVAL ++20=EINVAL 1000=1000
+done
+echo 1 >"$dev/noise_seed"
+check "mode takes its names only: +ohm, 0, 0x1, 01 refused" \
+	bases mode +ohm=EINVAL 0=EINVAL 0x1=EINVAL 01=EINVAL counter=counter ohm=ohm
+check "current_timestamp_clock takes clock names only: +realtime, 0, 0x1 refused" \
+	bases current_timestamp_clock +realtime=EINVAL 0=EINVAL 0x1=EINVAL \
+	monotonic=monotonic realtime=realtime
+check "buffer/length (IIO core, decimal): 010 is 10, +16 is 16; 0x10 refused" \
+	bases buffer/length 010=10 +16=16 0x10=EINVAL 1000=1000
+check "buffer/watermark (IIO core, decimal): 010 is 10, +4 is 4; 0x10 refused" \
+	bases buffer/watermark 010=10 +4=4 0x10=EINVAL 1=1
+c=scan_elements/in_voltage0_en
+check "$c (kstrtobool, first character): 010 and 0x1 are 0, 1x is 1, +1 refused" \
+	bases "$c" 1=1 010=0 1x=1 0x1=0 +1=EINVAL 0=0
+check "buffer/enable (kstrtobool): 0x1 and 010 are 0 (disabled), +1 refused" \
+	bases buffer/enable 0x1=0 010=0 +1=EINVAL 0=0
+# without noise the inputs read the same each time: "kept" means it
+echo 0 >"$dev/noise_voltage_uv"
+echo 0 >"$dev/noise_current_na"
+for a in in_voltage0_raw in_current0_raw in_voltage0_scale in_current0_scale \
+	out_voltage0_scale; do
+	check "$a refuses 010, 0x10, +1 too (EINVAL)" \
+		bases "$a" 010=EINVAL 0x10=EINVAL +1=EINVAL
+done
+echo 1000 >"$dev/noise_voltage_uv"
+echo 1000 >"$dev/noise_current_na"
+echo 1000 >"$dev/sampling_frequency"
+echo 0 >"$dev/out_voltage0_raw"
+
 # and good values are taken
 good_ok() {
 	for w in out_voltage0_raw=-10000000 out_voltage0_raw=10000000 \

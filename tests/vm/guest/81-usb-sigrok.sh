@@ -62,8 +62,9 @@ gadget_stop
 sigrok_capture sigrok-16ch-1M 1000000 400000 u16 0x60 47 --vid-pid 1d50:608d --serial "sigrok FX2 16ch"
 
 # A rate the emulated bus cannot carry: the gadget counts what it could not
-# send in time, and the data shows the gap (the counter jumps).
-gadget_start fx2lafw || not_ok "board plugged in for the loss check"
+# send in time, and the data shows the gap (the counter jumps).  A 256 KiB
+# FIFO, so that the loss falls inside the capture.
+gadget_start fx2lafw --fifo 262144 || not_ok "board plugged in for the loss check"
 timeout 60 sigrok-cli -d fx2lafw --config samplerate=24m --samples 4000000 \
 	-O binary -o $W/loss.bin >$W/loss.log 2>&1
 sleep 0.2

@@ -33,7 +33,7 @@ boot_load() {
 		not_ok "$3: the firmware the board received is $2 byte for byte ($(cat $W/$3.cmp), $(wc -c <$W/$3.fw 2>/dev/null) bytes received)"
 	fi
 	check "$3: after the 8051 left reset, $1 came back with the firmware's strings (sigrok, fx2lafw)" \
-		sh -c "lsusb -v -d $1 2>/dev/null | grep -q 'iManufacturer.*sigrok' && lsusb -v -d $1 2>/dev/null | grep -q 'iProduct.*fx2lafw'"
+		wait_for 10 sh -c "lsusb -v -d $1 2>/dev/null | grep -q 'iManufacturer.*sigrok' && lsusb -v -d $1 2>/dev/null | grep -q 'iProduct.*fx2lafw'"
 	sigrok-cli -d fx2lafw --scan >$W/$3.scan2 2>&1
 	note "$3: second scan: $(tr '\n' ';' <$W/$3.scan2 | head -c 250)"
 	timeout 60 sigrok-cli -d fx2lafw --config samplerate=1m --samples 100000 \
