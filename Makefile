@@ -50,7 +50,7 @@ LIBS = -ljansson -lpthread -lm $(LIBS_BACKENDS)
 # or auto (the default) and pkg-config knows PKG.  A new backend is
 # lib/backends/NAME.c and one word here.
 BACKENDS := sim v4l2
-OPTIONAL_BACKENDS := iio:libiio comedi:comedilib
+OPTIONAL_BACKENDS := iio:libiio comedi:comedilib usb:libusb-1.0
 
 have_pkg = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
 upper = $(shell echo '$(1)' | tr a-z A-Z)
@@ -191,21 +191,29 @@ $(B)/tsan/tests/%: tests/unit/%.c $(TSAN_LIB_OBJS)
 
 TEST_BINS := $(UNIT_BINS) $(ASAN_UNIT_BINS) $(filter $(TSAN_BINS),$(UNIT_SRCS:tests/unit/%.c=$(B)/tsan/tests/%))
 
+# The USB device the usb backend's VM tests play with FunctionFS (libc and
+# pthreads only; tests/usb/README.md).
+USB_GADGET := $(B)/usb/fx2gadget
+$(USB_GADGET): tests/usb/fx2gadget.c
+	$(call quiet,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -pthread $(WARN) $(CFLAGS) -o $@ $<
+
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory $(TEST_BINS)
+	$(Q)$(MAKE) --no-print-directory $(TEST_BINS) $(USB_GADGET)
 	$(Q)PYTHON=$(PYTHON) tests/run-tests.sh $(TEST_BINS) $(wildcard tests/cli/test_*.sh) \
 		$(wildcard tests/kernel/test_*.sh) tests/python/run.sh \
 		$(if $(wildcard tests/vm/run.sh),tests/vm/run.sh)
 
-check-vm: deps all
+check-vm: deps all $(USB_GADGET)
 	$(Q)PYTHON=$(PYTHON) tests/run-tests.sh tests/vm/run.sh
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
 
-bench: all
+bench: all $(USB_GADGET)
 	$(Q)scripts/install-deps.sh bench
 	$(Q)$(MAKE) --no-print-directory -C bench
 
@@ -246,6 +254,11 @@ install-udev:
 	sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|' udev/61-labdaq-group.rules.in \
 		> $(DESTDIR)$(UDEVRULESDIR)/61-labdaq-group.rules
 	install -m 0755 udev/labdaq-udev-setup $(DESTDIR)$(LIBEXECDIR)/
+	sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|' udev/62-labdaq-usb.rules.in \
+		> $(DESTDIR)$(UDEVRULESDIR)/62-labdaq-usb.rules
+	sed 's|@BINDIR@|$(BINDIR)|' udev/labdaq-usb-firmware.in \
+		> $(DESTDIR)$(LIBEXECDIR)/labdaq-usb-firmware
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/labdaq-usb-firmware
 	@if [ -z "$(DESTDIR)" ]; then \
 		getent group labdaq >/dev/null || groupadd --system labdaq; \
 		udevadm control --reload 2>/dev/null || true; \
@@ -255,7 +268,9 @@ install-udev:
 uninstall-udev:
 	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-labdaq.rules \
 		$(DESTDIR)$(UDEVRULESDIR)/61-labdaq-group.rules \
-		$(DESTDIR)$(LIBEXECDIR)/labdaq-udev-setup
+		$(DESTDIR)$(LIBEXECDIR)/labdaq-udev-setup \
+		$(DESTDIR)$(UDEVRULESDIR)/62-labdaq-usb.rules \
+		$(DESTDIR)$(LIBEXECDIR)/labdaq-usb-firmware
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/labdaq $(DESTDIR)$(LIBDIR)/liblabdaq.so.$(VERSION) \

@@ -20,6 +20,9 @@
               parts of labdaq's fixed cost (build/bench/fixed_parts)
 9 v4l2        labdaq acquire (USERPTR, MMAP) vs v4l2-ctl --stream-mmap
               --stream-to on vivid in the VM (VM_BENCH_V4L2): fps kept, CPU/frame
+10 usb        labdaq acquire vs Debian's sigrok-cli on the emulated fx2lafw
+              board (build/usb/fx2gadget), in the VM (VM_BENCH_USB):
+              sustained rate without loss, CPU per sample
 
 Contenders run interleaved (A B C, then C B A, ...) in one process or this
 script; every table gives the median, min and max over the repetitions and
@@ -901,6 +904,100 @@ def bench_v4l2(q, res):
                    "frames": frames, "disk": disk,
                    "ratios": {n: {k: summary(v) if v else None for k, v in d.items()}
                               for n, d in ratio.items()}}
+def read_vm_runs(path):
+    """The run, pair and start lines of a VM bench script's output."""
+    runs, pairs_at, starts = {}, {}, {}
+    try:
+        with open(path) as f:
+            for line in f:
+                w = line.split()
+                if len(w) == 5 and w[0] == "start":
+                    starts.setdefault(w[1], []).append(float(w[3]))
+                if len(w) == 7 and w[0] in ("run", "pair"):
+                    (runs if w[0] == "run" else pairs_at).setdefault(w[1], []).append(
+                        {"rate": int(w[2]), "ok": w[3] == "ok", "samples": int(w[4]),
+                         "cpu_s": float(w[5]), "wall_s": float(w[6])})
+    except OSError:
+        pass
+    return runs, pairs_at, starts
+
+
+def bench_usb(q, res):
+    """labdaq against sigrok-cli on the emulated fx2lafw board, in the VM
+    (tests/vm/run.sh with VM_BENCH_USB: tests/vm/guest/bench-usb.sh runs
+    both on a fresh board at each of fx2lafw's rates, highest first, then
+    pairs at the highest rate both sustained).  A run is ok when the
+    contender got every sample and the gadget lost none."""
+    secs, reps = (1, 2) if q else (2, 6)
+    if not os.path.exists(os.path.join(BUILD, "usb", "fx2gadget")) or \
+            not shutil.which("sigrok-cli"):
+        print("10. usb: skipped (build/usb/fx2gadget or sigrok-cli missing: make check "
+              "builds the one, install-deps.sh vm installs the other)\n")
+        return
+    env = dict(os.environ, VM_BENCH_USB=f"{secs} {reps}", VM_TESTS="none",
+               VM_TIMEOUT="1500")
+    env.pop("LABDAQ_LOCK_DIR", None)
+    r = subprocess.run([os.path.join(TOP, "tests", "vm", "run.sh")], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = os.path.join(BUILD, "vm", "share", "out", "bench-usb.txt")
+    runs, pairs_at, starts = read_vm_runs(out)
+    # "gadget NAME RATE exit STATUS lost N" follows each run: a loss the
+    # contender exited 0 on is a silent one (no overrun flag on an FX2)
+    silent = set()
+    try:
+        with open(out) as f:
+            for w in (line.split() for line in f):
+                if len(w) == 7 and w[0] == "gadget" and w[4] == "0" and w[6] not in ("0", "?"):
+                    silent.add((w[1], int(w[2])))
+    except OSError:
+        pass
+    if not runs:
+        print("10. usb: the VM run gave no results (build/vm/console.log)")
+        print("\n".join(r.stdout.splitlines()[-15:]) + "\n")
+        return
+    names = ("sigrok-cli", "labdaq")
+    best = {}
+    for n in names:
+        for rate in sorted({x["rate"] for x in runs.get(n, [])}, reverse=True):
+            if all(x["ok"] for x in runs[n] if x["rate"] == rate):
+                best[n] = rate
+                break
+    rows = []
+    for rate in sorted({x["rate"] for v in runs.values() for x in v}, reverse=True):
+        row = [f"{rate / 1e6:g} MHz"]
+        for n in names:
+            rs = [x for x in runs.get(n, []) if x["rate"] == rate]
+            cpu = [x["cpu_s"] / x["samples"] * 1e9 for x in rs if x["ok"] and x["samples"]]
+            row.append(("ok" if rs and all(x["ok"] for x in rs) else
+                        "loss, silent" if (n, rate) in silent else "loss")
+                       + (f", {statistics.median(cpu):.0f} ns" if cpu else ""))
+        rows.append(row)
+    table("10. usb: labdaq acquire vs sigrok-cli on the emulated fx2lafw board "
+          "(FunctionFS on dummy_hcd,\n   TCG), 8 channels, "
+          f"{secs} s per run, a fresh board each: without loss?, CPU per sample\n   "
+          "(\"silent\": the gadget lost samples and the contender exited 0)",
+          ["rate", "sigrok-cli", "labdaq"], rows)
+    common = pairs_at["labdaq"][0]["rate"] if pairs_at.get("labdaq") else None
+    per = {n: [x["cpu_s"] / x["samples"] if x["ok"] and x["samples"] else 0
+               for x in pairs_at.get(n, [])] for n in names}
+    pairs = ratios(per["labdaq"], per["sigrok-cli"])
+    cpu_ratio = summary(pairs) if pairs else None
+    fixed = {n: statistics.median(starts[f"{n}-1-packet"]) if starts.get(f"{n}-1-packet")
+             else 0.0 for n in names}
+    rate_ratio = (best.get("labdaq", 0) / best["sigrok-cli"]
+                  if best.get("sigrok-cli") else None)
+    res["usb"] = {"runs": runs, "pairs": pairs_at, "starts": starts, "sustained_hz": best,
+                  "common_hz": common, "cpu_ratio": cpu_ratio, "rate_ratio": rate_ratio,
+                  "fixed_cpu_s": fixed, "seconds": secs}
+    table("   usb: sustained rates and ratios", ["", "value"],
+          [["sigrok-cli sustains", f"{best.get('sigrok-cli', 0) / 1e6:g} MHz"],
+           ["labdaq sustains", f"{best.get('labdaq', 0) / 1e6:g} MHz"],
+           ["rate ratio labdaq / sigrok-cli", f"{rate_ratio:.2f}" if rate_ratio else "-"],
+           [f"CPU/sample, {len(pairs)} pairs at {common or 0} Hz: labdaq / sigrok-cli",
+            f"{cpu_ratio['median']:.2f} (min {cpu_ratio['min']:.2f}, max "
+            f"{cpu_ratio['max']:.2f})" if cpu_ratio else "-"],
+           ["fixed CPU, a 1-packet capture: labdaq / sigrok-cli",
+            f"{fixed['labdaq'] * 1e3:.0f} ms / {fixed['sigrok-cli'] * 1e3:.0f} ms"]])
 
 
 # ---- the marks ------------------------------------------------------------
@@ -987,7 +1084,15 @@ def marks(res):
             r = rs.get("cpu_marginal")
             add(f"v4l2: CPU per frame {n} / v4l2-ctl, beyond a 1-frame run", "<= 0.8",
                 f"{r['median']:.2f}" if r else "-", bool(r) and r["median"] <= 0.8)
-    title = "Marks (issues 5, 12, 14 and 16; medians of the ratios)"
+    if "usb" in res:
+        u = res["usb"]
+        rr = u.get("rate_ratio")
+        add("usb: sustained rate labdaq / sigrok-cli (issue 13)", ">= 1.0",
+            f"{rr:.2f}" if rr else "-", bool(rr) and rr >= 1.0)
+        cr = u.get("cpu_ratio")
+        add(f"usb: CPU per sample labdaq / sigrok-cli ({u['seconds']} s runs)", "<= 1.0",
+            f"{cr['median']:.2f}" if cr else "-", bool(cr) and cr["median"] <= 1.0)
+    title = "Marks (issues 5, 12, 13, 14 and 16; medians of the ratios)"
     if res.get("quick"):
         title += ": QUICK run, indicative only (short idle runs count their start-up)"
     table(title, ["mark", "target", "measured", ""], rows)
@@ -1047,7 +1152,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
                     default=os.environ.get("BENCH_QUICK", "0") not in ("", "0"))
-    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7,8,9"))
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7,8,9,10"))
     ap.add_argument("--dir", default=os.environ.get("BENCH_DIR") or
                     os.path.join(BUILD, "bench-data"))
     ap.add_argument("--json", default=os.path.join(BIN, "results.json"))
@@ -1096,6 +1201,8 @@ def main():
             bench_comedi(q, res)
         if 9 in only:
             bench_v4l2(q, res)
+        if 10 in only:
+            bench_usb(q, res)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
     marks(res)

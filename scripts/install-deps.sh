@@ -6,10 +6,11 @@ set -eu
 
 build="gcc make pkg-config libc6-dev libjansson-dev libcmocka-dev python3-numpy python3-pandas \
 python3-jsonschema \
-libiio-dev libcomedi-dev libusb-1.0-0-dev \
+libiio-dev libcomedi-dev libusb-1.0-0-dev libudev-dev \
 python3-pytest python3-matplotlib python3-ipywidgets python3-nbclient python3-nbformat \
 python3-ipykernel mypy strace"
-vm="qemu-system-x86 busybox-static kmod cpio xz-utils libiio-utils libiio0 iiod libcomedi0 usbutils v4l-utils"
+vm="qemu-system-x86 busybox-static kmod cpio xz-utils libiio-utils libiio0 iiod libcomedi0 usbutils v4l-utils \
+sigrok-cli sigrok-firmware-fx2lafw"
 # the libraries of udevadm (systemd-udevd), which tests/vm/run.sh unpacks
 # from the udev package into the guest, and getent for the udev hook there
 vm="$vm libcap2 libacl1 libblkid1 libselinux1 libkmod2 libc-bin"

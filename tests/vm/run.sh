@@ -18,7 +18,7 @@
 # ok/not_ok/check); it runs after the lower numbers.  Adding binaries: see
 # stage_extra() below (the labdaq tool goes there).
 #
-# Environment: VM_TIMEOUT (s, qemu's hard limit, default 600), VM_KVER (use
+# Environment: VM_TIMEOUT (s, qemu's hard limit, default 720), VM_KVER (use
 # this kernel ABI instead of the one apt names), VM_KEEP=1 (keep the
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
 # these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
@@ -26,6 +26,7 @@
 # bench/bench.py; build/bench/comedi_loop staged), VM_BENCH_V4L2 ("FRAMES
 # PAIRS": the V4L2 benchmark, tests/vm/guest/bench-v4l2.sh), VM_MEM (guest
 # MiB, default 512), VM_DISK_MB (an ext4 disk of that size, /dev/vda),
+# VM_BENCH_USB ("SECONDS PAIRS": the usb comparison, bench-usb.sh),
 # VM_APPEND (more kernel command line).
 # Files: build/vm/ (downloads, kernel, initramfs, console.log, share/out/).
 set -u
@@ -36,7 +37,7 @@ vm="$top/build/vm"
 t0=$(date +%s)
 n=0
 failed=0
-timeout_s=${VM_TIMEOUT:-600}
+timeout_s=${VM_TIMEOUT:-720}
 
 tap_ok() { n=$((n + 1)); echo "ok $n - $*"; }
 tap_fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
@@ -185,7 +186,7 @@ step "labdaq_sim.ko builds against linux-headers-$kver" \
 root="$vm/initramfs"
 initrd="$vm/initramfs.cpio"
 # Modules the guest needs, with their dependencies (from modules.dep).
-# Add the USB gadget stack here when its tests come.
+# The USB gadget stack: stage_usb below.
 guest_modules="industrialio kfifo_buf virtio_pci 9pnet_virtio 9p comedi comedi_test vivid"
 # VM_DISK_MB: a disk for the guest, /dev/vda, ext4 (the V4L2 benchmark).
 [ -n "${VM_DISK_MB:-}" ] && guest_modules="$guest_modules virtio_blk ext4 crc32c_generic"
@@ -229,6 +230,30 @@ stage_extra() {
 	# VM_BENCH (bench.py): the minimal comedi loop labdaq is compared with.
 	if [ -n "${VM_BENCH:-}" ] && [ -x "$top/build/bench/comedi_loop" ]; then
 		stage_binary "$top/build/bench/comedi_loop" /usr/local/bin/comedi_loop
+	fi
+}
+
+# The usb backend's tests (tests/vm/guest/8N-usb-*.sh): the gadget stack
+# (dummy_hcd connects a gadget to a host controller in the same kernel;
+# FunctionFS lets build/usb/fx2gadget play the device), lsusb, Debian's
+# sigrok-cli (the peer; its Python decoders are not needed) and the fx2lafw
+# firmware files.  Before depmod: it stages modules.
+stage_usb() {
+	local m a
+	for m in dummy_hcd libcomposite usb_f_fs configfs; do
+		stage_module "$m" || return 1
+	done
+	for a in lsusb sigrok-cli; do
+		if command -v "$a" >/dev/null; then
+			stage_binary "$(command -v "$a")" "/bin/$a"
+		fi
+	done
+	if [ -d /usr/share/sigrok-firmware ]; then
+		mkdir -p "$root/usr/share"
+		cp -r /usr/share/sigrok-firmware "$root/usr/share/"
+	fi
+	if [ -x "$top/build/usb/fx2gadget" ]; then
+		stage_binary "$top/build/usb/fx2gadget" /usr/local/bin/fx2gadget
 	fi
 }
 
@@ -284,6 +309,7 @@ build_initramfs() {
 	for m in $guest_modules; do
 		stage_module "$m" || return 1
 	done
+	stage_usb || return 1
 	cp "$kroot/lib/modules/$kver"/modules.{builtin,builtin.modinfo,order} \
 		"$root/lib/modules/$kver/"
 	install -m 0644 "$top/driver/labdaq_sim.ko" "$root/lib/modules/$kver/extra/"
@@ -323,6 +349,9 @@ mkdir -p "$share/out"
 [ -n "${VM_BENCH:-}" ] && echo "$VM_BENCH" >"$share/bench-comedi"
 # VM_BENCH_V4L2="FRAMES PAIRS": tests/vm/guest/bench-v4l2.sh too.
 [ -n "${VM_BENCH_V4L2:-}" ] && echo "$VM_BENCH_V4L2" >"$share/bench-v4l2"
+# VM_BENCH_USB="SECONDS PAIRS": the guest also runs bench-usb.sh (labdaq
+# against sigrok-cli on the emulated fx2lafw board; bench.py section 10).
+[ -n "${VM_BENCH_USB:-}" ] && echo "$VM_BENCH_USB" >"$share/bench-usb"
 # The guest's /share: files copied into "$share" here are readable inside
 # (large inputs that need not be in the initramfs); the guest writes its
 # results to /share/out.
@@ -408,6 +437,19 @@ if [ -d "$share/out/v4l2" ]; then
 		"# "*) echo "$line" ;;
 		esac
 	done < <("$py" "$here/check_v4l2.py" "$share/out/v4l2" 2>&1)
+fi
+
+# The usb tests' captures (tests/vm/check_usb.py: the emulated devices'
+# counters, computed on the host).
+if [ -d "$share/out/usb" ]; then
+	py=${PYTHON:-/usr/bin/python3}
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) tap_ok "${line#ok - }" ;;
+		"not ok - "*) tap_fail "${line#not ok - }" ;;
+		"# "*) echo "$line" ;;
+		esac
+	done < <("$py" "$here/check_usb.py" "$share/out/usb" 2>&1)
 fi
 
 case $qrc in

@@ -24,6 +24,12 @@ if [ -f /share/bench-v4l2 ]; then
 	timeout -s KILL 900 sh /tests/bench-v4l2.sh
 fi
 
+# `make bench` (bench.py) asks for the usb comparison this way.
+if [ -f /share/bench-usb ]; then
+	echo "# ---- bench-usb.sh"
+	timeout -s KILL 900 sh /tests/bench-usb.sh
+fi
+
 dmesg >"$OUT/dmesg.txt"
 echo "VMTEST: done" >>"$MARKERS"
 echo "VMTEST: done"
