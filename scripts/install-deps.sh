@@ -6,7 +6,7 @@ set -eu
 
 build="gcc make pkg-config libc6-dev libjansson-dev libcmocka-dev python3-numpy python3-pandas \
 python3-jsonschema \
-libiio-dev libcomedi-dev libusb-1.0-0-dev \
+libiio-dev libcomedi-dev libusb-1.0-0-dev libudev-dev \
 python3-pytest python3-matplotlib python3-ipywidgets python3-nbclient python3-nbformat \
 python3-ipykernel mypy"
 vm="qemu-system-x86 busybox-static kmod cpio xz-utils libiio-utils libiio0 iiod libcomedi0 usbutils v4l-utils \

@@ -1284,7 +1284,8 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
 		break;
 	}
 	/* No transfer pending: the device had nowhere to put its data. */
-	if (p->acquiring && p->inflight == 0 && !p->gone && !p->fail) {
+	if (p->acquiring && p->inflight == 0 && !p->gone && !p->fail &&
+	    !atomic_load(&p->cancelled)) {
 		if (!p->dry_count++)
 			p->dry_after = p->seq;
 		p->dry = 1;
