@@ -50,6 +50,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,8 @@ static struct {
 	uint64_t fifo;	       /* bytes the emulated FIFO holds */
 	int pace;	       /* fx2lafw: 0 streams as fast as the bus takes */
 	uint64_t bus_limit;    /* bytes/s the emulated bus carries at most; 0: no limit */
+	uint64_t stall_after;  /* --stall BYTES:MS: the bus stalls once, after BYTES */
+	unsigned int stall_ms;
 } opt;
 
 /* the gadget as it is plugged in now */
@@ -555,6 +558,7 @@ static int stream_once(unsigned int gen, uint64_t rate, unsigned int width,
 {
 	const uint64_t pkt_items = PKT_HS / width;
 	uint64_t next = 0, fifo_items = opt.fifo / width, sent_bytes = 0;
+	int stalled = 0;
 	int64_t t0 = 0;
 
 	for (;;) {
@@ -594,6 +598,12 @@ static int stream_once(unsigned int gen, uint64_t rate, unsigned int width,
 		}
 		if (opt.bus_limit && t0)
 			bus_wait(t0, sent_bytes + n * width);
+		if (opt.stall_ms && sent_bytes >= opt.stall_after && !stalled) {
+			/* the bus stalls; the board's clock goes on */
+			usleep(opt.stall_ms * 1000u);
+			stalled = 1;
+			continue;
+		}
 		w0 = now_ns();
 		r = write(g.ep[g.data_ep], chunk_at(next, n, width, scratch), n * width);
 		if (r < 0) {
@@ -984,7 +994,7 @@ static void usage(void)
 	      "         fx2gadget pattern u8|u16|u32 COUNT [FIRST]\n"
 	      "         [--name NAME] [--udc UDC] [--stats FILE] [--record FILE]\n"
 	      "         [--endpoint 0x81|0x86|0x8b|0x82] [--fifo BYTES] [--no-pace]\n"
-	      "         [--bus-limit BYTES_PER_S]\n"
+	      "         [--bus-limit BYTES_PER_S] [--stall BYTES:MS]\n"
 	      "         [--rate SAMPLES_PER_S] [--channels N] [--dtype u8|u16|u32]\n"
 	      "see tests/usb/README.md\n", stderr);
 	exit(2);
@@ -1047,6 +1057,9 @@ static void parse_args(int argc, char **argv)
 			opt.record = v;
 		} else if (!strcmp(a, "--endpoint")) {
 			opt.endpoint = (unsigned int)strtoul(v, NULL, 0);
+		} else if (!strcmp(a, "--stall")) {
+			if (sscanf(v, "%" SCNu64 ":%u", &opt.stall_after, &opt.stall_ms) != 2)
+				usage();
 		} else if (!strcmp(a, "--bus-limit")) {
 			opt.bus_limit = strtoull(v, NULL, 0);
 		} else if (!strcmp(a, "--fifo")) {
