@@ -50,6 +50,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,9 @@ static struct {
 	uint64_t rate;	       /* stream: samples/s; 0 unpaced */
 	uint64_t fifo;	       /* bytes the emulated FIFO holds */
 	int pace;	       /* fx2lafw: 0 streams as fast as the bus takes */
+	uint64_t bus_limit;    /* bytes/s the emulated bus carries at most; 0: no limit */
+	uint64_t stall_after;  /* --stall BYTES:MS: the bus stalls once, after BYTES */
+	unsigned int stall_ms;
 } opt;
 
 /* the gadget as it is plugged in now */
@@ -533,13 +537,28 @@ static void noop_handler(int sig)
 	(void)sig;
 }
 
+/* --bus-limit: wait until a bus carrying opt.bus_limit bytes/s since @t0
+ * has room for @bytes in all */
+static void bus_wait(int64_t t0, uint64_t bytes)
+{
+	int64_t due = t0 + (int64_t)((unsigned __int128)bytes * 1000000000u / opt.bus_limit);
+	int64_t t = now_ns();
+
+	if (due > t) {
+		struct timespec ts = { (due - t) / 1000000000, (due - t) % 1000000000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* one acquisition, until an error or a new start; returns the errno of the
  * failed write, 0 when a new start took over */
 static int stream_once(unsigned int gen, uint64_t rate, unsigned int width,
 		       uint8_t *scratch)
 {
 	const uint64_t pkt_items = PKT_HS / width;
-	uint64_t next = 0, fifo_items = opt.fifo / width;
+	uint64_t next = 0, fifo_items = opt.fifo / width, sent_bytes = 0;
+	int stalled = 0;
 	int64_t t0 = 0;
 
 	for (;;) {
@@ -577,6 +596,14 @@ static int stream_once(unsigned int gen, uint64_t rate, unsigned int width,
 			nanosleep(&ts, NULL);
 			continue;
 		}
+		if (opt.bus_limit && t0)
+			bus_wait(t0, sent_bytes + n * width);
+		if (opt.stall_ms && sent_bytes >= opt.stall_after && !stalled) {
+			/* the bus stalls; the board's clock goes on */
+			usleep(opt.stall_ms * 1000u);
+			stalled = 1;
+			continue;
+		}
 		w0 = now_ns();
 		r = write(g.ep[g.data_ep], chunk_at(next, n, width, scratch), n * width);
 		if (r < 0) {
@@ -597,6 +624,7 @@ static int stream_once(unsigned int gen, uint64_t rate, unsigned int width,
 		}
 		pthread_mutex_unlock(&mu);
 		next += (uint64_t)r / width;
+		sent_bytes += (uint64_t)r;
 	}
 }
 
@@ -966,6 +994,7 @@ static void usage(void)
 	      "         fx2gadget pattern u8|u16|u32 COUNT [FIRST]\n"
 	      "         [--name NAME] [--udc UDC] [--stats FILE] [--record FILE]\n"
 	      "         [--endpoint 0x81|0x86|0x8b|0x82] [--fifo BYTES] [--no-pace]\n"
+	      "         [--bus-limit BYTES_PER_S] [--stall BYTES:MS]\n"
 	      "         [--rate SAMPLES_PER_S] [--channels N] [--dtype u8|u16|u32]\n"
 	      "see tests/usb/README.md\n", stderr);
 	exit(2);
@@ -1028,6 +1057,11 @@ static void parse_args(int argc, char **argv)
 			opt.record = v;
 		} else if (!strcmp(a, "--endpoint")) {
 			opt.endpoint = (unsigned int)strtoul(v, NULL, 0);
+		} else if (!strcmp(a, "--stall")) {
+			if (sscanf(v, "%" SCNu64 ":%u", &opt.stall_after, &opt.stall_ms) != 2)
+				usage();
+		} else if (!strcmp(a, "--bus-limit")) {
+			opt.bus_limit = strtoull(v, NULL, 0);
 		} else if (!strcmp(a, "--fifo")) {
 			opt.fifo = strtoull(v, NULL, 0);
 		} else if (!strcmp(a, "--rate")) {
