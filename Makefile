@@ -103,7 +103,17 @@ help:
 deps:
 	$(Q)scripts/install-deps.sh
 
-$(B)/%.o: %.c
+# The backend list and the flags are part of every object: a tree built
+# before a backend was added (or with other CFLAGS) is rebuilt, not linked
+# stale.  $(B)/build.flags changes only when they do.
+FLAGS_STAMP := $(B)/build.flags
+FLAGS_NOW := $(CC) $(CFLAGS) $(CPPFLAGS) $(BACKEND_DEFS)
+ifneq ($(file < $(FLAGS_STAMP)),$(FLAGS_NOW))
+$(shell mkdir -p $(B))
+$(file > $(FLAGS_STAMP),$(FLAGS_NOW))
+endif
+
+$(B)/%.o: %.c $(FLAGS_STAMP)
 	$(call quiet,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LIB_CFLAGS) $(BACKEND_DEFS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -164,7 +174,7 @@ $(B)/tests/%: tests/unit/%.c $(AR_LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(AR_LIB) $(TEST_LIBS)
 
-$(B)/asan/%.o: %.c
+$(B)/asan/%.o: %.c $(FLAGS_STAMP)
 	$(call quiet,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(BACKEND_DEFS) $(ASAN_FLAGS) -O1 -g -c -o $@ $<
@@ -174,7 +184,7 @@ $(B)/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -O1 -g -o $@ $< $(ASAN_LIB_OBJS) $(TEST_LIBS)
 
-$(B)/tsan/%.o: %.c
+$(B)/tsan/%.o: %.c $(FLAGS_STAMP)
 	$(call quiet,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(BACKEND_DEFS) $(TSAN_FLAGS) -O1 -g -c -o $@ $<
