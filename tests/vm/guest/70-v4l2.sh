@@ -128,8 +128,8 @@ note "drop: exit $rc: $(tr '\n' ';' <"$W/drop.out")"
 a=$(json_num "$W/drop.json" acquired)
 w=$(json_num "$W/drop.json" written)
 # The gaps: drop.gaps.npy, rows of (index, count) little-endian u8.
-gsum=$(tail -c +4097 "$W/drop.gaps.npy" | od -An -v -tu8 -w16 | awk 'NF == 2 { s += $2 } END { print s + 0 }')
-ng=$(tail -c +4097 "$W/drop.gaps.npy" | od -An -v -tu8 -w16 | awk 'NF == 2 { n++ } END { print n + 0 }')
+set -- $(gap_rows "$W/drop.gaps.npy")
+ng=$1 gsum=$2
 # --frames counts lost frames too (they are items of the acquisition, in
 # gaps); frames lost just before the 40th push the count past 40.
 check "30% dropped buffers: the run completes with drops (exit 3: $rc), $d frames lost" \

@@ -111,8 +111,9 @@ line=$(grep 'USERPTR:' "$W/err.out")
 note "injected errors: exit $rc, $st, $w written, $d lost; $line"
 inplace=$(echo "$line" | sed -n 's/.*USERPTR: \([0-9]*\) frames filled in place.*/\1/p')
 copied=$(echo "$line" | sed -n 's/.*, \([0-9]*\) copied.*/\1/p')
-check "USERPTR, 3 buffers flagged as errors: stopped, 3 frames lost as gaps ($d)" \
-	sh -c "[ '$st' = stopped ] && [ '$d' = 3 ] && [ \$(grep -c '\"count\":' $W/err.json) -eq 3 ]"
+set -- $(gap_rows "$W/err.gaps.npy")
+check "USERPTR, 3 buffers flagged as errors: stopped, 3 frames lost as 3 gaps ($d; $1 rows of $2)" \
+	sh -c "[ '$st' = stopped ] && [ '$d' = 3 ] && [ '$1' = 3 ] && [ '$2' = 3 ]"
 check "  ... every frame written ($w) byte for byte v4l2-ctl's ($same)" \
 	sh -c "[ -n '$w' ] && [ '$same' = '$w' ] && [ '$w' = '$rows' ]"
 # 8 buffers: the 7 queued ahead of a damaged one, and itself requeued.

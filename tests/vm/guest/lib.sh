@@ -98,3 +98,10 @@ within() {
 		'BEGIN { d = a - e; if (d < 0) d = -d; if (e < 0) e = -e;
 			 exit !(d <= e * p / 100) }'
 }
+
+# gap_rows NAME.gaps.npy: "ROWS ITEMS", the gaps' file's rows of (index,
+# count), little-endian u8 after its 4096-byte header, and their counts' sum
+gap_rows() {
+	tail -c +4097 "$1" | od -An -v -tu8 -w16 |
+		awk 'NF == 2 { n++; s += $2 } END { print n + 0, s + 0 }'
+}
