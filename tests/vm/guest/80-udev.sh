@@ -28,29 +28,7 @@ dmesg_mark
 
 # Users: inlab (a member of labdaq) and outlab (not).  The group is there
 # before udevd reads the rules, as make install-udev makes it.
-add_user() {
-	grep -q "^$1:" /etc/passwd || echo "$1:x:$2:$2:$1:/tmp:/bin/sh" >>/etc/passwd
-	grep -q "^$1:" /etc/group || echo "$1:x:$2:" >>/etc/group
-}
-add_user inlab 1101
-add_user outlab 1102
-line=$(grep '^labdaq:' /etc/group)
-if [ -z "$line" ]; then
-	echo 'labdaq:x:1100:inlab' >>/etc/group
-else
-	members=${line##*:}
-	case ",$members," in
-	*,inlab,*) ;;
-	*) sed -i "s/^labdaq:.*/${line%:*}:${members:+$members,}inlab/" /etc/group ;;
-	esac
-fi
-# busybox su, run by root, asks no password and sets the supplementary
-# groups from /etc/group; -p keeps PATH and LABDAQ_LOCK_DIR.
-as() {
-	u=$1
-	shift
-	su -p -s /bin/sh "$u" -c "$*"
-}
+lab_users
 groups_ok() { as inlab id -Gn | grep -qw labdaq && ! as outlab id -Gn | grep -qw labdaq; }
 check "users inlab (in group labdaq) and outlab (not)" groups_ok
 

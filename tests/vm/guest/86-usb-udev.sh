@@ -24,27 +24,7 @@ dmesg_mark
 
 # Users: inlab (a member of labdaq) and outlab (not); 80-udev.sh may have
 # made them.
-add_user() {
-	grep -q "^$1:" /etc/passwd || echo "$1:x:$2:$2:$1:/tmp:/bin/sh" >>/etc/passwd
-	grep -q "^$1:" /etc/group || echo "$1:x:$2:" >>/etc/group
-}
-add_user inlab 1101
-add_user outlab 1102
-line=$(grep '^labdaq:' /etc/group)
-if [ -z "$line" ]; then
-	echo 'labdaq:x:1100:inlab' >>/etc/group
-else
-	members=${line##*:}
-	case ",$members," in
-	*,inlab,*) ;;
-	*) sed -i "s/^labdaq:.*/${line%:*}:${members:+$members,}inlab/" /etc/group ;;
-	esac
-fi
-as() {
-	u=$1
-	shift
-	su -p -s /bin/sh "$u" -c "$*"
-}
+lab_users
 chmod 1777 $W
 # The rules' helper runs labdaq from where make install-udev (PREFIX=/usr in
 # stage_udev) says; in the guest the tool is in /usr/local/bin.

@@ -105,3 +105,34 @@ gap_rows() {
 	tail -c +4097 "$1" | od -An -v -tu8 -w16 |
 		awk 'NF == 2 { n++; s += $2 } END { print n + 0, s + 0 }'
 }
+
+# lab_users: the users inlab (a member of the group labdaq) and outlab (not),
+# made once (80-udev.sh and 86-usb-udev.sh both need them; the group is
+# there before udevd reads the rules, as make install-udev makes it)
+add_user() {
+	grep -q "^$1:" /etc/passwd || echo "$1:x:$2:$2:$1:/tmp:/bin/sh" >>/etc/passwd
+	grep -q "^$1:" /etc/group || echo "$1:x:$2:" >>/etc/group
+}
+lab_users() {
+	add_user inlab 1101
+	add_user outlab 1102
+	line=$(grep '^labdaq:' /etc/group)
+	if [ -z "$line" ]; then
+		echo 'labdaq:x:1100:inlab' >>/etc/group
+	else
+		members=${line##*:}
+		case ",$members," in
+		*,inlab,*) ;;
+		*) sed -i "s/^labdaq:.*/${line%:*}:${members:+$members,}inlab/" /etc/group ;;
+		esac
+	fi
+}
+
+# as USER CMD...: CMD as USER.  busybox su, run by root, asks no password
+# and sets the supplementary groups from /etc/group; -p keeps PATH and
+# LABDAQ_LOCK_DIR.
+as() {
+	u=$1
+	shift
+	su -p -s /bin/sh "$u" -c "$*"
+}
