@@ -280,6 +280,15 @@ def bench_ring_bulk(q, res):
 
 # ---- 3: stream to disk ----------------------------------------------------
 
+def remove_run(npy):
+    """Remove what a labdaq run left: NAME.npy, NAME.json, NAME.gaps.npy."""
+    for f in (npy, npy[:-4] + ".json", npy[:-4] + ".gaps.npy"):
+        try:
+            os.unlink(f)
+        except FileNotFoundError:
+            pass
+
+
 def read_json(path):
     with open(path) as f:
         return json.load(f)
@@ -356,9 +365,10 @@ def stream_check(name, size, frames, datadir, npy, dat):
         if os.path.getsize(path) != want:
             sys.stderr.write(f"bench: {name} wrote a file of the wrong size\n")
             sys.exit(1)
-        os.unlink(path)
         if js:
-            os.unlink(js)
+            remove_run(path)
+        else:
+            os.unlink(path)
     return check
 
 
@@ -540,8 +550,7 @@ def bench_fixed(q, res, datadir):
                 if meta["written"] != 1 or os.path.getsize(out) != 4096 + w * h * 2:
                     sys.stderr.write(f"bench: {name} wrote {meta['written']} frames\n")
                     sys.exit(1)
-                os.unlink(out)
-                os.unlink(js)
+                remove_run(out)
             elif name == "one_frame":
                 os.unlink(peer)
     ms = {k: [x * 1e3 for x in v] for k, v in walls.items()}
@@ -590,8 +599,7 @@ def bench_idle(q, res, datadir):
             r = w.wait()
             must(r, "labdaq acquire (idle)")
             meta = read_json(os.path.join(datadir, "idle.json"))
-            os.unlink(out)
-            os.unlink(os.path.join(datadir, "idle.json"))
+            remove_run(out)
             r["written"] = meta["written"]
             r["cpu_pct"] = 100 * (r["user_s"] + r["sys_s"]) / r["wall_s"]
             r["steady_pct"] = (100 * (c1 - c0) / 1e9 / (t1 - t0)
@@ -641,8 +649,7 @@ def bench_stop(q, res, datadir):
                              f"dropped {meta['dropped']}\n{err}")
             sys.exit(1)
         lat.append((t1 - t0) * 1e3)
-        os.unlink(out)
-        os.unlink(js)
+        remove_run(out)
     s = summary(lat)
     table("5. Stop latency: SIGINT to exit with the file finalized (status 'stopped' "
           "checked),\n   sim:camera 64x64 at 128 frames/s, the ring nearly empty",

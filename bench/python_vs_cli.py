@@ -74,8 +74,8 @@ def main():
         for name, f in order:
             v = f(path, frames) if name == "cli" else f(dev, path, frames)
             (c if name == "cli" else p).append(v)
-            os.unlink(path)
-            os.unlink(path[:-4] + ".json")
+            for f in (path, path[:-4] + ".json", path[:-4] + ".gaps.npy"):
+                os.unlink(f)
         time.sleep(0.2)
     r = [x / y for x, y in zip(p, c)]
 

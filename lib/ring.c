@@ -310,6 +310,7 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 		return err;
 	}
 	r->cap = cap;
+	r->p_hw_slack = cap / 64;
 	r->heavy_fence = heavy_fence_init();
 	*out = r;
 	return 0;

@@ -50,6 +50,7 @@ struct ldq_ring {
 	size_t p_off;			/* p_head % cap */
 	size_t p_reserved;		/* bytes reserved and not committed */
 	size_t p_high;			/* == high_water */
+	size_t p_hw_slack;		/* cap / 64: see ldq_ring_high_water() */
 	uint32_t p_wake_seen;		/* wake counter last reported to wait_space */
 	int p_carry;			/* the reservation's uncommitted bytes are in
 					 * the overhang, at base + cap + p_off */
@@ -158,8 +159,11 @@ static inline void ldq_ring_commit(struct ldq_ring *r, size_t n)
 	 * waits: the bytes written are visible before the index. */
 	atomic_store_explicit(&r->head, r->p_head, memory_order_release);
 	/* The cached tail gives an upper bound of the fill: only when that
-	 * bound would raise the high-water mark is the real tail read. */
-	if (r->p_head - r->p_tail > r->p_high)
+	 * bound is above the mark by more than the slack, or could be the
+	 * whole ring, is the real tail read.  Without the slack a consumer
+	 * that keeps up would make every commit read it (a cache miss). */
+	if (r->p_head - r->p_tail > r->p_high + r->p_hw_slack ||
+	    (r->p_head - r->p_tail >= r->cap && r->p_high < r->cap))
 		ldq_ring_high_water_(r);
 	ldq_ring_notify_(r, &r->data_seq, &r->data_waiters, r->p_head - r->p_tail);
 }
@@ -244,7 +248,9 @@ int ldq_ring_wait_data(struct ldq_ring *r, size_t n, int64_t timeout_ns);
 /* Any thread: wake both sides' waits (they return -EINTR, see above). */
 void ldq_ring_wake(struct ldq_ring *r);
 
-/* Any thread: bytes in the ring now, and the most ever seen at a commit. */
+/* Any thread: bytes in the ring now, and the most seen at a commit: never
+ * more than the largest fill, at most capacity / 64 less, and the capacity
+ * once the ring was full. */
 size_t ldq_ring_fill(const struct ldq_ring *r);
 size_t ldq_ring_high_water(const struct ldq_ring *r);
 

@@ -263,45 +263,60 @@ static void test_reserve_commit_peek_release(void **state)
 static void test_fill_high_water(void **state)
 {
 	struct ldq_ring *r;
-	size_t cap, avail;
+	size_t cap, avail, u;
 
 	assert_int_equal(ldq_ring_new(4 * page_size(), &r), 0);
 	cap = ldq_ring_capacity(r);
+	u = cap / 16; /* steps larger than the mark's slack (cap / 64) */
 
-	put(r, 100, 1);
-	assert_int_equal(ldq_ring_fill(r), 100);
-	assert_int_equal(ldq_ring_high_water(r), 100);
-	put(r, 200, 2);
-	assert_int_equal(ldq_ring_fill(r), 300);
-	assert_int_equal(ldq_ring_high_water(r), 300);
+	put(r, u, 1);
+	assert_int_equal(ldq_ring_fill(r), u);
+	assert_int_equal(ldq_ring_high_water(r), u);
+	put(r, 2 * u, 2);
+	assert_int_equal(ldq_ring_fill(r), 3 * u);
+	assert_int_equal(ldq_ring_high_water(r), 3 * u);
 
 	ldq_ring_peek(r, &avail);
-	ldq_ring_release(r, 250);
-	assert_int_equal(ldq_ring_fill(r), 50);
-	assert_int_equal(ldq_ring_high_water(r), 300);
+	ldq_ring_release(r, 5 * u / 2);
+	assert_int_equal(ldq_ring_fill(r), u / 2);
+	assert_int_equal(ldq_ring_high_water(r), 3 * u);
 
-	/* 50 + 100 = 150: the mark stays, although the producer's cached
-	 * view of the consumer (tail 0) would say 400. */
-	put(r, 100, 3);
-	assert_int_equal(ldq_ring_fill(r), 150);
-	assert_int_equal(ldq_ring_high_water(r), 300);
+	/* u/2 + u: the mark stays, although the producer's cached view of
+	 * the consumer (tail 0) would say 4u. */
+	put(r, u, 3);
+	assert_int_equal(ldq_ring_fill(r), 3 * u / 2);
+	assert_int_equal(ldq_ring_high_water(r), 3 * u);
 
-	put(r, 200, 4);
-	assert_int_equal(ldq_ring_fill(r), 350);
-	assert_int_equal(ldq_ring_high_water(r), 350);
+	put(r, 2 * u, 4);
+	assert_int_equal(ldq_ring_fill(r), 7 * u / 2);
+	assert_int_equal(ldq_ring_high_water(r), 7 * u / 2);
 
 	/* Full. */
-	put(r, cap - 350, 5);
+	put(r, cap - 7 * u / 2, 5);
 	assert_int_equal(ldq_ring_fill(r), cap);
 	assert_int_equal(ldq_ring_high_water(r), cap);
 	ldq_ring_peek(r, &avail);
-	assert_int_equal(avail, cap - 250);
+	assert_int_equal(avail, cap - 5 * u / 2);
 	assert_int_equal(ldq_ring_readable(r), cap);
 	ldq_ring_release(r, cap);
 	assert_int_equal(ldq_ring_fill(r), 0);
 	assert_int_equal(ldq_ring_high_water(r), cap);
-	assert_int_equal(ldq_ring_committed(r), 250 + cap);
-	assert_int_equal(ldq_ring_released(r), 250 + cap);
+	assert_int_equal(ldq_ring_committed(r), 5 * u / 2 + cap);
+	assert_int_equal(ldq_ring_released(r), 5 * u / 2 + cap);
+	ldq_ring_free(r);
+
+	/* A consumer that keeps up: items of 8 bytes, each released at once.
+	 * The mark stays within the slack of the true largest fill (8). */
+	assert_int_equal(ldq_ring_new(4 * page_size(), &r), 0);
+	for (int i = 0; i < 10000; i++) {
+		put(r, 8, (unsigned char)i);
+		ldq_ring_peek(r, &avail);
+		ldq_ring_release(r, 8);
+	}
+	assert_true(ldq_ring_high_water(r) <= 8);
+	/* Then a fill above the slack is seen exactly. */
+	put(r, cap / 8, 6);
+	assert_int_equal(ldq_ring_high_water(r), cap / 8);
 	ldq_ring_free(r);
 }
 
