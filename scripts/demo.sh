@@ -15,8 +15,10 @@ build/labdaq acquire "$device" --rate 50 --time 4s --progress bar -o "$out" || s
 echo
 build/labdaq inspect "$out" | sed -n '1,3p;5p;9p'
 echo
-echo "Kept: $out and ${out%.npy}.json ($(du -h "$out" | cut -f1)); remove them with"
-echo "  rm $out ${out%.npy}.json"
+base=${out%.npy}
+echo "Kept: $out, its sidecar $base.json and its gaps' file $base.gaps.npy" \
+	"($(du -ch "$out" "$base.json" "$base.gaps.npy" 2>/dev/null | tail -n 1 | cut -f1)); remove them with"
+echo "  rm -f $out $base.json $base.gaps.npy"
 echo "Load it in Python (numpy):"
 echo "  /usr/bin/python3 -c \"import numpy; a = numpy.load('$out', mmap_mode='r'); print(a.shape, a.dtype)\""
 exit $status

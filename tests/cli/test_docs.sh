@@ -58,4 +58,13 @@ else
 	diag <"$T/run.out"
 fi
 check_grep "make run shows the run's progress and end" "$T/run.out" 'complete: [0-9]+ acquired'
+# The rm line it prints removes every file the run left (data, sidecar, gaps).
+rmline=$(sed -n 's/^  \(rm .*\)$/\1/p' "$T/run.out")
+(cd "$TOP" && eval "$rmline") 2>/dev/null
+left=$(find "$T/demo" -type f | tr '\n' ' ')
+if [ -n "$rmline" ] && [ -z "$left" ]; then
+	ok "make run's rm line removes every file the run left"
+else
+	not_ok "make run's rm line removes every file the run left (left: $left)"
+fi
 finish
