@@ -483,21 +483,59 @@ next:
 	return count;
 }
 
-int ldq_lock_acquire(const char *key, const char *uri, const char *what, const char *output,
-		     const char *run_id, int *fd_out)
+/* flock(LOCK_EX) of @fd without waiting for a holder: 0, -EBUSY, -errno.
+ * Someone asking who holds the device takes a shared lock for an instant:
+ * a free device must not look busy because of that. */
+static int lock_exclusive(int fd, const char *uri)
 {
-	char path[1024], text[4096], since[40], outabs[2048];
-	struct passwd pw, *pwp = NULL;
-	char pwbuf[1024];
-	struct timespec ts;
-	struct tm tm;
-	int fd, len;
+	for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
+		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 
-	*fd_out = -1;
+		if (err == -EBUSY && tries < 10) {
+			usleep(5000);
+			continue;
+		}
+		if (err == -EBUSY)
+			ldq_dbg("%s is held by another run", uri);
+		return err;
+	}
+	return 0;
+}
+
+/* The lock file @fd (@st) at @path, locked: 0 when it is ours alone (one of
+ * ours with a mode too wide is narrowed), 1 when it was unlinked to be made
+ * again (@retry: rounds are left), or -EPERM with the message. */
+static int trust_lock_file(int fd, const struct stat *st, const char *path, const char *uri,
+			   int retry)
+{
+	struct stat dst;
+
+	if (S_ISREG(st->st_mode) && st->st_uid == getuid() &&
+	    !(st->st_mode & (S_IWGRP | S_IWOTH)))
+		return 0;
+	/* A free lock file that is not ours alone: one we can unlink (ours, or
+	 * any as root or as the directory's owner) is replaced. */
+	if (retry && !stat(lock_dir(), &dst) &&
+	    (getuid() == 0 || dst.st_uid == getuid() || st->st_uid == getuid()) && !unlink(path))
+		return 1;
+	if (S_ISREG(st->st_mode) && st->st_uid == getuid() && !fchmod(fd, 0644))
+		return 0;
+	ldq_err("refusing the lock file %s of %s: it belongs to uid %u with mode "
+		"%04o, and labdaq trusts only a lock file of its own user that "
+		"others cannot write; it may be left by a run that was killed: "
+		"its owner or root can delete it", path, uri,
+		(unsigned int)st->st_uid, (unsigned int)(st->st_mode & 07777));
+	return -EPERM;
+}
+
+/* Open and lock the lock file of @key (its path into @path): the fd, or
+ * -errno with the message. */
+static int take_lock_file(const char *key, const char *uri, char *path, size_t pathsz)
+{
 	for (int round = 0;; round++) {
 		struct stat st, now;
+		int fd = open_lock(key, 1, path, pathsz), ret;
 
-		fd = open_lock(key, 1, path, sizeof(path));
 		if (fd < 0) {
 			if (fd != -EPERM)
 				ldq_err("cannot open the lock of %s (%s): %s; set LABDAQ_LOCK_DIR to "
@@ -505,60 +543,34 @@ int ldq_lock_acquire(const char *key, const char *uri, const char *what, const c
 					labdaq_strerror(fd));
 			return fd;
 		}
-		/* Someone asking who holds the device takes a shared lock for an
-		 * instant: a free device must not look busy because of that. */
-		for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB); tries++) {
-			int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
-
-			if (err == -EBUSY && tries < 10) {
-				usleep(5000);
-				continue;
-			}
-			close(fd);
-			if (err == -EBUSY)
-				ldq_dbg("%s is held by another run", uri);
-			return err;
-		}
-		if (fstat(fd, &st)) {
-			int err = -errno;
-
-			close(fd);
-			return err;
-		}
+		ret = lock_exclusive(fd, uri);
+		if (!ret && fstat(fd, &st))
+			ret = -errno;
 		/* The holder before us unlinked it as it ended: lock the new one. */
-		if (lstat(path, &now) || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
-			close(fd);
-			if (round < 100)
-				continue;
-			ldq_err("the lock file of %s (%s) keeps changing under this run", uri,
-				path);
-			return -EAGAIN;
-		}
-		if (!S_ISREG(st.st_mode) || st.st_uid != getuid() ||
-		    (st.st_mode & (S_IWGRP | S_IWOTH))) {
-			/* A free lock file that is not ours alone: one we can unlink
-			 * (ours, or any as root or as the directory's owner) is
-			 * replaced; ours with a mode too wide is narrowed. */
-			struct stat dst;
-
-			if (round < 100 && !stat(lock_dir(), &dst) &&
-			    (getuid() == 0 || dst.st_uid == getuid() ||
-			     st.st_uid == getuid()) && !unlink(path)) {
-				close(fd);
-				continue;
-			}
-			if (S_ISREG(st.st_mode) && st.st_uid == getuid() && !fchmod(fd, 0644))
-				break;
-			ldq_err("refusing the lock file %s of %s: it belongs to uid %u with mode "
-				"%04o, and labdaq trusts only a lock file of its own user that "
-				"others cannot write; it may be left by a run that was killed: "
-				"its owner or root can delete it", path, uri,
-				(unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
-			close(fd);
-			return -EPERM;
-		}
-		break;
+		if (!ret && (lstat(path, &now) || now.st_ino != st.st_ino || now.st_dev != st.st_dev))
+			ret = round < 100 ? 1 : -EAGAIN;
+		if (ret == -EAGAIN)
+			ldq_err("the lock file of %s (%s) keeps changing under this run", uri, path);
+		if (!ret)
+			ret = trust_lock_file(fd, &st, path, uri, round < 100);
+		if (!ret)
+			return fd;
+		close(fd);
+		if (ret < 0)
+			return ret;
 	}
+}
+
+/* The holder record: who, since when, what, where; informative. */
+static void write_holder(int fd, const char *path, const char *uri, const char *what,
+			 const char *output, const char *run_id)
+{
+	char text[4096], since[40], outabs[2048], pwbuf[1024];
+	struct passwd pw, *pwp = NULL;
+	struct timespec ts;
+	struct tm tm;
+	int len;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -579,10 +591,23 @@ int ldq_lock_acquire(const char *key, const char *uri, const char *what, const c
 		       atomic_load(&stop_signals) ? "signal" : "none");
 	if (len >= (int)sizeof(text))
 		len = (int)sizeof(text) - 1;
-	/* The holder record is informative: a failure to write it (a lock file
-	 * of another user we could only open read-only) does not fail the run. */
+	/* A failure to write it (a lock file of another user we could only
+	 * open read-only) does not fail the run. */
 	if (ftruncate(fd, 0) || pwrite(fd, text, (size_t)len, 0) != len)
 		ldq_dbg("cannot record the holder in %s: %s", path, labdaq_strerror(-errno));
+}
+
+int ldq_lock_acquire(const char *key, const char *uri, const char *what, const char *output,
+		     const char *run_id, int *fd_out)
+{
+	char path[1024];
+	int fd;
+
+	*fd_out = -1;
+	fd = take_lock_file(key, uri, path, sizeof(path));
+	if (fd < 0)
+		return fd;
+	write_holder(fd, path, uri, what, output, run_id);
 	*fd_out = fd;
 	return 0;
 }

@@ -420,90 +420,94 @@ static void describe_busy(const struct v4l2 *v)
 	}
 }
 
-static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
+/* What an open asks for: the URI's keys, checked. */
+struct v4l2_want {
+	uint64_t w, h, nb;
+	const char *fs, *io;
+	uint32_t fourcc;
+};
+
+static int v4l2_want_parse(struct ldq_uri *u, struct v4l2_want *q)
 {
-	struct v4l2_capability cap = { 0 };
-	struct v4l2_format fmt = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
-	struct ldq_v4l2_layout l;
-	uint64_t w = 0, h = 0, nb = V4L2_DEF_BUFS;
-	const char *fs = ldq_uri_get_str(u, "format");
-	const char *io = ldq_uri_get_str(u, "io");
-	uint32_t want_fourcc = 0;
-	char real[PATH_MAX], fcc[8], meta[512];
-	struct v4l2 *v;
 	int ret;
 
-	ret = ldq_uri_get_u64(u, "width", 1, 65535, &w);
+	q->w = q->h = 0;
+	q->nb = V4L2_DEF_BUFS;
+	q->fs = ldq_uri_get_str(u, "format");
+	q->io = ldq_uri_get_str(u, "io");
+	q->fourcc = 0;
+	ret = ldq_uri_get_u64(u, "width", 1, 65535, &q->w);
 	if (!ret)
-		ret = ldq_uri_get_u64(u, "height", 1, 65535, &h);
+		ret = ldq_uri_get_u64(u, "height", 1, 65535, &q->h);
 	if (!ret)
-		ret = ldq_uri_get_u64(u, "buffers", 2, V4L2_MAX_BUFS, &nb);
+		ret = ldq_uri_get_u64(u, "buffers", 2, V4L2_MAX_BUFS, &q->nb);
 	if (ret)
 		return ret;
-	if (fs && ldq_v4l2_fourcc_parse(fs, &want_fourcc)) {
+	if (q->fs && ldq_v4l2_fourcc_parse(q->fs, &q->fourcc)) {
 		ldq_err("v4l2:%s: format=%s is not a fourcc (1 to 4 characters: YUYV, GREY)",
-			u->path, fs);
+			u->path, q->fs);
 		return -EINVAL;
 	}
-	if (io && strcmp(io, "auto") && strcmp(io, "mmap") && strcmp(io, "userptr")) {
-		ldq_err("v4l2:%s: io=%s: say auto, mmap or userptr", u->path, io);
+	if (q->io && strcmp(q->io, "auto") && strcmp(q->io, "mmap") && strcmp(q->io, "userptr")) {
+		ldq_err("v4l2:%s: io=%s: say auto, mmap or userptr", u->path, q->io);
 		return -EINVAL;
 	}
-	v = calloc(1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	v->io_req = !io || !strcmp(io, "auto") ? V4L2_IO_AUTO :
-		    !strcmp(io, "mmap") ? V4L2_IO_MMAP : V4L2_IO_USERPTR;
-	v->fd = v->efd = v->facts_fd = -1;
-	v->nbufs_req = (unsigned int)nb;
-	ret = ldq_uri_get_double(u, "fps", 0.001, 1e6, &v->fps);
-	if (ret)
-		goto fail;
-	snprintf(v->path, sizeof(v->path), "%s", u->path);
+	return 0;
+}
+
+/* Open v->path, check that it streams video capture, and the eventfd. */
+static int v4l2_open_fd(struct v4l2 *v, struct v4l2_capability *cap)
+{
+	int ret;
+
 	v->fd = open(v->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (v->fd < 0) {
 		ret = -errno;
 		ldq_err("v4l2:%s: cannot open it: %s", v->path, strerror(errno));
-		goto fail;
+		return ret;
 	}
-	ret = v4l2_caps(v->fd, &cap);
+	ret = v4l2_caps(v->fd, cap);
 	if (ret) {
 		ldq_err("v4l2:%s is not a V4L2 capture device that streams (%s)", v->path,
 			strerror(-ret));
-		ret = -ENODEV;
-		goto fail;
+		return -ENODEV;
 	}
 	v->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (v->efd < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	ret = xioctl(v->fd, VIDIOC_G_FMT, &fmt);
+	return v->efd < 0 ? -errno : 0;
+}
+
+/* The mode the driver takes nearest to @q into v->pix (its fourcc into
+ * @fcc), or a refusal when it is far off. */
+static int v4l2_negotiate_format(struct v4l2 *v, const struct v4l2_want *q, char *fcc)
+{
+	struct v4l2_format fmt = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	uint64_t w = q->w, h = q->h;
+	int ret = xioctl(v->fd, VIDIOC_G_FMT, &fmt);
+
 	if (ret) {
 		ldq_err("v4l2:%s: VIDIOC_G_FMT: %s", v->path, strerror(-ret));
-		goto fail;
+		return ret;
 	}
 	if (w)
 		fmt.fmt.pix.width = (uint32_t)w;
 	if (h)
 		fmt.fmt.pix.height = (uint32_t)h;
-	if (want_fourcc)
-		fmt.fmt.pix.pixelformat = want_fourcc;
+	if (q->fourcc)
+		fmt.fmt.pix.pixelformat = q->fourcc;
 	fmt.fmt.pix.field = V4L2_FIELD_ANY;
 	fmt.fmt.pix.bytesperline = 0;
 	ret = xioctl(v->fd, VIDIOC_TRY_FMT, &fmt);
 	if (ret) {
 		ldq_err("v4l2:%s: the driver refuses the mode (VIDIOC_TRY_FMT: %s)", v->path,
 			strerror(-ret));
-		goto fail;
+		return ret;
 	}
 	v->pix = fmt.fmt.pix;
 	ldq_v4l2_fourcc_str(v->pix.pixelformat, fcc);
-	if (want_fourcc && v->pix.pixelformat != want_fourcc) {
+	if (q->fourcc && v->pix.pixelformat != q->fourcc) {
 		ldq_err("v4l2:%s: format=%s is not offered (the driver proposes %s; `labdaq info` "
-			"lists the formats)", v->path, fs, fcc);
-		ret = -EINVAL;
-		goto fail;
+			"lists the formats)", v->path, q->fs, fcc);
+		return -EINVAL;
 	}
 	if (ldq_v4l2_far_off((double)w, v->pix.width) ||
 	    ldq_v4l2_far_off((double)h, v->pix.height)) {
@@ -511,70 +515,68 @@ static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
 			"%ux%u", v->path, (unsigned long long)(w ? w : v->pix.width),
 			(unsigned long long)(h ? h : v->pix.height), fcc, v->pix.width,
 			v->pix.height);
-		ret = -EINVAL;
-		goto fail;
+		return -EINVAL;
 	}
 	if ((w && w != v->pix.width) || (h && h != v->pix.height))
 		ldq_info("v4l2:%s: %llux%llu taken as %ux%u, the nearest the driver takes",
 			 v->path, (unsigned long long)(w ? w : v->pix.width),
 			 (unsigned long long)(h ? h : v->pix.height), v->pix.width,
 			 v->pix.height);
-	if (v->fps > 0) {
-		double got = 0;
+	return 0;
+}
 
-		ret = nearest_fps(v->fd, &v->pix, v->fps, &got);
-		if (ret) {
-			ldq_err("v4l2:%s: the driver lists no frame rates for %s %ux%u; drop fps=",
-				v->path, fcc, v->pix.width, v->pix.height);
-			ret = -EINVAL;
-			goto fail;
-		}
-		if (ldq_v4l2_far_off(v->fps, got)) {
-			ldq_err("v4l2:%s: fps=%g is far from the nearest rate for %s %ux%u, %g",
-				v->path, v->fps, fcc, v->pix.width, v->pix.height, got);
-			ret = -EINVAL;
-			goto fail;
-		}
-		if (got != v->fps)
-			ldq_info("v4l2:%s: fps=%g taken as %g, the nearest the driver lists",
-				 v->path, v->fps, got);
-		v->fps = got;
+/* v->fps (asked, > 0) becomes the nearest rate the driver lists, or a
+ * refusal when it is far off. */
+static int v4l2_negotiate_fps(struct v4l2 *v, const char *fcc)
+{
+	double got = 0;
+
+	if (nearest_fps(v->fd, &v->pix, v->fps, &got)) {
+		ldq_err("v4l2:%s: the driver lists no frame rates for %s %ux%u; drop fps=",
+			v->path, fcc, v->pix.width, v->pix.height);
+		return -EINVAL;
 	}
-	if (ldq_v4l2_pixel_layout(v->pix.pixelformat, v->pix.width,
-						      v->pix.height, v->pix.bytesperline,
-						      v->pix.sizeimage, &l)) {
-		ldq_err("v4l2:%s: %s %ux%u (%u bytes per line, %u per frame) is compressed or "
-			"planar in several buffers: labdaq stores fixed-size frames only",
-			v->path, fcc, v->pix.width, v->pix.height, v->pix.bytesperline,
-			v->pix.sizeimage);
-		ret = -EINVAL;
-		goto fail;
+	if (ldq_v4l2_far_off(v->fps, got)) {
+		ldq_err("v4l2:%s: fps=%g is far from the nearest rate for %s %ux%u, %g",
+			v->path, v->fps, fcc, v->pix.width, v->pix.height, got);
+		return -EINVAL;
 	}
-	v->frame_bytes = l.bytes;
-	ret = choose_io(v);
-	if (ret)
-		goto fail;
+	if (got != v->fps)
+		ldq_info("v4l2:%s: fps=%g taken as %g, the nearest the driver lists",
+			 v->path, v->fps, got);
+	v->fps = got;
+	return 0;
+}
+
+/* The device as labdaq shows it: kind, shape, lock key, description, the
+ * one channel and its V4L2 facts for the sidecar.  @v is dev->priv now. */
+static int v4l2_publish(struct labdaq_device *dev, struct v4l2 *v,
+			const struct v4l2_capability *cap, const struct ldq_v4l2_layout *l,
+			const char *fcc)
+{
+	char real[PATH_MAX], meta[512];
+	int ret;
+
 	dev->kind = LABDAQ_KIND_FRAMES;
-	dev->width = l.cols;
-	dev->height = l.rows;
-	dev->frame_dtype = l.dtype;
-	dev->priv = v;
+	dev->width = l->cols;
+	dev->height = l->rows;
+	dev->frame_dtype = l->dtype;
 	snprintf(dev->lock_key, sizeof(dev->lock_key), "v4l2:%.240s",
 		 realpath(v->path, real) ? real : v->path);
 	snprintf(dev->description, sizeof(dev->description),
-		 "%.64s (%.32s): %s %ux%u%s%.0g%s, stored as (%u, %u) %s", (const char *)cap.card,
-		 (const char *)cap.driver, fcc, v->pix.width, v->pix.height,
+		 "%.64s (%.32s): %s %ux%u%s%.0g%s, stored as (%u, %u) %s", (const char *)cap->card,
+		 (const char *)cap->driver, fcc, v->pix.width, v->pix.height,
 		 v->fps > 0 ? " at " : "", v->fps > 0 ? v->fps : 0, v->fps > 0 ? " fps" : "",
-		 l.rows, l.cols, l.mono ? labdaq_dtype_numpy(l.dtype) : "bytes");
-	ret = ldq_device_add_channel(dev, l.mono ? "intensity" : "bytes", "", 1.0, l.dtype, 0);
+		 l->rows, l->cols, l->mono ? labdaq_dtype_numpy(l->dtype) : "bytes");
+	ret = ldq_device_add_channel(dev, l->mono ? "intensity" : "bytes", "", 1.0, l->dtype, 0);
 	if (ret)
-		return ret; /* close frees v */
+		return ret;
 	snprintf(meta, sizeof(meta),
 		 "{\"v4l2\": {\"fourcc\": \"%s\", \"pixel_width\": %u, \"pixel_height\": %u, "
 		 "\"bytesperline\": %u, \"sizeimage\": %u, \"field\": %u, \"colorspace\": %u, "
 		 "\"mono\": %s, \"fps\": %g, \"io\": \"%s}}",
 		 fcc, v->pix.width, v->pix.height, v->pix.bytesperline, v->pix.sizeimage,
-		 v->pix.field, v->pix.colorspace, l.mono ? "true" : "false",
+		 v->pix.field, v->pix.colorspace, l->mono ? "true" : "false",
 		 v->fps > 0 ? v->fps : device_fps(v->fd), v->userptr_ok ? IO_USERPTR : IO_MMAP);
 	dev->chans[dev->nchans - 1].meta = strdup(meta);
 	if (!dev->chans[dev->nchans - 1].meta)
@@ -582,7 +584,50 @@ static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
 	/* Rewritten in place if stream_start falls back to MMAP. */
 	v->meta_io = strstr(dev->chans[dev->nchans - 1].meta, "\"io\": \"") + 7;
 	return 0;
-fail:
+}
+
+static int ldq_v4l2_open(struct labdaq_device *dev, struct ldq_uri *u)
+{
+	struct v4l2_capability cap = { 0 };
+	struct ldq_v4l2_layout l;
+	struct v4l2_want q;
+	char fcc[8];
+	struct v4l2 *v;
+	int ret = v4l2_want_parse(u, &q);
+
+	if (ret)
+		return ret;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->io_req = !q.io || !strcmp(q.io, "auto") ? V4L2_IO_AUTO :
+		    !strcmp(q.io, "mmap") ? V4L2_IO_MMAP : V4L2_IO_USERPTR;
+	v->fd = v->efd = v->facts_fd = -1;
+	v->nbufs_req = (unsigned int)q.nb;
+	snprintf(v->path, sizeof(v->path), "%s", u->path);
+	ret = ldq_uri_get_double(u, "fps", 0.001, 1e6, &v->fps);
+	if (!ret)
+		ret = v4l2_open_fd(v, &cap);
+	if (!ret)
+		ret = v4l2_negotiate_format(v, &q, fcc);
+	if (!ret && v->fps > 0)
+		ret = v4l2_negotiate_fps(v, fcc);
+	if (!ret && ldq_v4l2_pixel_layout(v->pix.pixelformat, v->pix.width, v->pix.height,
+					  v->pix.bytesperline, v->pix.sizeimage, &l)) {
+		ldq_err("v4l2:%s: %s %ux%u (%u bytes per line, %u per frame) is compressed or "
+			"planar in several buffers: labdaq stores fixed-size frames only",
+			v->path, fcc, v->pix.width, v->pix.height, v->pix.bytesperline,
+			v->pix.sizeimage);
+		ret = -EINVAL;
+	}
+	if (!ret) {
+		v->frame_bytes = l.bytes;
+		ret = choose_io(v);
+	}
+	if (!ret) {
+		dev->priv = v;
+		return v4l2_publish(dev, v, &cap, &l, fcc); /* close frees v */
+	}
 	if (v->fd >= 0)
 		close(v->fd);
 	if (v->efd >= 0)
