@@ -96,6 +96,8 @@ ts_grid() { # FILE FREQ SCANS: 16-byte scans, the timestamp in the second s64
 		      exit bad + 0 != 0 || NR < 2 }')
 	rc=$?
 	note "$2 Hz: $out"
+	# Kept for a post-mortem (build/vm/share/out/ on the host).
+	[ "$rc" -eq 0 ] || cp "$1" "$OUT/ts-grid-$2.bin"
 	return "$rc"
 }
 # The monotonic clock at 100 kHz (the issue: steps there went backwards)
