@@ -400,57 +400,25 @@ while IFS= read -r line; do
 	esac
 done <"$markers"
 
-# The iio backend's files, checked again on the host with numpy
-# (tests/vm/check_iio.py; the guest has no python).
-if [ -d "$share/out/iio" ]; then
-	py=${PYTHON:-/usr/bin/python3}
+# The backends' files, checked again on the host with numpy (the guest
+# has no python).  host_check NAME: tests/vm/check_NAME.py on the guest's files of that
+# backend in share/out/NAME, its marker lines as TAP (iio: the IIO files
+# against iio_readdev's; comedi: the waveforms of comedi_test.c, in volts
+# through the recorded conversion; v4l2: the companion's sequence numbers
+# against the gaps; usb: the emulated devices' counters).
+host_check() {
+	[ -d "$share/out/$1" ] || return 0
 	while IFS= read -r line; do
 		case $line in
 		"ok - "*) tap_ok "${line#ok - }" ;;
 		"not ok - "*) tap_fail "${line#not ok - }" ;;
 		"# "*) echo "$line" ;;
 		esac
-	done < <("$py" "$here/check_iio.py" "$share/out/iio" 2>&1)
-fi
-
-# The comedi backend's files, checked the same way (tests/vm/check_comedi.py:
-# the waveforms of comedi_test.c, in volts through the recorded conversion).
-if [ -d "$share/out/comedi" ]; then
-	py=${PYTHON:-/usr/bin/python3}
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) tap_ok "${line#ok - }" ;;
-		"not ok - "*) tap_fail "${line#not ok - }" ;;
-		"# "*) echo "$line" ;;
-		esac
-	done < <("$py" "$here/check_comedi.py" "$share/out/comedi" 2>&1)
-fi
-
-# The v4l2 backend's files (tests/vm/check_v4l2.py: the companion's
-# sequence numbers against the sidecar's gaps).
-if [ -d "$share/out/v4l2" ]; then
-	py=${PYTHON:-/usr/bin/python3}
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) tap_ok "${line#ok - }" ;;
-		"not ok - "*) tap_fail "${line#not ok - }" ;;
-		"# "*) echo "$line" ;;
-		esac
-	done < <("$py" "$here/check_v4l2.py" "$share/out/v4l2" 2>&1)
-fi
-
-# The usb tests' captures (tests/vm/check_usb.py: the emulated devices'
-# counters, computed on the host).
-if [ -d "$share/out/usb" ]; then
-	py=${PYTHON:-/usr/bin/python3}
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) tap_ok "${line#ok - }" ;;
-		"not ok - "*) tap_fail "${line#not ok - }" ;;
-		"# "*) echo "$line" ;;
-		esac
-	done < <("$py" "$here/check_usb.py" "$share/out/usb" 2>&1)
-fi
+	done < <("${PYTHON:-/usr/bin/python3}" "$here/check_$1.py" "$share/out/$1" 2>&1)
+}
+for b in iio comedi v4l2 usb; do
+	host_check "$b"
+done
 
 case $qrc in
 1) tap_ok "guest powered off with status 0" ;;
