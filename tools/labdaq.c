@@ -75,6 +75,24 @@ static const struct command *find(const char *name)
 	return NULL;
 }
 
+/* labdaq help [COMMAND]: the usage, or COMMAND's help. */
+static int help_command(const char *name)
+{
+	const struct command *cmd;
+
+	if (!name) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	cmd = find(name);
+	if (!cmd) {
+		fprintf(stderr, "labdaq: no command '%s'; 'labdaq help' lists them\n", name);
+		return EXIT_USAGE;
+	}
+	print_help(cmd, stdout);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const struct command *cmd;
@@ -100,20 +118,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[i], "help")) {
-		if (i + 1 >= argc) {
-			usage(stdout);
-			return EXIT_OK;
-		}
-		cmd = find(argv[i + 1]);
-		if (!cmd) {
-			fprintf(stderr, "labdaq: no command '%s'; 'labdaq help' lists them\n",
-				argv[i + 1]);
-			return EXIT_USAGE;
-		}
-		print_help(cmd, stdout);
-		return EXIT_OK;
-	}
+	if (!strcmp(argv[i], "help"))
+		return help_command(i + 1 < argc ? argv[i + 1] : NULL);
 	cmd = find(argv[i]);
 	if (!cmd) {
 		fprintf(stderr, "labdaq: no command '%s'; 'labdaq help' lists them\n", argv[i]);

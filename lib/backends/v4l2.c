@@ -1468,15 +1468,53 @@ static int ldq_v4l2_attr_read(struct labdaq_device *dev, const char *name, char 
 	return snprintf(buf, len, "%lld", (long long)x);
 }
 
-static int ldq_v4l2_attr_write(struct labdaq_device *dev, const char *name, const char *value)
+/* A menu item of control @q by its name (either spelling): its index, or -1. */
+static long long menu_index(struct v4l2 *v, const struct v4l2_query_ext_ctrl *q,
+			    const char *value)
 {
-	struct v4l2 *v = dev->priv;
-	struct v4l2_query_ext_ctrl q;
-	struct v4l2_ext_control c = { 0 };
-	struct v4l2_ext_controls cs = { .which = V4L2_CTRL_WHICH_CUR_VAL, .count = 1,
-					.controls = &c };
+	for (int64_t i = q->minimum; i <= q->maximum; i++) {
+		struct v4l2_querymenu m = { .id = q->id, .index = (uint32_t)i };
+		char nm[64];
+
+		if (xioctl(v->fd, VIDIOC_QUERYMENU, &m))
+			continue;
+		ldq_v4l2_ctrl_name((const char *)m.name, nm, sizeof(nm));
+		if (!strcmp(nm, value) || !strcmp((const char *)m.name, value))
+			return i;
+	}
+	return -1;
+}
+
+/* @value for control @q (a number in any base, or a menu item's name) in
+ * *@x, within the control's range: 0, or -EINVAL/-ERANGE said. */
+static int ctrl_value(struct v4l2 *v, const struct v4l2_query_ext_ctrl *q, const char *name,
+		      const char *value, long long *x)
+{
 	char avail[1024], *end;
-	long long x;
+
+	errno = 0;
+	*x = strtoll(value, &end, 0);
+	if (!*value || *end || errno) {
+		*x = q->type == V4L2_CTRL_TYPE_MENU ? menu_index(v, q, value) : -1;
+		if (*x < 0) {
+			ctrl_available(v->fd, q, avail, sizeof(avail));
+			ldq_err("v4l2:%s: %s=%s is not a value it takes: %s", v->path, name, value,
+				avail);
+			return -EINVAL;
+		}
+	}
+	if (q->type != V4L2_CTRL_TYPE_BUTTON && q->type != V4L2_CTRL_TYPE_BITMASK &&
+	    (*x < q->minimum || *x > q->maximum)) {
+		ctrl_available(v->fd, q, avail, sizeof(avail));
+		ldq_err("v4l2:%s: %s=%s is out of range: %s", v->path, name, value, avail);
+		return -ERANGE;
+	}
+	return 0;
+}
+
+/* Control @name of @v that labdaq may set: in *@q, or -errno said. */
+static int settable_ctrl(struct v4l2 *v, const char *name, struct v4l2_query_ext_ctrl *q)
+{
 	int ret;
 
 	for (int m = 0; m < 3; m++)
@@ -1485,51 +1523,37 @@ static int ldq_v4l2_attr_write(struct labdaq_device *dev, const char *name, cons
 				v->path, name, m == 1 ? "width=W&height" : name);
 			return -EACCES;
 		}
-	ret = find_ctrl(v, name, &q);
+	ret = find_ctrl(v, name, q);
 	if (ret)
 		return ret;
-	if (!ctrl_scalar(&q) && q.type != V4L2_CTRL_TYPE_BUTTON) {
+	if (!ctrl_scalar(q) && q->type != V4L2_CTRL_TYPE_BUTTON) {
 		ldq_err("v4l2:%s: control %s (type %u) cannot be set through labdaq", v->path, name,
-			q.type);
+			q->type);
 		return -EACCES;
 	}
-	if (q.flags & V4L2_CTRL_FLAG_READ_ONLY) {
+	if (q->flags & V4L2_CTRL_FLAG_READ_ONLY) {
 		ldq_err("v4l2:%s: control %s is read-only", v->path, name);
 		return -EACCES;
 	}
-	errno = 0;
-	x = strtoll(value, &end, 0);
-	if (!*value || *end || errno) {
-		bool found = false;
+	return 0;
+}
 
-		/* A menu item by name. */
-		if (q.type == V4L2_CTRL_TYPE_MENU) {
-			for (int64_t i = q.minimum; i <= q.maximum && !found; i++) {
-				struct v4l2_querymenu m = { .id = q.id, .index = (uint32_t)i };
-				char nm[64];
+static int ldq_v4l2_attr_write(struct labdaq_device *dev, const char *name, const char *value)
+{
+	struct v4l2 *v = dev->priv;
+	struct v4l2_query_ext_ctrl q;
+	struct v4l2_ext_control c = { 0 };
+	struct v4l2_ext_controls cs = { .which = V4L2_CTRL_WHICH_CUR_VAL, .count = 1,
+					.controls = &c };
+	char avail[1024];
+	long long x;
+	int ret;
 
-				if (xioctl(v->fd, VIDIOC_QUERYMENU, &m))
-					continue;
-				ldq_v4l2_ctrl_name((const char *)m.name, nm, sizeof(nm));
-				if (!strcmp(nm, value) || !strcmp((const char *)m.name, value)) {
-					x = i;
-					found = true;
-				}
-			}
-		}
-		if (!found) {
-			ctrl_available(v->fd, &q, avail, sizeof(avail));
-			ldq_err("v4l2:%s: %s=%s is not a value it takes: %s", v->path, name, value,
-				avail);
-			return -EINVAL;
-		}
-	}
-	if (q.type != V4L2_CTRL_TYPE_BUTTON && q.type != V4L2_CTRL_TYPE_BITMASK &&
-	    (x < q.minimum || x > q.maximum)) {
-		ctrl_available(v->fd, &q, avail, sizeof(avail));
-		ldq_err("v4l2:%s: %s=%s is out of range: %s", v->path, name, value, avail);
-		return -ERANGE;
-	}
+	ret = settable_ctrl(v, name, &q);
+	if (!ret)
+		ret = ctrl_value(v, &q, name, value, &x);
+	if (ret)
+		return ret;
 	c.id = q.id;
 	if (q.type == V4L2_CTRL_TYPE_INTEGER64)
 		c.value64 = x;

@@ -116,6 +116,25 @@ check "--set-control brightness=200 (--attr): exit 0, in the sidecar, read back 
 	       [ \"\$(v4l2-ctl -d $V -C brightness | sed 's/.*: //')\" = 200 ]"
 v4l2-ctl -d $V -c brightness=128 >/dev/null 2>&1
 
+# labdaq attr on controls: a menu item by its name (the index v4l2-ctl -L
+# lists for "CSC Colorbar"), a value out of range, a word that is neither.
+want=$(v4l2-ctl -d $V -L 2>/dev/null | sed -n 's/^[[:space:]]*\([0-9]*\): CSC Colorbar$/\1/p' | head -n 1)
+labdaq attr "v4l2:$V" test_pattern csc_colorbar >"$W/menu.out" 2>&1
+rc=$?
+got=$(v4l2-ctl -d $V -C test_pattern 2>/dev/null | sed 's/.*: //; s/ .*//')
+check "attr test_pattern csc_colorbar: exit 0, v4l2-ctl reads item ${want:-?} back ($got)" \
+	sh -c "[ $rc -eq 0 ] && [ -n '$want' ] && [ '$got' = '$want' ]"
+v4l2-ctl -d $V -c test_pattern=0 >/dev/null 2>&1
+labdaq attr "v4l2:$V" brightness 300 >"$W/range.out" 2>&1
+rc=$?
+check "attr brightness 300: exit 2, out of range with what it takes, unchanged" \
+	sh -c "[ $rc -eq 2 ] && grep -q 'out of range: .*255' $W/range.out &&
+	       [ \"\$(v4l2-ctl -d $V -C brightness | sed 's/.*: //')\" = 128 ]"
+labdaq attr "v4l2:$V" brightness bright >"$W/word.out" 2>&1
+rc=$?
+check "attr brightness bright: exit 2, not a value it takes" \
+	sh -c "[ $rc -eq 2 ] && grep -q 'not a value it takes' $W/word.out"
+
 # Dropped buffers: the sequence numbers' jumps are the gaps.
 v4l2-ctl -d $V -c percentage_of_dropped_buffers=30 >/dev/null 2>&1
 labdaq acquire "v4l2:$V?$MODE" --frames 40 --progress none -o "$W/drop.npy" \
