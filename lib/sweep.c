@@ -31,7 +31,12 @@ struct ldq_sweep {
 	double from, to;
 	uint32_t points, repeat;
 	uint64_t delay_ns;
-	FILE *csv;
+	/* The CSV (run->fd): whole rows only.  A row is formatted in @line and
+	 * written at @csv_bytes; a write that fails is cut off again, so the
+	 * file ends with the last complete row. */
+	char *line;
+	size_t line_cap;
+	off_t csv_bytes;
 	/* the sidecar's sweep part: the CSV's columns and their units */
 	struct ldq_meta_sweep meta;
 	const char **columns;  /* 3 + 1 + nread names, then as many units */
@@ -91,6 +96,7 @@ void ldq_sweep_free(struct ldq_sweep *sw)
 	if (!sw)
 		return;
 	free(sw->feed);
+	free(sw->line);
 	free(sw->columns);
 	free(sw->set_column);
 	free(sw);
@@ -121,20 +127,72 @@ static int write_meta(struct labdaq_run *run, const char *status)
 	return ldq_meta_write(run->meta, &m);
 }
 
+/* Append @len bytes of @sw->line to the CSV: 0, or -errno with the file
+ * cut back to what it held before (no partial row). */
+static int csv_put(struct labdaq_run *run, size_t len)
+{
+	struct ldq_sweep *sw = run->sweep;
+	int ret = ldq_pwrite_all(run->fd, sw->line, len, sw->csv_bytes, NULL);
+
+	if (ret) {
+		if (ftruncate(run->fd, sw->csv_bytes))
+			return -errno;
+		return ret;
+	}
+	sw->csv_bytes += (off_t)len;
+	return 0;
+}
+
 /* The header row.  0, or -errno if it cannot be written. */
 static int write_header(struct labdaq_run *run)
 {
 	struct ldq_sweep *sw = run->sweep;
+	size_t n = 0, len;
 
 	for (unsigned int i = 0; i < sw->meta.ncolumns; i++)
-		fprintf(sw->csv, "%s%s", i ? "," : "", sw->columns[i]);
-	fputc('\n', sw->csv);
-	return fflush(sw->csv) ? -errno : 0;
+		n += strlen(sw->columns[i]) + 1;
+	if (n > sw->line_cap) {
+		char *line = realloc(sw->line, n);
+
+		if (!line)
+			return -ENOMEM;
+		sw->line = line;
+		sw->line_cap = n;
+	}
+	n = 0;
+	for (unsigned int i = 0; i < sw->meta.ncolumns; i++) {
+		len = strlen(sw->columns[i]);
+		memcpy(sw->line + n, sw->columns[i], len);
+		n += len;
+		sw->line[n++] = i + 1 < sw->meta.ncolumns ? ',' : '\n';
+	}
+	return csv_put(run, n);
 }
 
 static int request_state(int req)
 {
 	return req == REQ_ABORT ? LABDAQ_STATE_ABORTED : LABDAQ_STATE_STOPPED;
+}
+
+/* The CSV line of row @done (repeat @r, taken at @now): 0, or -errno with
+ * the run's error set. */
+static int append_row(struct labdaq_run *run, uint32_t r, uint64_t done, uint64_t now,
+		      const double *row)
+{
+	struct ldq_sweep *sw = run->sweep;
+
+	size_t n;
+	int ret;
+
+	n = (size_t)snprintf(sw->line, sw->line_cap, "%llu,%u,%.6f,%.10g",
+			     (unsigned long long)done, r, (double)(now - run->t0_ns) / 1e9, row[0]);
+	for (unsigned int i = 0; i < sw->nread; i++)
+		n += (size_t)snprintf(sw->line + n, sw->line_cap - n, ",%.10g", row[1 + i]);
+	sw->line[n++] = '\n';
+	ret = csv_put(run, n);
+	if (ret)
+		ldq_run_set_error(run, ret, "writing %s: %s", run->path, labdaq_strerror(ret));
+	return ret;
 }
 
 /* Set point @k, wait, read the inputs into @row, append the row @done.
@@ -179,15 +237,8 @@ static int sweep_point(struct labdaq_run *run, uint32_t r, uint32_t k, uint64_t 
 		return LABDAQ_STATE_FAILED;
 	}
 	now = ldq_now_ns();
-	fprintf(sw->csv, "%llu,%u,%.6f,%.10g", (unsigned long long)done, r,
-		(double)(now - run->t0_ns) / 1e9, row[0]);
-	for (unsigned int i = 0; i < sw->nread; i++)
-		fprintf(sw->csv, ",%.10g", row[1 + i]);
-	fputc('\n', sw->csv);
-	if (fflush(sw->csv)) {
-		ldq_run_set_error(run, -errno, "writing %s: %s", run->path, labdaq_strerror(-errno));
+	if (append_row(run, r, done, now, row))
 		return LABDAQ_STATE_FAILED;
-	}
 	if (sw->feed) {
 		pthread_mutex_lock(&run->lock);
 		memcpy(sw->feed + (sw->feed_head % sw->feed_cap) * (1 + sw->nread), row,
@@ -208,7 +259,6 @@ static int sweep_point(struct labdaq_run *run, uint32_t r, uint32_t k, uint64_t 
 /* The last point into the tap, the final sidecar, the end of the run. */
 static void sweep_end(struct labdaq_run *run, int state, uint64_t done, const double *row)
 {
-	struct ldq_sweep *sw = run->sweep;
 	int ret;
 
 	/* Keep the last point in the tap even if it came within 1/30 s. */
@@ -222,14 +272,13 @@ static void sweep_end(struct labdaq_run *run, int state, uint64_t done, const do
 	}
 	ldq_utc_now(run->ended_utc, sizeof(run->ended_utc));
 	atomic_store(&run->t_end_ns, ldq_now_ns());
-	if (fflush(sw->csv) || fsync(fileno(sw->csv))) {
+	if (fsync(run->fd)) {
 		if (state != LABDAQ_STATE_FAILED)
 			ldq_run_set_error(run, -errno, "finalizing %s: %s", run->path,
 					  labdaq_strerror(-errno));
 		state = LABDAQ_STATE_FAILED;
 	}
-	fclose(sw->csv);
-	sw->csv = NULL;
+	close(run->fd);
 	run->fd = -1;
 	ret = write_meta(run, labdaq_state_name(state));
 	if (ret && state != LABDAQ_STATE_FAILED) {
@@ -347,6 +396,13 @@ static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 		ldq_run_add_file_chan(run, sw->read_chans[i]);
 	run->count = (uint64_t)sw->points * sw->repeat;
 	run->item_bytes = sizeof(double) * (1 + sw->nread);
+	/* A row: the index, the repeat and the time (< 24 bytes each), then
+	 * 1 + nread values of %.10g (< 18 bytes each), commas, the newline
+	 * (write_header() makes room for longer names). */
+	sw->line_cap = 32 * (4 + (size_t)n) + 2;
+	sw->line = malloc(sw->line_cap);
+	if (!sw->line)
+		return -ENOMEM;
 	run->tap_cap = run->item_bytes;
 	run->tap = malloc(run->tap_cap);
 	if (!run->tap)
@@ -374,9 +430,6 @@ static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *o
 	if (ret < 0)
 		return ret;
 	run->fd = ret;
-	run->sweep->csv = fdopen(run->fd, "w");
-	if (!run->sweep->csv)
-		return -errno;
 	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
 	ret = write_header(run);
 	if (!ret)
@@ -440,8 +493,8 @@ LABDAQ_API int labdaq_sweep_start(labdaq_device *dev, const labdaq_sweep_config 
 	}
 	if (!ret)
 		run->producer_started = 1;
-	else if (run->sweep && run->sweep->csv) {
-		fclose(run->sweep->csv);
+	else if (run->fd >= 0) {
+		close(run->fd);
 		run->fd = -1;
 	}
 	return ldq_run_start_end(run, &of, ret, out);

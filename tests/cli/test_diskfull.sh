@@ -86,8 +86,44 @@ done
 for delay in 0 0.01 0.03 0.1 0.3 0.6 1 1.3 1.7 2.2; do
 	one_run "live$delay" 0 "$delay" --continuous --rate 400
 done
+
+# A sweep whose disk fills while it runs: exit 1, the sidecar says failed
+# with ENOSPC, and the CSV ends with its last whole row (never a cut one,
+# which pandas would read as a row of NaNs): as many rows as points, the
+# indexes 0..n-1 and the values set exactly from + k * (to - from) / (N - 1).
+sweep_full() { # DELAY
+	local kept=$T/sweep$1.kept mnt=$T/sweep$1.mnt rc why
+	mkdir -p "$kept" "$mnt"
+	in_tmpfs size=8m "$mnt" "$kept" /bin/sh "$T/inner.sh" "$mnt" 0 "$1" "$LABDAQ" sweep \
+		sim:ohm --set voltage0 --from 0 --to 1 --points 2000001 --progress none \
+		-o "$mnt/s.csv" >"$T/sweep$1.out" 2>"$T/sweep$1.err"
+	rc=$?
+	why=$("$PY" - "$kept/s.csv" "$kept/s.json" "$rc" <<'PY' 2>&1
+import json, sys
+csv, side, rc = sys.argv[1], json.load(open(sys.argv[2])), int(sys.argv[3])
+data = open(csv, 'rb').read()
+rows = data.split(b'\n')
+assert rc == 1, f'exit status {rc}, not 1'
+assert side['status'] == 'failed' and side['error']['code'] == 28, side['status']
+assert data.endswith(b'\n'), f'the CSV ends with a cut row: {rows[-1][:40]!r}'
+rows = rows[1:-1]
+n = side['points']
+assert len(rows) == n > 0, f'{len(rows)} rows, the sidecar says {n}'
+for k, row in enumerate(rows):
+    f = row.split(b',')
+    assert len(f) == 6 and int(f[0]) == k, f'row {k}: {row!r}'
+    assert float(f[3]) == float('%.10g' % (k / 2000000)), f'row {k}: set {f[3]!r}'
+PY
+)
+	[ -z "$why" ] || { bad=$((bad + 1)); diag "sweep, disk full after $1 s: $why" \
+		"$(tail -n 2 "$T/sweep$1.err")"; }
+	rm -rf "$kept" "$mnt"
+}
+for delay in 0.05 0.2 0.4; do
+	sweep_full "$delay"
+done
 diag "$runs runs: $nfailed ended failed, $nrefused refused to start"
-is "full disk at any moment: every run refused cleanly or ended failed (ENOSPC) with exact counts and data" \
+is "full disk at any moment: every run refused cleanly or ended failed (ENOSPC) with exact counts and data (3 sweeps too)" \
 	"$bad" 0
 # Both outcomes occurred, or the sizes above no longer test the edge.
 check "full disk: some runs ended failed ($nfailed) and some were refused at the start ($nrefused)" \
