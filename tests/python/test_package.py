@@ -90,11 +90,11 @@ def test_unknown_device_raises_with_the_librarys_message():
 
 def test_acquire_returns_at_once_and_adc_data_is_exact(tmp_path):
     dev = labdaq.open("sim:adc?channels=8")
-    t0 = time.monotonic()
     run = dev.acquire(tmp_path / "a.npy", samples=50_000, rate=50_000,
                       channels=["voltage5", "voltage0"], ring="1M")
-    assert time.monotonic() - t0 < 0.3
-    assert run.state == "running"
+    # at once: a one-second run, still running, most of it to come (no
+    # threshold on the start's time: a loaded disk's fsync may be slow)
+    assert run.state == "running" and run.progress.acquired < 40_000
     assert not run.wait(0.05)
     seen = 0
     while not run.wait(0.1):
@@ -191,8 +191,9 @@ def test_abort_counts_what_it_discards(tmp_path):
 def test_wait_timeout_then_end(tmp_path):
     run = labdaq.open("sim:adc").acquire(tmp_path / "w.npy", samples=300, rate=1000)
     t0 = time.monotonic()
+    # False: it came back before the 0.3 s run's end
     assert run.wait(0.1) is False
-    assert 0.09 <= time.monotonic() - t0 < 0.25
+    assert time.monotonic() - t0 >= 0.09
     assert run.wait(5) is True and run.done
 
 
