@@ -80,9 +80,11 @@ check "timestamps increase, 1 ms apart at 1 kHz (within 1%)" ts_ok
 # Those 12 digits lose their leading zeros before awk reads them as a
 # number: the guest's awk is busybox's, which reads a string that starts
 # with 0 as octal when every digit is 0-7 ("003100006046" + 0 is 419433510;
-# fields too) and 0x... as hex.  Realtime timestamps end in such digits for
-# 100 s of every 1000 s of wall clock; about 1 in 7 of them (every digit of
-# the nanoseconds 0-7) was then read wrong.  That, not the driver, made the
+# fields too) and 0x... as hex.  The last 12 digits of a realtime timestamp
+# start with 0 and two digits 0-7 for 64 s of every 1000 s of wall clock
+# (seconds ending in 000 to 077); about 1 in 7 of its timestamps (every
+# digit of the nanoseconds 0-7 too) were then read wrong, in about 6% of
+# captures at a random time of day.  That, not the driver, made the
 # rare failure "scan 13 at +-2147483648; scan 14 at +93333; scan 16 at
 # +-2147483648 ... 16384 off the grid (8192 not forward)" of a capture
 # that was exactly on its grid (ts_grid_self below replays it).
