@@ -71,9 +71,13 @@ $(foreach b,$(OPTIONAL_BACKENDS),$(eval $(call optional_backend,$(word 1,$(subst
 LIB_SRCS := $(wildcard lib/*.c) $(BUILT_BACKENDS:%=lib/backends/%.c)
 BACKEND_DEFS := -DLDQ_BACKEND_LIST='$(foreach b,$(BUILT_BACKENDS),X($(b)))' \
 	$(if $(BACKEND_PKGS),$(shell pkg-config --cflags $(BACKEND_PKGS)))
-# libiio is not linked: lib/backends/iio.c loads it at its first use
-# (iio_dl.h: its dependencies cost every program ~2 ms at start).
-LINKED_PKGS := $(filter-out libiio,$(BACKEND_PKGS))
+# The backends' libraries are not linked: lib/backends/iio.c, comedi.c and
+# usb.c load theirs at the first use (iio_dl.h, comedi_dl.h, usb_dl.h: with
+# their dependencies they cost every program's start ~2 ms for libiio, ~0.2
+# ms for comedilib, libusb and libudev).  A backend added later links its
+# own unless it is listed here.
+DLOPEN_PKGS := libiio comedilib libusb-1.0
+LINKED_PKGS := $(filter-out $(DLOPEN_PKGS),$(BACKEND_PKGS))
 LIBS_BACKENDS := $(if $(LINKED_PKGS),$(shell pkg-config --libs $(LINKED_PKGS)))
 
 ifeq ($(V),1)

@@ -17,7 +17,8 @@
  *                 O_EXCL, flock() it, unlink and close it
  *   sidecar       what writing a sidecar does: a small file written,
  *                 fsync()ed, renamed over the old one, the directory
- *                 fsync()ed (labdaq does it at the start and at the end)
+ *                 fsync()ed (labdaq's final sidecar; its first one, at
+ *                 the start, skips the directory's fsync)
  *   fdatasync     write 8 KiB to a new file and fdatasync() it: the data's
  *                 own durability, which the minimal program pays too
  *

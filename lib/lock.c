@@ -279,6 +279,18 @@ next:
 	}
 }
 
+/* @uid's login name, or its number when it has none; at most @len bytes. */
+static void user_name(unsigned int uid, char *buf, size_t len)
+{
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[1024];
+
+	if (!getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf), &pwp) && pwp)
+		snprintf(buf, len, "%s", pwp->pw_name);
+	else
+		snprintf(buf, len, "%u", uid);
+}
+
 /*
  * Who holds the lock on @fd (held: the caller checked).  The process is the
  * one /proc/locks names; the record (which may lag the lock by a moment)
@@ -310,21 +322,20 @@ static int read_holder(int fd, struct labdaq_holder *h)
 	}
 	uid = pid > 0 ? proc_uid(pid) : -1;
 	if (pid > 0 && h->pid == pid && h->start && proc_start(pid) == h->start && uid >= 0 &&
-	    (uid_t)uid == st.st_uid && h->uid == (unsigned int)uid)
+	    (uid_t)uid == st.st_uid && h->uid == (unsigned int)uid) {
+		/* The name is looked up here, not by the holder at its start
+		 * (write_holder): a record of an older labdaq may carry it. */
+		if (!h->user[0])
+			user_name(h->uid, h->user, sizeof(h->user));
 		return 0;
+	}
 	memset(h, 0, sizeof(*h));
 	h->pid = pid;
 	if (pid > 0) {
-		struct passwd pw, *pwp = NULL;
-		char pwbuf[1024];
-
 		h->start = proc_start(pid);
 		if (uid >= 0) {
 			h->uid = (unsigned int)uid;
-			if (!getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf), &pwp) && pwp)
-				snprintf(h->user, sizeof(h->user), "%s", pwp->pw_name);
-			else
-				snprintf(h->user, sizeof(h->user), "%ld", uid);
+			user_name(h->uid, h->user, sizeof(h->user));
 		}
 	}
 	return 0;
@@ -561,20 +572,22 @@ static int take_lock_file(const char *key, const char *uri, char *path, size_t p
 	}
 }
 
-/* The holder record: who, since when, what, where; informative. */
+/* The holder record: who, since when, what, where; informative.  The user
+ * is its uid: read_holder() looks its name up, so that a run's start does
+ * not (NSS: nsswitch.conf, the passwd file, perhaps a directory server).
+ * The time is printed without strftime(), which would read the time zone. */
 static void write_holder(int fd, const char *path, const char *uri, const char *what,
 			 const char *output, const char *run_id)
 {
-	char text[4096], since[40], outabs[2048], pwbuf[1024];
-	struct passwd pw, *pwp = NULL;
+	char text[4096], since[40], outabs[2048];
 	struct timespec ts;
 	struct tm tm;
 	int len;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwp);
+	snprintf(since, sizeof(since), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	outabs[0] = '\0';
 	if (output && output[0] != '/' && getcwd(outabs, sizeof(outabs) - 1)) {
 		strncat(outabs, "/", sizeof(outabs) - strlen(outabs) - 1);
@@ -583,10 +596,10 @@ static void write_holder(int fd, const char *path, const char *uri, const char *
 		snprintf(outabs, sizeof(outabs), "%s", output);
 	}
 	len = snprintf(text, sizeof(text),
-		       "pid=%d\nstart=%llu\nuid=%u\nuser=%s\nrun_id=%s\nsince_utc=%s\n"
+		       "pid=%d\nstart=%llu\nuid=%u\nrun_id=%s\nsince_utc=%s\n"
 		       "since=%lld\ndevice=%s\nwhat=%s\noutput=%s\nstop=%s\n",
 		       (int)getpid(), proc_start(getpid()), (unsigned int)getuid(),
-		       pwp ? pwp->pw_name : "?", run_id ? run_id : "", since, (long long)ts.tv_sec,
+		       run_id ? run_id : "", since, (long long)ts.tv_sec,
 		       uri, what ? what : "", outabs,
 		       atomic_load(&stop_signals) ? "signal" : "none");
 	if (len >= (int)sizeof(text))

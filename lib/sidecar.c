@@ -436,6 +436,8 @@ struct ldq_meta_file {
 	int spare_err;         /* the last spare's creation and reservation */
 	int no_exchange;       /* RENAME_EXCHANGE unsupported: rename */
 	int noreplace;         /* the first sidecar never replaces a file */
+	int lazy_first;        /* the first rename waits for the next fsync of the
+				* directory (ldq_meta_set_lazy_first) */
 	int cur_fd;            /* the file now named NAME.json, or -1 */
 	uint64_t cur_size;     /* its JSON's length */
 	uint64_t cur_file_size; /* its size: the JSON and trailing spaces */
@@ -681,7 +683,8 @@ static int spare_commit(struct ldq_meta_file *f, size_t len)
 	/* Closing the old one frees its blocks. */
 	if (old >= 0)
 		close(old);
-	ret = ldq_fsync(f->dirfd);
+	ret = old < 0 && f->lazy_first ? 0 : ldq_fsync(f->dirfd);
+	f->lazy_first = 0;
 	/* The next spare, from the space just freed.  Its result is
 	 * ldq_meta_reserved()'s. */
 	f->spare_err = spare_create(f);
@@ -715,6 +718,11 @@ int ldq_meta_write_text(struct ldq_meta_file *f, const char *text, size_t len)
 void ldq_meta_set_noreplace(struct ldq_meta_file *f)
 {
 	f->noreplace = 1;
+}
+
+void ldq_meta_set_lazy_first(struct ldq_meta_file *f)
+{
+	f->lazy_first = 1;
 }
 
 int ldq_meta_reserved(const struct ldq_meta_file *f)

@@ -98,6 +98,14 @@ int ldq_meta_reserved(const struct ldq_meta_file *f);
 /* The first sidecar written through @f fails with -EEXIST (logged) rather
  * than replace a NAME.json that exists (a run's: a racing run made it). */
 void ldq_meta_set_noreplace(struct ldq_meta_file *f);
+/* The first sidecar written through @f is renamed into place without an
+ * fsync of its directory of its own: its name becomes durable with the
+ * next sidecar's (every later write fsyncs the directory) or with
+ * anything the file system commits after it.  Its content is still
+ * fsync'd before the rename, so NAME.json, once it exists, is whole.  For
+ * a stream's first sidecar, which claims no data: lib/stream.c says why
+ * that keeps a crash's promises. */
+void ldq_meta_set_lazy_first(struct ldq_meta_file *f);
 /* Read the JSON text open as @fd to its end and parse it (json_loadb()
  * with @flags); NULL with @err set on failure.  Not byte by byte. */
 struct json_error_t;

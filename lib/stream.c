@@ -518,7 +518,22 @@ static int gaps_undo(struct labdaq_run *run, int ret)
  * seeding its hashes from /dev/urandom early in a boot) may happen while
  * the device's FIFO fills.  The .npy gets its name only once the sidecar
  * exists (where the file system has O_TMPFILE): a kill at any moment never
- * leaves a .npy without its .json. */
+ * leaves a .npy without its .json.
+ *
+ * The first sidecar is fsync'd (whole once it has its name), but its
+ * rename is not followed by an fsync of the directory
+ * (ldq_meta_set_lazy_first: a flush less in every run, BENCHMARKS.md
+ * "Point 4").  It claims no data ("running", 0 written), so a power loss
+ * before the names are durable loses nothing claimed: the run's first
+ * checkpoint (or its end) makes the data durable, then fsyncs the directory
+ * after its sidecar, and only then is anything claimed.  Until then the
+ * names may be missing after a power loss, never the .npy alone on ext4
+ * and xfs: their journal commits the sidecar's rename with or before the
+ * .npy's link, which comes after it.  (A file system that commits a file's
+ * new name on its own at that file's fdatasync, as btrfs's log may, can
+ * leave the .npy without NAME.json in the few milliseconds between the
+ * first checkpoint's fdatasync and its directory fsync: labdaq recover then
+ * keeps every whole item on disk, without the metadata.) */
 static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
 {
 	char *json = ldq_meta_path(run->path);
@@ -548,6 +563,7 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 		return gaps_undo(run, ret);
 	}
 	ldq_meta_set_noreplace(run->meta);
+	ldq_meta_set_lazy_first(run->meta);
 	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
 	ret = ldq_run_checkpoint(run, "running", 0);
 	of->beside_ours = !ret;

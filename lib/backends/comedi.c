@@ -38,14 +38,15 @@
  * COMEDI_NOERROR) become -errno in comedi_error().
  */
 #include <comedi_errno.h>
-#include <comedilib.h>
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,51 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "comedi_dl.h"
+
+/* ---- comedilib, loaded at the first use (comedi_dl.h) ---- */
+
+static struct ldq_comedi_syms ldq_comedi_;
+static pthread_once_t ldq_comedi_once = PTHREAD_ONCE_INIT;
+static int ldq_comedi_err;
+static char ldq_comedi_why[160];
+
+static void ldq_comedi_load_once(void)
+{
+	void *h = dlopen(LDQ_COMEDI_SONAME, RTLD_NOW | RTLD_LOCAL);
+	const char *missing = NULL;
+
+	if (!h) {
+		snprintf(ldq_comedi_why, sizeof(ldq_comedi_why), "%s", dlerror());
+		ldq_comedi_err = -ENOENT;
+		return;
+	}
+#define LDQ_COMEDI_DLSYM(f)                                                   \
+	ldq_comedi_.f##_p = (__typeof__(ldq_comedi_.f##_p))dlsym(h, #f);      \
+	if (!ldq_comedi_.f##_p && !missing)                                   \
+		missing = #f;
+	LDQ_COMEDI_SYMS(LDQ_COMEDI_DLSYM)
+#undef LDQ_COMEDI_DLSYM
+	if (missing) {
+		snprintf(ldq_comedi_why, sizeof(ldq_comedi_why), "%s has no %s",
+			 LDQ_COMEDI_SONAME, missing);
+		ldq_comedi_err = -ENOSYS;
+	}
+}
+
+/*
+ * Load comedilib once per process; 0, or -ENOENT (not installed) / -ENOSYS
+ * (a comedilib without a function we call) with a log line if @say.
+ * Thread-safe.
+ */
+static int ldq_comedi_load(int say)
+{
+	pthread_once(&ldq_comedi_once, ldq_comedi_load_once);
+	if (ldq_comedi_err && say)
+		ldq_err("comedi: cannot load comedilib (%s): install it (Debian: libcomedi0)",
+			ldq_comedi_why);
+	return ldq_comedi_err;
+}
 
 #define MAX_CHANS 256
 /* Without data for this long (or 20 scan periods) a running stream's
@@ -584,6 +630,25 @@ static int open_keys(struct labdaq_device *dev, struct ldq_uri *uri, int *subdev
 	return 0;
 }
 
+/* The board's lock key and its description, once it is open. */
+static void describe_board(struct labdaq_device *dev, const struct comedi_priv *p)
+{
+	char real[PATH_MAX];
+	size_t n;
+
+	/* One lock per board, whatever the URI's spelling. */
+	snprintf(dev->lock_key, sizeof(dev->lock_key), "comedi:%.240s",
+		 realpath(p->path, real) ? real : p->path);
+	n = (size_t)snprintf(dev->description, sizeof(dev->description), "%s (driver %s) at %s",
+			     comedi_get_board_name(p->dev), comedi_get_driver_name(p->dev), p->path);
+	if (n < sizeof(dev->description) && p->ai >= 0)
+		n += describe_subdev(p->dev, p->ai, "inputs", dev->description + n,
+				     sizeof(dev->description) - n);
+	if (n < sizeof(dev->description) && p->ao >= 0)
+		describe_subdev(p->dev, p->ao, "outputs", dev->description + n,
+				sizeof(dev->description) - n);
+}
+
 static int ldq_comedi_open(struct labdaq_device *dev, struct ldq_uri *uri)
 {
 	const char *range = ldq_uri_get_str(uri, "range");
@@ -591,10 +656,11 @@ static int ldq_comedi_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	const char *aref = ldq_uri_get_str(uri, "aref");
 	comedi_calibration_t *cal = NULL;
 	struct comedi_priv *p;
-	char real[PATH_MAX];
 	int ret, subdev;
-	size_t n;
 
+	ret = ldq_comedi_load(1);
+	if (ret)
+		return ret;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -648,17 +714,7 @@ static int ldq_comedi_open(struct labdaq_device *dev, struct ldq_uri *uri)
 		return ret;
 	}
 	dev->kind = LABDAQ_KIND_SAMPLES;
-	/* One lock per board, whatever the URI's spelling. */
-	snprintf(dev->lock_key, sizeof(dev->lock_key), "comedi:%.240s",
-		 realpath(p->path, real) ? real : p->path);
-	n = (size_t)snprintf(dev->description, sizeof(dev->description), "%s (driver %s) at %s",
-			     comedi_get_board_name(p->dev), comedi_get_driver_name(p->dev), p->path);
-	if (n < sizeof(dev->description) && p->ai >= 0)
-		n += describe_subdev(p->dev, p->ai, "inputs", dev->description + n,
-				     sizeof(dev->description) - n);
-	if (n < sizeof(dev->description) && p->ao >= 0)
-		describe_subdev(p->dev, p->ao, "outputs", dev->description + n,
-				sizeof(dev->description) - n);
+	describe_board(dev, p);
 	return 0;
 }
 
@@ -682,6 +738,12 @@ static int ldq_comedi_list(labdaq_list_fn fn, void *user)
 
 	if (glob("/dev/comedi*", 0, NULL, &g))
 		return 0;
+	if (ldq_comedi_load(0)) {
+		ldq_warn("comedi: cannot load comedilib (%s), so the boards of /dev/comedi* are "
+			 "not listed: install it (Debian: libcomedi0)", ldq_comedi_why);
+		globfree(&g);
+		return 0;
+	}
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		const char *path = g.gl_pathv[i];
 		char u[PATH_MAX + 8], desc[300];
@@ -1089,11 +1151,27 @@ static int ldq_comedi_read_inputs(struct labdaq_device *dev, const unsigned int 
 	return 0;
 }
 
+/* comedilib has no version call: the headers' version, and whether the
+ * library loads. */
+static int ldq_comedi_lib_version(char *buf, size_t len)
+{
+	int n;
+
+	if (ldq_comedi_load(0))
+		n = snprintf(buf, len, "comedilib not found (%s)", ldq_comedi_why);
+	else
+		n = snprintf(buf, len, "comedilib (%s; built with %d.%d.%d)", LDQ_COMEDI_SONAME,
+			     COMEDILIB_VERSION_MAJOR, COMEDILIB_VERSION_MINOR,
+			     COMEDILIB_VERSION_MICRO);
+	return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
+}
+
 const struct ldq_backend ldq_backend_comedi = {
 	.name = "comedi",
 	.uris = "comedi:/dev/comediN or comedi:N, keys subdevice, range, out_range, aref, "
 		"buffer (DAQ cards through comedilib)",
 	.keys_help = "subdevice, range, out_range, aref, buffer",
+	.lib_version = ldq_comedi_lib_version,
 	.open = ldq_comedi_open,
 	.close = ldq_comedi_close,
 	.list = ldq_comedi_list,

@@ -52,6 +52,8 @@
 #define SIM_CAM_MAX_SIDE 16384u
 #define SIM_CAM_STEP 7u
 #define SIM_CAM_PERIOD 65536u      /* the ramp repeats every 65536 pixels */
+#define SIM_RAMP_PAGE 4096u        /* it is written in pieces of this: the
+				    * longest ramp (2 periods) is 64 of them */
 
 /* adc: raw int16 counts -> volts */
 #define SIM_ADC_SCALE 0.001
@@ -84,7 +86,7 @@ struct sim_model {
 	const char *name;
 	const char *summary; /* list(): one line */
 	int (*open)(struct labdaq_device *dev, struct sim *s, struct ldq_uri *u);
-	void (*fill)(const struct sim *s, uint8_t *dst, uint64_t first, size_t n);
+	void (*fill)(struct sim *s, uint8_t *dst, uint64_t first, size_t n);
 	double (*sample)(const struct sim *s, const struct labdaq_device *dev, unsigned int chan,
 			 uint64_t k);
 };
@@ -104,6 +106,8 @@ struct sim {
 	/* camera */
 	size_t frame_bytes;
 	uint8_t *pattern;          /* the ramp, see camera_fill() */
+	size_t pattern_bytes;
+	uint64_t pattern_filled;   /* bit p: its page p holds the ramp */
 
 	/* ohm */
 	double r;
@@ -165,20 +169,39 @@ static inline uint64_t sat_add(uint64_t a, uint64_t b)
  * uint64.  The ramp repeats every 65536 pixels, so a frame is built by
  * memcpy() from a precomputed ramp of 65536 + min(W * H, 65536) values,
  * starting at offset (7 * i) mod 65536, once per 65536 pixels: generation
- * runs at memcpy speed whatever the frame size.
+ * runs at memcpy speed whatever the frame size.  The ramp (up to 256 KiB)
+ * is written a page at a time when a frame first needs that page: a short
+ * run does not pay for the whole of it (page faults cost ~2.5 us each on
+ * a VM; BENCHMARKS.md, "Point 4").
  */
-static void camera_fill(const struct sim *s, uint8_t *dst, uint64_t first, size_t n)
+static void ramp_ensure(struct sim *s, size_t from, size_t len)
+{
+	for (size_t pg = from / SIM_RAMP_PAGE; pg * SIM_RAMP_PAGE < from + len; pg++) {
+		size_t end = (pg + 1) * SIM_RAMP_PAGE;
+
+		if (s->pattern_filled & (1ull << pg))
+			continue;
+		if (end > s->pattern_bytes)
+			end = s->pattern_bytes;
+		for (size_t b = pg * SIM_RAMP_PAGE; b < end; b += 2)
+			put_le16(s->pattern + b, (uint16_t)(b / 2));
+		s->pattern_filled |= 1ull << pg;
+	}
+}
+
+static void camera_fill(struct sim *s, uint8_t *dst, uint64_t first, size_t n)
 {
 	const size_t period = SIM_CAM_PERIOD * 2; /* bytes */
 
 	for (size_t f = 0; f < n; f++, dst += s->frame_bytes) {
 		uint64_t i = first + f;
-		const uint8_t *src = s->pattern + ((i * SIM_CAM_STEP) % SIM_CAM_PERIOD) * 2;
+		size_t off = (size_t)((i * SIM_CAM_STEP) % SIM_CAM_PERIOD) * 2;
+		size_t len = s->frame_bytes < period ? s->frame_bytes : period;
 
+		ramp_ensure(s, off, len);
 		for (size_t done = 0; done < s->frame_bytes; done += period) {
-			size_t len = s->frame_bytes - done;
-
-			memcpy(dst + done, src, len < period ? len : period);
+			len = s->frame_bytes - done;
+			memcpy(dst + done, s->pattern + off, len < period ? len : period);
 		}
 		put_le64(dst, i);
 	}
@@ -207,11 +230,11 @@ static int camera_open(struct labdaq_device *dev, struct sim *s, struct ldq_uri 
 	s->frame_bytes = (size_t)(w * h * 2);
 
 	npat = SIM_CAM_PERIOD + (w * h < SIM_CAM_PERIOD ? (size_t)(w * h) : SIM_CAM_PERIOD);
-	s->pattern = malloc(npat * 2);
+	/* Filled by ramp_ensure(), at most 64 pages (pattern_filled). */
+	s->pattern_bytes = npat * 2;
+	s->pattern = malloc(s->pattern_bytes);
 	if (!s->pattern)
 		return -ENOMEM;
-	for (size_t k = 0; k < npat; k++)
-		put_le16(s->pattern + 2 * k, (uint16_t)k);
 
 	snprintf(dev->description, sizeof(dev->description),
 		 "simulated camera, %llux%llu uint16 frames, a moving ramp with the frame index",
@@ -234,7 +257,7 @@ static inline uint16_t adc_raw(uint64_t s, unsigned int c)
 	return (uint16_t)(s * (2u * c + 1u) + 1000u * c);
 }
 
-static void adc_fill(const struct sim *s, uint8_t *dst, uint64_t first, size_t n)
+static void adc_fill(struct sim *s, uint8_t *dst, uint64_t first, size_t n)
 {
 	for (size_t k = 0; k < n; k++)
 		for (unsigned int j = 0; j < s->nsel; j++, dst += 2)
@@ -329,7 +352,7 @@ static void ohm_raw(const struct sim *s, uint64_t k, int32_t *rv, int32_t *ri)
 	*ri = sat_round_i32((s->applied + s->noise * zi) / s->r * 1e9);
 }
 
-static void ohm_fill(const struct sim *s, uint8_t *dst, uint64_t first, size_t n)
+static void ohm_fill(struct sim *s, uint8_t *dst, uint64_t first, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		int32_t raw[2];

@@ -47,9 +47,9 @@
  * device's bus and port chain ("usb:1-1.2"), whatever the URI's spelling.
  */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libusb-1.0/libusb.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -63,6 +63,51 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "usb_dl.h"
+
+/* ---- libusb, loaded at the first use (usb_dl.h) ---- */
+
+static struct ldq_usb_syms ldq_usb_;
+static pthread_once_t ldq_usb_once = PTHREAD_ONCE_INIT;
+static int ldq_usb_err;
+static char ldq_usb_why[160];
+
+static void ldq_usb_load_once(void)
+{
+	void *h = dlopen(LDQ_USB_SONAME, RTLD_NOW | RTLD_LOCAL);
+	const char *missing = NULL;
+
+	if (!h) {
+		snprintf(ldq_usb_why, sizeof(ldq_usb_why), "%s", dlerror());
+		ldq_usb_err = -ENOENT;
+		return;
+	}
+#define LDQ_USB_DLSYM(f)                                                      \
+	ldq_usb_.f##_p = (__typeof__(ldq_usb_.f##_p))dlsym(h, #f);            \
+	if (!ldq_usb_.f##_p && !missing)                                      \
+		missing = #f;
+	LDQ_USB_SYMS(LDQ_USB_DLSYM)
+#undef LDQ_USB_DLSYM
+	if (missing) {
+		snprintf(ldq_usb_why, sizeof(ldq_usb_why), "%s has no %s", LDQ_USB_SONAME,
+			 missing);
+		ldq_usb_err = -ENOSYS;
+	}
+}
+
+/*
+ * Load libusb once per process; 0, or -ENOENT (not installed) / -ENOSYS
+ * (a libusb without a function we call) with a log line if @say.
+ * Thread-safe.
+ */
+static int ldq_usb_load(int say)
+{
+	pthread_once(&ldq_usb_once, ldq_usb_load_once);
+	if (ldq_usb_err && say)
+		ldq_err("usb: cannot load libusb (%s): install it (Debian: libusb-1.0-0)",
+			ldq_usb_why);
+	return ldq_usb_err;
+}
 
 #define CMD_GET_FW_VERSION 0xb0
 #define CMD_START 0xb1
@@ -571,6 +616,9 @@ static int usb_init(libusb_context **ctx)
 	sigset_t all, old;
 	int r;
 
+	*ctx = NULL;
+	if (ldq_usb_load(0))
+		return LIBUSB_ERROR_NOT_SUPPORTED;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = libusb_init(ctx);
@@ -1145,6 +1193,9 @@ static int ldq_usb_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	if (r)
 		return r;
 	s.serial = k.serial;
+	r = ldq_usb_load(1);
+	if (r)
+		return r;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -1230,6 +1281,11 @@ static int ldq_usb_list(labdaq_list_fn fn, void *user)
 	ssize_t n;
 	int count = 0;
 
+	if (ldq_usb_load(0)) {
+		ldq_warn("usb: cannot load libusb (%s), so no USB device is listed: install it "
+			 "(Debian: libusb-1.0-0)", ldq_usb_why);
+		return 0;
+	}
 	if (usb_init(&ctx))
 		return 0; /* no USB here */
 	n = libusb_get_device_list(ctx, &list);
@@ -1720,8 +1776,14 @@ static int ldq_usb_attr_write(struct labdaq_device *dev, const char *name, const
 
 static int ldq_usb_lib_version(char *buf, size_t len)
 {
-	const struct libusb_version *v = libusb_get_version();
+	const struct libusb_version *v;
+	int n;
 
+	if (ldq_usb_load(0)) {
+		n = snprintf(buf, len, "libusb not found (%s)", ldq_usb_why);
+		return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
+	}
+	v = libusb_get_version();
 	return snprintf(buf, len, "libusb %u.%u.%u", v->major, v->minor, v->micro);
 }
 

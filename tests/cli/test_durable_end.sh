@@ -4,7 +4,8 @@
 # (fdatasync) before the final sidecar that says "complete" is put in place.
 # A power loss at any moment then leaves either a running sidecar or a
 # complete one whose header is already on disk.  Read from strace -f of
-# a short camera run and of a sample run.
+# a short camera run and of a sample run; and the whole list of a one-frame
+# run's flushes.
 . "$(dirname "$0")/lib.sh"
 require_labdaq
 
@@ -46,4 +47,50 @@ for spec in "camera:sim:camera?width=64&height=48:--frames:5" "adc:sim:adc:--sam
 	check "$name: the final header is made durable before the final sidecar" \
 		order_ok "$T/$name.strace"
 done
+
+# flushes LOG: the flushes, renames and links of one run, in order, one
+# letter each: S fsync of the sidecar's spare, R its rename into place,
+# L the data file's link (its name, after the first sidecar), D fdatasync of
+# the data file, F fsync of the directory, ? anything else.
+flushes() {
+	"$PY" - "$1" <<'PYEOF'
+import re, sys
+out = []
+for l in open(sys.argv[1], errors="replace"):
+    if not re.search(r"= 0$", l.strip()):
+        continue
+    if re.search(r"fsync\(\d+<[^>]*\.json\.tmp>", l):
+        out.append("S")
+    elif "fdatasync(" in l:
+        out.append("D")
+    elif re.search(r"fsync\(\d+<[^>]*>\)", l):
+        out.append("F")
+    elif re.search(r"rename(at2)?\(.*\.json\"", l):
+        out.append("R")
+    elif "linkat(" in l:
+        out.append("L")
+    else:
+        out.append("?")
+print(" ".join(out))
+PYEOF
+}
+
+# The flushes of a one-frame run, each needed (BENCHMARKS.md, "Point 4",
+# says why), and no more: the first sidecar fsync'd (S) and renamed into
+# place (R) without an fsync of the directory (its rename becomes durable
+# with the end's); the data file named (L); at the end the data (D), the
+# header that counts it (D), the final sidecar (S), its exchange (R) and
+# the directory (F).  Six flushes before: an F after the first R.
+strace -f -qq -y -s 8 -e trace=fsync,fdatasync,rename,renameat2,linkat \
+	-o "$T/one.strace" "$LABDAQ" acquire 'sim:camera?width=64&height=64' --frames 1 \
+	--progress none -o "$T/one.npy" >"$T/one.out" 2>&1
+is "one frame: the run completes under strace" "$?" 0
+seq=$(flushes "$T/one.strace")
+case $seq in
+"S R L D D S R F" | "S R D D S R F") ok "one frame: five flushes, in order ($seq)" ;;
+*)
+	not_ok "one frame: five flushes, in order (S R L D D S R F)"
+	diag "seen: $seq"
+	;;
+esac
 finish

@@ -238,37 +238,62 @@ if labdaq --help | grep -qE '^  iio '; then
 	v=$(pkg-config --modversion libiio 2>/dev/null | cut -d. -f1,2)
 	check_grep "--version: the iio backend's libiio, as loaded ($v)" "$T/version.out" \
 		"^  iio +libiio ${v:-[0-9.]+} "
-	# libiio is loaded at its first use, not with liblabdaq (its libraries
-	# cost every start ~2 ms: lib/backends/iio_dl.h).
-	lib=$(dirname "$LABDAQ")/liblabdaq.so
-	if [ -e "$lib" ] && command -v readelf >/dev/null; then
-		if readelf -d "$lib" | grep -q 'NEEDED.*libiio'; then
-			not_ok "liblabdaq.so does not link libiio (loaded when an iio device is used)"
-		else
-			ok "liblabdaq.so does not link libiio (loaded when an iio device is used)"
-		fi
-	fi
-	# A libiio.so.0 without libiio's functions: said, not a crash.
-	mkdir "$T/fakeiio"
-	if echo 'int labdaq_fake_iio;' | cc -shared -fPIC -x c -o "$T/fakeiio/libiio.so.0" - \
-		2>/dev/null; then
-		LD_LIBRARY_PATH=$T/fakeiio run fakever labdaq --version
-		is "--version with a libiio.so.0 lacking its functions: exit 0" "$RC" 0
-		check_grep "--version with a broken libiio: says so" "$T/fakever.out" \
-			'^  iio +libiio not found \(libiio.so.0 has no iio_'
-		LD_LIBRARY_PATH=$T/fakeiio run fakeacq labdaq acquire iio:local:x -n 1 \
-			-o "$T/fakeiio/x.npy"
-		if [ "$RC" -ne 0 ]; then
-			ok "acquire iio: with a broken libiio: fails (exit $RC)"
-		else
-			not_ok "acquire iio: with a broken libiio: fails (exit $RC)"
-		fi
-		check_grep "acquire iio: with a broken libiio: the message says what to install" \
-			"$T/fakeacq.err" 'cannot load libiio .*install it \(Debian: libiio0\)'
-	else
-		skip "no C compiler to build a fake libiio.so.0"
-	fi
 fi
+if labdaq --help | grep -qE '^  usb '; then
+	v=$(pkg-config --modversion libusb-1.0 2>/dev/null)
+	check_grep "--version: the usb backend's libusb, as loaded ($v)" "$T/version.out" \
+		"^  usb +libusb ${v:-[0-9.]+}$"
+fi
+if labdaq --help | grep -qE '^  comedi '; then
+	check_grep "--version: the comedi backend's comedilib loads" "$T/version.out" \
+		'^  comedi +comedilib \(libcomedi\.so\.0; built with [0-9.]+\)$'
+fi
+
+# The backends' libraries are loaded at their first use, not with liblabdaq
+# (with their own libraries they cost every start: lib/backends/iio_dl.h,
+# comedi_dl.h, usb_dl.h).  For each: liblabdaq.so does not NEED it, and a
+# library of that name without its functions is said by --version, by
+# opening such a device (what to install) and, for usb, by labdaq list.
+# backend library soname Debian-package URI
+for spec in "iio libiio libiio.so.0 libiio0 iio:local:x" \
+	"usb libusb libusb-1.0.so.0 libusb-1.0-0 usb:fx2lafw" \
+	"comedi comedilib libcomedi.so.0 libcomedi0 comedi:/dev/comedi0"; do
+	read -r b name so pkg uri <<<"$spec"
+	labdaq --help | grep -qE "^  $b " || continue
+	lib=${so%%.so*}
+	libdir=$(dirname "$LABDAQ")
+	if [ -e "$libdir/liblabdaq.so" ] && command -v readelf >/dev/null; then
+		if readelf -d "$libdir/liblabdaq.so" | grep -q "NEEDED.*\[$lib\.so"; then
+			not_ok "liblabdaq.so does not link $lib (loaded when a $b device is used)"
+		else
+			ok "liblabdaq.so does not link $lib (loaded when a $b device is used)"
+		fi
+	fi
+	mkdir "$T/fake$b"
+	if ! echo 'int labdaq_fake_lib;' | cc -shared -fPIC -x c -o "$T/fake$b/$so" - \
+		2>/dev/null; then
+		skip "no C compiler to build a fake $so"
+		continue
+	fi
+	LD_LIBRARY_PATH=$T/fake$b run fakever labdaq --version
+	is "--version with a $so lacking its functions: exit 0" "$RC" 0
+	check_grep "--version with a broken $so: says so" "$T/fakever.out" \
+		"^  $b +$name not found \($so has no ${b/usb/libusb}_"
+	LD_LIBRARY_PATH=$T/fake$b run fakeacq labdaq acquire "$uri" -n 1 -o "$T/fake$b/x.npy"
+	if [ "$RC" -ne 0 ]; then
+		ok "acquire $b: with a broken $so: fails (exit $RC)"
+	else
+		not_ok "acquire $b: with a broken $so: fails (exit $RC)"
+	fi
+	check_grep "acquire $b: with a broken $so: the message says what to install" \
+		"$T/fakeacq.err" "cannot load $name .*install it \(Debian: $pkg\)"
+	if [ "$b" = usb ]; then
+		LD_LIBRARY_PATH=$T/fake$b run fakelist labdaq list
+		is "list with a broken $so: exit 0 (the other backends' devices)" "$RC" 0
+		check_grep "list with a broken $so: says that USB devices are not listed" \
+			"$T/fakelist.err" "cannot load libusb .*no USB device is listed.*libusb-1.0-0"
+	fi
+done
 
 # ---- list, info ------------------------------------------------------------------
 run list labdaq list
