@@ -134,6 +134,20 @@ static int produce_block(struct producer *pr, uint64_t now)
 	return 0;
 }
 
+/* Items the device lost that only the end of the stream revealed
+ * (stream_lost, after stream_stop): dropped, one gap at the end. */
+static void end_lost(struct producer *pr)
+{
+	struct labdaq_run *run = pr->run;
+	uint64_t lost = run->dev->backend->stream_lost(run->dev);
+
+	if (!lost)
+		return;
+	ldq_run_add_gap(run, pr->index, lost);
+	pr->index += lost;
+	atomic_store_explicit(&run->acquired, pr->index, memory_order_relaxed);
+}
+
 static void *producer_main(void *arg)
 {
 	struct producer pr = { .run = arg };
@@ -155,6 +169,8 @@ static void *producer_main(void *arg)
 	}
 	if (dev->backend->stream_stop)
 		dev->backend->stream_stop(dev);
+	if (dev->backend->stream_lost)
+		end_lost(&pr);
 	run->producer_end = end;
 	/* Pairs with the writer's load-acquire: producer_end and the last
 	 * commit are visible once producer_done is.  Under the lock: see

@@ -160,6 +160,16 @@ struct ldq_backend {
 	 * must return and leave nothing running.
 	 */
 	void (*stream_stop)(struct labdaq_device *dev);
+	/*
+	 * stream_lost - the items the device lost that only the end of the
+	 * stream revealed (a bound that needs every transfer back, as
+	 * stream_stop leaves them), or 0.  The core counts them as acquired
+	 * and dropped, as one gap at the end of the file (the backend's log
+	 * says what is known of where they were lost).  Called once, from the
+	 * producer thread right after stream_stop at the end of a run that
+	 * streamed (not after a failed start).  Optional.
+	 */
+	uint64_t (*stream_lost)(struct labdaq_device *dev);
 
 	/*
 	 * write_output - set output channel @chan (an index into dev->chans)

@@ -128,9 +128,11 @@ static int ldq_usb_load(int say)
 #define IN_FLIGHT_MIN (256.0 * 1024)
 /* A clocked stream's loss check (clock_deficit): the bytes a device may
  * hold (the FX2's endpoint FIFO: 4 x 1024 bytes at most; the URI's fifo=
- * for more), the latency, the clocks' disagreement. */
+ * for more), the clocks' disagreement, and what stream_read leaves to the
+ * end of the run (a loss under LOSS_LATE_S, so that a device that vanished
+ * while its transfers were pending is not taken for one that lost). */
 #define FX2_FIFO 4096
-#define LOSS_SLACK_S 0.02
+#define LOSS_LATE_S 0.02
 #define LOSS_PPM 200.0
 #define MAX_BULK_CHANS 256
 
@@ -381,17 +383,18 @@ static void xfer_plan(double bytes_per_s, unsigned int maxpkt, size_t *size, uns
 	*n = want < 4 ? 4 : want > MAX_XFERS ? MAX_XFERS : (unsigned int)want;
 }
 
-/* Samples a clocked device lost, at least: what its clock made at @rate
- * Hz in @elapsed_s seconds, less what arrived (@received), what was
- * reported before (@reported) and what may still be on its way: @transit
- * samples (the device's FIFO, a partly filled transfer) and a slack for
- * latency (LOSS_SLACK_S) and for its crystal against ours (LOSS_PPM). */
-static uint64_t clock_deficit(double rate, double elapsed_s, uint64_t received,
-			      uint64_t reported, uint64_t transit)
+/* Samples a clocked device lost, at least, by the time @t: what its clock
+ * made at @rate Hz (taken LOSS_PPM slow) in the @span_s seconds from the
+ * reaping of the first transfer after the start to @t, less everything
+ * that arrived after that first transfer and was reaped by the end of an
+ * event handling begun at @t (@after), less what may have been on its way
+ * at @t (@transit: what the device holds unsent, its FIFO, and one partly
+ * filled transfer) and the sample in the making.  Every error of the
+ * times makes it smaller: it needs no allowance for latency. */
+static uint64_t clock_deficit(double rate, double span_s, uint64_t after, uint64_t transit)
 {
-	double made = rate * elapsed_s;
-	double slack = (double)transit + rate * (LOSS_SLACK_S + LOSS_PPM * 1e-6 * elapsed_s);
-	double missing = made - (double)received - (double)reported - slack;
+	double made = span_s > 0 ? floor(rate * (1 - LOSS_PPM * 1e-6) * span_s) : 0;
+	double missing = made - 1 - (double)after - (double)transit;
 
 	return missing >= 1 ? (uint64_t)missing : 0;
 }
@@ -599,11 +602,15 @@ struct usb_priv {
 	uint32_t fx2_rate;
 	double rate_hz;
 	uint64_t delivered;
-	/* fx2lafw: what the board's clock made against what arrived */
-	uint64_t t_start_ns;    /* when the board began, at the latest: the
-				 * first data's arrival less its duration */
+	/* fx2lafw: what the board's clock made against what arrived
+	 * (clock_deficit, after every event handling of the stream) */
 	uint64_t rx_bytes;      /* of completed transfers */
-	uint64_t lost;          /* reported so far */
+	uint64_t go_ns;         /* the START command was acknowledged */
+	uint64_t r1_ns;         /* the first transfer with data reaped after it */
+	uint64_t rx_r1;         /* rx_bytes with that transfer */
+	uint64_t deficit;       /* the largest clock_deficit so far */
+	uint64_t lost;          /* reported by stream_read */
+	uint64_t end_lost;      /* the rest, for stream_lost */
 };
 
 /* libusb_init() with every signal blocked: the threads libusb starts there
@@ -1320,11 +1327,11 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
 
 	sl->state = SLOT_DONE;
 	p->inflight--;
-	if (!p->rx_bytes && t->actual_length > 0 && p->rate_hz > 0)
-		p->t_start_ns = ldq_now_ns() - (uint64_t)((double)t->actual_length /
-							   (double)p->item_bytes /
-							   p->rate_hz * 1e9);
 	p->rx_bytes += (uint64_t)t->actual_length;
+	if (p->go_ns && !p->r1_ns && t->actual_length > 0) {
+		p->r1_ns = ldq_now_ns();
+		p->rx_r1 = p->rx_bytes;
+	}
 	switch (t->status) {
 	case LIBUSB_TRANSFER_COMPLETED:
 	case LIBUSB_TRANSFER_CANCELLED:
@@ -1346,6 +1353,23 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
 			p->dry_after = p->seq;
 		p->dry = 1;
 	}
+}
+
+/* libusb's events for at most @tv; then, on an fx2lafw stream, the
+ * clock check: everything that completed before @t0 has been reaped. */
+static void handle_events(struct usb_priv *p, struct timeval *tv)
+{
+	uint64_t t0 = ldq_now_ns(), ib = p->item_bytes, d;
+
+	libusb_handle_events_timeout_completed(p->ctx, tv, NULL);
+	if (p->mode != MODE_FX2LAFW || !p->r1_ns || t0 <= p->r1_ns || !p->acquiring ||
+	    p->gone || p->fail || (p->dry && !p->dry_ok) || atomic_load(&p->cancelled))
+		return;
+	d = clock_deficit(p->rate_hz, (double)(t0 - p->r1_ns) / 1e9,
+			  (p->rx_bytes - p->rx_r1 + ib - 1) / ib,
+			  (p->fifo + p->xsize + ib - 1) / ib);
+	if (d > p->deficit)
+		p->deficit = d;
 }
 
 static int submit(struct usb_priv *p, struct slot *sl)
@@ -1376,7 +1400,7 @@ static void recycle(struct usb_priv *p, struct slot *sl)
 	sl->state = SLOT_IDLE;
 	/* Reap what completed first, so that a queue that ran dry is seen
 	 * before this submission hides it. */
-	libusb_handle_events_timeout_completed(p->ctx, &zero, NULL);
+	handle_events(p, &zero);
 	if (p->gone || p->fail || (p->dry && !p->dry_ok) || atomic_load(&p->cancelled))
 		return;
 	submit(p, sl);
@@ -1451,17 +1475,18 @@ static long stream_end(struct labdaq_device *dev, struct usb_priv *p)
 	return 0;
 }
 
-/* fx2lafw's samples that cannot still be on their way: lost (the board
- * has no overrun flag; a bus slower than its clock drops them there). */
-static uint64_t check_clock(struct usb_priv *p)
+/* fx2lafw's samples lost (the board has no overrun flag; a bus slower
+ * than its clock drops them there) not yet reported, less the last
+ * LOSS_LATE_S of its clock: stream_stop reports those, when the stream
+ * ended with the board still there. */
+static uint64_t new_loss(struct usb_priv *p)
 {
-	uint64_t now = ldq_now_ns(), transit, n;
+	double late = p->rate_hz * LOSS_LATE_S;
+	uint64_t n = (double)p->deficit > late ? p->deficit - (uint64_t)late : 0;
 
-	if (!p->rx_bytes)
-		return 0; /* the clock is known from the first data on */
-	transit = (p->xsize + p->fifo) / p->item_bytes;
-	n = clock_deficit(p->rate_hz, (double)(now - p->t_start_ns) / 1e9,
-			  p->rx_bytes / p->item_bytes, p->lost, transit);
+	if (n <= p->lost)
+		return 0;
+	n -= p->lost;
 	p->lost += n;
 	return n;
 }
@@ -1489,10 +1514,9 @@ static long ldq_usb_stream_read(struct labdaq_device *dev, void *dst, size_t ite
 		r = stream_end(dev, p);
 		if (r)
 			return r;
-		libusb_handle_events_timeout_completed(p->ctx, &tv, NULL);
+		handle_events(p, &tv);
 	}
-	if (p->mode == MODE_FX2LAFW)
-		*lost = check_clock(p);
+	*lost = new_loss(p);
 	/* A partial item waits for the next call. */
 	p->carry_bytes = have % ib;
 	memcpy(p->carry, d + have - p->carry_bytes, p->carry_bytes);
@@ -1545,11 +1569,30 @@ static void release(struct usb_priv *p)
 	p->claimed = 0;
 }
 
+/* fx2lafw's samples lost that stream_read left to the end (new_loss):
+ * logged, kept for stream_lost.  Not after a failure: a board that
+ * vanished made nothing after it went. */
+static void check_end(struct labdaq_device *dev, struct usb_priv *p)
+{
+	if (!p->gone && !p->fail && !(p->dry && !p->dry_ok) && p->deficit > p->lost)
+		p->end_lost = p->deficit - p->lost;
+	if (!p->lost && !p->end_lost)
+		return;
+	ldq_warn("%s: the board's clock made at least %llu samples more than arrived (%llu of "
+		 "them found at the end of the run): lost on the way, in the file or after its "
+		 "end (an FX2 drops what the bus does not carry in time, without a trace); "
+		 "counted as dropped, in the gaps where they were noticed (those found at the "
+		 "end: one gap at the end of the file). Lower the rate, or give the board a bus "
+		 "of its own", dev->uri, (unsigned long long)(p->lost + p->end_lost),
+		 (unsigned long long)p->end_lost);
+}
+
 static void ldq_usb_stream_stop(struct labdaq_device *dev)
 {
 	struct usb_priv *p = dev->priv;
 
 	free_slots(dev, p);
+	check_end(dev, p);
 	release(p);
 	if (p->dry_count && p->dry_ok)
 		ldq_warn("%s: the transfer queue ran dry %llu time(s) (dry=ignore)", dev->uri,
@@ -1652,7 +1695,8 @@ static void reset_stream(struct usb_priv *p, size_t item_bytes)
 	p->seq = p->dry_after = p->dry_count = 0;
 	p->dry = p->gone = p->fail = 0;
 	p->delivered = 0;
-	p->rx_bytes = p->lost = 0;
+	p->rx_bytes = p->lost = p->deficit = p->end_lost = 0;
+	p->go_ns = p->r1_ns = p->rx_r1 = 0;
 	atomic_store(&p->cancelled, 0);
 }
 
@@ -1685,6 +1729,8 @@ static int ldq_usb_stream_start(struct labdaq_device *dev, const struct ldq_stre
 		if (r)
 			ldq_err("%s: the board refused the start command: %s", dev->uri,
 				labdaq_strerror(r));
+		else
+			p->go_ns = ldq_now_ns();
 	}
 	if (r) {
 		free_slots(dev, p);
@@ -1695,6 +1741,15 @@ static int ldq_usb_stream_start(struct labdaq_device *dev, const struct ldq_stre
 	ldq_dbg("%s: %u transfers of %zu bytes in flight, %.9g Hz", dev->uri, p->nslots,
 		p->xsize, p->rate_hz);
 	return 0;
+}
+
+static uint64_t ldq_usb_stream_lost(struct labdaq_device *dev)
+{
+	struct usb_priv *p = dev->priv;
+	uint64_t n = p->end_lost;
+
+	p->end_lost = 0;
+	return n;
 }
 
 static double ldq_usb_stream_rate(struct labdaq_device *dev)
@@ -1801,6 +1856,7 @@ const struct ldq_backend ldq_backend_usb = {
 	.stream_read = ldq_usb_stream_read,
 	.stream_cancel = ldq_usb_stream_cancel,
 	.stream_stop = ldq_usb_stream_stop,
+	.stream_lost = ldq_usb_stream_lost,
 	.attr_list = ldq_usb_attr_list,
 	.attr_read = ldq_usb_attr_read,
 	.attr_write = ldq_usb_attr_write,

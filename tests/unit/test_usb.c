@@ -215,25 +215,69 @@ static void test_xfer_plan(void **state)
 	}
 }
 
-/* The loss check of a clocked stream (fx2lafw has no overrun flag). */
+/* The loss check of a clocked stream (fx2lafw has no overrun flag): what
+ * the clock made since the first transfer was reaped, taken 200 ppm slow,
+ * less what arrived since, what may be on its way and the sample in the
+ * making.  No allowance for latency. */
 static void test_clock_deficit(void **state)
 {
+	/* 8 MHz for 0.5 s, taken 200 ppm slow: 3999200 samples. */
+	const uint64_t made = 3999200, transit = 4096 + 80384;
+
 	(void)state;
-	/* All there, or more (the board started before the reply came). */
-	assert_int_equal(clock_deficit(1e6, 1.0, 1000000, 0, 1000), 0);
-	assert_int_equal(clock_deficit(1e6, 1.0, 1010000, 0, 1000), 0);
-	/* Within what may be on its way: the transit plus 20 ms. */
-	assert_int_equal(clock_deficit(1e6, 1.0, 1000000 - 21000, 0, 1000), 0);
-	/* Half missing: all but the slack (1000 + 20 ms + 200 ppm) is lost. */
-	assert_int_equal(clock_deficit(1e6, 1.0, 500000, 0, 1000), 500000 - 21200);
-	/* Reported once only. */
-	assert_int_equal(clock_deficit(1e6, 1.0, 500000, 478800, 1000), 0);
-	/* An hour at 24 MHz with a crystal 150 ppm slow: no loss. */
-	assert_int_equal(clock_deficit(24e6, 3600, (uint64_t)(24e6 * 3600 * (1 - 150e-6)), 0,
-				       65536), 0);
-	/* ... but 300 ppm short is (100 ppm past the slack, less 20 ms). */
-	assert_true(clock_deficit(24e6, 3600, (uint64_t)(24e6 * 3600 * (1 - 300e-6)), 0,
-				  65536) > 8000000);
+	/* All there, or more (data made before the first transfer). */
+	assert_int_equal(clock_deficit(8e6, 0.5, made, transit), 0);
+	assert_int_equal(clock_deficit(8e6, 0.5, made + 100000, transit), 0);
+	/* Short by what may be on its way, plus the sample in the making. */
+	assert_int_equal(clock_deficit(8e6, 0.5, made - transit - 1, transit), 0);
+	assert_int_equal(clock_deficit(8e6, 0.5, made - transit - 2, transit), 1);
+	assert_int_equal(clock_deficit(8e6, 0.5, made - transit - 1000, transit), 999);
+	/* 27 ms of an 8 MHz board's samples (216000) lost: all but the FX2's
+	 * FIFO and one partly filled transfer of 10 ms are found. */
+	assert_int_equal(clock_deficit(8e6, 0.5, made - 216000, transit),
+			 216000 - transit - 1);
+	/* No time yet, or a clock that went back: nothing. */
+	assert_int_equal(clock_deficit(8e6, 0, 0, 0), 0);
+	assert_int_equal(clock_deficit(8e6, -1, 0, 0), 0);
+	/* An hour at 24 MHz with a crystal 150 ppm slow: no loss ... */
+	assert_int_equal(clock_deficit(24e6, 3600, (uint64_t)(24e6 * 3600 * (1 - 150e-6)), 65536),
+			 0);
+	/* ... but 300 ppm short is, by the 100 ppm past the allowance. */
+	assert_true(clock_deficit(24e6, 3600, (uint64_t)(24e6 * 3600 * (1 - 300e-6)), 65536) >
+		    8000000);
+}
+
+/* What stream_read reports of the deficit (all but the last 20 ms of the
+ * clock, once) and what it leaves to the end of the run. */
+static void test_loss_reports(void **state)
+{
+	struct usb_priv p = { .rate_hz = 1e6, .mode = MODE_FX2LAFW };
+	struct labdaq_device dev = { .uri = (char *)"usb:test", .priv = &p };
+
+	(void)state;
+	assert_int_equal(new_loss(&p), 0);
+	p.deficit = 20000;              /* within the last 20 ms: later */
+	assert_int_equal(new_loss(&p), 0);
+	p.deficit = 100000;
+	assert_int_equal(new_loss(&p), 80000);
+	assert_int_equal(new_loss(&p), 0);       /* once */
+	p.deficit = 150000;
+	assert_int_equal(new_loss(&p), 50000);
+	assert_int_equal(p.lost, 130000);
+	/* The end: the rest, once the stream ended with the board there. */
+	check_end(&dev, &p);
+	assert_int_equal(p.end_lost, 20000);
+	assert_int_equal(ldq_usb_stream_lost(&dev), 20000);
+	assert_int_equal(ldq_usb_stream_lost(&dev), 0);
+	/* A board that vanished made nothing after it went: no end report. */
+	p.end_lost = 0;
+	p.gone = 1;
+	check_end(&dev, &p);
+	assert_int_equal(p.end_lost, 0);
+	p.gone = 0;
+	p.dry = 1;                      /* the queue ran dry: the run failed */
+	check_end(&dev, &p);
+	assert_int_equal(p.end_lost, 0);
 }
 
 static struct fw_image *img_new(void)
@@ -411,7 +455,7 @@ int main(void)
 		cmocka_unit_test(test_fw_binary),  cmocka_unit_test(test_fw_ihex),
 		cmocka_unit_test(test_fw_bad),     cmocka_unit_test(test_logic_meta),
 		cmocka_unit_test(test_profiles),   cmocka_unit_test(test_no_board),
-		cmocka_unit_test(test_clock_deficit),
+		cmocka_unit_test(test_clock_deficit), cmocka_unit_test(test_loss_reports),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

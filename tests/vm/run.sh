@@ -236,11 +236,13 @@ stage_extra() {
 # The usb backend's tests (tests/vm/guest/8N-usb-*.sh): the gadget stack
 # (dummy_hcd connects a gadget to a host controller in the same kernel;
 # FunctionFS lets build/usb/fx2gadget play the device), lsusb, Debian's
-# sigrok-cli (the peer; its Python decoders are not needed) and the fx2lafw
-# firmware files.  Before depmod: it stages modules.
+# sigrok-cli (the peer; its Python decoders are not needed), the fx2lafw
+# firmware files, and usbserial (its generic driver is the kernel driver
+# 87-usb-driver.sh binds to a device for labdaq to detach and re-attach).
+# Before depmod: it stages modules.
 stage_usb() {
 	local m a
-	for m in dummy_hcd libcomposite usb_f_fs configfs; do
+	for m in dummy_hcd libcomposite usb_f_fs configfs usbserial; do
 		stage_module "$m" || return 1
 	done
 	for a in lsusb sigrok-cli; do

@@ -43,7 +43,7 @@ cpu_of() {
 one() {
 	tag=${3:-run}
 	n=$(($2 * SECS))
-	rm -f $D/l.npy $D/l.json $D/s.bin
+	rm -f $D/l.npy $D/l.json $D/l.gaps.npy $D/s.bin
 	gadget_start fx2lafw --fifo $FIFO >/dev/null 2>&1 || {
 		echo "error board not plugged in" >>"$RES"
 		return
@@ -70,7 +70,7 @@ one() {
 # open, the start command).
 gadget_start fx2lafw >/dev/null 2>&1
 for i in 1 2 3; do
-	rm -f $D/one.npy $D/one.json
+	rm -f $D/one.npy $D/one.json $D/one.gaps.npy
 	echo "start labdaq-1-packet $(cpu_of labdaq acquire "usb:fx2lafw?fifo=$LAFIFO" -C D0-D7 \
 		--rate 1000000 --samples 512 --ring $RING --progress none -o $D/one.npy)" | tee -a "$RES"
 	gadget_stop
