@@ -56,50 +56,29 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../dl.h"
 #include "comedi_dl.h"
 
 /* ---- comedilib, loaded at the first use (comedi_dl.h) ---- */
 
 static struct ldq_comedi_syms ldq_comedi_;
-static pthread_once_t ldq_comedi_once = PTHREAD_ONCE_INIT;
-static int ldq_comedi_err;
-static char ldq_comedi_why[160];
 
-static void ldq_comedi_load_once(void)
+static void ldq_comedi_bind(void *h, const char **missing)
 {
-	void *h = dlopen(LDQ_COMEDI_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *missing = NULL;
-
-	if (!h) {
-		snprintf(ldq_comedi_why, sizeof(ldq_comedi_why), "%s", dlerror());
-		ldq_comedi_err = -ENOENT;
-		return;
-	}
-#define LDQ_COMEDI_DLSYM(f)                                                   \
-	ldq_comedi_.f##_p = (__typeof__(ldq_comedi_.f##_p))dlsym(h, #f);      \
-	if (!ldq_comedi_.f##_p && !missing)                                   \
-		missing = #f;
+#define LDQ_COMEDI_DLSYM(f) \
+	ldq_comedi_.f##_p = (__typeof__(ldq_comedi_.f##_p))ldq_dl_sym(h, #f, missing);
 	LDQ_COMEDI_SYMS(LDQ_COMEDI_DLSYM)
 #undef LDQ_COMEDI_DLSYM
-	if (missing) {
-		snprintf(ldq_comedi_why, sizeof(ldq_comedi_why), "%s has no %s",
-			 LDQ_COMEDI_SONAME, missing);
-		ldq_comedi_err = -ENOSYS;
-	}
 }
 
-/*
- * Load comedilib once per process; 0, or -ENOENT (not installed) / -ENOSYS
- * (a comedilib without a function we call) with a log line if @say.
- * Thread-safe.
- */
+static struct ldq_dl ldq_comedi_dl =
+	LDQ_DL_INIT("comedi", "comedilib", LDQ_COMEDI_SONAME, "libcomedi0", ldq_comedi_bind);
+
+/* Load comedilib once per process: 0, or -ENOENT / -ENOSYS, said if @say
+ * (dl.h).  Thread-safe. */
 static int ldq_comedi_load(int say)
 {
-	pthread_once(&ldq_comedi_once, ldq_comedi_load_once);
-	if (ldq_comedi_err && say)
-		ldq_err("comedi: cannot load comedilib (%s): install it (Debian: libcomedi0)",
-			ldq_comedi_why);
-	return ldq_comedi_err;
+	return ldq_dl_load(&ldq_comedi_dl, say);
 }
 
 #define MAX_CHANS 256
@@ -740,7 +719,7 @@ static int ldq_comedi_list(labdaq_list_fn fn, void *user)
 		return 0;
 	if (ldq_comedi_load(0)) {
 		ldq_warn("comedi: cannot load comedilib (%s), so the boards of /dev/comedi* are "
-			 "not listed: install it (Debian: libcomedi0)", ldq_comedi_why);
+			 "not listed: install it (Debian: libcomedi0)", ldq_comedi_dl.why);
 		globfree(&g);
 		return 0;
 	}
@@ -1158,7 +1137,7 @@ static int ldq_comedi_lib_version(char *buf, size_t len)
 	int n;
 
 	if (ldq_comedi_load(0))
-		n = snprintf(buf, len, "comedilib not found (%s)", ldq_comedi_why);
+		n = snprintf(buf, len, "comedilib not found (%s)", ldq_comedi_dl.why);
 	else
 		n = snprintf(buf, len, "comedilib (%s; built with %d.%d.%d)", LDQ_COMEDI_SONAME,
 			     COMEDILIB_VERSION_MAJOR, COMEDILIB_VERSION_MINOR,

@@ -50,49 +50,29 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../dl.h"
 #include "iio_dl.h"
 
 /* ---- libiio, loaded at the first use (iio_dl.h) ---- */
 
 static struct ldq_iio_syms ldq_iio_;
-static pthread_once_t ldq_iio_once = PTHREAD_ONCE_INIT;
-static int ldq_iio_err;
-static char ldq_iio_why[160];
 
-static void ldq_iio_load_once(void)
+static void ldq_iio_bind(void *h, const char **missing)
 {
-	void *h = dlopen(LDQ_IIO_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *missing = NULL;
-
-	if (!h) {
-		snprintf(ldq_iio_why, sizeof(ldq_iio_why), "%s", dlerror());
-		ldq_iio_err = -ENOENT;
-		return;
-	}
-#define LDQ_IIO_DLSYM(f)                                                      \
-	ldq_iio_.f##_p = (__typeof__(ldq_iio_.f##_p))dlsym(h, #f);            \
-	if (!ldq_iio_.f##_p && !missing)                                      \
-		missing = #f;
+#define LDQ_IIO_DLSYM(f) \
+	ldq_iio_.f##_p = (__typeof__(ldq_iio_.f##_p))ldq_dl_sym(h, #f, missing);
 	LDQ_IIO_SYMS(LDQ_IIO_DLSYM)
 #undef LDQ_IIO_DLSYM
-	if (missing) {
-		snprintf(ldq_iio_why, sizeof(ldq_iio_why), "%s has no %s", LDQ_IIO_SONAME,
-			 missing);
-		ldq_iio_err = -ENOSYS;
-	}
 }
 
-/*
- * Load libiio once per process; 0, or -ENOENT (not installed) / -ENOSYS
- * (a libiio without a function we call) with a log line if @say.
- * Thread-safe.
- */
+static struct ldq_dl ldq_iio_dl =
+	LDQ_DL_INIT("iio", "libiio", LDQ_IIO_SONAME, "libiio0", ldq_iio_bind);
+
+/* Load libiio once per process: 0, or -ENOENT / -ENOSYS, said if @say
+ * (dl.h).  Thread-safe. */
 static int ldq_iio_load(int say)
 {
-	pthread_once(&ldq_iio_once, ldq_iio_load_once);
-	if (ldq_iio_err && say)
-		ldq_err("iio: cannot load libiio (%s): install it (Debian: libiio0)", ldq_iio_why);
-	return ldq_iio_err;
+	return ldq_dl_load(&ldq_iio_dl, say);
 }
 
 /* A libiio buffer holds about this long of scans... */
@@ -1014,7 +994,7 @@ static int ldq_iio_lib_version(char *buf, size_t len)
 	int n;
 
 	if (ldq_iio_load(0)) {
-		n = snprintf(buf, len, "libiio not found (%s)", ldq_iio_why);
+		n = snprintf(buf, len, "libiio not found (%s)", ldq_iio_dl.why);
 		return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
 	}
 	iio_library_get_version(&major, &minor, tag);

@@ -63,50 +63,29 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../dl.h"
 #include "usb_dl.h"
 
 /* ---- libusb, loaded at the first use (usb_dl.h) ---- */
 
 static struct ldq_usb_syms ldq_usb_;
-static pthread_once_t ldq_usb_once = PTHREAD_ONCE_INIT;
-static int ldq_usb_err;
-static char ldq_usb_why[160];
 
-static void ldq_usb_load_once(void)
+static void ldq_usb_bind(void *h, const char **missing)
 {
-	void *h = dlopen(LDQ_USB_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *missing = NULL;
-
-	if (!h) {
-		snprintf(ldq_usb_why, sizeof(ldq_usb_why), "%s", dlerror());
-		ldq_usb_err = -ENOENT;
-		return;
-	}
-#define LDQ_USB_DLSYM(f)                                                      \
-	ldq_usb_.f##_p = (__typeof__(ldq_usb_.f##_p))dlsym(h, #f);            \
-	if (!ldq_usb_.f##_p && !missing)                                      \
-		missing = #f;
+#define LDQ_USB_DLSYM(f) \
+	ldq_usb_.f##_p = (__typeof__(ldq_usb_.f##_p))ldq_dl_sym(h, #f, missing);
 	LDQ_USB_SYMS(LDQ_USB_DLSYM)
 #undef LDQ_USB_DLSYM
-	if (missing) {
-		snprintf(ldq_usb_why, sizeof(ldq_usb_why), "%s has no %s", LDQ_USB_SONAME,
-			 missing);
-		ldq_usb_err = -ENOSYS;
-	}
 }
 
-/*
- * Load libusb once per process; 0, or -ENOENT (not installed) / -ENOSYS
- * (a libusb without a function we call) with a log line if @say.
- * Thread-safe.
- */
+static struct ldq_dl ldq_usb_dl =
+	LDQ_DL_INIT("usb", "libusb", LDQ_USB_SONAME, "libusb-1.0-0", ldq_usb_bind);
+
+/* Load libusb once per process: 0, or -ENOENT / -ENOSYS, said if @say
+ * (dl.h).  Thread-safe. */
 static int ldq_usb_load(int say)
 {
-	pthread_once(&ldq_usb_once, ldq_usb_load_once);
-	if (ldq_usb_err && say)
-		ldq_err("usb: cannot load libusb (%s): install it (Debian: libusb-1.0-0)",
-			ldq_usb_why);
-	return ldq_usb_err;
+	return ldq_dl_load(&ldq_usb_dl, say);
 }
 
 #define CMD_GET_FW_VERSION 0xb0
@@ -1290,7 +1269,7 @@ static int ldq_usb_list(labdaq_list_fn fn, void *user)
 
 	if (ldq_usb_load(0)) {
 		ldq_warn("usb: cannot load libusb (%s), so no USB device is listed: install it "
-			 "(Debian: libusb-1.0-0)", ldq_usb_why);
+			 "(Debian: libusb-1.0-0)", ldq_usb_dl.why);
 		return 0;
 	}
 	if (usb_init(&ctx))
@@ -1835,7 +1814,7 @@ static int ldq_usb_lib_version(char *buf, size_t len)
 	int n;
 
 	if (ldq_usb_load(0)) {
-		n = snprintf(buf, len, "libusb not found (%s)", ldq_usb_why);
+		n = snprintf(buf, len, "libusb not found (%s)", ldq_usb_dl.why);
 		return n < 0 ? -EIO : (size_t)n >= len ? -ENAMETOOLONG : n;
 	}
 	v = libusb_get_version();
