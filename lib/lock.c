@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "util.h"
 
 #define DEFAULT_LOCK_DIR "/run/lock/labdaq"
 
@@ -575,7 +576,8 @@ static int take_lock_file(const char *key, const char *uri, char *path, size_t p
 /* The holder record: who, since when, what, where; informative.  The user
  * is its uid: read_holder() looks its name up, so that a run's start does
  * not (NSS: nsswitch.conf, the passwd file, perhaps a directory server).
- * The time is printed without strftime(), which would read the time zone. */
+ * The time is taken apart by ldq_utc_fields(), not gmtime_r(), which would
+ * read the time zone file. */
 static void write_holder(int fd, const char *path, const char *uri, const char *what,
 			 const char *output, const char *run_id)
 {
@@ -585,7 +587,7 @@ static void write_holder(int fd, const char *path, const char *uri, const char *
 	int len;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	ldq_utc_fields(ts.tv_sec, &tm);
 	snprintf(since, sizeof(since), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	outabs[0] = '\0';

@@ -72,16 +72,46 @@ int ldq_fsync(int fd)
 	return 0;
 }
 
+/*
+ * Days since 1970-01-01 to a civil date, by 400-year eras of 146097 days
+ * counted from 0000-03-01, so that the leap day ends its year (the method
+ * of H. Hinnant's "chrono-compatible low-level date algorithms").
+ */
+void ldq_utc_fields(long long t, struct tm *tm)
+{
+	long long days = t / 86400, secs = t % 86400, era, y;
+	unsigned int doe, yoe, doy, mp, m;
+
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	days += 719468; /* from 0000-03-01 */
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = (unsigned int)(days - era * 146097);                    /* 0..146096 */
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0..399 */
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* from March 1 */
+	mp = (5 * doy + 2) / 153;                                    /* March = 0 */
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y = (long long)yoe + era * 400 + (m <= 2);
+	tm->tm_year = (int)(y - 1900);
+	tm->tm_mon = (int)m - 1;
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_hour = (int)(secs / 3600);
+	tm->tm_min = (int)(secs / 60 % 60);
+	tm->tm_sec = (int)(secs % 60);
+}
+
 void ldq_utc_now(char *buf, size_t len)
 {
 	struct timespec ts;
 	struct tm tm;
-	char tmp[32];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%.20s.%03dZ", tmp, (int)(ts.tv_nsec / 1000000) % 1000);
+	ldq_utc_fields(ts.tv_sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 int ldq_pwrite_all(int fd, const void *buf, size_t len, off_t off, size_t *done)

@@ -17,4 +17,11 @@ int ldq_pwrite_all(int fd, const void *buf, size_t len, off_t off, size_t *done)
  * -errno. */
 int ldq_pread_all(int fd, void *buf, size_t len, off_t off);
 
+struct tm;
+/* @t (seconds since the epoch) as UTC in @tm's year, month, day, hour,
+ * minute and second (the other fields untouched), as gmtime_r() gives them
+ * but without its first call's reading of the time zone file (glibc):
+ * a run's start reads nothing it does not need.  Any @t. */
+void ldq_utc_fields(long long t, struct tm *tm);
+
 #endif
