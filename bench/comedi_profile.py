@@ -89,17 +89,20 @@ def syscalls(path, out):
     for line in lines:
         w = line.split()
         if len(w) >= 5 and w[0][0].isdigit() and w[-1] != "total":
-            out.append(f"  {w[-1]:16} {w[3]:>7} calls" + (f", {w[4]} errors" if len(w) == 6 else ""))
+            errors = f", {w[4]} errors" if len(w) == 6 else ""
+            out.append(f"  {w[-1]:16} {w[3]:>7} calls{errors}")
 
 
 def main():
-    d = sys.argv[1] if len(sys.argv) > 1 else os.path.join("build", "vm", "share", "out", "profile")
+    d = (sys.argv[1] if len(sys.argv) > 1
+         else os.path.join("build", "vm", "share", "out", "profile"))
     out = []
     try:
         out.append("runs (contender user sys wall ...): ")
         out.extend("  " + line for line in open(os.path.join(d, "runs.txt")).read().splitlines())
     except OSError:
-        print(f"comedi_profile: no {d}/runs.txt: run bench-comedi-profile.sh first", file=sys.stderr)
+        print(f"comedi_profile: no {d}/runs.txt: run bench-comedi-profile.sh first",
+              file=sys.stderr)
         return 1
     parts = {}
     for x, comm in NAMES.items():

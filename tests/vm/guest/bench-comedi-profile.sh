@@ -24,7 +24,8 @@ if ! command -v labdaq >/dev/null || ! command -v comedi_loop >/dev/null; then
 	echo "error labdaq or comedi_loop missing" >$P/runs.txt
 	exit 0
 fi
-CMD_l="labdaq acquire comedi:0 --rate 1000000 -C ai0,ai1 --time ${SECS}s --ring 4M --progress none -o $D/l.npy"
+CMD_l="labdaq acquire comedi:0 --rate 1000000 -C ai0,ai1 --time ${SECS}s --ring 4M"
+CMD_l="$CMD_l --progress none -o $D/l.npy"
 CMD_c="comedi_loop /dev/comedi0 1000000 2 $SECS $D/loop.bin"
 cmd() { eval echo \$CMD_$1; }
 clean() { rm -f $D/l.npy $D/l.json $D/l.gaps.npy $D/loop.bin; }
