@@ -3,8 +3,9 @@
  * comedi_loop.c - the minimal comedi streaming program labdaq is compared
  * with (bench.py, section 7, in the VM against comedi_test): one timed
  * command on subdevice 0, read() in a loop into one buffer, written to a
- * file as it comes.  No ring, no threads, no metadata: the floor of what a
- * stream costs.
+ * file as it comes, made durable as labdaq makes its file: fdatasync()
+ * once a second (labdaq's checkpoint) and at the end.  No ring, no
+ * threads, no metadata: the floor of what a stream costs.
  *
  *   comedi_loop DEVICE RATE_HZ NCHANS SECONDS OUTFILE [BUFFER_BYTES]
  *
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
 	unsigned long long bytes = 0, want;
 	comedi_cmd cmd;
 	comedi_t *dev;
-	double rate, secs, t0;
+	double rate, secs, t0, next_sync;
 	int n, fd, overflow = 0;
 
 	if (argc < 6) {
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
 	}
 	want = (unsigned long long)(secs * 1e9 / cmd.scan_begin_arg) * 2u * (unsigned int)n;
 	t0 = now_s();
+	next_sync = t0 + 1;
 	while (bytes < want) {
 		ssize_t r = read(comedi_fileno(dev), buf, sizeof(buf));
 
@@ -92,8 +94,14 @@ int main(int argc, char **argv)
 			break;
 		}
 		bytes += (unsigned long long)r;
+		if (now_s() >= next_sync) {
+			fdatasync(fd);
+			next_sync += 1;
+		}
 	}
 	comedi_cancel(dev, 0);
+	if (fdatasync(fd))
+		perror("fdatasync");
 	close(fd);
 	comedi_close(dev);
 	printf("samples %llu seconds %.3f overflow %d\n", bytes / 2 / (unsigned int)n,

@@ -71,7 +71,9 @@
  *	   membarrier()                 N2 compiler barrier
  *	W2 seq = load seq (seq_cst)     N3 load waiters; if set and the fill
  *	W3 re-check the condition          (free space) may reach it:
- *	W4 FUTEX_WAIT(seq)              N4   fetch_add seq, FUTEX_WAKE
+ *	W4 FUTEX_WAIT(seq)              N3b  read the other index; if the
+ *	                                     fill still reaches it:
+ *	                                N4   fetch_add seq, FUTEX_WAKE
  *
  * N2 and the waiter's membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) form an
  * asymmetric fence: the system call makes every running thread of the
@@ -84,10 +86,16 @@
  * queues the waiter atomically with respect to the wake, returns EAGAIN or
  * wakes it.  No wakeup is lost, and a commit or release makes no locked
  * instruction and no system call unless a side sleeps and may be satisfied.
- * The notifier compares with an upper bound of what the waiter waits for
- * (its cached copy of the other index lags), so it may wake in vain, never
- * miss.  Without membarrier() (before Linux 4.14, or seccomp), both sides
- * use seq_cst fences instead.  (ThreadSanitizer models neither fences nor
+ * The notifier compares what the waiter waits for with an upper bound of
+ * the fill (free space): first the one its cached copy of the other index
+ * gives, which lags; only if that reaches the wish does it read the other
+ * index (N3b) and wake if the fresh bound still does.  Any value of an index
+ * read is at most the index (indices only grow), so the bound stays an
+ * upper bound: no wake is missed, and a waiter is not woken in vain because
+ * of a stale copy.  The waiter makes its heavy fence only on the way to a
+ * sleep; after a sleep, a plain check ends the wait when it is over.
+ * Without membarrier() (before Linux 4.14, or seccomp), both sides use
+ * seq_cst fences instead.  (ThreadSanitizer models neither fences nor
  * membarrier; every access involved is atomic, so it reports no race.)
  *
  * ldq_ring_wake() bumps a wake counter, then both futex words, then wakes
@@ -330,12 +338,44 @@ size_t ldq_ring_capacity(const struct ldq_ring *r)
 }
 
 /* N4 of the notifier, once it has seen a waiter that it may satisfy. */
-void ldq_ring_wake_waiter_(_Atomic uint32_t *seq)
+static void wake_waiter(_Atomic uint32_t *seq, uint64_t *wakes)
 {
 	/* Pairs with W2; a release, so a waiter that reads the new value sees
 	 * N1. */
 	atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
 	futex_wake(seq);
+	(*wakes)++;
+}
+
+/*
+ * The producer's cached tail says the sleeping consumer may have the @want
+ * bytes it waits for.  That bound lags by what the consumer released since
+ * the tail was last read (after the consumer's every large write, up to
+ * the high-water slack): read the tail, and wake the consumer only if the
+ * fill does reach @want.  Any tail read is at most the consumer's own (it
+ * only grows, and the consumer does not release while it sleeps), so the
+ * fill computed is still an upper bound of what the consumer will see: no
+ * wake is missed, and none is made in vain that the real tail would have
+ * spared (each cost the consumer a wakeup, its heavy fence and a sleep).
+ */
+void ldq_ring_notify_data_(struct ldq_ring *r, uint64_t want)
+{
+	/* Pairs with the store-release of tail in ldq_ring_release(). */
+	r->p_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (r->p_head - r->p_tail >= want)
+		wake_waiter(&r->data_seq, &r->p_wakes);
+}
+
+/* The same for the consumer's release and a producer that waits for
+ * space: the head read here is at most the real one, so the free space
+ * computed is an upper bound.  The cached head is left alone (a peek sets
+ * it: ldq_ring_readable() is as of the last peek). */
+void ldq_ring_notify_space_(struct ldq_ring *r, uint64_t want)
+{
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+
+	if (r->cap - (head - r->c_tail) >= want)
+		wake_waiter(&r->space_seq, &r->c_wakes);
 }
 
 /* The producer's cached tail says the fill may exceed the high-water mark:
@@ -414,54 +454,65 @@ static bool ring_woken(struct ldq_ring *r, enum ring_dir dir)
 	return true;
 }
 
+/* Is the wait over without a sleep: ready (0), woken (-EINTR) or past
+ * @deadline (-ETIMEDOUT)?  1: sleep, for @rel (NULL: no deadline). */
+static int ring_over(struct ldq_ring *r, enum ring_dir dir, size_t n, uint64_t deadline,
+		     struct timespec *rel)
+{
+	uint64_t now;
+
+	if (ring_ready(r, dir, n))
+		return 0;
+	if (ring_woken(r, dir))
+		return -EINTR;
+	if (deadline == UINT64_MAX)
+		return 1;
+	now = mono_ns();
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	rel->tv_sec = (time_t)((deadline - now) / 1000000000u);
+	rel->tv_nsec = (long)((deadline - now) % 1000000000u);
+	return 1;
+}
+
 /* Sleep on the futex until ready, woken or @deadline (CLOCK_MONOTONIC ns,
- * UINT64_MAX: none): the wait protocol's waiting half. */
+ * UINT64_MAX: none): the wait protocol's waiting half.  The heavy fence is
+ * made only on the way to a sleep: a wait that ends (ready, woken, timed
+ * out) after a sleep returns on a plain check. */
 static int ring_sleep(struct ldq_ring *r, enum ring_dir dir, size_t n, uint64_t deadline)
 {
 	_Atomic uint32_t *seq = dir == RING_DATA ? &r->data_seq : &r->space_seq;
 	_Atomic uint64_t *waiters = dir == RING_DATA ? &r->data_waiters : &r->space_waiters;
+	uint64_t *fences = dir == RING_DATA ? &r->c_fences : &r->p_fences;
 	int ret;
 
 	for (;;) {
-		struct timespec rel, *relp = NULL;
+		struct timespec rel;
 		uint32_t val;
 
-		/* W1: pairs with N3, the waiters load in ldq_ring_notify_(). */
+		/* W1: pairs with N3, the waiters load in ldq_ring_waiter_(). */
 		atomic_store_explicit(waiters, n ? n : 1, memory_order_seq_cst);
-		/* The heavy half of the fence of N2 in ldq_ring_notify_(). */
+		/* The heavy half of the fence of N2 in ldq_ring_waiter_(). */
 		heavy_fence(r);
-		/* W2: pairs with N4, the fetch_add in ldq_ring_wake_waiter_(), and with
+		(*fences)++;
+		/* W2: pairs with N4, the fetch_add in wake_waiter(), and with
 		 * the fetch_add of the same word in ldq_ring_wake(). */
 		val = atomic_load_explicit(seq, memory_order_seq_cst);
 		/* W3 */
-		if (ring_ready(r, dir, n)) {
-			ret = 0;
+		ret = ring_over(r, dir, n, deadline, &rel);
+		if (ret < 1)
 			break;
-		}
-		if (ring_woken(r, dir)) {
-			ret = -EINTR;
-			break;
-		}
-		if (deadline != UINT64_MAX) {
-			uint64_t now = mono_ns();
-
-			if (now >= deadline) {
-				ret = -ETIMEDOUT;
-				break;
-			}
-			rel.tv_sec = (time_t)((deadline - now) / 1000000000u);
-			rel.tv_nsec = (long)((deadline - now) % 1000000000u);
-			relp = &rel;
-		}
 		/* W4 */
-		futex_wait(seq, val, relp);
+		futex_wait(seq, val, deadline == UINT64_MAX ? NULL : &rel);
+		ret = ring_over(r, dir, n, deadline, &rel);
+		if (ret < 1)
+			break;
 	}
 	/* Nobody to wake any more.  A notifier that still sees the flag
 	 * makes one useless FUTEX_WAKE, nothing worse. */
 	atomic_store_explicit(waiters, 0, memory_order_relaxed);
 	return ret;
 }
-
 
 static int ring_wait(struct ldq_ring *r, enum ring_dir dir, size_t n, int64_t timeout_ns)
 {

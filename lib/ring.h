@@ -69,11 +69,18 @@ struct ldq_ring {
 	alignas(LDQ_RING_CACHELINE) _Atomic uint64_t data_waiters;	/* bytes the sleeping consumer wants */
 	_Atomic uint64_t space_waiters;	/* bytes the sleeping producer wants */
 	_Atomic uint32_t wake_seq;	/* bumped by ldq_ring_wake() */
-	int heavy_fence;		/* membarrier() is available: see ldq_ring_notify_() */
+	int heavy_fence;		/* membarrier() is available: see ldq_ring_waiter_() */
+
+	/* Statistics (tests): FUTEX_WAKEs the notifiers made, and the heavy
+	 * fences of each side's waits; each written by one side only, read
+	 * once the threads are joined. */
+	alignas(LDQ_RING_CACHELINE) uint64_t p_wakes, p_fences;
+	alignas(LDQ_RING_CACHELINE) uint64_t c_wakes, c_fences;
 };
 
 /* Out-of-line halves of the inline functions below (ring.c). */
-void ldq_ring_wake_waiter_(_Atomic uint32_t *seq);
+void ldq_ring_notify_data_(struct ldq_ring *r, uint64_t want);
+void ldq_ring_notify_space_(struct ldq_ring *r, uint64_t want);
 void ldq_ring_high_water_(struct ldq_ring *r);
 void ldq_ring_overhang_in_(struct ldq_ring *r, size_t n);
 void ldq_ring_overhang_out_(struct ldq_ring *r, size_t n);
@@ -88,16 +95,15 @@ void ldq_ring_free(struct ldq_ring *r);
 size_t ldq_ring_capacity(const struct ldq_ring *r);
 
 /*
- * The notifier's half of the wait protocol (N2 to N4 at the top of
- * ring.c), after the caller has published its index: wake the other side
- * if it sleeps waiting for at most @have bytes (an upper bound of its fill
- * or free space).
+ * The notifier's half of the wait protocol (N2 and N3 at the top of
+ * ring.c), after the caller has published its index: the bytes the other
+ * side sleeps waiting for, or 0.  The caller compares them with an upper
+ * bound of the fill (free space) it has at hand, from its cached copy of
+ * the other index, and only if that bound reaches them calls the slow
+ * path, which reads the other index to see whether the wake is due (N4).
  */
-static inline void ldq_ring_notify_(const struct ldq_ring *r, _Atomic uint32_t *seq,
-				    _Atomic uint64_t *waiters, uint64_t have)
+static inline uint64_t ldq_ring_waiter_(const struct ldq_ring *r, _Atomic uint64_t *waiters)
 {
-	uint64_t want;
-
 	/* N2: the light half of an asymmetric fence; the heavy half is the
 	 * waiter's membarrier() between W1 and W3.  Together they order N1
 	 * before N3 as a full fence would, for nothing on this side. */
@@ -106,10 +112,7 @@ static inline void ldq_ring_notify_(const struct ldq_ring *r, _Atomic uint32_t *
 	else
 		atomic_thread_fence(memory_order_seq_cst);
 	/* N3: pairs with W1. */
-	want = atomic_load_explicit(waiters, memory_order_relaxed);
-	/* Below its wish the waiter would only re-check and sleep again. */
-	if (want && have >= want)
-		ldq_ring_wake_waiter_(seq);
+	return atomic_load_explicit(waiters, memory_order_relaxed);
 }
 
 /*
@@ -143,6 +146,8 @@ static inline void *ldq_ring_reserve(struct ldq_ring *r, size_t n)
 
 static inline void ldq_ring_commit(struct ldq_ring *r, size_t n)
 {
+	uint64_t want;
+
 	assert(n <= r->p_reserved);
 	if (!n)
 		return;
@@ -165,7 +170,10 @@ static inline void ldq_ring_commit(struct ldq_ring *r, size_t n)
 	if (r->p_head - r->p_tail > r->p_high + r->p_hw_slack ||
 	    (r->p_head - r->p_tail >= r->cap && r->p_high < r->cap))
 		ldq_ring_high_water_(r);
-	ldq_ring_notify_(r, &r->data_seq, &r->data_waiters, r->p_head - r->p_tail);
+	want = ldq_ring_waiter_(r, &r->data_waiters);
+	/* Below its wish the waiter would only re-check and sleep again. */
+	if (want && r->p_head - r->p_tail >= want)
+		ldq_ring_notify_data_(r, want);
 }
 
 /*
@@ -217,6 +225,8 @@ static inline const void *ldq_ring_peek_n(struct ldq_ring *r, size_t n)
 
 static inline void ldq_ring_release(struct ldq_ring *r, size_t n)
 {
+	uint64_t want;
+
 	assert(n <= r->c_head - r->c_tail);
 	if (!n)
 		return;
@@ -228,8 +238,9 @@ static inline void ldq_ring_release(struct ldq_ring *r, size_t n)
 	 * the high-water update and the producer's waits: our reads of the
 	 * region are done before the producer may overwrite it. */
 	atomic_store_explicit(&r->tail, r->c_tail, memory_order_release);
-	ldq_ring_notify_(r, &r->space_seq, &r->space_waiters,
-			 r->cap - (r->c_head - r->c_tail));
+	want = ldq_ring_waiter_(r, &r->space_waiters);
+	if (want && r->cap - (r->c_head - r->c_tail) >= want)
+		ldq_ring_notify_space_(r, want);
 }
 
 /*

@@ -17,6 +17,8 @@ vm="$vm libcap2 libacl1 libblkid1 libselinux1 libkmod2 libc-bin"
 bench="libck-dev fio"
 # ring_small races Boost's spsc_queue (C++, bench/boost_spsc.cpp); time: GNU time
 bench="$bench libboost-dev g++ time"
+# perf in the VM (VM_BENCH_PROFILE: where a comedi stream's CPU goes)
+bench="$bench linux-perf"
 
 want="$build"
 for g in "$@"; do

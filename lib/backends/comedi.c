@@ -122,6 +122,7 @@ struct comedi_priv {
 	uint64_t delivered;
 	uint64_t t0_ns, last_data_ns;
 	int got_data;           /* since last_data_ns was last refreshed */
+	int drained;            /* the last read() emptied the kernel buffer */
 	unsigned int stall_ms;
 	int kbuf;               /* the kernel buffer's size, bytes */
 };
@@ -956,7 +957,7 @@ static int ldq_comedi_stream_start(struct labdaq_device *dev, const struct ldq_s
 	}
 	p->streaming = 1;
 	p->t0_ns = p->last_data_ns = ldq_now_ns();
-	p->got_data = 0;
+	p->got_data = p->drained = 0;
 	ldq_dbg("%s: command on subdevice %d: %u channel(s) at %.9g Hz, kernel buffer %d bytes",
 		dev->uri, p->ai, sp->nchans, p->rate_hz, p->kbuf);
 	return 0;
@@ -1020,11 +1021,18 @@ static long ldq_comedi_stream_read(struct labdaq_device *dev, void *dst, size_t 
 
 		if (atomic_load(&p->cancelled))
 			return -ECANCELED;
+		/* A read() that got less than it asked for emptied the buffer:
+		 * wait, rather than make a read() that fails with EAGAIN. */
+		if (p->drained) {
+			p->drained = 0;
+			if (wait_data(p))
+				return -ECANCELED;
+		}
 		r = read(fd, (char *)dst + have, want - have);
 		if (r > 0) {
-			/* The clock is read only when the buffer runs dry: a
-			 * clock_gettime() is a system call where the TSC is not
-			 * usable (virtual machines). */
+			/* No clock read here: a clock_gettime() is a system
+			 * call where the TSC is not usable (virtual machines). */
+			p->drained = (size_t)r < want - have;
 			have += (size_t)r;
 			p->got_data = 1;
 			continue;

@@ -843,6 +843,63 @@ static void test_commit_release_wake_sleepers(void **state)
 	ldq_ring_free(r);
 }
 
+/*
+ * A stale cached index does not wake the other side in vain.  The producer
+ * read the tail when the ring was nearly full (the high-water mark is
+ * high); the consumer then releases everything and sleeps for 1024 bytes.
+ * Small commits keep the producer's bound (head less its old copy of the
+ * tail) above 1024 while it stays within the high-water slack: each of
+ * them used to wake the consumer, which found 64 bytes, made its heavy
+ * fence and slept again.  Now only the commit that reaches 1024 wakes it.
+ */
+static void test_no_wake_in_vain(void **state)
+{
+	struct ldq_ring *r;
+	static struct waiter w; /* static: see test_wake_interrupts_waits() */
+	pthread_t t;
+	size_t cap, avail;
+
+	assert_int_equal(ldq_ring_new(64 * 1024, &r), 0);
+	cap = ldq_ring_capacity(r);
+	put(r, cap - 4096, 1);
+	ldq_ring_peek(r, &avail);
+	ldq_ring_release(r, avail);
+	w = (struct waiter){ .r = r, .space = 0, .n = 1024, .timeout_ns = -1 };
+	assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
+	/* Asleep: the waiters word says so (W1). */
+	for (int i = 0; i < 1000 && !atomic_load(&r->data_waiters); i++)
+		sleep_ns(MS);
+	assert_int_equal(atomic_load(&r->data_waiters), 1024);
+	sleep_ns(20 * MS);
+	for (int i = 0; i < 15; i++)
+		put(r, 64, 2);
+	sleep_ns(20 * MS);
+	assert_int_equal(pthread_tryjoin_np(t, NULL), EBUSY);
+	assert_int_equal(r->p_wakes, 0);
+	put(r, 64, 2);
+	assert_int_equal(join_within(t, 10), 0);
+	assert_int_equal(w.ret, 0);
+	assert_int_equal(r->p_wakes, 1);
+	/* One heavy fence: the wait ended on the plain check after the wake. */
+	assert_int_equal(r->c_fences, 1);
+	ldq_ring_free(r);
+}
+
+/* A wait that times out makes one heavy fence, none on the way out. */
+static void test_timeout_sleeps_once(void **state)
+{
+	struct ldq_ring *r;
+
+	assert_int_equal(ldq_ring_new(4096, &r), 0);
+	assert_int_equal(ldq_ring_wait_data(r, 1, 20 * MS), -ETIMEDOUT);
+	assert_int_equal(r->c_fences, 1);
+	assert_int_equal(ldq_ring_wait_space(r, ldq_ring_capacity(r), 0), 0);
+	put(r, ldq_ring_capacity(r), 1);
+	assert_int_equal(ldq_ring_wait_space(r, 1, 20 * MS), -ETIMEDOUT);
+	assert_int_equal(r->p_fences, 1);
+	ldq_ring_free(r);
+}
+
 /* ---- a tiny PRNG (xorshift64*) ---- */
 
 static uint64_t rnd(uint64_t *s)
@@ -1373,6 +1430,8 @@ int main(void)
 		cmocka_unit_test(test_wake_before_wait),
 		cmocka_unit_test(test_commit_release_wake_sleepers),
 		cmocka_unit_test(test_idle_wait_sleeps),
+		cmocka_unit_test(test_no_wake_in_vain),
+		cmocka_unit_test(test_timeout_sleeps_once),
 		cmocka_unit_test(test_pingpong_no_lost_wakeup),
 		cmocka_unit_test(test_items_one_at_a_time),
 		cmocka_unit_test(test_validator_detects_corruption),

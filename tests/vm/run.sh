@@ -27,7 +27,10 @@
 # PAIRS": the V4L2 benchmark, tests/vm/guest/bench-v4l2.sh), VM_MEM (guest
 # MiB, default 512), VM_DISK_MB (an ext4 disk of that size, /dev/vda),
 # VM_BENCH_USB ("SECONDS PAIRS": the usb comparison, bench-usb.sh),
-# VM_APPEND (more kernel command line).
+# VM_BENCH_PROFILE (SECONDS: where a comedi stream's CPU goes, perf and
+# strace in the guest, bench-comedi-profile.sh; bench/comedi_profile.py
+# reads it), VM_TOOLS (more host programs to stage), VM_APPEND (more
+# kernel command line).
 # Files: build/vm/ (downloads, kernel, initramfs, console.log, share/out/).
 set -u
 
@@ -227,10 +230,20 @@ stage_extra() {
 			"$root/usr/local/lib/$so"
 		stage_binary "$top/build/labdaq" /usr/local/bin/labdaq
 	fi
-	# VM_BENCH (bench.py): the minimal comedi loop labdaq is compared with.
-	if [ -n "${VM_BENCH:-}" ] && [ -x "$top/build/bench/comedi_loop" ]; then
+	# VM_BENCH (bench.py) and VM_BENCH_PROFILE: the minimal comedi loop
+	# labdaq is compared with.
+	if [ -n "${VM_BENCH:-}${VM_BENCH_PROFILE:-}" ] && [ -x "$top/build/bench/comedi_loop" ]; then
 		stage_binary "$top/build/bench/comedi_loop" /usr/local/bin/comedi_loop
 	fi
+	# VM_TOOLS="perf strace": host programs for profiling in the guest,
+	# staged with their libraries (VM_BENCH_PROFILE stages these two).
+	for a in ${VM_TOOLS:-} ${VM_BENCH_PROFILE:+perf strace}; do
+		if command -v "$a" >/dev/null; then
+			stage_binary "$(command -v "$a")" "/usr/local/bin/${a##*/}"
+		else
+			echo "VM_TOOLS: no $a on this host"
+		fi
+	done
 }
 
 # The usb backend's tests (tests/vm/guest/8N-usb-*.sh): the gadget stack
@@ -349,6 +362,8 @@ rm -rf "$share"
 mkdir -p "$share/out"
 # VM_BENCH=SECONDS: the guest also runs tests/vm/guest/bench-comedi.sh.
 [ -n "${VM_BENCH:-}" ] && echo "$VM_BENCH" >"$share/bench-comedi"
+# VM_BENCH_PROFILE=SECONDS: bench-comedi-profile.sh too (perf, strace).
+[ -n "${VM_BENCH_PROFILE:-}" ] && echo "$VM_BENCH_PROFILE" >"$share/bench-comedi-profile"
 # VM_BENCH_V4L2="FRAMES PAIRS": tests/vm/guest/bench-v4l2.sh too.
 [ -n "${VM_BENCH_V4L2:-}" ] && echo "$VM_BENCH_V4L2" >"$share/bench-v4l2"
 # VM_BENCH_USB="SECONDS PAIRS": the guest also runs bench-usb.sh (labdaq

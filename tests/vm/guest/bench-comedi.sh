@@ -38,7 +38,7 @@ cpu_of() {
 # "TAG CONTENDER RATE ok|overflow SAMPLES CPU WALL" (TAG: run, or pair)
 one() {
 	tag=${3:-run}
-	rm -f $D/l.npy $D/l.json $D/loop.bin
+	rm -f $D/l.npy $D/l.json $D/l.gaps.npy $D/loop.bin
 	if [ "$1" = labdaq ]; then
 		set -- "$1" "$2" $(cpu_of labdaq acquire comedi:0 --rate "$2" -C ai0,ai1 \
 			--time "${SECS}s" --ring $RING --progress none -o $D/l.npy)
@@ -58,7 +58,7 @@ one() {
 for i in 1 2 3; do
 	echo "start labdaq-version $(cpu_of labdaq --version)" | tee -a "$RES"
 	echo "start comedi_loop-usage $(cpu_of comedi_loop)" | tee -a "$RES"
-	rm -f $D/one.npy $D/one.json
+	rm -f $D/one.npy $D/one.json $D/one.gaps.npy
 	echo "start labdaq-1-sample $(cpu_of labdaq acquire comedi:0 --rate 1k -n 1 -C ai0,ai1 \
 		--ring $RING --progress none -o $D/one.npy)" | tee -a "$RES"
 	echo "start comedi_loop-1-sample $(cpu_of comedi_loop /dev/comedi0 1000 2 0.001 \

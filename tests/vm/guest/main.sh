@@ -19,6 +19,11 @@ if [ -f /share/bench-comedi ]; then
 	echo "# ---- bench-comedi.sh"
 	timeout -s KILL 600 sh /tests/bench-comedi.sh
 fi
+# ... and for the profile of a comedi stream (not timed against anything).
+if [ -f /share/bench-comedi-profile ]; then
+	echo "# ---- bench-comedi-profile.sh"
+	timeout -s KILL 300 sh /tests/bench-comedi-profile.sh
+fi
 if [ -f /share/bench-v4l2 ]; then
 	echo "# ---- bench-v4l2.sh"
 	timeout -s KILL 900 sh /tests/bench-v4l2.sh
