@@ -39,15 +39,6 @@ need_labdaq() {
 	}
 }
 
-# json_num FILE KEY: a top-level integer of a sidecar ("" if absent)
-json_num() { sed -n "s/^  \"$2\": \\(-\\{0,1\\}[0-9][0-9]*\\),\\{0,1\\}\$/\\1/p" "$1"; }
-# json_str FILE KEY: a top-level string of a sidecar
-json_str() { sed -n "s/^  \"$2\": \"\\(.*\\)\",\\{0,1\\}\$/\\1/p" "$1"; }
-# npy_rows FILE: the item count of a .npy header
-npy_rows() {
-	head -c 4096 "$1" | tr -d '\0' |
-		sed -n "s/.*'shape': (\\([0-9][0-9]*\\),.*/\\1/p"
-}
 # summary NAME: one note line about a run's sidecar
 summary() {
 	j=$W/$1.json
@@ -112,23 +103,6 @@ wait_written() {
 	return 1
 }
 
-# wait_pid PID SECS: until PID ends (then $wait_rc is its status), or 1
-wait_pid() {
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt $(($2 * 10)) ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -9 "$1" 2>/dev/null
-		wait "$1"
-		wait_rc=137
-		return 1
-	fi
-	wait "$1"
-	wait_rc=$?
-	return 0
-}
 
 # counter_mode RATE: the device counts, at RATE scans per second
 counter_mode() {

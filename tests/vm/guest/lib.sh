@@ -136,3 +136,44 @@ as() {
 	shift
 	su -p -s /bin/sh "$u" -c "$*"
 }
+
+# ---- a run's files and process (the backends' scripts) ----
+
+# json_num FILE KEY, json_str FILE KEY: a top-level number or string of a
+# sidecar ("" if absent)
+json_num() { sed -n "s/^  \"$2\": \\(-\\{0,1\\}[0-9][0-9.e+-]*\\),\\{0,1\\}\$/\\1/p" "$1"; }
+json_str() { sed -n "s/^  \"$2\": \"\\(.*\\)\",\\{0,1\\}\$/\\1/p" "$1"; }
+# npy_rows FILE: the item count of a .npy header
+npy_rows() {
+	head -c 4096 "$1" | tr -d '\0' |
+		sed -n "s/.*'shape': (\\([0-9][0-9]*\\),.*/\\1/p"
+}
+
+# wait_pid PID SECS: until PID ends ($wait_rc: its status), or 1 (killed)
+wait_pid() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt $(($2 * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -9 "$1" 2>/dev/null
+		wait "$1"
+		wait_rc=137
+		return 1
+	fi
+	wait "$1"
+	wait_rc=$?
+	return 0
+}
+
+# wait_running NAME SECS: until NAME.json exists and says running
+wait_running() {
+	i=0
+	while [ $i -lt $(($2 * 10)) ]; do
+		[ "$(json_str "$W/$1.json" status 2>/dev/null)" = running ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
