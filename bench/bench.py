@@ -54,6 +54,8 @@ LABDAQ = os.path.join(BUILD, "labdaq")
 BIN = os.path.join(BUILD, "bench")
 
 MIB = 1 << 20
+# The samples of bench-usb.sh's 1-packet capture (--samples 512)
+USB_ONE_PACKET = 512
 
 
 # ---- statistics and tables ------------------------------------------------
@@ -66,6 +68,13 @@ def summary(values):
 def ratios(a, b):
     """Pair by pair: run i of a over run i of b."""
     return [x / y for x, y in zip(a, b) if y]
+
+
+def beyond_fixed(cpu_s, n, fixed_s, fixed_n):
+    """CPU per item beyond the fixed cost: (CPU of a run - CPU of the same
+    program's shortest run) / (items of the run - items of the shortest
+    run); the fixed cost (start, set-up, end) is per run, not per item."""
+    return max(cpu_s - fixed_s, 0) / (n - fixed_n) if n > fixed_n else 0
 
 
 def fmt(v, unit=""):
@@ -786,8 +795,8 @@ def bench_comedi(q, res):
         # Pair i: the i-th run of each, next to each other in time.
         per = {n: [x["cpu_s"] / x["samples"] if x["ok"] and x["samples"] else 0
                    for x in pairs_at.get(n, [])] for n in names}
-        marg = {n: [max(x["cpu_s"] - fixed[n], 0) / x["samples"] if x["ok"] and x["samples"]
-                    else 0 for x in pairs_at.get(n, [])] for n in names}
+        marg = {n: [beyond_fixed(x["cpu_s"], x["samples"], fixed[n], 1) if x["ok"] else 0
+                    for x in pairs_at.get(n, [])] for n in names}
         pairs = ratios(per["labdaq"], per["comedi_loop"])
         if pairs:
             cpu_ratio = summary(pairs)
@@ -992,22 +1001,36 @@ def bench_usb(q, res):
                for x in pairs_at.get(n, [])] for n in names}
     pairs = [a / b for a, b in zip(per["labdaq"], per["sigrok-cli"]) if a and b]
     cpu_ratio = summary(pairs) if pairs else None
+    # The fixed cost of each: a capture of one packet (USB_ONE_PACKET
+    # samples: process start, the libraries, the scan and open, the start
+    # command, the files, the end); the marginal CPU per sample is what a
+    # run costs beyond it, the section-7 definition.
     fixed = {n: statistics.median(starts[f"{n}-1-packet"]) if starts.get(f"{n}-1-packet")
              else 0.0 for n in names}
+    marg = {n: [beyond_fixed(x["cpu_s"], x["samples"], fixed[n], USB_ONE_PACKET)
+                for x in pairs_at.get(n, [])] for n in names}
+    mpairs = [a / b for a, b in zip(marg["labdaq"], marg["sigrok-cli"]) if a and b]
+    marginal_ratio = summary(mpairs) if mpairs else None
+    fixed_ratio = fixed["labdaq"] / fixed["sigrok-cli"] if fixed["sigrok-cli"] else None
     rate_ratio = (best.get("labdaq", 0) / best["sigrok-cli"]
                   if best.get("sigrok-cli") else None)
     res["usb"] = {"runs": runs, "pairs": pairs_at, "starts": starts, "sustained_hz": best,
                   "common_hz": common, "cpu_ratio": cpu_ratio, "rate_ratio": rate_ratio,
-                  "fixed_cpu_s": fixed, "seconds": secs}
+                  "fixed_cpu_s": fixed, "seconds": secs, "marginal_cpu_ratio": marginal_ratio,
+                  "fixed_ratio": fixed_ratio}
     table("   usb: sustained rates and ratios", ["", "value"],
           [["sigrok-cli sustains", f"{best.get('sigrok-cli', 0) / 1e6:g} MHz"],
            ["labdaq sustains", f"{best.get('labdaq', 0) / 1e6:g} MHz"],
            ["rate ratio labdaq / sigrok-cli", f"{rate_ratio:.2f}" if rate_ratio else "-"],
-           [f"CPU/sample, {len(pairs)} pairs at {common or 0} Hz: labdaq / sigrok-cli",
-            f"{cpu_ratio['median']:.2f} (min {cpu_ratio['min']:.2f}, max "
+           [f"CPU/sample labdaq / sigrok-cli, {len(pairs)} pairs at {common or 0} Hz, "
+            "whole process", f"{cpu_ratio['median']:.2f} (min {cpu_ratio['min']:.2f}, max "
             f"{cpu_ratio['max']:.2f})" if cpu_ratio else "-"],
            ["fixed CPU, a 1-packet capture: labdaq / sigrok-cli",
-            f"{fixed['labdaq'] * 1e3:.0f} ms / {fixed['sigrok-cli'] * 1e3:.0f} ms"]])
+            f"{fixed['labdaq'] * 1e3:.0f} ms / {fixed['sigrok-cli'] * 1e3:.0f} ms"
+            + (f" = {fixed_ratio:.2f}" if fixed_ratio else "")],
+           [f"CPU/sample labdaq / sigrok-cli at {common or 0} Hz, beyond the fixed cost",
+            f"{marginal_ratio['median']:.2f} (min {marginal_ratio['min']:.2f}, max "
+            f"{marginal_ratio['max']:.2f})" if marginal_ratio else "-"]])
 
 
 # ---- the marks ------------------------------------------------------------
@@ -1100,8 +1123,12 @@ def marks(res):
         add("usb: sustained rate labdaq / sigrok-cli (issue 13)", ">= 1.0",
             f"{rr:.2f}" if rr else "-", bool(rr) and rr >= 1.0)
         cr = u.get("cpu_ratio")
-        add(f"usb: CPU per sample labdaq / sigrok-cli ({u['seconds']} s runs)", "<= 1.0",
-            f"{cr['median']:.2f}" if cr else "-", bool(cr) and cr["median"] <= 1.0)
+        add(f"usb: CPU per sample labdaq / sigrok-cli ({u['seconds']} s runs, whole process)",
+            "<= 1.0", f"{cr['median']:.2f}" if cr else "-", bool(cr) and cr["median"] <= 1.0)
+        cr = u.get("marginal_cpu_ratio")
+        add("usb: CPU per sample labdaq / sigrok-cli, beyond a 1-packet run (the mark)",
+            "<= 1.0", f"{cr['median']:.2f}" if cr else "-", bool(cr) and cr["median"] <= 1.0)
+
     title = "Marks (issues 5, 12, 13, 14 and 16; medians of the ratios)"
     if res.get("quick"):
         title += ": QUICK run, indicative only (short idle runs count their start-up)"

@@ -9,8 +9,9 @@
  *	| storage [0, cap)   | overhang             |
  *
  * The storage asks for transparent huge pages (MADV_HUGEPAGE), is
- * populated at once (a storage of at least a huge page; a smaller one is
- * faulted in by its first lap), and where it still got small pages (THP "never") is
+ * populated at once (a storage of at least a huge page, as far as the run
+ * can reach; a smaller one, or what a run cannot reach, is faulted in by
+ * its first use), and where it still got small pages (THP "never") is
  * collapsed into huge ones (MADV_COLLAPSE, which ignores that setting); the
  * overhang stays on small pages and gets memory only
  * where regions cross the end.  Why huge pages: the writer hands the ring's
@@ -231,11 +232,34 @@ static int populate(unsigned char *p, size_t n, size_t page)
 }
 
 /*
+ * How much of a storage of @cap bytes to populate at creation for a use
+ * that passes at most @fill bytes through it (0: unknown).  A ring smaller
+ * than a huge page is faulted in by its first lap (at most a few hundred
+ * small pages): populating it would cost a short run more (0.3 ms for 1
+ * MiB) than the faults cost a long one.  The same holds for a use of less
+ * than a huge page.  What a use cannot reach is not populated either: a
+ * 1-packet USB capture with a 16 MiB ring spent about 35 ms of CPU under
+ * TCG populating and collapsing pages it never touched (BENCHMARKS.md).
+ */
+static size_t populated_bytes(size_t cap, size_t fill, size_t huge)
+{
+	size_t n;
+
+	if (!fill || fill > cap)
+		fill = cap;
+	if (cap < huge || fill < huge)
+		return 0;
+	n = (fill + huge - 1) / huge * huge;	/* fill <= cap <= SIZE_MAX / 4 */
+	return n < cap ? n : cap;
+}
+
+/*
  * Map @cap bytes of storage followed by a @cap-byte overhang at an address
  * aligned to @huge; the storage committed, on huge pages where the system
- * gives them, and populated.  0 and *@out, or -errno with nothing mapped.
+ * gives them, and as much of it populated as populated_bytes() says for
+ * a use of @fill bytes.  0 and *@out, or -errno with nothing mapped.
  */
-static int map_storage(size_t cap, size_t huge, size_t page, unsigned char **out)
+static int map_storage(size_t cap, size_t fill, size_t huge, size_t page, unsigned char **out)
 {
 	unsigned char *map, *base, *end;
 	size_t len = 2 * cap + huge;
@@ -277,10 +301,8 @@ static int map_storage(size_t cap, size_t huge, size_t page, unsigned char **out
 	prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)base, 2 * cap,
 	      (unsigned long)"labdaq-ring");
 #endif
-	/* A ring smaller than a huge page is faulted in by its first lap (at
-	 * most a few hundred small pages): populating it would cost a short
-	 * run more (0.3 ms for 1 MiB) than the faults cost a long one. */
-	err = cap >= huge ? populate(base, cap, page) : 0;
+	fill = populated_bytes(cap, fill, huge);
+	err = fill ? populate(base, fill, page) : 0;
 	if (err) {
 		munmap(base, 2 * cap);
 		return err;
@@ -288,13 +310,18 @@ static int map_storage(size_t cap, size_t huge, size_t page, unsigned char **out
 	/* Small pages (THP "never", no huge page free): MADV_COLLAPSE (Linux
 	 * 6.1) makes them huge whatever the THP setting; a no-op where they
 	 * are.  Best effort: small pages work, slower (BENCHMARKS.md). */
-	if (cap >= huge)
-		madvise(base, cap, MADV_COLLAPSE);
+	if (fill)
+		madvise(base, fill, MADV_COLLAPSE);
 	*out = base;
 	return 0;
 }
 
 int ldq_ring_new(size_t capacity, struct ldq_ring **out)
+{
+	return ldq_ring_new_fill(capacity, 0, out);
+}
+
+int ldq_ring_new_fill(size_t capacity, size_t fill, struct ldq_ring **out)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	struct ldq_ring *r;
@@ -312,7 +339,7 @@ int ldq_ring_new(size_t capacity, struct ldq_ring **out)
 	if (!r)
 		return -ENOMEM;
 	memset(r, 0, sizeof(*r));
-	err = map_storage(cap, huge_page_size((size_t)page), (size_t)page, &r->base);
+	err = map_storage(cap, fill, huge_page_size((size_t)page), (size_t)page, &r->base);
 	if (err) {
 		free(r);
 		return err;

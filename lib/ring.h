@@ -91,6 +91,12 @@ void ldq_ring_overhang_out_(struct ldq_ring *r, size_t n);
  * ldq_ring_free().  The storage is page-aligned.
  */
 int ldq_ring_new(size_t capacity, struct ldq_ring **out);
+/*
+ * The same, for a use that will pass at most @fill bytes through the ring
+ * (0: unknown, as ldq_ring_new()): only the storage those bytes can reach
+ * is populated at creation; the rest is faulted in if it is ever used.
+ */
+int ldq_ring_new_fill(size_t capacity, size_t fill, struct ldq_ring **out);
 void ldq_ring_free(struct ldq_ring *r);
 size_t ldq_ring_capacity(const struct ldq_ring *r);
 

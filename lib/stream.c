@@ -495,6 +495,7 @@ static uint64_t ring_for_run(const struct labdaq_run *run, const struct labdaq_r
 /* The ring, the block size, the tap and the drop policy's scratch block. */
 static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 {
+	size_t fill = 0;
 	int ret;
 
 	if (ring_bytes < run->item_bytes) {
@@ -502,7 +503,11 @@ static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 			(unsigned long long)ring_bytes, run->item_bytes);
 		return -EINVAL;
 	}
-	ret = ldq_ring_new(ring_bytes, &run->ring);
+	/* A run of a known length passes at most its own bytes through the
+	 * ring: only they are populated (a short run with a large ring). */
+	if (run->count && run->count <= ring_bytes / run->item_bytes)
+		fill = run->count * run->item_bytes;
+	ret = ldq_ring_new_fill(ring_bytes, fill, &run->ring);
 	if (ret) {
 		ldq_err("cannot allocate a ring of %llu bytes: %s", (unsigned long long)ring_bytes,
 			labdaq_strerror(ret));

@@ -666,6 +666,50 @@ static void test_populate(void **state)
 	ldq_ring_free(r);
 }
 
+/* A ring for a use of known length: only what the use can reach is
+ * populated (rounded up to a huge page); a use of less than a huge page
+ * populates nothing; the rest works the same when it is used after all. */
+static void test_populate_fill(void **state)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), avail;
+	struct ldq_ring *r;
+	const unsigned char *base;
+	unsigned char *w;
+
+	assert_int_equal(ldq_ring_new_fill(16u << 20, 3u << 20, &r), 0);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal(resident_pages(base, 16u << 20), (4u << 20) / page);
+	ldq_ring_free(r);
+
+	assert_int_equal(ldq_ring_new_fill(16u << 20, 512, &r), 0);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal(resident_pages(base, 16u << 20), 0);
+	ldq_ring_free(r);
+
+	/* A fill beyond the capacity, or 0 (unknown): all of it. */
+	assert_int_equal(ldq_ring_new_fill(4u << 20, 64u << 20, &r), 0);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal(resident_pages(base, 4u << 20), (4u << 20) / page);
+	ldq_ring_free(r);
+	assert_int_equal(ldq_ring_new_fill(4u << 20, 0, &r), 0);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal(resident_pages(base, 4u << 20), (4u << 20) / page);
+	ldq_ring_free(r);
+
+	/* Beyond the fill: faulted in when used, the data intact. */
+	assert_int_equal(ldq_ring_new_fill(4u << 20, 1, &r), 0);
+	w = ldq_ring_reserve(r, 3u << 20);
+	assert_non_null(w);
+	memset(w, 0xa5, 3u << 20);
+	ldq_ring_commit(r, 3u << 20);
+	base = ldq_ring_peek(r, &avail);
+	assert_int_equal(avail, 3u << 20);
+	for (size_t i = 0; i < avail; i++)
+		assert_int_equal(base[i], 0xa5);
+	ldq_ring_release(r, avail);
+	ldq_ring_free(r);
+}
+
 /* ---- waits ---- */
 
 static void test_wait_timeouts(void **state)
@@ -1425,6 +1469,7 @@ int main(void)
 		cmocka_unit_test(test_commit_parts_at_the_end),
 		cmocka_unit_test(test_huge_pages),
 		cmocka_unit_test(test_populate),
+		cmocka_unit_test(test_populate_fill),
 		cmocka_unit_test(test_wait_timeouts),
 		cmocka_unit_test(test_wake_interrupts_waits),
 		cmocka_unit_test(test_wake_before_wait),

@@ -26,7 +26,7 @@
 # bench/bench.py; build/bench/comedi_loop staged), VM_BENCH_V4L2 ("FRAMES
 # PAIRS": the V4L2 benchmark, tests/vm/guest/bench-v4l2.sh), VM_MEM (guest
 # MiB, default 512), VM_DISK_MB (an ext4 disk of that size, /dev/vda),
-# VM_BENCH_USB ("SECONDS PAIRS": the usb comparison, bench-usb.sh),
+# VM_BENCH_USB ("SECONDS PAIRS [STARTS]": the usb comparison, bench-usb.sh),
 # VM_BENCH_PROFILE (SECONDS: where a comedi stream's CPU goes, perf and
 # strace in the guest, bench-comedi-profile.sh; bench/comedi_profile.py
 # reads it), VM_TOOLS (more host programs to stage), VM_APPEND (more
@@ -366,8 +366,10 @@ mkdir -p "$share/out"
 [ -n "${VM_BENCH_PROFILE:-}" ] && echo "$VM_BENCH_PROFILE" >"$share/bench-comedi-profile"
 # VM_BENCH_V4L2="FRAMES PAIRS": tests/vm/guest/bench-v4l2.sh too.
 [ -n "${VM_BENCH_V4L2:-}" ] && echo "$VM_BENCH_V4L2" >"$share/bench-v4l2"
-# VM_BENCH_USB="SECONDS PAIRS": the guest also runs bench-usb.sh (labdaq
-# against sigrok-cli on the emulated fx2lafw board; bench.py section 10).
+# VM_BENCH_USB="SECONDS PAIRS [STARTS]": the guest also runs bench-usb.sh
+# (labdaq against sigrok-cli on the emulated fx2lafw board; bench.py
+# section 10; STARTS 1-packet captures of each, default 3; SECONDS 0: only
+# those).
 [ -n "${VM_BENCH_USB:-}" ] && echo "$VM_BENCH_USB" >"$share/bench-usb"
 # The guest's /share: files copied into "$share" here are readable inside
 # (large inputs that need not be in the initramfs); the guest writes its

@@ -14,8 +14,9 @@
 RES=$OUT/bench-usb.txt
 D=/tmp/bench-usb
 mkdir -p $D
-read -r SECS REPS </share/bench-usb
+read -r SECS REPS STARTS </share/bench-usb
 [ -n "$SECS" ] || SECS=2
+[ -n "${STARTS:-}" ] || STARTS=3
 [ -n "$REPS" ] || REPS=4
 : >"$RES"
 FIFO=262144
@@ -69,7 +70,9 @@ one() {
 # The fixed costs: a capture of one packet (process, libraries, scan and
 # open, the start command).
 gadget_start fx2lafw >/dev/null 2>&1
-for i in 1 2 3; do
+i=0
+while [ $i -lt "$STARTS" ]; do
+	i=$((i + 1))
 	rm -f $D/one.npy $D/one.json $D/one.gaps.npy
 	echo "start labdaq-1-packet $(cpu_of labdaq acquire "usb:fx2lafw?fifo=$LAFIFO" -C D0-D7 \
 		--rate 1000000 --samples 512 --ring $RING --progress none -o $D/one.npy)" | tee -a "$RES"
@@ -81,6 +84,8 @@ for i in 1 2 3; do
 	gadget_start fx2lafw >/dev/null 2>&1
 done
 gadget_stop
+# "0 0": only the fixed costs (comparing builds' start and end)
+[ "$SECS" = 0 ] && exit 0
 
 # 1. fx2lafw's rates, highest first: one run of each contender at each.
 # 2. At the highest rate both sustained: $REPS pairs, interleaved.
