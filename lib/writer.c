@@ -156,8 +156,10 @@ struct writer {
  */
 static int write_behind(int fd, uint64_t *wb_off, uint64_t end_off)
 {
-	if (sync_file_range(fd, (off_t)(end_off - WRITEBEHIND_WINDOW / 4), WRITEBEHIND_WINDOW / 4,
-			    SYNC_FILE_RANGE_WRITE) &&
+	/* the last quarter window (from 0 in a file shorter than that) */
+	uint64_t from = end_off > WRITEBEHIND_WINDOW / 4 ? end_off - WRITEBEHIND_WINDOW / 4 : 0;
+
+	if (sync_file_range(fd, (off_t)from, (off_t)(end_off - from), SYNC_FILE_RANGE_WRITE) &&
 	    errno == EIO)
 		return -EIO;
 	while (end_off - *wb_off >= 2 * (uint64_t)WRITEBEHIND_WINDOW) {

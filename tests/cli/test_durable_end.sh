@@ -48,6 +48,15 @@ for spec in "camera:sim:camera?width=64&height=48:--frames:5" "adc:sim:adc:--sam
 		order_ok "$T/$name.strace"
 done
 
+# Write-behind (the buffered path, where O_DIRECT is not taken) starts the
+# writeback of what was just written, from the file's start in a file
+# shorter than its quarter window: no sync_file_range() is refused (a
+# negative offset was, in every file under 2 MiB).
+LABDAQ_NO_DIRECT=1 strace -f -qq -e trace=sync_file_range -o "$T/swb.strace" "$LABDAQ" acquire \
+	'sim:camera?width=64&height=48' --frames 5 --progress none -o "$T/swb.npy" >/dev/null 2>&1
+check "write-behind: sync_file_range called, none refused ($(grep -c 'sync_file_range' "$T/swb.strace") calls)" \
+	sh -c "grep -q 'sync_file_range(.*= 0' '$T/swb.strace' && ! grep -q 'sync_file_range(.*= -1' '$T/swb.strace'"
+
 # flushes LOG: the flushes, renames and links of one run, in order, one
 # letter each: S fsync of the sidecar's spare, R its rename into place,
 # L the data file's link (its name, after the first sidecar), D fdatasync of
