@@ -456,6 +456,42 @@ static char *chan_meta(const struct cchan *c, const char *unit)
 	return s;
 }
 
+/* Channel @c (its subdevice, number, range and reference set) as the
+ * device's next channel: its maxdata, range in physical units, conversion
+ * and sidecar description.  @flags: the subdevice's. */
+static int describe_channel(struct labdaq_device *dev, struct cchan *c, int output, int flags,
+			    const comedi_calibration_t *cal)
+{
+	struct comedi_priv *p = dev->priv;
+	unsigned int i = dev->nchans;
+	comedi_range *rg;
+	const char *unit;
+	double factor, scale, offset;
+	char name[32];
+	int ret;
+
+	c->maxdata = comedi_get_maxdata(p->dev, c->subdev, c->chan);
+	rg = comedi_get_range(p->dev, c->subdev, c->chan, c->range);
+	if (!rg || !c->maxdata)
+		return comedi_error(comedi_errno());
+	unit = range_unit(rg, &factor);
+	c->min = rg->min * factor;
+	c->max = rg->max * factor;
+	find_conv(p->dev, cal, flags & SDF_SOFT_CALIBRATED, c, factor);
+	scale_offset(&c->to_phys, &scale, &offset);
+	snprintf(name, sizeof(name), "%s%u", output ? "ao" : "ai", c->chan);
+	ret = ldq_device_add_channel(dev, name, unit, scale,
+				     (flags & SDF_LSAMPL) ? LABDAQ_DTYPE_UINT32 : LABDAQ_DTYPE_UINT16,
+				     output);
+	if (ret)
+		return ret;
+	dev->chans[i].min = c->min;
+	dev->chans[i].max = c->max;
+	dev->chans[i].offset = offset;
+	dev->chans[i].meta = chan_meta(c, unit);
+	return dev->chans[i].meta ? 0 : -ENOMEM;
+}
+
 /* Add subdevice @sd's channels as inputs or outputs. */
 static int add_channels(struct labdaq_device *dev, int sd, int output, const char *range_spec,
 			const char *aref_spec, const comedi_calibration_t *cal)
@@ -463,7 +499,6 @@ static int add_channels(struct labdaq_device *dev, int sd, int output, const cha
 	struct comedi_priv *p = dev->priv;
 	int n = comedi_get_n_channels(p->dev, (unsigned int)sd);
 	int flags = comedi_get_subdevice_flags(p->dev, (unsigned int)sd);
-	int lsampl = flags >= 0 && (flags & SDF_LSAMPL);
 	unsigned int aref;
 	int ret;
 
@@ -479,12 +514,7 @@ static int add_channels(struct labdaq_device *dev, int sd, int output, const cha
 		unsigned int i = dev->nchans;
 		int r = range_for(range_spec, (unsigned int)k);
 		int nr = comedi_get_n_ranges(p->dev, (unsigned int)sd, (unsigned int)k);
-		struct cchan *c;
-		comedi_range *rg;
-		const char *unit;
-		double factor, scale, offset;
-		char name[32];
-		struct cchan *grown;
+		struct cchan *c, *grown;
 
 		if (r < 0 || nr <= 0 || r >= nr) {
 			ldq_err("%s: channel %s%d has %d range%s (0..%d): range '%s' is not one of "
@@ -502,27 +532,9 @@ static int add_channels(struct labdaq_device *dev, int sd, int output, const cha
 		c->chan = (unsigned int)k;
 		c->range = (unsigned int)r;
 		c->aref = aref;
-		c->maxdata = comedi_get_maxdata(p->dev, c->subdev, c->chan);
-		rg = comedi_get_range(p->dev, c->subdev, c->chan, c->range);
-		if (!rg || !c->maxdata)
-			return comedi_error(comedi_errno());
-		unit = range_unit(rg, &factor);
-		c->min = rg->min * factor;
-		c->max = rg->max * factor;
-		find_conv(p->dev, cal, flags & SDF_SOFT_CALIBRATED, c, factor);
-		scale_offset(&c->to_phys, &scale, &offset);
-		snprintf(name, sizeof(name), "%s%d", output ? "ao" : "ai", k);
-		ret = ldq_device_add_channel(dev, name, unit, scale,
-					     lsampl ? LABDAQ_DTYPE_UINT32 : LABDAQ_DTYPE_UINT16,
-					     output);
+		ret = describe_channel(dev, c, output, flags, cal);
 		if (ret)
 			return ret;
-		dev->chans[i].min = c->min;
-		dev->chans[i].max = c->max;
-		dev->chans[i].offset = offset;
-		dev->chans[i].meta = chan_meta(c, unit);
-		if (!dev->chans[i].meta)
-			return -ENOMEM;
 	}
 	return 0;
 }
@@ -629,14 +641,63 @@ static void describe_board(struct labdaq_device *dev, const struct comedi_priv *
 				sizeof(dev->description) - n);
 }
 
-static int ldq_comedi_open(struct labdaq_device *dev, struct ldq_uri *uri)
+/* The board of @uri open in @dev->priv, its analog subdevices picked:
+ * 0, or -errno said (the caller closes). */
+static int open_board(struct labdaq_device *dev, struct ldq_uri *uri)
 {
-	const char *range = ldq_uri_get_str(uri, "range");
-	const char *out_range = ldq_uri_get_str(uri, "out_range");
+	struct comedi_priv *p = dev->priv;
+	int ret, subdev;
+
+	if (device_path(uri->path, p->path, sizeof(p->path))) {
+		ldq_err("comedi:%s: expected comedi:/dev/comediN or comedi:N", uri->path);
+		return -EINVAL;
+	}
+	ret = open_keys(dev, uri, &subdev);
+	if (ret)
+		return ret;
+	p->dev = comedi_open(p->path);
+	if (!p->dev)
+		return open_error(p->path);
+	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->efd < 0)
+		return -errno;
+	p->ai = pick_subdev(p->dev, COMEDI_SUBD_AI, subdev);
+	p->ao = pick_subdev(p->dev, COMEDI_SUBD_AO, subdev);
+	if (subdev >= 0 && p->ai < 0 && p->ao < 0) {
+		ldq_err("%s: subdevice %d is not an analog input or output (it is %s; the board "
+			"has %d subdevices)", dev->uri, subdev,
+			subdev < comedi_get_n_subdevices(p->dev) ?
+				subd_type_name(comedi_get_subdevice_type(p->dev, (unsigned int)subdev)) :
+				"missing", comedi_get_n_subdevices(p->dev));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The picked subdevices' channels, with the URI's ranges and reference and
+ * the board's calibration where it needs one. */
+static int open_channels(struct labdaq_device *dev, struct ldq_uri *uri)
+{
+	struct comedi_priv *p = dev->priv;
 	const char *aref = ldq_uri_get_str(uri, "aref");
 	comedi_calibration_t *cal = NULL;
+	int ret = 0;
+
+	if (needs_softcal(p->dev, p->ai, p->ao))
+		cal = load_calibration(p->dev);
+	if (p->ai >= 0)
+		ret = add_channels(dev, p->ai, 0, ldq_uri_get_str(uri, "range"), aref, cal);
+	if (!ret && p->ao >= 0)
+		ret = add_channels(dev, p->ao, 1, ldq_uri_get_str(uri, "out_range"), aref, cal);
+	if (cal)
+		comedi_cleanup_calibration(cal);
+	return ret;
+}
+
+static int ldq_comedi_open(struct labdaq_device *dev, struct ldq_uri *uri)
+{
 	struct comedi_priv *p;
-	int ret, subdev;
+	int ret;
 
 	ret = ldq_comedi_load(1);
 	if (ret)
@@ -647,48 +708,9 @@ static int ldq_comedi_open(struct labdaq_device *dev, struct ldq_uri *uri)
 	p->efd = -1;
 	p->old_bufsize = -1;
 	dev->priv = p;
-	if (device_path(uri->path, p->path, sizeof(p->path))) {
-		ldq_err("comedi:%s: expected comedi:/dev/comediN or comedi:N", uri->path);
-		ldq_comedi_close(dev);
-		return -EINVAL;
-	}
-	ret = open_keys(dev, uri, &subdev);
-	if (ret) {
-		ldq_comedi_close(dev);
-		return ret;
-	}
-	p->dev = comedi_open(p->path);
-	if (!p->dev) {
-		ret = open_error(p->path);
-		ldq_comedi_close(dev);
-		return ret;
-	}
-	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->efd < 0) {
-		ret = -errno;
-		ldq_comedi_close(dev);
-		return ret;
-	}
-	p->ai = pick_subdev(p->dev, COMEDI_SUBD_AI, subdev);
-	p->ao = pick_subdev(p->dev, COMEDI_SUBD_AO, subdev);
-	if (subdev >= 0 && p->ai < 0 && p->ao < 0) {
-		ldq_err("%s: subdevice %d is not an analog input or output (it is %s; the board "
-			"has %d subdevices)", dev->uri, subdev,
-			subdev < comedi_get_n_subdevices(p->dev) ?
-				subd_type_name(comedi_get_subdevice_type(p->dev, (unsigned int)subdev)) :
-				"missing", comedi_get_n_subdevices(p->dev));
-		ldq_comedi_close(dev);
-		return -EINVAL;
-	}
-	if (needs_softcal(p->dev, p->ai, p->ao))
-		cal = load_calibration(p->dev);
-	ret = 0;
-	if (p->ai >= 0)
-		ret = add_channels(dev, p->ai, 0, range, aref, cal);
-	if (!ret && p->ao >= 0)
-		ret = add_channels(dev, p->ao, 1, out_range, aref, cal);
-	if (cal)
-		comedi_cleanup_calibration(cal);
+	ret = open_board(dev, uri);
+	if (!ret)
+		ret = open_channels(dev, uri);
 	if (ret) {
 		ldq_comedi_close(dev);
 		return ret;
