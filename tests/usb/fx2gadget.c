@@ -686,18 +686,10 @@ static void *stream_thread(void *arg)
 	}
 }
 
-/* start a new acquisition; the streamer drops the old one (a blocked
- * write() is interrupted by SIGUSR2) */
-static void stream_start(uint64_t rate, unsigned int width)
+/* Until the streamer has seen the latest change (st.gen, bumped by the
+ * caller), interrupting a write() it may be blocked in: 1 s at most. */
+static void stream_wait_ack(void)
 {
-	pthread_mutex_lock(&mu);
-	st.gen++;
-	st.running = 1;
-	st.rate = rate;
-	st.width = width;
-	st.starts++;
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
 	for (int i = 0; i < 200; i++) {
 		int seen;
 
@@ -711,6 +703,21 @@ static void stream_start(uint64_t rate, unsigned int width)
 	}
 }
 
+/* start a new acquisition; the streamer drops the old one (a blocked
+ * write() is interrupted by SIGUSR2) */
+static void stream_start(uint64_t rate, unsigned int width)
+{
+	pthread_mutex_lock(&mu);
+	st.gen++;
+	st.running = 1;
+	st.rate = rate;
+	st.width = width;
+	st.starts++;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	stream_wait_ack();
+}
+
 static void stream_stop(void)
 {
 	pthread_mutex_lock(&mu);
@@ -718,17 +725,7 @@ static void stream_stop(void)
 	st.running = 0;
 	st.state = "stopped";
 	pthread_mutex_unlock(&mu);
-	for (int i = 0; i < 200; i++) {
-		int seen;
-
-		pthread_mutex_lock(&mu);
-		seen = st.ack_gen == st.gen;
-		pthread_mutex_unlock(&mu);
-		if (seen)
-			break;
-		pthread_kill(streamer, SIGUSR2);
-		usleep(5000);
-	}
+	stream_wait_ack();
 }
 
 /* ---- ep0: the control requests --------------------------------------------------- */

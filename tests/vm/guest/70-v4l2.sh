@@ -9,17 +9,7 @@ W=/tmp/v4l2
 dmesg_mark
 RES=$OUT/v4l2
 mkdir -p "$W" "$RES"
-if ! command -v labdaq >/dev/null || ! command -v v4l2-ctl >/dev/null; then
-	skip "v4l2 backend on vivid" "labdaq or v4l2-ctl not staged"
-	exit 0
-fi
-if ! modprobe vivid n_devs=1 node_types=0x1 input_types=0x0 >"$W/mod.out" 2>&1; then
-	not_ok "modprobe vivid: $(cat "$W/mod.out")"
-	exit 0
-fi
-i=0
-while [ ! -e /dev/video0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-V=/dev/video0
+vivid_load "v4l2 backend on vivid"
 card=$(v4l2-ctl -d $V --info 2>/dev/null | sed -n 's/^[[:space:]]*Card type[[:space:]]*: //p')
 note "vivid: card '$card'"
 

@@ -9,17 +9,7 @@
 W=/tmp/v4l2io
 dmesg_mark
 mkdir -p "$W"
-if ! command -v labdaq >/dev/null || ! command -v v4l2-ctl >/dev/null; then
-	skip "v4l2 USERPTR and MMAP on vivid" "labdaq or v4l2-ctl not staged"
-	exit 0
-fi
-if ! modprobe vivid n_devs=1 node_types=0x1 input_types=0x0 >"$W/mod.out" 2>&1; then
-	not_ok "modprobe vivid: $(cat "$W/mod.out")"
-	exit 0
-fi
-i=0
-while [ ! -e /dev/video0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-V=/dev/video0
+vivid_load "v4l2 USERPTR and MMAP on vivid"
 ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 # A still pattern: every frame the same, so each can be compared.
 v4l2-ctl -d $V -c osd_text_mode=2 -c horizontal_movement=3 -c vertical_movement=3 \

@@ -25,15 +25,6 @@ if ! command -v labdaq >/dev/null || ! command -v comedi_loop >/dev/null || [ ! 
 	exit 0
 fi
 
-# cpu_of CMD...: run CMD, print "STATUS CPU_SECONDS WALL_SECONDS" (user +
-# system time of CMD, busybox time's resolution: 10 ms)
-cpu_of() {
-	time -o $D/time.txt -f "%U %S %e" "$@" >$D/out.txt 2>&1
-	rc=$?
-	awk -v rc=$rc '/^[0-9.]+ [0-9.]+ [0-9.]+$/ { printf "%d %.2f %.2f\n", rc, $1 + $2, $3 }' \
-		$D/time.txt
-}
-
 # one CONTENDER RATE [TAG]: one run of SECS seconds of ai0,ai1, printed as
 # "TAG CONTENDER RATE ok|overflow SAMPLES CPU WALL" (TAG: run, or pair)
 one() {

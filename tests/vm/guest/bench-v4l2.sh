@@ -59,14 +59,6 @@ FB=$((Wd * Ht * 2))
 RING=$((8 * FB))
 URI="v4l2:$V?width=$Wd&height=$Ht&format=$F&fps=$fps&buffers=4"
 
-# cpu_of CMD...: run CMD, print "STATUS CPU_SECONDS WALL_SECONDS"
-cpu_of() {
-	time -o $D/time.txt -f "%U %S %e" "$@" >$D/out.txt 2>&1
-	rc=$?
-	awk -v rc=$rc '/^[0-9.]+ [0-9.]+ [0-9.]+$/ { printf "%d %.2f %.2f\n", rc, $1 + $2, $3 }' \
-		$D/time.txt
-}
-
 # one CONTENDER [TAG]: FRAMES frames, "TAG CONTENDER FRAMES LOST CPU WALL"
 one() {
 	tag=${2:-run}

@@ -177,3 +177,30 @@ wait_running() {
 	done
 	return 1
 }
+
+# cpu_of CMD...: run CMD (its output in $D/out.txt), print "STATUS
+# CPU_SECONDS WALL_SECONDS": user + system time of CMD, busybox time's
+# resolution (10 ms); the benchmarks' measure
+cpu_of() {
+	time -o $D/time.txt -f "%U %S %e" "$@" >$D/out.txt 2>&1
+	rc=$?
+	awk -v rc=$rc '/^[0-9.]+ [0-9.]+ [0-9.]+$/ { printf "%d %.2f %.2f\n", rc, $1 + $2, $3 }' \
+		$D/time.txt
+}
+
+# vivid_load WHAT: vivid loaded with one capture node, /dev/video0 there ($V);
+# WHAT skipped (exit) without labdaq or v4l2-ctl, not ok (exit) if modprobe
+# fails.  $W must exist.
+vivid_load() {
+	if ! command -v labdaq >/dev/null || ! command -v v4l2-ctl >/dev/null; then
+		skip "$1" "labdaq or v4l2-ctl not staged"
+		exit 0
+	fi
+	if ! modprobe vivid n_devs=1 node_types=0x1 input_types=0x0 >"$W/mod.out" 2>&1; then
+		not_ok "modprobe vivid: $(cat "$W/mod.out")"
+		exit 0
+	fi
+	i=0
+	while [ ! -e /dev/video0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	V=/dev/video0
+}
