@@ -174,7 +174,8 @@ static void outfile_end(struct ldq_outfile *of, int keep)
 		of->moved[i] = of->path[i] = NULL;
 	}
 	of->n = 0;
-	of->created = of->unnamed = of->beside_ours = 0;
+	of->created = of->unnamed = 0;
+	of->ours = 0;
 }
 
 void ldq_outfile_keep(struct ldq_outfile *of)
@@ -184,10 +185,10 @@ void ldq_outfile_keep(struct ldq_outfile *of)
 
 void ldq_outfile_undo(struct ldq_outfile *of)
 {
-	/* All of them: the files beside the data file are written after it
-	 * (or, while it has no name, by this start: beside_ours). */
+	/* All of them: the files beside a named data file are written after
+	 * it; beside one without a name yet, those this start made (ours). */
 	for (unsigned int i = 0; i < of->n; i++)
-		if (i ? of->created || of->beside_ours : of->created)
+		if (i ? of->created || (of->ours & (1u << i)) : of->created)
 			unlink(of->path[i]);
 	outfile_end(of, 0);
 }

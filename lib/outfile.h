@@ -19,8 +19,8 @@ struct ldq_outfile {
 	char *moved[LDQ_OUTFILE_MAX];    /* where an old one is now, or NULL */
 	int created;                     /* the data file is ours to remove */
 	int unnamed;                     /* the data file has no name yet */
-	int beside_ours;                 /* the files beside it were written by
-					  * this start (set by the caller) */
+	unsigned int ours;               /* bit i: file i beside the data file
+					  * was made by this start (ldq_outfile_own) */
 };
 
 /*
@@ -46,6 +46,12 @@ int ldq_outfile_create_unnamed(struct ldq_outfile *of, const char *const *paths,
 /* Name the data file @fd of ldq_outfile_create_unnamed() (never replacing a
  * file): 0 or -errno (logged: -EEXIST if one appeared meanwhile). */
 int ldq_outfile_publish(struct ldq_outfile *of, int fd);
+/* File @i of @paths (beside the data file) was made by this start: a start
+ * that fails removes it (ldq_outfile_undo()), named data file or not. */
+static inline void ldq_outfile_own(struct ldq_outfile *of, unsigned int i)
+{
+	of->ours |= 1u << i;
+}
 /* The start succeeded: the old files are dropped.  @of is emptied. */
 void ldq_outfile_keep(struct ldq_outfile *of);
 /* The start failed: the files created are removed and the old ones come

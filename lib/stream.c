@@ -523,17 +523,6 @@ static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
 	return 0;
 }
 
-/* A start that fails before its sidecar exists removes the gaps' file it
- * made (ldq_outfile_undo() removes it once the sidecar is ours); @ret. */
-static int gaps_undo(struct labdaq_run *run, int ret)
-{
-	if (ret && run->gaps.fd >= 0) {
-		ldq_gaps_close(&run->gaps);
-		unlink(run->gaps.path);
-	}
-	return ret;
-}
-
 /* The device lock, then the .npy with an empty header and the sidecar,
  * written before the device starts: nothing slow (a first fsync, jansson
  * seeding its hashes from /dev/urandom early in a boot) may happen while
@@ -577,26 +566,29 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 		ret = -errno;
 	if (!ret)
 		ret = ldq_gaps_create(&run->gaps);
-	if (!ret)
+	if (!ret) {
+		ldq_outfile_own(of, 2);
 		ret = ldq_meta_open(run->path, &run->meta);
+	}
 	if (ret) {
 		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
-		return gaps_undo(run, ret);
+		return ret;
 	}
 	ldq_meta_set_noreplace(run->meta);
 	ldq_meta_set_lazy_first(run->meta);
 	ldq_utc_now(run->started_utc, sizeof(run->started_utc));
 	ret = ldq_run_checkpoint(run, "running", 0);
-	of->beside_ours = !ret;
-	if (ret)
+	if (ret) {
 		ldq_err("cannot write the metadata of %s: %s", run->path, labdaq_strerror(ret));
-	else if ((ret = ldq_meta_reserved(run->meta)))
+	} else {
+		ldq_outfile_own(of, 1);
+		ret = ldq_meta_reserved(run->meta);
 		/* Without it a full disk could not be recorded. */
-		ldq_err("cannot reserve space for the metadata of %s: %s; free some space "
-			"on its file system", run->path, labdaq_strerror(ret));
+		if (ret)
+			ldq_err("cannot reserve space for the metadata of %s: %s; free some "
+				"space on its file system", run->path, labdaq_strerror(ret));
+	}
 	/* The sidecar exists: now the data file may have its name. */
-	if (ret && !of->beside_ours)
-		return gaps_undo(run, ret);
 	return ret ? ret : ldq_outfile_publish(of, run->fd);
 }
 
