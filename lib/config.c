@@ -388,6 +388,17 @@ static int check_dir(const char *path)
 	return ret;
 }
 
+int ldq_check_beside(const char *path, int overwrite)
+{
+	struct stat st;
+
+	if (overwrite || !path || lstat(path, &st))
+		return 0;
+	ldq_err("'%s' exists (a file of another run); choose another name, or replace it "
+		"(overwrite)", path);
+	return -EEXIST;
+}
+
 int ldq_check_output(const char *path, const char *suffix, const char *sidecar, int overwrite)
 {
 	struct stat st;

@@ -68,5 +68,9 @@ int ldq_check_text(const char *s, const char *what);
  * 0, or -EINVAL/-EEXIST/-ENOENT/-EACCES with the reason logged. */
 int ldq_check_output(const char *path, const char *suffix, const char *sidecar,
 		     int overwrite);
+/* A file a run writes beside its data file (its gaps' file, a backend's
+ * companion), @path may be NULL: 0, or -EEXIST (logged) if it exists and
+ * not @overwrite. */
+int ldq_check_beside(const char *path, int overwrite);
 
 #endif

@@ -22,21 +22,27 @@ static off_t gaps_size(uint64_t rows)
 	return (off_t)(LDQ_NPY_HEADER_BYTES + (rows ? rows * 16 : 1));
 }
 
-char *ldq_gaps_path(const char *npy_path)
+char *ldq_path_beside(const char *npy_path, const char *suffix)
 {
 	size_t n = npy_path ? strlen(npy_path) : 0;
+	size_t k = suffix ? strlen(suffix) : 0;
 	char *s;
 
-	if (!npy_path)
+	if (!npy_path || !suffix)
 		return NULL;
-	s = malloc(n + sizeof(".gaps.npy"));
+	s = malloc(n + k + 1);
 	if (!s)
 		return NULL;
 	memcpy(s, npy_path, n + 1);
 	if (n >= 4 && !strcmp(npy_path + n - 4, ".npy"))
 		n -= 4;
-	memcpy(s + n, ".gaps.npy", sizeof(".gaps.npy"));
+	memcpy(s + n, suffix, k + 1);
 	return s;
+}
+
+char *ldq_gaps_path(const char *npy_path)
+{
+	return ldq_path_beside(npy_path, ".gaps.npy");
 }
 
 int ldq_gapstore_init(struct ldq_gapstore *gs, const char *npy_path)

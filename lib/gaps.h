@@ -69,6 +69,9 @@ int ldq_gaps_create(struct ldq_gapstore *gs);
 void ldq_gaps_close(struct ldq_gapstore *gs);
 /* "x.npy" -> "x.gaps.npy" (else @npy_path + ".gaps.npy"): malloc'd or NULL. */
 char *ldq_gaps_path(const char *npy_path);
+/* "x.npy" -> "x" + @suffix (else @npy_path + @suffix): malloc'd, or NULL
+ * (no memory, or either argument NULL). */
+char *ldq_path_beside(const char *npy_path, const char *suffix);
 
 struct labdaq_run;
 struct ldq_meta;

@@ -11,7 +11,7 @@
 #ifndef LDQ_OUTFILE_H
 #define LDQ_OUTFILE_H
 
-#define LDQ_OUTFILE_MAX 3
+#define LDQ_OUTFILE_MAX 4
 
 struct ldq_outfile {
 	unsigned int n;                  /* files: the data file, then others */

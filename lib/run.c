@@ -221,6 +221,7 @@ void ldq_run_destroy(struct labdaq_run *run)
 	pthread_cond_destroy(&run->done_cond);
 	pthread_cond_destroy(&run->wake_cond);
 	free(run->path);
+	free(run->companion);
 	free(run->command);
 	free(run->chans);
 	free(run->file_chans);

@@ -40,6 +40,7 @@ struct labdaq_run {
 
 	/* configuration, fixed at start */
 	char *path;
+	char *companion;           /* a stream's companion file (backend.h), or NULL */
 	char *command;
 	uint64_t count;
 	uint64_t duration_ns;

@@ -335,6 +335,22 @@ static int check_ring_item(uint64_t ring_bytes, size_t item_bytes)
 	return check_ring(ring_bytes);
 }
 
+/* The run's files beside its data file besides the sidecar (the gaps',
+ * the backend's companion): none may exist unless @cfg overwrites. */
+static int check_beside(struct labdaq_device *dev, const struct labdaq_run_config *cfg)
+{
+	const char *suffix[2] = { ".gaps.npy", dev->backend->companion };
+	int ret = 0;
+
+	for (unsigned int i = 0; i < 2 && !ret && suffix[i]; i++) {
+		char *p = ldq_path_beside(cfg->path, suffix[i]);
+
+		ret = p ? ldq_check_beside(p, cfg->overwrite) : -ENOMEM;
+		free(p);
+	}
+	return ret;
+}
+
 /* Everything labdaq_run_start() checks before it takes the device; the
  * item size in *@item_bytes. */
 static int check_config(struct labdaq_device *dev, const struct labdaq_run_config *cfg,
@@ -361,6 +377,8 @@ static int check_config(struct labdaq_device *dev, const struct labdaq_run_confi
 		return -ENOMEM;
 	ret = ldq_check_output(cfg->path, ".npy", json, cfg->overwrite);
 	free(json);
+	if (!ret)
+		ret = check_beside(dev, cfg);
 	if (!ret)
 		ret = ldq_check_text(cfg->command, "the command line");
 	if (!ret)
@@ -546,15 +564,22 @@ static int setup_ring(struct labdaq_run *run, uint64_t ring_bytes)
  * keeps every whole item on disk, without the metadata.) */
 static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
 {
+	const char *suffix = run->dev->backend->companion;
 	char *json = ldq_meta_path(run->path);
-	const char *paths[3] = { run->path, json, run->gaps.path };
+	const char *paths[4] = { run->path, json, run->gaps.path };
 	int ret;
 
-	if (!json)
+	if (suffix) {
+		run->companion = ldq_path_beside(run->path, suffix);
+		paths[3] = run->companion;
+	}
+	if (!json || (suffix && !run->companion)) {
+		free(json);
 		return -ENOMEM;
+	}
 	ret = ldq_run_lock_device(run);
 	if (!ret)
-		ret = ldq_outfile_create_unnamed(of, paths, 3, overwrite);
+		ret = ldq_outfile_create_unnamed(of, paths, suffix ? 4 : 3, overwrite);
 	free(json);
 	if (ret < 0)
 		return ret;
@@ -592,14 +617,16 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 	return ret ? ret : ldq_outfile_publish(of, run->fd);
 }
 
-/* Start the device, then the writer, then the producer. */
-static int start_threads(struct labdaq_run *run)
+/* Start the device, then the writer, then the producer.  The backend's
+ * companion file, once stream_start made it, is one of @of's. */
+static int start_threads(struct labdaq_run *run, struct ldq_outfile *of)
 {
 	struct labdaq_device *dev = run->dev;
 	struct ldq_stream_params sp = {
 		.rate_hz = run->rate_hz, .chans = run->chans, .nchans = run->nchans,
 		.item_bytes = run->item_bytes, .block_items = run->block_items,
-		.dtype = run->dtype, .path = run->path, .ring = run->ring,
+		.dtype = run->dtype, .path = run->path, .companion_path = run->companion,
+		.ring = run->ring,
 	};
 	int ret;
 
@@ -613,6 +640,8 @@ static int start_threads(struct labdaq_run *run)
 			ldq_err("%s: cannot start streaming: %s", dev->uri, labdaq_strerror(ret));
 		return ret;
 	}
+	if (run->companion)
+		ldq_outfile_own(of, 3);
 	/* The rate the device settled on is the run's (metadata, limits). */
 	if (dev->backend->stream_rate_hz) {
 		double hz = dev->backend->stream_rate_hz(dev);
@@ -675,6 +704,6 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg
 	if (!ret)
 		ret = open_files(run, cfg->overwrite, &of);
 	if (!ret)
-		ret = start_threads(run);
+		ret = start_threads(run, &of);
 	return ldq_run_start_end(run, &of, ret, out);
 }

@@ -117,7 +117,13 @@ int start_error(const struct command *cmd, const char *device, const char *outpu
 		msg("cannot start on '%s': %s", device, labdaq_strerror(ret));
 		return EXIT_USAGE;
 	case -EEXIST:
-		msg("'%s' exists; choose another name or add --force", output);
+		/* Or a file beside it (sidecar, gaps, companion): the library
+		 * named which. */
+		if (access(output, F_OK))
+			msg("a file of the run '%s' exists (named above); choose another name "
+			    "or add --force", output);
+		else
+			msg("'%s' exists; choose another name or add --force", output);
 		return EXIT_USAGE;
 	case -EISDIR:
 		/* The library said which; never replaced, even with --force. */

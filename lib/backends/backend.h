@@ -45,12 +45,16 @@ struct ldq_stream_params {
 	int dtype;                   /* enum labdaq_dtype of the stored values:
 				      * the widest of the channels' */
 	const char *path;            /* the run's data file (FILE.npy), valid
-				      * until stream_stop returns: a backend
-				      * that keeps per-item facts the file
-				      * cannot hold writes them to a companion
-				      * file beside it (FILE.NAME.npy, named in
-				      * its docs), itself, from stream_read's
-				      * and stream_stop's thread */
+				      * until stream_stop returns */
+	const char *companion_path;  /* FILE + the backend's companion suffix
+				      * (FILE.frames.npy), or NULL (no suffix,
+				      * or a run without a file); valid until
+				      * stream_stop returns.  The core has made
+				      * sure nothing is there (or set the old one
+				      * aside with overwrite): the backend creates
+				      * it with O_EXCL, writes it from
+				      * stream_read's and stream_stop's thread,
+				      * and removes it if stream_start fails */
 	struct ldq_ring *ring;       /* the run's ring, valid until stream_stop
 				      * returns.  stream_read's @dst is always
 				      * either the ring's region at the
@@ -73,6 +77,12 @@ struct ldq_backend {
 	const char *uris;
 	/* The keys its URIs take, for the "unknown parameter" message. */
 	const char *keys_help;
+	/* A backend that keeps per-item facts the data file cannot hold
+	 * writes them to a companion file beside it: FILE.npy -> FILE +
+	 * this suffix (".frames.npy"), named in its docs.  The core treats it
+	 * as one of the run's files (never replaced without overwrite, the
+	 * old one put back if the start fails).  NULL: none. */
+	const char *companion;
 	/*
 	 * lib_version - the library it is built on and that library's
 	 * version as found at run time ("libiio 0.24 (v0.24)") into @buf;

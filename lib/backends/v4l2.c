@@ -121,7 +121,7 @@ struct v4l2 {
 	unsigned int facts_n;         /* in facts[] */
 	uint64_t facts[V4L2_FACTS_BATCH][2];
 	bool facts_failed;
-	char facts_path[PATH_MAX];
+	const char *facts_path;       /* ldq_stream_params.companion_path */
 };
 
 static int xioctl(int fd, unsigned long req, void *arg)
@@ -759,26 +759,20 @@ static void facts_discard(struct v4l2 *v)
 	unlink(v->facts_path);
 }
 
-/* FILE.npy -> FILE.frames.npy, created empty (a valid .npy of 0 rows). */
-static int facts_open(struct v4l2 *v, const char *data)
+/* The companion FILE.frames.npy (the core's @path, absent), created
+ * empty: a valid .npy of 0 rows. */
+static int facts_open(struct v4l2 *v, const char *path)
 {
-	char path[PATH_MAX];
-	size_t n;
 	int ret;
 
 	v->facts_fd = -1;
 	v->facts_rows = 0;
 	v->facts_n = 0;
 	v->facts_failed = false;
-	if (!data)
+	v->facts_path = path;
+	if (!path)
 		return 0;
-	n = strlen(data);
-	if (n > 4 && !strcmp(data + n - 4, ".npy"))
-		n -= 4;
-	if (snprintf(path, sizeof(path), "%.*s.frames.npy", (int)n, data) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(v->facts_path, path, sizeof(path));
-	v->facts_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	v->facts_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (v->facts_fd < 0) {
 		ret = -errno;
 		ldq_err("v4l2:%s: cannot create %s: %s", v->path, path, strerror(errno));
@@ -787,8 +781,7 @@ static int facts_open(struct v4l2 *v, const char *data)
 	ret = ldq_npy_write_header(v->facts_fd, &facts_layout, 0);
 	if (ret) {
 		ldq_err("v4l2:%s: cannot write %s: %s", v->path, path, strerror(-ret));
-		close(v->facts_fd);
-		v->facts_fd = -1;
+		facts_discard(v);
 	}
 	return ret;
 }
@@ -1007,7 +1000,7 @@ static int ldq_v4l2_stream_start(struct labdaq_device *dev, const struct ldq_str
 	ret = set_format(v);
 	if (ret)
 		return ret;
-	ret = facts_open(v, p->path);
+	ret = facts_open(v, p->companion_path);
 	if (ret)
 		return ret;
 	ret = set_rate(v);
@@ -1577,6 +1570,7 @@ const struct ldq_backend ldq_backend_v4l2 = {
 	.uris = "v4l2:/dev/videoN?width=W&height=H&format=FOURCC&fps=F (V4L2 cameras and "
 		"frame grabbers)",
 	.keys_help = "width, height, format, fps, buffers, io",
+	.companion = ".frames.npy",
 	.open = ldq_v4l2_open,
 	.close = ldq_v4l2_close,
 	.list = ldq_v4l2_list,

@@ -119,4 +119,17 @@ check_grep "item 16: ... says it is a directory" "$T/fdir.err" 'is a directory'
 check "item 16: ... the directory stays where it was, nothing set aside" \
 	sh -c 'test -f "$1/dir.npy/inside" && ! ls -A "$1" | grep -q labdaq-old' sh "$T"
 
+# ---- a file of the run beside a data file that does not exist ----------------
+# The sidecar or the gaps' file of an earlier run whose .npy was moved away:
+# never replaced without --force, and the message names it.
+for f in lone.json lone.gaps.npy; do
+	rm -f "$T/lone.npy" "$T/lone.json" "$T/lone.gaps.npy"
+	echo keep >"$T/$f"
+	run lone labdaq acquire 'sim:adc' --samples 10 -o "$T/lone.npy"
+	is "a lone $f without --force: exit 2" "$RC" 2
+	check_grep "  ... named, with what to do" "$T/lone.err" "$f. exists .*choose another name.*--force"
+	check "  ... $f kept, no lone.npy made" \
+		sh -c 'test "$(cat "$1/$2")" = keep && ! test -e "$1/lone.npy"' sh "$T" "$f"
+done
+
 finish

@@ -291,9 +291,36 @@ static void test_tail_model(void **state)
 	}
 }
 
+/* The names beside a data file: ".npy" replaced, else the suffix added. */
+static void test_path_beside(void **state)
+{
+	static const char *const cases[][3] = {
+		{ "run.npy", ".gaps.npy", "run.gaps.npy" },
+		{ "d/cam.npy", ".frames.npy", "d/cam.frames.npy" },
+		{ "raw", ".gaps.npy", "raw.gaps.npy" },
+		{ ".npy", ".frames.npy", ".frames.npy" },
+		{ "a.npy.npy", ".gaps.npy", "a.npy.gaps.npy" },
+	};
+	char *p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		p = ldq_path_beside(cases[i][0], cases[i][1]);
+		assert_non_null(p);
+		assert_string_equal(p, cases[i][2]);
+		free(p);
+	}
+	p = ldq_gaps_path("x.npy");
+	assert_string_equal(p, "x.gaps.npy");
+	free(p);
+	assert_null(ldq_path_beside(NULL, ".gaps.npy"));
+	assert_null(ldq_path_beside("x.npy", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_beside),
 		cmocka_unit_test_setup_teardown(test_merge_and_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_gaps_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_batch_waits, setup, teardown),

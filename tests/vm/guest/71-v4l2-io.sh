@@ -128,6 +128,38 @@ check "  ... one message: no 'another run holds it', no stop hint" \
 	       [ \$(wc -l <$W/busy.out) -le 2 ]"
 check "  ... no file left" sh -c "[ ! -e $W/busy.npy ] && [ ! -e $W/busy.frames.npy ]"
 
+# The companion file is one of the run's files: --force onto an old run
+# that then fails to start (busy) puts all three back as they were, and
+# without --force a lone NAME.frames.npy is never replaced.
+labdaq acquire "v4l2:$V?$MODE" --frames 2 --progress none -o "$W/ow.npy" >/dev/null 2>&1
+mkdir -p "$W/ow-old"
+cp "$W/ow.npy" "$W/ow.json" "$W/ow.frames.npy" "$W/ow-old/" 2>/dev/null
+v4l2-ctl -d $V --stream-mmap --stream-count=100000 --stream-to=/dev/null >/dev/null 2>&1 &
+bp=$!
+sleep 1
+labdaq acquire "v4l2:$V?$MODE" --frames 2 --force --progress none -o "$W/ow.npy" \
+	>"$W/ow.out" 2>&1
+rc=$?
+kill $bp 2>/dev/null
+wait $bp 2>/dev/null
+aside=$(ls -a "$W" | grep -c labdaq-old)
+check "--force onto an old run, busy: exit 4 ($rc), its .npy, .json, .frames.npy unchanged" \
+	sh -c "[ $rc -eq 4 ] && cmp -s $W/ow.npy $W/ow-old/ow.npy &&
+	       cmp -s $W/ow.json $W/ow-old/ow.json && cmp -s $W/ow.frames.npy $W/ow-old/ow.frames.npy"
+check "  ... nothing left set aside ($aside)" [ "$aside" = 0 ]
+echo keep >"$W/lone.frames.npy"
+labdaq acquire "v4l2:$V?$MODE" --frames 2 --progress none -o "$W/lone.npy" >"$W/lone.out" 2>&1
+rc=$?
+note "lone companion: exit $rc: $(tr '\n' ';' <"$W/lone.out")"
+check "a lone NAME.frames.npy without --force: exit 2 ($rc), named, kept, no .npy made" \
+	sh -c "[ $rc -eq 2 ] && grep -q 'lone.frames.npy. exists' $W/lone.out &&
+	       [ \"\$(cat $W/lone.frames.npy)\" = keep ] && [ ! -e $W/lone.npy ]"
+labdaq acquire "v4l2:$V?$MODE" --frames 3 --force --progress none -o "$W/lone.npy" >/dev/null 2>&1
+rc=$?
+rows=$(npy_rows "$W/lone.frames.npy")
+check "  ... with --force: exit 0 ($rc), replaced by a companion of 3 rows ($rows)" \
+	sh -c "[ $rc -eq 0 ] && [ '$rows' = 3 ]"
+
 # Abort (SIGUSR1: labdaq_run_abort, as labdaq stop --abort sends it) at
 # 5 fps: the read waits up to 200 ms for a frame.
 labdaq acquire "v4l2:$V?$MODE&fps=5" --continuous --progress none -o "$W/ab.npy" \
