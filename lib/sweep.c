@@ -417,7 +417,9 @@ static int setup(struct labdaq_run *run, const struct labdaq_sweep_config *cfg)
 }
 
 /* The device lock, then the CSV and its sidecar (old ones set aside with
- * overwrite), the header row and the first sidecar. */
+ * overwrite), the header row and the first sidecar.  As a stream's data
+ * file (stream.c, open_files()), the CSV has no name until its sidecar
+ * exists: a kill -9 leaves nothing, the sidecar alone, or both. */
 static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *of)
 {
 	char *json = ldq_meta_path(run->path);
@@ -425,7 +427,7 @@ static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *o
 	int ret = json ? ldq_run_lock_device(run) : -ENOMEM;
 
 	if (!ret)
-		ret = ldq_outfile_create(of, paths, 2, overwrite);
+		ret = ldq_outfile_create_unnamed(of, paths, 2, overwrite);
 	free(json);
 	if (ret < 0)
 		return ret;
@@ -436,11 +438,13 @@ static int open_csv(struct labdaq_run *run, int overwrite, struct ldq_outfile *o
 		ret = ldq_meta_open(run->path, &run->meta);
 	if (!ret)
 		ret = write_meta(run, "running");
-	if (!ret)
+	if (!ret) {
+		ldq_outfile_own(of, 1);
 		ret = ldq_meta_reserved(run->meta);
+	}
 	if (ret)
 		ldq_err("cannot write %s: %s", run->path, labdaq_strerror(ret));
-	return ret;
+	return ret ? ret : ldq_outfile_publish(of, run->fd);
 }
 
 LABDAQ_API int labdaq_sweep_check(labdaq_device *dev, const labdaq_sweep_config *cfg)

@@ -152,4 +152,28 @@ is "sweep on a device without outputs: exit 2" "$RC" 2
 run dry labdaq sweep sim:ohm --set voltage0 --from 0 --to 1 --points 3 --dry-run -o "$T/dry.csv"
 if [ "$RC" = 0 ] && [ ! -e "$T/dry.csv" ]; then ok "sweep --dry-run: exit 0, no file"; else not_ok "sweep --dry-run: exit 0, no file (got $RC)"; fi
 
+# kill -9 while the first sidecar is being renamed into place (strace holds
+# that rename, the run's first, 3 s): the CSV is never there without it.
+if command -v strace >/dev/null; then
+	strace -f -qq -o /dev/null -e trace=renameat -e inject=renameat:delay_enter=3000000:when=1 \
+		"$LABDAQ" sweep sim:ohm --set voltage0 --from 0 --to 1 --points 5 --read current0 \
+		-o "$T/ks.csv" >"$T/ks.out" 2>&1 &
+	sp=$!
+	if wait_until "the sweep's first sidecar" 30 test -e "$T/.ks.json.tmp"; then
+		sleep 0.5
+		pkill -KILL -P "$sp"
+		wait "$sp" 2>/dev/null
+		check "kill -9 before the sweep's sidecar had its name: no CSV left without it" \
+			sh -c '! test -e "$1/ks.csv" && ! test -e "$1/ks.json"' sh "$T"
+		rm -f "$T/.ks.json.tmp"
+		run ks2 labdaq sweep sim:ohm --set voltage0 --from 0 --to 1 --points 5 --read current0 \
+			-o "$T/ks.csv"
+		is "  ... the same name is free for the next sweep" "$RC" 0
+	else
+		kill -KILL "$sp" 2>/dev/null
+	fi
+else
+	skip "strace is not installed (scripts/install-deps.sh installs it)"
+fi
+
 finish
