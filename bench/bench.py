@@ -32,7 +32,7 @@ with Debian's /usr/bin/python3.  Environment: BENCH_QUICK=1 (a smoke run,
 well under a minute), BENCH_DIR (the directory the stream is written in; default
 build/bench-data), BENCH_ONLY (like --only), BENCH_V4L2_DISK=0 (section 9
 writes to the VM's tmpfs rather than an ext4 disk of its own),
-BENCH_COMEDI_SMP (section 7's vCPUs, default 1; 2 is the measure of before
+BENCH_COMEDI_SMP (section 7's vCPUs, default 1; 2: two, as before
 2026-12-06 21:00, see BENCHMARKS.md "comedi").
 """
 
