@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """comedi_profile.py - where the CPU of a comedi stream goes, from the perf
 and strace output of tests/vm/guest/bench-comedi-profile.sh (run it with
-`VM_BENCH_PROFILE=5 VM_TESTS=60 VM_APPEND="clocksource=tsc tsc=reliable"
+`VM_BENCH_PROFILE=5 VM_TESTS=60 VM_SMP=1 VM_APPEND="clocksource=tsc tsc=reliable threadirqs"
 tests/vm/run.sh`; needs Debian's linux-perf and strace on the host).
 
     bench/comedi_profile.py [build/vm/share/out/profile]

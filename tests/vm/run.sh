@@ -22,7 +22,7 @@
 # this kernel ABI instead of the one apt names), VM_KEEP=1 (keep the
 # initramfs staging tree), VM_SMP (guest CPUs, default 2), VM_TESTS (only
 # these guest scripts, by number: "53 56"; 10-load.sh always runs), VM_BENCH
-# ("SECONDS PAIRS": the guest also runs the comedi benchmark, see
+# ("SECONDS PAIRS [SCAN_SECONDS]": the guest also runs the comedi benchmark, see
 # bench/bench.py; build/bench/comedi_loop staged), VM_BENCH_V4L2 ("FRAMES
 # PAIRS": the V4L2 benchmark, tests/vm/guest/bench-v4l2.sh), VM_MEM (guest
 # MiB, default 512), VM_DISK_MB (an ext4 disk of that size, /dev/vda),

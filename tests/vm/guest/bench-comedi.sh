@@ -6,6 +6,7 @@
 # one line per run:
 #   run|pair CONTENDER RATE ok|overflow SAMPLES CPU_SECONDS WALL_SECONDS
 #   start WHAT STATUS CPU_SECONDS WALL_SECONDS   (fixed costs)
+#   cpus run|pair CONTENDER RATE before ... after ...   (cpus() around a run)
 . /tests/lib.sh
 RES=$OUT/bench-comedi.txt
 D=/tmp/bench
@@ -16,32 +17,47 @@ mkdir -p $LABDAQ_LOCK_DIR
 # channels); the default 64 MiB costs about 0.2 s of CPU in the kernel to
 # map and clear under TCG, which is the ring's choice, not streaming's.
 RING=4M
-read -r SECS REPS </share/bench-comedi
+# SECS: each pair's runs; SCAN: each run of the rate scan (default SECS)
+read -r SECS REPS SCAN </share/bench-comedi
 [ -n "$SECS" ] || SECS=3
 [ -n "$REPS" ] || REPS=6
+[ -n "$SCAN" ] || SCAN=$SECS
 : >"$RES"
 if ! command -v labdaq >/dev/null || ! command -v comedi_loop >/dev/null || [ ! -c /dev/comedi0 ]; then
 	echo "error labdaq, comedi_loop or /dev/comedi0 missing" >>"$RES"
 	exit 0
 fi
 
-# one CONTENDER RATE [TAG]: one run of SECS seconds of ai0,ai1, printed as
-# "TAG CONTENDER RATE ok|overflow SAMPLES CPU WALL" (TAG: run, or pair)
+# The guest's CPUs, one field per CPU: busy (user, nice, system, irq,
+# softirq) and idle ticks, and the TIMER softirqs each ran (which CPU runs
+# comedi_test's sample generation, a timer).
+cpus() {
+	awk '/^cpu[0-9]/ { printf "%s:%d:%d ", $1, $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat
+	awk '$1 == "TIMER:" { for (i = 2; i <= NF; i++) printf "t%d:%s ", i - 2, $i }' /proc/softirqs
+}
+
+# one CONTENDER RATE [TAG]: one run of ai0,ai1 (SCAN seconds for a run,
+# SECS for a pair), printed as "TAG CONTENDER RATE ok|overflow SAMPLES CPU
+# WALL" (TAG: run, or pair)
 one() {
 	tag=${3:-run}
+	secs=$SCAN
+	[ "$tag" = pair ] && secs=$SECS
 	rm -f $D/l.npy $D/l.json $D/l.gaps.npy $D/loop.bin
+	c0=$(cpus)
 	if [ "$1" = labdaq ]; then
 		set -- "$1" "$2" $(cpu_of labdaq acquire comedi:0 --rate "$2" -C ai0,ai1 \
-			--time "${SECS}s" --ring $RING --progress none -o $D/l.npy)
+			--time "${secs}s" --ring $RING --progress none -o $D/l.npy)
 		n=$(sed -n 's/^  "written": \([0-9]*\),$/\1/p' $D/l.json 2>/dev/null)
 	else
-		set -- "$1" "$2" $(cpu_of comedi_loop /dev/comedi0 "$2" 2 "$SECS" $D/loop.bin)
+		set -- "$1" "$2" $(cpu_of comedi_loop /dev/comedi0 "$2" 2 "$secs" $D/loop.bin)
 		n=$(sed -n 's/^samples \([0-9]*\) .*/\1/p' $D/out.txt)
 	fi
 	st=ok
 	[ "$3" = 0 ] || st=overflow
 	grep -q overflow $D/out.txt && [ "$1" = labdaq ] && st=overflow
 	echo "$tag $1 $2 $st ${n:-0} $4 $5" | tee -a "$RES"
+	echo "cpus $tag $1 $2 before $c0 after $(cpus)" >>"$RES"
 }
 
 # The fixed costs: a process that starts and exits at once, and a run of
