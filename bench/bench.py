@@ -993,11 +993,13 @@ def bench_usb(q, res):
             cpu = [x["cpu_s"] / x["samples"] * 1e9 for x in rs if x["ok"] and x["samples"]]
             row.append(("ok" if rs and all(x["ok"] for x in rs) else
                         "loss, silent" if (n, rate) in silent else "loss")
+                       + f" {sum(x['ok'] for x in rs)}/{len(rs)}"
                        + (f", {statistics.median(cpu):.0f} ns" if cpu else ""))
         rows.append(row)
     table("10. usb: labdaq acquire vs sigrok-cli on the emulated fx2lafw board "
           "(FunctionFS on dummy_hcd,\n   TCG), 8 channels, "
-          f"{secs} s per run, a fresh board each: without loss?, CPU per sample\n   "
+          f"{secs} s per run, a fresh board each: without loss? (runs lossless / runs), "
+          "CPU per sample\n   "
           "(\"silent\": the gadget lost samples and the contender exited 0)",
           ["rate", "sigrok-cli", "labdaq"], rows)
     common = pairs_at["labdaq"][0]["rate"] if pairs_at.get("labdaq") else None
