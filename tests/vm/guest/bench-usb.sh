@@ -25,11 +25,12 @@ read -r SECS REPS STARTS </share/bench-usb
 [ -n "$REPS" ] || REPS=4
 : >"$RES"
 FIFO=262144
-# labdaq's ring: 16 MiB (seconds of data at the rates the emulated bus
-# carries); the default 64 MiB costs a visible share of a short run's CPU to
-# map and clear under TCG (see bench-comedi.sh), which is the ring's choice,
-# not streaming's.
-RING=16M
+# labdaq's ring: 4 MiB (0.17 s at 24 MHz, with 0.5 s of transfers in flight:
+# more than sigrok-cli's 32 transfers, 0.32 s); the default 64 MiB costs a
+# visible share of a short run's CPU to map and clear under TCG (see
+# bench-comedi.sh), and at 24 MHz a 16 MiB ring's runs lost samples at the
+# gadget in 3 of 10 runs where 4 MiB's lost none (BENCHMARKS.md, "USB").
+RING=4M
 if ! command -v labdaq >/dev/null || ! command -v sigrok-cli >/dev/null ||
 	! command -v fx2gadget >/dev/null || ! usb_stack; then
 	echo "error labdaq, sigrok-cli, fx2gadget or the gadget stack missing" >>"$RES"
