@@ -548,6 +548,7 @@ struct slot {
 	struct libusb_transfer *t;
 	int state;
 	uint64_t seq;    /* submission number */
+	int mapped;      /* the buffer is usbfs memory (libusb_dev_mem_alloc) */
 };
 
 struct usb_priv {
@@ -574,6 +575,7 @@ struct usb_priv {
 	size_t carry_bytes;
 	int inflight, acquiring;
 	uint64_t seq;           /* transfers submitted */
+	unsigned int nmapped;   /* slots whose buffer is usbfs memory */
 	uint64_t dry_after;     /* set when the queue ran dry: data after it is suspect */
 	int dry, gone, fail;    /* fail: -errno of a failed transfer */
 	uint64_t dry_count;     /* times it ran dry */
@@ -1511,6 +1513,15 @@ static void ldq_usb_stream_cancel(struct labdaq_device *dev)
 	libusb_interrupt_event_handler(p->ctx);
 }
 
+/* A transfer's buffer: usbfs memory, mapped (@mapped), or malloc's. */
+static void free_buffer(struct usb_priv *p, int mapped, unsigned char *buf)
+{
+	if (mapped)
+		libusb_dev_mem_free(p->h, buf, p->xsize);
+	else
+		free(buf);
+}
+
 /* Cancel every pending transfer and wait for them, then free them. */
 static void free_slots(struct labdaq_device *dev, struct usb_priv *p)
 {
@@ -1529,6 +1540,8 @@ static void free_slots(struct labdaq_device *dev, struct usb_priv *p)
 		/* A transfer the kernel still holds cannot be freed: kept. */
 		if (p->slots[i].state == SLOT_PENDING)
 			continue;
+		if (p->slots[i].t && p->slots[i].mapped)
+			free_buffer(p, 1, p->slots[i].t->buffer);
 		if (p->slots[i].t)
 			libusb_free_transfer(p->slots[i].t);
 	}
@@ -1644,22 +1657,32 @@ static int check_bulk_chans(struct labdaq_device *dev, const struct ldq_stream_p
 static int alloc_slots(struct usb_priv *p)
 {
 	xfer_plan(p->rate_hz * (double)p->item_bytes, p->maxpkt, &p->xsize, &p->nslots);
+	p->nmapped = 0;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	if (!p->slots)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < p->nslots; i++) {
 		struct slot *sl = &p->slots[i];
-		unsigned char *buf = malloc(p->xsize);
+		/* usbfs memory where the kernel allows it (Linux 4.6; its
+		 * usbfs_memory_mb): the URB fills it in place, where a malloc'd
+		 * buffer costs the kernel a bounce buffer and a copy at each
+		 * reap; any other buffer works too. */
+		unsigned char *buf = libusb_dev_mem_alloc(p->h, p->xsize);
 
 		sl->p = p;
+		sl->mapped = buf != NULL;
+		p->nmapped += (unsigned int)sl->mapped;
+		if (!buf)
+			buf = malloc(p->xsize);
 		sl->t = buf ? libusb_alloc_transfer(0) : NULL;
 		if (!sl->t) {
-			free(buf);
+			free_buffer(p, sl->mapped, buf);
 			return -ENOMEM;
 		}
 		libusb_fill_bulk_transfer(sl->t, p->h, p->ep, buf, (int)p->xsize, xfer_done, sl,
 					  0);
-		sl->t->flags = LIBUSB_TRANSFER_FREE_BUFFER;
+		if (!sl->mapped)
+			sl->t->flags = LIBUSB_TRANSFER_FREE_BUFFER;
 	}
 	return 0;
 }
@@ -1717,8 +1740,8 @@ static int ldq_usb_stream_start(struct labdaq_device *dev, const struct ldq_stre
 		return r;
 	}
 	p->acquiring = 1;
-	ldq_dbg("%s: %u transfers of %zu bytes in flight, %.9g Hz", dev->uri, p->nslots,
-		p->xsize, p->rate_hz);
+	ldq_dbg("%s: %u transfers of %zu bytes in flight (%u in usbfs memory), %.9g Hz",
+		dev->uri, p->nslots, p->xsize, p->nmapped, p->rate_hz);
 	return 0;
 }
 

@@ -28,6 +28,8 @@
 	X(libusb_claim_interface) \
 	X(libusb_close) \
 	X(libusb_control_transfer) \
+	X(libusb_dev_mem_alloc) \
+	X(libusb_dev_mem_free) \
 	X(libusb_exit) \
 	X(libusb_free_config_descriptor) \
 	X(libusb_free_device_list) \
@@ -65,6 +67,8 @@ struct ldq_usb_syms {
 #define libusb_claim_interface (*ldq_usb_.libusb_claim_interface_p)
 #define libusb_close (*ldq_usb_.libusb_close_p)
 #define libusb_control_transfer (*ldq_usb_.libusb_control_transfer_p)
+#define libusb_dev_mem_alloc (*ldq_usb_.libusb_dev_mem_alloc_p)
+#define libusb_dev_mem_free (*ldq_usb_.libusb_dev_mem_free_p)
 #define libusb_exit (*ldq_usb_.libusb_exit_p)
 #define libusb_free_config_descriptor (*ldq_usb_.libusb_free_config_descriptor_p)
 #define libusb_free_device_list (*ldq_usb_.libusb_free_device_list_p)

@@ -32,6 +32,16 @@ la_capture() {
 }
 
 la_capture la-8ch-2M "usb:fx2lafw?fifo=$LAFIFO" D0-D7 2000000 1000000 u8
+# The transfers' buffers are usbfs memory (libusb_dev_mem_alloc: the URBs
+# fill them in place), every one of them; the captures above and below
+# check the bytes they carry.
+gadget_start fx2lafw || not_ok "board plugged in for the usbfs memory check"
+la_run la-mapped "usb:fx2lafw?fifo=$LAFIFO" -v -C D0-D7 --rate 12000000 --samples 1000000
+line=$(grep -o '[0-9]* transfers of [0-9]* bytes in flight ([0-9]* in usbfs memory)' $W/la-mapped.err)
+note "la-mapped: exit $RC: $line"
+check "every transfer's buffer is usbfs memory (${line:-no debug line})" \
+	sh -c "[ $RC -eq 0 ] && echo '$line' | awk '{ exit !(\$1 > 0 && \$1 == substr(\$8, 2)) }'"
+gadget_stop
 la_capture la-8ch-200k "usb:fx2lafw?fifo=$LAFIFO" D0-D7 200000 100000 u8
 la_capture la-8ch-20k "usb:fx2lafw?fifo=$LAFIFO" D0-D7 20000 10000 u8
 la_capture la-16ch-1M "usb:fx2lafw?fifo=$LAFIFO" D0-D15 1000000 400000 u16 \
