@@ -617,9 +617,8 @@ static int open_files(struct labdaq_run *run, int overwrite, struct ldq_outfile 
 	return ret ? ret : ldq_outfile_publish(of, run->fd);
 }
 
-/* Start the device, then the writer, then the producer.  The backend's
- * companion file, once stream_start made it, is one of @of's. */
-static int start_threads(struct labdaq_run *run, struct ldq_outfile *of)
+/* Start the device, then the writer, then the producer. */
+static int start_threads(struct labdaq_run *run)
 {
 	struct labdaq_device *dev = run->dev;
 	struct ldq_stream_params sp = {
@@ -640,8 +639,6 @@ static int start_threads(struct labdaq_run *run, struct ldq_outfile *of)
 			ldq_err("%s: cannot start streaming: %s", dev->uri, labdaq_strerror(ret));
 		return ret;
 	}
-	if (run->companion)
-		ldq_outfile_own(of, 3);
 	/* The rate the device settled on is the run's (metadata, limits). */
 	if (dev->backend->stream_rate_hz) {
 		double hz = dev->backend->stream_rate_hz(dev);
@@ -704,6 +701,6 @@ LABDAQ_API int labdaq_run_start(labdaq_device *dev, const labdaq_run_config *cfg
 	if (!ret)
 		ret = open_files(run, cfg->overwrite, &of);
 	if (!ret)
-		ret = start_threads(run, &of);
+		ret = start_threads(run);
 	return ldq_run_start_end(run, &of, ret, out);
 }

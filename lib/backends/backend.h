@@ -52,9 +52,10 @@ struct ldq_stream_params {
 				      * stream_stop returns.  The core has made
 				      * sure nothing is there (or set the old one
 				      * aside with overwrite): the backend creates
-				      * it with O_EXCL, writes it from
-				      * stream_read's and stream_stop's thread,
-				      * and removes it if stream_start fails */
+				      * it with O_EXCL and writes it from
+				      * stream_read's and stream_stop's thread;
+				      * a start that fails removes it (the
+				      * core, as the run's other files) */
 	struct ldq_ring *ring;       /* the run's ring, valid until stream_stop
 				      * returns.  stream_read's @dst is always
 				      * either the ring's region at the

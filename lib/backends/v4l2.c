@@ -121,7 +121,6 @@ struct v4l2 {
 	unsigned int facts_n;         /* in facts[] */
 	uint64_t facts[V4L2_FACTS_BATCH][2];
 	bool facts_failed;
-	const char *facts_path;       /* ldq_stream_params.companion_path */
 };
 
 static int xioctl(int fd, unsigned long req, void *arg)
@@ -749,14 +748,13 @@ static void facts_close(struct v4l2 *v)
 	v->facts_fd = -1;
 }
 
-/* A run that fails to start leaves no file: nor its companion. */
+/* A start that fails: the core removes the file with the run's others. */
 static void facts_discard(struct v4l2 *v)
 {
 	if (v->facts_fd < 0)
 		return;
 	close(v->facts_fd);
 	v->facts_fd = -1;
-	unlink(v->facts_path);
 }
 
 /* The companion FILE.frames.npy (the core's @path, absent), created
@@ -769,7 +767,6 @@ static int facts_open(struct v4l2 *v, const char *path)
 	v->facts_rows = 0;
 	v->facts_n = 0;
 	v->facts_failed = false;
-	v->facts_path = path;
 	if (!path)
 		return 0;
 	v->facts_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
