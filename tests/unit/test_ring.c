@@ -666,6 +666,20 @@ static void test_populate(void **state)
 	ldq_ring_free(r);
 }
 
+/* Pages of a new ring of @cap bytes populated for @fill, resident at once. */
+static size_t resident_after_fill(size_t cap, size_t fill)
+{
+	struct ldq_ring *r;
+	const unsigned char *base;
+	size_t avail, n;
+
+	assert_int_equal(ldq_ring_new_fill(cap, fill, &r), 0);
+	base = ldq_ring_peek(r, &avail);
+	n = resident_pages(base, cap);
+	ldq_ring_free(r);
+	return n;
+}
+
 /* A ring for a use of known length: only what the use can reach is
  * populated (rounded up to a huge page); a use of less than a huge page
  * populates nothing; the rest works the same when it is used after all. */
@@ -676,25 +690,11 @@ static void test_populate_fill(void **state)
 	const unsigned char *base;
 	unsigned char *w;
 
-	assert_int_equal(ldq_ring_new_fill(16u << 20, 3u << 20, &r), 0);
-	base = ldq_ring_peek(r, &avail);
-	assert_int_equal(resident_pages(base, 16u << 20), (4u << 20) / page);
-	ldq_ring_free(r);
-
-	assert_int_equal(ldq_ring_new_fill(16u << 20, 512, &r), 0);
-	base = ldq_ring_peek(r, &avail);
-	assert_int_equal(resident_pages(base, 16u << 20), 0);
-	ldq_ring_free(r);
-
+	assert_int_equal(resident_after_fill(16u << 20, 3u << 20), (4u << 20) / page);
+	assert_int_equal(resident_after_fill(16u << 20, 512), 0);
 	/* A fill beyond the capacity, or 0 (unknown): all of it. */
-	assert_int_equal(ldq_ring_new_fill(4u << 20, 64u << 20, &r), 0);
-	base = ldq_ring_peek(r, &avail);
-	assert_int_equal(resident_pages(base, 4u << 20), (4u << 20) / page);
-	ldq_ring_free(r);
-	assert_int_equal(ldq_ring_new_fill(4u << 20, 0, &r), 0);
-	base = ldq_ring_peek(r, &avail);
-	assert_int_equal(resident_pages(base, 4u << 20), (4u << 20) / page);
-	ldq_ring_free(r);
+	assert_int_equal(resident_after_fill(4u << 20, 64u << 20), (4u << 20) / page);
+	assert_int_equal(resident_after_fill(4u << 20, 0), (4u << 20) / page);
 
 	/* Beyond the fill: faulted in when used, the data intact. */
 	assert_int_equal(ldq_ring_new_fill(4u << 20, 1, &r), 0);
